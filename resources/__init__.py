@@ -1,0 +1,25 @@
+"""The IO boundaries of Edgeline. Each has a local and an aws implementation behind one interface."""
+
+from resources.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore
+from resources.aws import AwsSettings
+from resources.registry import (
+    ModelRegistry,
+    ModelVersion,
+    SageMakerModelRegistry,
+    SqliteModelRegistry,
+)
+from resources.telemetry import CloudWatchTelemetryStore, SqliteTelemetryStore, TelemetryStore
+
+__all__ = [
+    "ArtifactStore",
+    "AwsSettings",
+    "CloudWatchTelemetryStore",
+    "LocalArtifactStore",
+    "ModelRegistry",
+    "ModelVersion",
+    "S3ArtifactStore",
+    "SageMakerModelRegistry",
+    "SqliteModelRegistry",
+    "SqliteTelemetryStore",
+    "TelemetryStore",
+]

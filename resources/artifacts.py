@@ -1,0 +1,268 @@
+"""ArtifactStore: models, manifests, datasets and reports, in a directory or an S3 bucket.
+
+Both implementations lay keys out the same way, so ``deploy/<model>/stable.json`` is a file
+under the local root or an object under the bucket prefix. Every write is atomic: a reader
+sees the old bytes or the new bytes, never a part.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from resources.aws import AwsSettings
+from resources.errors import ArtifactNotFoundError
+from resources.keys import validate_key, validate_prefix
+
+DEFAULT_URL_EXPIRY_S = 15 * 60
+
+
+class ArtifactStore(ConfigurableResource, ABC):
+    """Put, get, list and delete artifacts by key; hand clients a URL to download one."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Store ``data`` under ``key``, replacing what was there in one atomic step."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: str | os.PathLike, content_type: str | None = None) -> None:
+        """Store the file at ``path`` under ``key`` (streamed, not read into memory)."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The bytes under ``key``; ``ArtifactNotFoundError`` if there are none."""
+
+    @abstractmethod
+    def get_file(self, key: str, path: str | os.PathLike) -> Path:
+        """Copy the artifact under ``key`` to ``path`` (atomically) and return the path."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """Bytes stored under ``key``; ``ArtifactNotFoundError`` if there are none."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key that starts with ``prefix``, sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a key that is not there is not an error."""
+
+    @abstractmethod
+    def download_url(self, key: str, expires_in_s: int | None = None) -> str:
+        """A URL a client can GET the artifact from (presigned on S3; via the gateway locally)."""
+
+    def put_json(self, key: str, document: Any) -> None:
+        """Write a small JSON document (a manifest, a channel pointer) atomically."""
+        body = json.dumps(document, indent=2, sort_keys=True).encode()
+        self.put_bytes(key, body, content_type="application/json")
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+
+class LocalArtifactStore(ArtifactStore):
+    """A directory laid out exactly like the bucket (the local default)."""
+
+    root: str = Field(description="Directory that holds every artifact.")
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the gateway that serves local artifacts to clients.",
+    )
+
+    def _path(self, key: str) -> Path:
+        return Path(self.root) / validate_key(key)
+
+    def _write_atomically(self, key: str, write: Any) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._write_atomically(key, lambda handle: handle.write(data))
+
+    def put_file(self, key: str, path: str | os.PathLike, content_type: str | None = None) -> None:
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"cannot store {key!r}: {source} is not a file")
+
+        def copy(handle: Any) -> None:
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, handle, 1 << 20)
+
+        self._write_atomically(key, copy)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}") from None
+
+    def get_file(self, key: str, path: str | os.PathLike) -> Path:
+        source = self._path(key)
+        if not source.is_file():
+            raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}")
+        destination = Path(path)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = destination.with_name(f".{destination.name}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, destination)
+        return destination
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}") from None
+
+    def _walk(self) -> Iterator[str]:
+        root = Path(self.root)
+        if not root.is_dir():
+            return
+        for directory, _, files in os.walk(root):
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    continue  # a write in progress
+                yield Path(directory, name).relative_to(root).as_posix()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        validate_prefix(prefix)
+        return sorted(key for key in self._walk() if key.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def download_url(self, key: str, expires_in_s: int | None = None) -> str:
+        quoted = urllib.parse.quote(validate_key(key))
+        return f"{self.gateway_url.rstrip('/')}/v1/artifacts/{quoted}"
+
+
+class S3ArtifactStore(ArtifactStore):
+    """Artifacts as objects under ``s3://<bucket>/<prefix>/``."""
+
+    bucket: str = Field(description="S3 bucket (must exist).")
+    prefix: str = Field(default="edgeline", description="Key prefix inside the bucket.")
+    url_expiry_s: int = Field(
+        default=DEFAULT_URL_EXPIRY_S, ge=1, le=7 * 24 * 3600, description="Presigned URL lifetime."
+    )
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    _client: Any = PrivateAttr(default=None)
+
+    @property
+    def s3(self) -> Any:
+        if self._client is None:
+            self._client = self.aws.client("s3")
+        return self._client
+
+    def _object_key(self, key: str) -> str:
+        validate_key(key)
+        return f"{self.prefix.strip('/')}/{key}" if self.prefix.strip("/") else key
+
+    def _strip(self, object_key: str) -> str:
+        base = self.prefix.strip("/")
+        return object_key[len(base) + 1 :] if base else object_key
+
+    @staticmethod
+    def _is_missing(error: Exception) -> bool:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code")
+        return code in ("NoSuchKey", "404", "NotFound")
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        self.s3.put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data, **extra)
+
+    def put_file(self, key: str, path: str | os.PathLike, content_type: str | None = None) -> None:
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"cannot store {key!r}: {source} is not a file")
+        extra = {"ExtraArgs": {"ContentType": content_type}} if content_type else {}
+        self.s3.upload_file(str(source), self.bucket, self._object_key(key), **extra)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
+        except self.s3.exceptions.ClientError as error:
+            if self._is_missing(error):
+                raise ArtifactNotFoundError(
+                    f"no artifact under key {key!r} in s3://{self.bucket}/{self.prefix}"
+                ) from None
+            raise
+
+    def get_file(self, key: str, path: str | os.PathLike) -> Path:
+        destination = Path(path)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = destination.with_name(f".{destination.name}.tmp")
+        try:
+            self.s3.download_file(self.bucket, self._object_key(key), str(tmp))
+        except self.s3.exceptions.ClientError as error:
+            tmp.unlink(missing_ok=True)
+            if self._is_missing(error):
+                raise ArtifactNotFoundError(
+                    f"no artifact under key {key!r} in s3://{self.bucket}/{self.prefix}"
+                ) from None
+            raise
+        os.replace(tmp, destination)
+        return destination
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.s3.head_object(Bucket=self.bucket, Key=self._object_key(key))
+        except self.s3.exceptions.ClientError as error:
+            if self._is_missing(error):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def size(self, key: str) -> int:
+        head = self._head(key)
+        if head is None:
+            raise ArtifactNotFoundError(
+                f"no artifact under key {key!r} in s3://{self.bucket}/{self.prefix}"
+            )
+        return int(head["ContentLength"])
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        validate_prefix(prefix)
+        base = self.prefix.strip("/")
+        full_prefix = f"{base}/{prefix}" if base else prefix
+        keys = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=full_prefix
+        ):
+            keys.extend(self._strip(item["Key"]) for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self._object_key(key))
+
+    def download_url(self, key: str, expires_in_s: int | None = None) -> str:
+        return self.s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._object_key(key)},
+            ExpiresIn=expires_in_s or self.url_expiry_s,
+        )

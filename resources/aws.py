@@ -1,0 +1,48 @@
+"""One botocore configuration for every boto3 client Edgeline makes."""
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotocoreConfig
+from dagster import Config
+from pydantic import Field
+
+
+class AwsSettings(Config):
+    """Region, endpoint, retries and timeouts shared by the S3, SageMaker and Logs clients.
+
+    ``endpoint_url`` left empty lets boto3 read ``AWS_ENDPOINT_URL`` (and the per-service
+    ``AWS_ENDPOINT_URL_<SERVICE>``) itself, which is how tests point at moto's server.
+    """
+
+    region_name: str = Field(
+        default_factory=lambda: (
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        ),
+        description="AWS region.",
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="An AWS-compatible endpoint; empty means AWS_ENDPOINT_URL or AWS."
+    )
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per call (adaptive retries).")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+
+    def botocore_config(self) -> BotocoreConfig:
+        return BotocoreConfig(
+            region_name=self.region_name,
+            retries={"mode": "adaptive", "max_attempts": self.max_attempts},
+            connect_timeout=self.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+        )
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` with these settings."""
+        config = self.botocore_config()
+        if service == "s3":  # SigV4 presigned URLs work in every region
+            config = config.merge(BotocoreConfig(signature_version="s3v4"))
+        kwargs: dict[str, Any] = {"config": config}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        return boto3.session.Session().client(service, **kwargs)

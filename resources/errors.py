@@ -1,0 +1,36 @@
+"""Errors raised at the IO boundaries. Each names what is wrong so a user can fix it."""
+
+
+class EdgelineError(Exception):
+    """Base class for every error the resources raise on purpose."""
+
+
+class InvalidKeyError(EdgelineError, ValueError):
+    """An artifact key is not a clean relative path."""
+
+
+class ArtifactNotFoundError(EdgelineError, KeyError):
+    """No artifact is stored under a key."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidModelNameError(EdgelineError, ValueError):
+    """A model name that SageMaker would refuse (and so both environments refuse)."""
+
+
+class UnknownModelError(EdgelineError, LookupError):
+    """No model group with that name is registered."""
+
+
+class UnknownModelVersionError(EdgelineError, LookupError):
+    """The model exists but has no such version."""
+
+
+class InvalidStatusTransitionError(EdgelineError, ValueError):
+    """A status change that the approval workflow does not allow."""
+
+
+class InvalidTelemetryEventError(EdgelineError, ValueError):
+    """A telemetry event that lacks a field the store needs, or has a bad value in it."""

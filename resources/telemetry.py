@@ -1,0 +1,238 @@
+"""TelemetryStore: the events that clients send back, appended and read by time window.
+
+Events are JSON objects. The store needs three fields of each: ``event_id`` (for
+de-duplication: clients retry), ``client_kind`` (``web`` or ``pi``) and ``timestamp``
+(ISO 8601 with a time zone). The full schema is the gateway's job; the store checks what
+it relies on and refuses a whole batch, before writing anything, if one event lacks it.
+"""
+
+import contextlib
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from resources.aws import AwsSettings
+from resources.errors import InvalidTelemetryEventError
+
+CLIENT_KINDS = ("web", "pi")
+MAX_EVENT_BYTES = 256 * 1024
+MAX_EVENT_AGE = timedelta(days=14)  # CloudWatch Logs refuses older events
+MAX_CLOCK_SKEW = timedelta(hours=2)  # ... and events further in the future
+
+# CloudWatch Logs PutLogEvents limits
+_BATCH_MAX_EVENTS = 10_000
+_BATCH_MAX_BYTES = 1_048_576
+_EVENT_OVERHEAD_BYTES = 26
+
+
+def _to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"datetime {moment.isoformat()} has no time zone; use UTC")
+    return int(moment.timestamp() * 1000)
+
+
+def validate_client_kind(client_kind: str) -> str:
+    if client_kind not in CLIENT_KINDS:
+        raise InvalidTelemetryEventError(
+            f"client_kind {client_kind!r} is unknown; expected one of {', '.join(CLIENT_KINDS)}"
+        )
+    return client_kind
+
+
+def prepare_events(
+    events: Iterable[Mapping[str, Any]], now: datetime | None = None
+) -> list[tuple[str, str, int, str]]:
+    """Check every event and return ``(event_id, client_kind, timestamp_ms, json)`` rows.
+
+    Raises ``InvalidTelemetryEventError`` naming the event's index and field at the first bad
+    event, so the caller writes all of the batch or none of it.
+    """
+    now = now or datetime.now(UTC)
+    rows = []
+    for index, event in enumerate(events):
+        where = f"telemetry event {index}"
+        if not isinstance(event, Mapping):
+            raise InvalidTelemetryEventError(f"{where} is not a JSON object")
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str) or not event_id.strip():
+            raise InvalidTelemetryEventError(f"{where}: field 'event_id' is missing or empty")
+        where = f"{where} ({event_id})"
+        kind = event.get("client_kind")
+        if kind not in CLIENT_KINDS:
+            raise InvalidTelemetryEventError(
+                f"{where}: field 'client_kind' is {kind!r}; expected one of {', '.join(CLIENT_KINDS)}"
+            )
+        raw_time = event.get("timestamp")
+        try:
+            moment = datetime.fromisoformat(raw_time)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InvalidTelemetryEventError(
+                f"{where}: field 'timestamp' {raw_time!r} is not an ISO 8601 time"
+            ) from None
+        if moment.tzinfo is None:
+            raise InvalidTelemetryEventError(f"{where}: field 'timestamp' has no time zone")
+        if not now - MAX_EVENT_AGE <= moment <= now + MAX_CLOCK_SKEW:
+            raise InvalidTelemetryEventError(
+                f"{where}: field 'timestamp' {raw_time} is more than 14 days old or 2 hours ahead"
+            )
+        body = json.dumps(dict(event), sort_keys=True, separators=(",", ":"))
+        if len(body.encode()) > MAX_EVENT_BYTES:
+            raise InvalidTelemetryEventError(f"{where} is larger than {MAX_EVENT_BYTES} bytes")
+        rows.append((event_id, kind, _to_ms(moment), body))
+    return rows
+
+
+def _dedupe_sorted(rows: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Parse ``(timestamp_ms, json)`` rows, keep the first of each event id, sort by time."""
+    seen: set[str] = set()
+    events = []
+    for _, body in sorted(rows):
+        event = json.loads(body)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        events.append(event)
+    return events
+
+
+class TelemetryStore(ConfigurableResource, ABC):
+    """Append client events; read one client kind's events for a half-open time window."""
+
+    @abstractmethod
+    def append(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Store a batch (all or nothing if an event is invalid); returns how many were sent on."""
+
+    @abstractmethod
+    def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Events of ``client_kind`` with ``start <= timestamp < end``, by time, one per event id."""
+
+
+class SqliteTelemetryStore(TelemetryStore):
+    """Local telemetry: SQLite in WAL mode, primary key on the event id, index on time."""
+
+    path: str = Field(description="SQLite database file.")
+    _ready: bool = PrivateAttr(default=False)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            if not self._ready:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(
+                    "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY,"
+                    " client_kind TEXT NOT NULL, ts_ms INTEGER NOT NULL, body TEXT NOT NULL);"
+                    "CREATE INDEX IF NOT EXISTS events_by_time ON events (client_kind, ts_ms);"
+                )
+                self._ready = True
+            connection.execute("PRAGMA synchronous=NORMAL")
+            yield connection
+        finally:
+            connection.close()
+
+    def append(self, events: Sequence[Mapping[str, Any]]) -> int:
+        rows = prepare_events(events)
+        with self._connect() as connection, connection:
+            connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        validate_client_kind(client_kind)
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT ts_ms, body FROM events WHERE client_kind = ? AND ts_ms >= ? AND ts_ms < ?",
+                (client_kind, _to_ms(start), _to_ms(end)),
+            ).fetchall()
+        return _dedupe_sorted(rows)
+
+
+class CloudWatchTelemetryStore(TelemetryStore):
+    """CloudWatch Logs: a log group per client kind, a log stream per UTC day."""
+
+    log_group_prefix: str = Field(default="/edgeline/telemetry")
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    _client: Any = PrivateAttr(default=None)
+    _streams: set = PrivateAttr(default_factory=set)
+
+    @property
+    def logs(self) -> Any:
+        if self._client is None:
+            self._client = self.aws.client("logs")
+        return self._client
+
+    def log_group(self, client_kind: str) -> str:
+        return f"{self.log_group_prefix.rstrip('/')}/{validate_client_kind(client_kind)}"
+
+    def _ensure_stream(self, group: str, stream: str) -> None:
+        if (group, stream) in self._streams:
+            return
+        for create, kwargs in (
+            (self.logs.create_log_group, {"logGroupName": group}),
+            (self.logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
+        ):
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+                create(**kwargs)
+        self._streams.add((group, stream))
+
+    @staticmethod
+    def batches(rows: Sequence[tuple[str, str, int, str]]) -> Iterator[tuple[str, str, list]]:
+        """Split rows into valid PutLogEvents calls: one kind and UTC day each, sorted by time,
+        at most 10,000 events and 1 MiB."""
+        groups: dict[tuple[str, str], list] = {}
+        for _, kind, timestamp_ms, body in rows:
+            day = datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
+            groups.setdefault((kind, day), []).append({"timestamp": timestamp_ms, "message": body})
+        for (kind, day), events in sorted(groups.items()):
+            events.sort(key=lambda e: e["timestamp"])
+            batch: list = []
+            size = 0
+            for event in events:
+                event_size = len(event["message"].encode()) + _EVENT_OVERHEAD_BYTES
+                if batch and (
+                    len(batch) == _BATCH_MAX_EVENTS or size + event_size > _BATCH_MAX_BYTES
+                ):
+                    yield kind, day, batch
+                    batch, size = [], 0
+                batch.append(event)
+                size += event_size
+            if batch:
+                yield kind, day, batch
+
+    def append(self, events: Sequence[Mapping[str, Any]]) -> int:
+        rows = prepare_events(events)
+        for kind, day, batch in self.batches(rows):
+            group = self.log_group(kind)
+            self._ensure_stream(group, day)
+            response = self.logs.put_log_events(
+                logGroupName=group, logStreamName=day, logEvents=batch
+            )
+            rejected = response.get("rejectedLogEventsInfo")
+            if rejected:
+                raise InvalidTelemetryEventError(f"CloudWatch Logs rejected events: {rejected}")
+        return len(rows)
+
+    def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        group = self.log_group(client_kind)
+        start_ms, end_ms = _to_ms(start), _to_ms(end)
+        if end_ms <= start_ms:
+            return []
+        rows = []
+        paginator = self.logs.get_paginator("filter_log_events")
+        try:
+            # endTime is inclusive in CloudWatch Logs; the window is half-open
+            for page in paginator.paginate(
+                logGroupName=group, startTime=start_ms, endTime=end_ms - 1
+            ):
+                rows.extend((e["timestamp"], e["message"]) for e in page.get("events", []))
+        except self.logs.exceptions.ResourceNotFoundException:
+            return []
+        return _dedupe_sorted(rows)

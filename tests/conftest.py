@@ -1,0 +1,93 @@
+"""Shared fixtures: moto's standalone server over real HTTP, and each resource in both environments."""
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from resources import (
+    CloudWatchTelemetryStore,
+    LocalArtifactStore,
+    S3ArtifactStore,
+    SageMakerModelRegistry,
+    SqliteModelRegistry,
+    SqliteTelemetryStore,
+)
+
+ENVIRONMENTS = ["local", "aws"]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on 127.0.0.1 and a free port; boto3 reaches it through AWS_ENDPOINT_URL."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+    )
+    yield endpoint
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+_AWS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str) -> str:
+    name = f"edgeline-test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def unique_name(stem: str) -> str:
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def environment(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def artifact_store(environment: str, tmp_path, request):
+    if environment == "local":
+        return LocalArtifactStore(root=str(tmp_path / "artifacts"))
+    return S3ArtifactStore(bucket=request.getfixturevalue("s3_bucket"), prefix="edgeline")
+
+
+@pytest.fixture
+def model_registry(environment: str, tmp_path, artifact_store):
+    if environment == "local":
+        return SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
+    return SageMakerModelRegistry(artifacts=artifact_store)
+
+
+@pytest.fixture
+def telemetry_store(environment: str, tmp_path, request):
+    if environment == "local":
+        return SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    request.getfixturevalue("moto_endpoint")
+    return CloudWatchTelemetryStore(log_group_prefix=f"/edgeline-test/{uuid.uuid4().hex[:8]}")

@@ -1,0 +1,150 @@
+"""ArtifactStore contract: the same tests against the local directory and S3 (moto over HTTP)."""
+
+import json
+import threading
+import urllib.request
+
+import pytest
+
+from resources.errors import ArtifactNotFoundError, InvalidKeyError
+
+
+def test_put_get_bytes_round_trip(artifact_store):
+    artifact_store.put_bytes("models/a/1/model.onnx", b"\x00\x01binary\xff")
+    assert artifact_store.get_bytes("models/a/1/model.onnx") == b"\x00\x01binary\xff"
+    assert artifact_store.exists("models/a/1/model.onnx")
+    assert artifact_store.size("models/a/1/model.onnx") == 9
+
+
+def test_put_replaces_whole_value(artifact_store):
+    artifact_store.put_bytes("deploy/m/stable.json", b"x" * 1000)
+    artifact_store.put_bytes("deploy/m/stable.json", b"short")
+    assert artifact_store.get_bytes("deploy/m/stable.json") == b"short"
+
+
+def test_put_file_and_get_file(artifact_store, tmp_path):
+    source = tmp_path / "in.bin"
+    payload = bytes(range(256)) * 5000  # 1.28 MB, streamed
+    source.write_bytes(payload)
+    artifact_store.put_file("datasets/v1/data.bin", source)
+    target = artifact_store.get_file("datasets/v1/data.bin", tmp_path / "out" / "data.bin")
+    assert target.read_bytes() == payload
+    assert artifact_store.size("datasets/v1/data.bin") == len(payload)
+
+
+def test_put_file_missing_source_names_it(artifact_store, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.bin"):
+        artifact_store.put_file("a/b", tmp_path / "nope.bin")
+    assert not artifact_store.exists("a/b")
+
+
+def test_json_round_trip(artifact_store):
+    artifact_store.put_json("deploy/m/1/manifest.json", {"model": "m", "version": 1, "v": [1.5]})
+    assert artifact_store.get_json("deploy/m/1/manifest.json") == {
+        "model": "m",
+        "version": 1,
+        "v": [1.5],
+    }
+
+
+def test_list_by_prefix_sorted_and_exact(artifact_store):
+    for key in ["deploy/m/2/a", "deploy/m/1/b", "deploy/mm/1/c", "raw/x.png"]:
+        artifact_store.put_bytes(key, b"1")
+    assert artifact_store.list_keys("deploy/m/") == ["deploy/m/1/b", "deploy/m/2/a"]
+    assert artifact_store.list_keys("deploy/m") == ["deploy/m/1/b", "deploy/m/2/a", "deploy/mm/1/c"]
+    assert artifact_store.list_keys() == [
+        "deploy/m/1/b",
+        "deploy/m/2/a",
+        "deploy/mm/1/c",
+        "raw/x.png",
+    ]
+    assert artifact_store.list_keys("nothing/") == []
+
+
+def test_delete(artifact_store):
+    artifact_store.put_bytes("tmp/x", b"1")
+    artifact_store.delete("tmp/x")
+    assert not artifact_store.exists("tmp/x")
+    artifact_store.delete("tmp/x")  # deleting what is gone is fine
+    assert artifact_store.list_keys("tmp/") == []
+
+
+def test_missing_key_raises_not_found_naming_key(artifact_store, tmp_path):
+    with pytest.raises(ArtifactNotFoundError, match=r"reports/none\.json"):
+        artifact_store.get_bytes("reports/none.json")
+    with pytest.raises(ArtifactNotFoundError, match=r"reports/none\.json"):
+        artifact_store.get_file("reports/none.json", tmp_path / "x")
+    with pytest.raises(ArtifactNotFoundError, match=r"reports/none\.json"):
+        artifact_store.size("reports/none.json")
+    assert not (tmp_path / "x").exists()
+    assert not artifact_store.exists("reports/none.json")
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("../escape", "'..'"),
+        ("a/../../etc/passwd", "'..'"),
+        ("/etc/passwd", "absolute"),
+        ("a//b", "empty segment"),
+        ("a/b/", "empty segment"),
+        ("", "non-empty"),
+        ("a\\b", "backslash"),
+        ("a/./b", "'.'"),
+        ("a/b c", "may only use"),
+    ],
+)
+def test_invalid_keys_are_refused_and_nothing_is_written(artifact_store, key, problem, tmp_path):
+    artifact_store.put_bytes("keep/me", b"safe")
+    before = artifact_store.list_keys()
+    with pytest.raises(InvalidKeyError, match=problem):
+        artifact_store.put_bytes(key, b"evil")
+    with pytest.raises(InvalidKeyError, match=problem):
+        artifact_store.get_bytes(key)
+    with pytest.raises(InvalidKeyError):
+        artifact_store.download_url(key)
+    assert artifact_store.list_keys() == before
+    assert artifact_store.get_bytes("keep/me") == b"safe"
+    assert not (tmp_path / "escape").exists()
+
+
+def test_concurrent_readers_never_see_partial_pointer(artifact_store):
+    """Atomic replace: while one thread rewrites a pointer, readers see a whole JSON document."""
+    key = "deploy/m/stable.json"
+    artifact_store.put_json(key, {"version": 0, "pad": "x" * 20000})
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def writer():
+        for version in range(1, 40):
+            artifact_store.put_json(key, {"version": version, "pad": "x" * (20000 + version)})
+        done.set()
+
+    def reader():
+        while not done.is_set():
+            try:
+                document = json.loads(artifact_store.get_bytes(key))
+                assert len(document["pad"]) == 20000 + document["version"]
+            except Exception as error:  # a torn read shows up here
+                errors.append(error)
+                return
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert artifact_store.get_json(key)["version"] == 39
+
+
+def test_download_url_serves_the_bytes(artifact_store, environment):
+    artifact_store.put_bytes("deploy/m/1/labels.json", b'["cat","dog"]')
+    url = artifact_store.download_url("deploy/m/1/labels.json")
+    if environment == "local":
+        assert url.endswith("/v1/artifacts/deploy/m/1/labels.json")
+    else:
+        assert "X-Amz-Expires=900" in url  # default 15 minutes
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == b'["cat","dog"]'
+        assert "X-Amz-Expires=60" in artifact_store.download_url("deploy/m/1/labels.json", 60)

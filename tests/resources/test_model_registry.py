@@ -1,0 +1,136 @@
+"""ModelRegistry contract: SQLite and SageMaker Model Registry (moto over HTTP), same tests."""
+
+import pytest
+
+from resources.errors import (
+    InvalidModelNameError,
+    InvalidStatusTransitionError,
+    UnknownModelError,
+    UnknownModelVersionError,
+)
+from resources.registry import APPROVED, PENDING, REJECTED
+from tests.conftest import unique_name
+
+CARD = {
+    "description": "MobileNetV2, 5 classes",
+    "metrics": {"test_accuracy": 0.93},
+    "variants": [{"precision": "fp32", "file": "model.onnx", "sha256": "ab" * 32, "bytes": 9}],
+    "lineage": {"run_id": "r1", "data_version": "d1"},
+}
+
+
+@pytest.fixture
+def model(model_registry) -> str:
+    name = unique_name("image-classifier")
+    model_registry.ensure_model(name, "test model")
+    return name
+
+
+def test_versions_are_numbered_per_model_and_start_pending(model_registry, model):
+    other = unique_name("turbine")
+    model_registry.ensure_model(other)
+    first = model_registry.register_version(model, CARD)
+    second = model_registry.register_version(model, {**CARD, "metrics": {"test_accuracy": 0.95}})
+    third_of_other = model_registry.register_version(other, CARD)
+    assert (first.version, second.version, third_of_other.version) == (1, 2, 1)
+    assert first.status == second.status == PENDING
+    assert first.model == model
+    assert first.created_at.tzinfo is not None
+
+
+def test_ensure_model_is_idempotent_and_listed(model_registry, model):
+    model_registry.ensure_model(model)
+    assert model in model_registry.list_models()
+    assert model_registry.list_models().count(model) == 1
+
+
+def test_model_card_round_trip(model_registry, model):
+    version = model_registry.register_version(model, CARD)
+    assert model_registry.get_model_card(model, version.version) == CARD
+
+
+def test_approve_and_reject_record_reason_and_actor(model_registry, model):
+    model_registry.register_version(model, CARD)
+    model_registry.register_version(model, CARD)
+    approved = model_registry.approve(model, 1, reason="accuracy ok", by="qa@example.com")
+    assert (approved.status, approved.status_reason, approved.status_by) == (
+        APPROVED,
+        "accuracy ok",
+        "qa@example.com",
+    )
+    rejected = model_registry.reject(model, 2, reason="worse on night photos", by="qa2")
+    assert rejected.status == REJECTED
+    described = model_registry.describe_version(model, 2)
+    assert (described.status_reason, described.status_by) == ("worse on night photos", "qa2")
+
+
+def test_list_versions_by_status(model_registry, model):
+    for _ in range(4):
+        model_registry.register_version(model, CARD)
+    model_registry.approve(model, 2, "ok", "qa")
+    model_registry.approve(model, 4, "ok", "qa")
+    model_registry.reject(model, 3, "no", "qa")
+    assert [v.version for v in model_registry.list_versions(model)] == [1, 2, 3, 4]
+    assert [v.version for v in model_registry.list_versions(model, APPROVED)] == [2, 4]
+    assert [v.version for v in model_registry.list_versions(model, REJECTED)] == [3]
+    assert [v.version for v in model_registry.list_versions(model, PENDING)] == [1]
+
+
+def test_revoking_an_approved_version(model_registry, model):
+    model_registry.register_version(model, CARD)
+    model_registry.approve(model, 1, "ok", "qa")
+    assert model_registry.reject(model, 1, "field reports", "qa").status == REJECTED
+
+
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        ([APPROVED], APPROVED),  # approving twice
+        ([REJECTED], APPROVED),  # a rejected version stays rejected
+        ([REJECTED], REJECTED),
+        ([], PENDING),  # back to pending is not a decision
+        ([], "Deployed"),  # not a status at all
+    ],
+)
+def test_refused_transitions_change_nothing(model_registry, model, path, refused):
+    model_registry.register_version(model, CARD)
+    for status in path:
+        model_registry.set_status(model, 1, status, "setup", "qa")
+    before = model_registry.describe_version(model, 1)
+    with pytest.raises(InvalidStatusTransitionError, match=rf"v1.*{refused}|{refused}.*v1"):
+        model_registry.set_status(model, 1, refused, "again", "mallory")
+    after = model_registry.describe_version(model, 1)
+    assert (after.status, after.status_reason, after.status_by) == (
+        before.status,
+        before.status_reason,
+        before.status_by,
+    )
+
+
+def test_unknown_model_and_version_are_named(model_registry, model):
+    missing = unique_name("nobody")
+    with pytest.raises(UnknownModelError, match=missing):
+        model_registry.register_version(missing, CARD)
+    with pytest.raises(UnknownModelError, match=missing):
+        model_registry.list_versions(missing)
+    with pytest.raises(UnknownModelError, match=missing):
+        model_registry.approve(missing, 1, "ok", "qa")
+    with pytest.raises(UnknownModelVersionError, match=r"no version 7"):
+        model_registry.approve(model, 7, "ok", "qa")
+    with pytest.raises(UnknownModelVersionError, match=r"no version 7"):
+        model_registry.get_model_card(model, 7)
+    assert missing not in model_registry.list_models()
+    assert model_registry.list_versions(model) == []
+
+
+@pytest.mark.parametrize("name", ["", "has space", "-leading", "under_score", "x" * 64, "../up"])
+def test_invalid_model_names_are_refused(model_registry, name):
+    with pytest.raises(InvalidModelNameError, match="model name"):
+        model_registry.ensure_model(name)
+    assert name not in model_registry.list_models()
+
+
+def test_unserialisable_card_registers_nothing(model_registry, model):
+    with pytest.raises(TypeError):
+        model_registry.register_version(model, {"bad": object()})
+    assert model_registry.list_versions(model) == []

@@ -1,0 +1,104 @@
+"""TelemetryStore contract: SQLite (WAL) and CloudWatch Logs (moto over HTTP), same tests."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from resources.errors import InvalidTelemetryEventError
+from resources.telemetry import CloudWatchTelemetryStore, prepare_events
+
+HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+
+
+def event(kind: str = "web", at: datetime = HOUR, **extra) -> dict:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "client_kind": kind,
+        "timestamp": at.isoformat(),
+        "latency_ms": 12.5,
+        **extra,
+    }
+
+
+def test_append_then_read_window(telemetry_store):
+    inside = [event(at=HOUR + timedelta(minutes=m)) for m in (0, 15, 59)]
+    outside = [event(at=HOUR - timedelta(seconds=1)), event(at=HOUR + timedelta(hours=1))]
+    assert telemetry_store.append(inside + outside) == 5
+    got = telemetry_store.read("web", HOUR, HOUR + timedelta(hours=1))
+    assert [e["event_id"] for e in got] == [e["event_id"] for e in inside]  # half-open, by time
+    assert got[0]["latency_ms"] == 12.5
+
+
+def test_read_keeps_client_kinds_apart(telemetry_store):
+    web, pi = event("web"), event("pi", reconstruction_error=0.02)
+    telemetry_store.append([web, pi])
+    window = (HOUR - timedelta(minutes=1), HOUR + timedelta(minutes=1))
+    assert [e["event_id"] for e in telemetry_store.read("web", *window)] == [web["event_id"]]
+    assert telemetry_store.read("pi", *window)[0]["reconstruction_error"] == 0.02
+
+
+def test_repeated_event_ids_are_read_once(telemetry_store):
+    first = event()
+    telemetry_store.append([first])
+    telemetry_store.append([first, dict(first)])  # a client retrying
+    got = telemetry_store.read("web", HOUR, HOUR + timedelta(minutes=1))
+    assert [e["event_id"] for e in got] == [first["event_id"]]
+
+
+def test_empty_window_and_empty_store(telemetry_store):
+    assert telemetry_store.read("pi", HOUR, HOUR + timedelta(hours=1)) == []
+    assert telemetry_store.append([]) == 0
+
+
+def test_large_batch_across_days_round_trips(telemetry_store):
+    start = datetime.now(UTC) - timedelta(days=2)
+    events = [event(at=start + timedelta(seconds=13 * i)) for i in range(12_000)]  # ~43 h
+    assert telemetry_store.append(events) == 12_000
+    got = telemetry_store.read("web", start, start + timedelta(days=3))
+    assert len(got) == 12_000
+    assert {e["event_id"] for e in got} == {e["event_id"] for e in events}
+
+
+@pytest.mark.parametrize(
+    ("broken", "field"),
+    [
+        ({"event_id": None}, "event_id"),
+        ({"event_id": ""}, "event_id"),
+        ({"client_kind": "tv"}, "client_kind"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"timestamp": "2026-01-01T00:00:00"}, "time zone"),
+        ({"timestamp": (datetime.now(UTC) - timedelta(days=30)).isoformat()}, "14 days"),
+        ({"blob": "x" * 300_000}, "larger than"),
+    ],
+)
+def test_bad_event_rejects_batch_and_writes_nothing(telemetry_store, broken, field):
+    good = event()
+    bad = {**event(), **broken}
+    if broken.get("event_id") is None and "event_id" in broken:
+        bad.pop("event_id")
+    with pytest.raises(InvalidTelemetryEventError, match=field) as raised:
+        telemetry_store.append([good, bad])
+    assert "event 1" in str(raised.value)
+    assert telemetry_store.read("web", HOUR - timedelta(days=1), HOUR + timedelta(days=1)) == []
+
+
+def test_read_unknown_kind_is_refused(telemetry_store):
+    with pytest.raises(InvalidTelemetryEventError, match="tv"):
+        telemetry_store.read("tv", HOUR, HOUR + timedelta(hours=1))
+
+
+def test_cloudwatch_batches_respect_put_log_events_limits():
+    now = datetime.now(UTC)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    events = [event(at=start + timedelta(seconds=3 * i), blob="y" * 400) for i in range(30_000)]
+    rows = prepare_events(events[::-1], now=now)  # unsorted on purpose
+    batches = list(CloudWatchTelemetryStore.batches(rows))
+    assert sum(len(b) for _, _, b in batches) == 30_000
+    for _, day, batch in batches:
+        stamps = [e["timestamp"] for e in batch]
+        assert stamps == sorted(stamps)
+        assert len(batch) <= 10_000
+        assert sum(len(e["message"].encode()) + 26 for e in batch) <= 1_048_576
+        days = {datetime.fromtimestamp(s / 1000, UTC).strftime("%Y-%m-%d") for s in stamps}
+        assert days == {day}

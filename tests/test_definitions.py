@@ -1,0 +1,76 @@
+"""The Definitions load in both environments, and Dagster's own validation accepts the workspace."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.environment import build_resources, edgeline_env
+from resources import (
+    CloudWatchTelemetryStore,
+    LocalArtifactStore,
+    S3ArtifactStore,
+    SageMakerModelRegistry,
+    SqliteModelRegistry,
+    SqliteTelemetryStore,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_local_is_the_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("EDGELINE_ENV", raising=False)
+    monkeypatch.setenv("EDGELINE_HOME", str(tmp_path))
+    assert edgeline_env() == "local"
+    resources = build_resources()
+    assert isinstance(resources["artifacts"], LocalArtifactStore)
+    assert isinstance(resources["registry"], SqliteModelRegistry)
+    assert isinstance(resources["telemetry"], SqliteTelemetryStore)
+    assert resources["artifacts"].root == str(tmp_path / "artifacts")
+
+
+def test_aws_resources(monkeypatch):
+    monkeypatch.setenv("EDGELINE_S3_BUCKET", "edgeline-bucket")
+    resources = build_resources("aws")
+    assert isinstance(resources["artifacts"], S3ArtifactStore)
+    assert resources["artifacts"].bucket == "edgeline-bucket"
+    assert isinstance(resources["registry"], SageMakerModelRegistry)
+    assert isinstance(resources["telemetry"], CloudWatchTelemetryStore)
+    assert type(resources["io_manager"]).__name__ == "S3PickleIOManager"
+
+
+def test_aws_without_bucket_says_what_is_missing(monkeypatch):
+    monkeypatch.delenv("EDGELINE_S3_BUCKET", raising=False)
+    with pytest.raises(ValueError, match="EDGELINE_S3_BUCKET"):
+        build_resources("aws")
+
+
+def test_unknown_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("EDGELINE_ENV", "staging")
+    with pytest.raises(ValueError, match="staging"):
+        edgeline_env()
+
+
+@pytest.mark.parametrize("env", ["local", "aws"])
+def test_dagster_definitions_validate(env, tmp_path):
+    environ = {
+        **os.environ,
+        "EDGELINE_ENV": env,
+        "EDGELINE_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path),
+        "EDGELINE_S3_BUCKET": "edgeline-bucket",
+    }
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
