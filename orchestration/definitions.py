@@ -2,11 +2,12 @@
 
 from dagster import Definitions
 
+from assets.vision.assets import vision_assets
 from orchestration.environment import build_resources
 from orchestration.jobs import lifecycle_job
 
 defs = Definitions(
-    assets=[],
+    assets=[*vision_assets],
     jobs=[lifecycle_job],
     resources=build_resources(),
 )

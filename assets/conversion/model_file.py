@@ -1,0 +1,57 @@
+"""ONNX files as the artifact store holds them, with what was measured of each."""
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resources.artifacts import ArtifactStore
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    precision: str
+    key: str
+    sha256: str
+    bytes: int
+    input_spec: dict[str, Any]
+    outputs: tuple[str, ...]
+    latency: dict[str, dict[str, float]] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["outputs"] = list(self.outputs)
+        return document
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def store_model_file(
+    store: ArtifactStore,
+    path: Path,
+    key: str,
+    precision: str,
+    input_spec: dict[str, Any],
+    outputs: tuple[str, ...],
+    latency: dict[str, dict[str, float]] | None = None,
+    gate: dict[str, Any] | None = None,
+) -> ModelFile:
+    """Upload ``path`` under ``key`` and describe it."""
+    store.put_file(key, path, content_type="application/octet-stream")
+    return ModelFile(
+        precision=precision,
+        key=key,
+        sha256=sha256_file(path),
+        bytes=path.stat().st_size,
+        input_spec=input_spec,
+        outputs=outputs,
+        latency=latency or {},
+        gate=gate or {},
+    )

@@ -1,0 +1,1 @@
+"""Registration of model versions, and (later) their publication to the clients."""

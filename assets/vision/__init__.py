@@ -1,0 +1,1 @@
+"""The browser client's image classifier: data, training, export wrapper."""

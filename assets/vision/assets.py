@@ -1,0 +1,547 @@
+"""Vision lineage: raw images -> dataset -> MobileNetV2 -> ONNX -> fp16/int8 -> registered version.
+
+Thin asset functions over the plain modules beside this one. torch is imported inside the
+functions that train or export, so that loading the code location stays fast.
+"""
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    Config,
+    DataVersion,
+    MetadataValue,
+    Output,
+    asset,
+)
+from PIL import Image
+from pydantic import Field
+
+from assets.conversion.model_file import ModelFile, store_model_file
+from assets.conversion.variants import (
+    Variant,
+    build_variant,
+    classification_gate,
+    convert_to_fp16,
+    convert_to_int8,
+)
+from assets.deployment.registration import build_model_card, register_model_version
+from assets.plots import confusion_plot, image_grid, line_plot, png_markdown
+from assets.vision.dataset import ImageDataset, build_image_dataset, load_pixels
+from assets.vision.demo_data import generate_demo_images
+from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
+from resources.artifacts import ArtifactStore
+from resources.registry import ModelRegistry
+
+GROUP = "vision"
+RAW_PREFIX = "raw/images/"
+
+VISION_VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "fp16",
+        convert_to_fp16,
+        classification_gate(min_top1_agreement=0.995, max_abs_diff=1e-2, max_size_ratio=0.51),
+        "fp16 weights, fp32 inputs and outputs: half the download.",
+    ),
+    Variant(
+        "int8",
+        convert_to_int8,
+        classification_gate(min_top1_agreement=0.985),
+        "static QDQ int8, per-channel weights, calibrated on training images.",
+    ),
+)
+
+
+def _run_dir(context: AssetExecutionContext) -> str:
+    return f"models/{MODEL_NAME}/{context.run.run_id}"
+
+
+class RawImagesConfig(Config):
+    generate_demo_if_empty: bool = Field(
+        default=True, description="Write the built-in synthetic demo set when raw/images/ is empty."
+    )
+    demo_images_per_class: int = Field(default=160, ge=10)
+    demo_image_size: int = Field(default=128, ge=32)
+    demo_seed: int = 7
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pillow", "s3"},
+    description=(
+        "An ImageFolder tree (<label>/<image>, jpg/png/webp) under raw/images/ in the artifact "
+        "store: your own images (`edgeline ingest-images FOLDER`) or the synthetic demo set."
+    ),
+)
+def raw_images(
+    context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
+) -> Output[dict[str, int]]:
+    keys = artifacts.list_keys(RAW_PREFIX)
+    if not keys and config.generate_demo_if_empty:
+        context.log.info("raw/images/ is empty: writing the synthetic demo set")
+        for key, data in generate_demo_images(
+            config.demo_images_per_class, config.demo_image_size, config.demo_seed
+        ):
+            artifacts.put_bytes(RAW_PREFIX + key, data)
+        keys = artifacts.list_keys(RAW_PREFIX)
+    counts: dict[str, int] = {}
+    for key in keys:
+        label = key[len(RAW_PREFIX) :].split("/")[0]
+        counts[label] = counts.get(label, 0) + 1
+    samples = [k for k in keys if "/" in k[len(RAW_PREFIX) :]][:: max(1, len(keys) // 24)][:24]
+    thumbs, captions = [], []
+    for key in samples:
+        try:
+            thumbs.append(Image.open(io.BytesIO(artifacts.get_bytes(key))).convert("RGB"))
+            captions.append(key[len(RAW_PREFIX) :].split("/")[0])
+        except OSError:
+            continue  # unreadable files are the dataset's to report
+    metadata: dict[str, Any] = {
+        "files": len(keys),
+        "classes": len(counts),
+        "count_per_class": MetadataValue.json(counts),
+    }
+    if thumbs:
+        metadata["samples"] = MetadataValue.md(
+            png_markdown(image_grid(thumbs, captions), "samples")
+        )
+    return Output(counts, metadata=metadata)
+
+
+class ImageDatasetConfig(Config):
+    val_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pillow"},
+    deps=[raw_images],
+    description=(
+        "The checked image set with a train/val/test split fixed by each file's content hash "
+        "(adding images never reshuffles the others). Unreadable, truncated, tiny and duplicate "
+        "files are skipped and listed."
+    ),
+)
+def image_dataset(
+    context: AssetExecutionContext, config: ImageDatasetConfig, artifacts: ArtifactStore
+) -> Output[ImageDataset]:
+    dataset = build_image_dataset(artifacts, RAW_PREFIX, config.val_fraction, config.test_fraction)
+    version = dataset.data_version
+    artifacts.put_json(
+        f"datasets/images/{version}.json",
+        {
+            "labels": list(dataset.labels),
+            "records": [r.__dict__ for r in dataset.records],
+            "skipped": [{"key": k, "reason": r} for k, r in dataset.skipped],
+        },
+    )
+    skipped_md = "\n".join(f"| {k} | {r} |" for k, r in dataset.skipped[:50])
+    return Output(
+        dataset,
+        data_version=DataVersion(version),
+        metadata={
+            "data_version": version,
+            "images": len(dataset.records),
+            "labels": MetadataValue.json(list(dataset.labels)),
+            "split_counts": MetadataValue.json(dataset.counts()),
+            "skipped": len(dataset.skipped),
+            "skipped_files": MetadataValue.md(
+                "| file | reason |\n| --- | --- |\n" + skipped_md if skipped_md else "none"
+            ),
+        },
+    )
+
+
+class ImageClassifierConfig(Config):
+    weights: str | None = Field(
+        default=None,
+        description="Path or URI of a torchvision MobileNetV2 state dict (transfer learning); "
+        "empty trains from scratch.",
+    )
+    trainable_blocks: int = Field(default=2, ge=0, description="With weights: blocks to fine-tune.")
+    width_mult: float = Field(default=1.0, gt=0, description="MobileNetV2 width (1.0 for weights).")
+    image_size: int = Field(default=224, ge=32)
+    epochs: int = Field(default=12, ge=1)
+    batch_size: int = Field(default=32, ge=2)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    augment: bool = True
+    patience: int = Field(default=4, ge=1, description="Early stopping patience in epochs.")
+    seed: int = 0
+    threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pytorch"},
+    description=(
+        "MobileNetV2 trained on image_dataset: from scratch, or transfer learning from a "
+        "torchvision state dict with frozen features. Best validation epoch kept."
+    ),
+)
+def image_classifier(
+    context: AssetExecutionContext,
+    config: ImageClassifierConfig,
+    image_dataset: ImageDataset,
+    artifacts: ArtifactStore,
+) -> Output[TrainedClassifier]:
+    import torch
+
+    from assets.vision.model import build_mobilenet_v2
+    from assets.vision.training import (
+        TrainingSettings,
+        confusion_matrix,
+        predict_probabilities,
+        train_classifier,
+    )
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    labels = image_dataset.labels
+    splits = {
+        name: load_pixels(artifacts, image_dataset.split(name), labels, config.image_size)
+        for name in ("train", "val", "test")
+    }
+    context.log.info(
+        "training on %d images, validating on %d, %d classes, %d px",
+        len(splits["train"][1]),
+        len(splits["val"][1]),
+        len(labels),
+        config.image_size,
+    )
+    model = build_mobilenet_v2(
+        len(labels), config.weights, config.trainable_blocks, config.width_mult
+    )
+    settings = TrainingSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        augment=config.augment,
+        patience=config.patience,
+        seed=config.seed,
+    )
+    result = train_classifier(model, splits["train"], splits["val"], settings, context.log.info)
+    test_pixels, test_targets = splits["test"]
+    predictions = predict_probabilities(model, test_pixels).argmax(1)
+    test_accuracy = float((predictions == test_targets).mean()) if len(test_targets) else 0.0
+    matrix = confusion_matrix(test_targets, predictions, len(labels))
+    best = result.history[result.best_epoch - 1]
+
+    weights_key = f"{_run_dir(context)}/model.pt"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        torch.save(model.state_dict(), path)
+        artifacts.put_file(weights_key, path)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    metrics = {
+        "val_accuracy": best["val_accuracy"],
+        "test_accuracy": test_accuracy,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "stopped_early": result.stopped_early,
+        "train_images_per_second": round(result.images_per_second, 1),
+        "train_seconds": round(result.seconds, 1),
+        "trainable_parameters": trainable,
+        "transfer_learning": bool(config.weights),
+        "confusion_matrix": matrix.tolist(),
+    }
+    curves = line_plot(
+        {
+            "train loss": [h["train_loss"] for h in result.history],
+            "val loss": [h["val_loss"] for h in result.history],
+            "train acc": [h["train_accuracy"] for h in result.history],
+            "val acc": [h["val_accuracy"] for h in result.history],
+        },
+        "loss and accuracy",
+        "epoch",
+        "value",
+    )
+    confusion = confusion_plot(matrix, labels, f"test set (accuracy {test_accuracy:.3f})")
+    artifacts.put_bytes(f"{_run_dir(context)}/training_curves.png", curves, "image/png")
+    artifacts.put_bytes(f"{_run_dir(context)}/confusion_matrix.png", confusion, "image/png")
+    record = TrainedClassifier(
+        weights_key, labels, config.image_size, config.width_mult, metrics, result.history
+    )
+    return Output(
+        record,
+        metadata={
+            "val_accuracy": best["val_accuracy"],
+            "test_accuracy": test_accuracy,
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "train_images_per_second": round(result.images_per_second, 1),
+            "trainable_parameters": trainable,
+            "weights_key": weights_key,
+            "training_curves": MetadataValue.md(png_markdown(curves, "training curves")),
+            "confusion_matrix": MetadataValue.md(png_markdown(confusion, "confusion matrix")),
+        },
+    )
+
+
+def _eval_inputs(
+    artifacts: ArtifactStore, dataset: ImageDataset, trained: TrainedClassifier, split: str
+) -> np.ndarray:
+    pixels, _ = load_pixels(artifacts, dataset.split(split), trained.labels, trained.image_size)
+    return pixels.astype(np.float32)
+
+
+def _baseline(probabilities: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+    """What the validation set looked like to the model: the reference for drift reports."""
+    predicted = probabilities.argmax(1)
+    confidence = probabilities.max(1)
+    counts, edges = np.histogram(confidence, bins=10, range=(0.0, 1.0))
+    return {
+        "split": "val",
+        "samples": len(predicted),
+        "class_distribution": {
+            label: float(np.mean(predicted == i)) if len(predicted) else 0.0
+            for i, label in enumerate(labels)
+        },
+        "confidence_histogram": {"edges": edges.round(2).tolist(), "counts": counts.tolist()},
+        "mean_confidence": float(confidence.mean()) if len(confidence) else 0.0,
+    }
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pytorch", "onnx"},
+    check_specs=[
+        AssetCheckSpec(
+            "pytorch_parity",
+            asset="image_classifier_onnx",
+            blocking=True,
+            description="fp32 ONNX vs PyTorch on the test set: max abs probability diff <= 1e-4.",
+        )
+    ],
+    description=(
+        "The classifier as one self-contained ONNX file (opset 18, dynamic batch): float32 RGB "
+        "pixels 0-255 NCHW in, normalisation, MobileNetV2 and softmax inside, probabilities out."
+    ),
+)
+def image_classifier_onnx(
+    context: AssetExecutionContext,
+    image_classifier: TrainedClassifier,
+    image_dataset: ImageDataset,
+    artifacts: ArtifactStore,
+):
+    import torch
+
+    from assets.conversion.export import TensorSpec, export_onnx
+    from assets.conversion.measure import latency_profile, open_session, run_batches
+    from assets.vision.model import build_mobilenet_v2
+    from assets.vision.training import predict_probabilities
+
+    trained = image_classifier
+    model = build_mobilenet_v2(len(trained.labels), width_mult=trained.width_mult)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = artifacts.get_file(trained.weights_key, Path(tmp) / "model.pt")
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        spec = input_spec(trained.image_size)
+        path = export_onnx(
+            model,
+            torch.rand(1, 3, trained.image_size, trained.image_size) * 255,
+            Path(tmp) / "model.fp32.onnx",
+            TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
+            list(OUTPUT_NAMES),
+            metadata={"labels": ",".join(trained.labels), "model": MODEL_NAME},
+        )
+        test_inputs = _eval_inputs(artifacts, image_dataset, trained, "test")
+        session = open_session(path)
+        onnx_probabilities = run_batches(session, test_inputs)[0]
+        torch_probabilities = predict_probabilities(model, test_inputs)
+        max_diff = float(np.abs(onnx_probabilities - torch_probabilities).max())
+        top1 = float(np.mean(onnx_probabilities.argmax(1) == torch_probabilities.argmax(1)))
+        val_probabilities = run_batches(
+            session, _eval_inputs(artifacts, image_dataset, trained, "val")
+        )[0]
+        gate = {"max_abs_diff_vs_pytorch": max_diff, "top1_agreement_vs_pytorch": top1}
+        latency = latency_profile(path, test_inputs)
+        model_file = store_model_file(
+            artifacts,
+            path,
+            f"{_run_dir(context)}/model.fp32.onnx",
+            "fp32",
+            spec,
+            OUTPUT_NAMES,
+            latency,
+            {**gate, "passed": max_diff <= 1e-4},
+        )
+    baseline = _baseline(val_probabilities, trained.labels)
+    context.log.info("fp32 ONNX: max diff vs PyTorch %.2e, latency %s", max_diff, latency)
+    yield Output(
+        {"file": model_file, "baseline": baseline},
+        metadata={
+            "key": model_file.key,
+            "bytes": model_file.bytes,
+            "sha256": model_file.sha256,
+            "max_abs_diff_vs_pytorch": max_diff,
+            "p50_ms_1_thread": latency["threads_1"]["p50_ms"],
+            "p50_ms_2_threads": latency["threads_2"]["p50_ms"],
+            "latency": MetadataValue.json(latency),
+            "input": MetadataValue.json(spec),
+        },
+    )
+    yield AssetCheckResult(
+        check_name="pytorch_parity",
+        passed=max_diff <= 1e-4,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "max_abs_diff": max_diff,
+            "top1_agreement": top1,
+            "test_images": len(test_inputs),
+        },
+    )
+
+
+def build_variant_asset(variant: Variant) -> AssetsDefinition:
+    """One asset per precision variant, each with its blocking gate against fp32."""
+    name = f"image_classifier_{variant.name}"
+    check_name = f"{variant.name}_gate"
+
+    @asset(
+        name=name,
+        group_name=GROUP,
+        kinds={"onnx"},
+        check_specs=[
+            AssetCheckSpec(check_name, asset=name, blocking=True, description=variant.description)
+        ],
+        description=f"{variant.description} Gated against fp32 on the test set.",
+    )
+    def variant_asset(
+        context: AssetExecutionContext,
+        image_classifier_onnx: dict[str, Any],
+        image_classifier: TrainedClassifier,
+        image_dataset: ImageDataset,
+        artifacts: ArtifactStore,
+    ):
+        reference: ModelFile = image_classifier_onnx["file"]
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = artifacts.get_file(reference.key, Path(tmp) / "model.fp32.onnx")
+            calibration = _eval_inputs(artifacts, image_dataset, image_classifier, "train")[:128]
+            test_inputs = _eval_inputs(artifacts, image_dataset, image_classifier, "test")
+            built = build_variant(variant, fp32, Path(tmp), test_inputs, calibration)
+            gate = {
+                **built.gate.metrics,
+                "passed": built.gate.passed,
+                "failures": list(built.gate.failures),
+            }
+            model_file = store_model_file(
+                artifacts,
+                built.path,
+                f"{_run_dir(context)}/model.{variant.name}.onnx",
+                variant.name,
+                reference.input_spec,
+                reference.outputs,
+                built.latency,
+                gate,
+            )
+        yield Output(
+            model_file,
+            metadata={
+                "key": model_file.key,
+                "bytes": model_file.bytes,
+                "size_ratio_vs_fp32": round(model_file.bytes / reference.bytes, 4),
+                "p50_ms_1_thread": built.latency["threads_1"]["p50_ms"],
+                "p50_ms_2_threads": built.latency["threads_2"]["p50_ms"],
+                "p50_ratio_vs_fp32_1_thread": round(
+                    built.latency["threads_1"]["p50_ms"] / reference.latency["threads_1"]["p50_ms"],
+                    3,
+                ),
+                "latency": MetadataValue.json(built.latency),
+                **{k: v for k, v in built.gate.metrics.items()},
+            },
+        )
+        yield AssetCheckResult(
+            check_name=check_name,
+            passed=built.gate.passed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={**built.gate.metrics, "failures": ", ".join(built.gate.failures) or "none"},
+        )
+
+    return variant_asset
+
+
+variant_assets = [build_variant_asset(v) for v in VISION_VARIANTS]
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"sagemaker"},
+    ins={
+        "image_classifier": AssetIn(),
+        "image_dataset": AssetIn(),
+        "image_classifier_onnx": AssetIn(),
+        **{f"image_classifier_{v.name}": AssetIn() for v in VISION_VARIANTS},
+    },
+    description=(
+        "A new version of image-classifier in the model registry, PendingManualApproval: every "
+        "variant that passed its gate, labels, metrics, validation baseline and lineage."
+    ),
+)
+def registered_image_classifier(
+    context: AssetExecutionContext, registry: ModelRegistry, **inputs: Any
+) -> Output[dict[str, Any]]:
+    trained: TrainedClassifier = inputs["image_classifier"]
+    dataset: ImageDataset = inputs["image_dataset"]
+    exported = inputs["image_classifier_onnx"]
+    variants: list[ModelFile] = [exported["file"]] + [
+        inputs[f"image_classifier_{v.name}"] for v in VISION_VARIANTS
+    ]
+    description = f"MobileNetV2 image classifier, {len(trained.labels)} classes"
+    card = build_model_card(
+        MODEL_NAME,
+        description,
+        task={
+            "kind": "image-classification",
+            "labels": list(trained.labels),
+            "image_size": trained.image_size,
+        },
+        variants=variants,
+        metrics={k: v for k, v in trained.metrics.items()},
+        baseline=exported["baseline"],
+        lineage={
+            "run_id": context.run.run_id,
+            "data_version": dataset.data_version,
+            "weights_key": trained.weights_key,
+        },
+    )
+    version = register_model_version(registry, MODEL_NAME, description, card)
+    context.log.info("registered %s v%d (%s)", MODEL_NAME, version.version, version.status)
+    table = "\n".join(
+        f"| {v.precision} | {v.bytes / 1e6:.2f} MB | {v.latency['threads_1']['p50_ms']:.2f} ms | "
+        f"{v.latency['threads_2']['p50_ms']:.2f} ms |"
+        for v in variants
+    )
+    return Output(
+        {"model": MODEL_NAME, "version": version.version, "status": version.status},
+        metadata={
+            "model": MODEL_NAME,
+            "version": version.version,
+            "status": version.status,
+            "test_accuracy": trained.metrics["test_accuracy"],
+            "data_version": dataset.data_version,
+            "variants": MetadataValue.md(
+                "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
+                + table
+            ),
+        },
+    )
+
+
+vision_assets = [
+    raw_images,
+    image_dataset,
+    image_classifier,
+    image_classifier_onnx,
+    *variant_assets,
+    registered_image_classifier,
+]

@@ -1,0 +1,188 @@
+"""An image folder in the artifact store -> a checked, deterministically split dataset.
+
+The split of each image follows from its content hash alone, so adding images never moves
+the ones already there from train to test. Unreadable, truncated, tiny or duplicate files are
+skipped and reported, never a crash.
+"""
+
+import hashlib
+import io
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from resources.artifacts import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+MIN_SIDE_PX = 16
+SPLITS = ("train", "val", "test")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    key: str
+    label: str
+    sha256: str
+    split: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    prefix: str
+    labels: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+    skipped: tuple[tuple[str, str], ...] = field(default=())  # (key, reason)
+
+    @property
+    def data_version(self) -> str:
+        """Content hash of the set: same images and labels, same version."""
+        digest = hashlib.sha256()
+        for record in sorted(self.records, key=lambda r: r.sha256):
+            digest.update(f"{record.sha256} {record.label}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def split(self, name: str) -> list[ImageRecord]:
+        return [r for r in self.records if r.split == name]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Images per split per label."""
+        table = {split: Counter() for split in SPLITS}
+        for record in self.records:
+            table[record.split][record.label] += 1
+        return {split: dict(sorted(counter.items())) for split, counter in table.items()}
+
+
+def assign_split(sha256: str, val_fraction: float = 0.15, test_fraction: float = 0.15) -> str:
+    """Map a content hash to train/val/test; stable for each file, whatever else is added."""
+    position = int(sha256[:12], 16) / float(16**12)
+    if position < test_fraction:
+        return "test"
+    if position < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def inspect_image(data: bytes) -> tuple[int, int]:
+    """Decode fully (catches truncation) and return (width, height); ValueError says why not."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"not a readable image ({type(error).__name__}: {error})") from None
+    if min(width, height) < MIN_SIDE_PX:
+        raise ValueError(f"too small ({width}x{height} px; at least {MIN_SIDE_PX} px a side)")
+    return width, height
+
+
+def build_image_dataset(
+    store: ArtifactStore,
+    prefix: str = "raw/images/",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> ImageDataset:
+    """Scan ``<prefix><label>/<file>`` and check every image."""
+    records: list[ImageRecord] = []
+    skipped: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for key in store.list_keys(prefix):
+        parts = PurePosixPath(key[len(prefix) :]).parts
+        if len(parts) != 2:
+            skipped.append((key, "not in a <label>/<image> folder"))
+            continue
+        label, name = parts
+        if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((key, f"not an image file type ({', '.join(sorted(IMAGE_SUFFIXES))})"))
+            continue
+        data = store.get_bytes(key)
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in seen:
+            skipped.append((key, f"duplicate of {seen[sha]}"))
+            continue
+        try:
+            width, height = inspect_image(data)
+        except ValueError as error:
+            skipped.append((key, str(error)))
+            continue
+        seen[sha] = key
+        split = assign_split(sha, val_fraction, test_fraction)
+        records.append(ImageRecord(key, label, sha, split, width, height))
+    labels = tuple(sorted({r.label for r in records}))
+    if len(labels) < 2:
+        raise ValueError(
+            f"{prefix} holds {len(records)} usable images in {len(labels)} class folder(s); "
+            "a classifier needs at least two <label>/ folders with images"
+        )
+    for record_key, reason in skipped:
+        log.warning("skipped %s: %s", record_key, reason)
+    return ImageDataset(prefix, labels, tuple(records), tuple(skipped))
+
+
+def fit_square(image: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to ``size`` and centre-crop: no stretching. The web client does
+    the same before it feeds the model."""
+    image = image.convert("RGB")
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))),
+        Image.Resampling.BILINEAR,
+    )
+    left = (resized.width - size) // 2
+    top = (resized.height - size) // 2
+    return resized.crop((left, top, left + size, top + size))
+
+
+def load_pixels(
+    store: ArtifactStore, records: Iterable[ImageRecord], labels: tuple[str, ...], size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode records into uint8 NCHW pixels of ``size`` and int64 label indices."""
+    index = {label: i for i, label in enumerate(labels)}
+    pixels, targets = [], []
+    for record in records:
+        with Image.open(io.BytesIO(store.get_bytes(record.key))) as image:
+            pixels.append(np.asarray(fit_square(image, size), dtype=np.uint8).transpose(2, 0, 1))
+        targets.append(index[record.label])
+    if not pixels:
+        return np.zeros((0, 3, size, size), np.uint8), np.zeros((0,), np.int64)
+    return np.stack(pixels), np.asarray(targets, dtype=np.int64)
+
+
+def ingest_image_folder(
+    folder: Path, store: ArtifactStore, prefix: str = "raw/images/"
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Copy a user's ``<label>/<image>`` folder into the artifact store.
+
+    Returns images copied per label and ``(path, reason)`` for what was left out. Names are
+    made key-safe (anything but letters, digits and ``._-`` becomes ``-``); content is not
+    checked here: ``image_dataset`` checks every file and reports what it skips.
+    """
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder of <label>/<image> sub-folders")
+    copied: dict[str, int] = {}
+    left_out: list[tuple[str, str]] = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(folder)
+        if len(relative.parts) != 2:
+            left_out.append((str(relative), "not directly in a <label>/ folder"))
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            left_out.append((str(relative), "not a jpg, png or webp file"))
+            continue
+        label, name = (_SAFE.sub("-", part) for part in relative.parts)
+        store.put_file(f"{prefix}{label}/{name}", path)
+        copied[label] = copied.get(label, 0) + 1
+    return copied, left_out

@@ -1,0 +1,31 @@
+"""What the vision assets hand each other (small, torch-free, pickled by the IO manager)."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MODEL_NAME = "image-classifier"
+INPUT_NAME = "pixels"
+OUTPUT_NAMES = ("probabilities",)
+
+
+@dataclass(frozen=True)
+class TrainedClassifier:
+    weights_key: str
+    labels: tuple[str, ...]
+    image_size: int
+    width_mult: float
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def input_spec(image_size: int) -> dict[str, Any]:
+    return {
+        "name": INPUT_NAME,
+        "shape": [None, 3, image_size, image_size],
+        "dtype": "float32",
+        "description": (
+            "RGB pixels 0-255 as float32, NCHW; resize the shorter side to "
+            f"{image_size} px and centre-crop to {image_size}x{image_size} (no stretching). "
+            "Normalisation and softmax are inside the model."
+        ),
+    }

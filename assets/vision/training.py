@@ -1,0 +1,186 @@
+"""Training and evaluation of a pixel classifier: augmentation, early stopping, metrics."""
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from assets.vision.model import PixelClassifier, frozen_batchnorm_to_eval
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: int = 12
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: bool = True
+    patience: int = 4  # epochs without a better validation accuracy before stopping
+    seed: int = 0
+
+
+@dataclass
+class TrainingResult:
+    model: PixelClassifier
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    images_per_second: float = 0.0
+    seconds: float = 0.0
+
+
+def augment_batch(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flips, quarter turns, a shifted crop and brightness/contrast jitter on a float batch."""
+    n, _, height, width = pixels.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    pixels = torch.where(flip.view(n, 1, 1, 1), pixels.flip(3), pixels)
+    turns = int(torch.randint(0, 4, (1,), generator=generator))
+    pixels = torch.rot90(pixels, turns, dims=(2, 3))
+    pad = max(1, height // 10)
+    padded = nn.functional.pad(pixels, (pad, pad, pad, pad), mode="reflect")
+    dx, dy = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
+    pixels = padded[:, :, dy : dy + height, dx : dx + width]
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.4
+    brightness = (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 50
+    mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
+    return ((pixels - mean) * contrast + mean + brightness).clamp(0, 255)
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: PixelClassifier, pixels: np.ndarray, batch_size: int = 128
+) -> np.ndarray:
+    model.eval()
+    outputs = [
+        model(torch.from_numpy(pixels[i : i + batch_size]).float()).numpy()
+        for i in range(0, len(pixels), batch_size)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: PixelClassifier, pixels: torch.Tensor, batch_size: int = 64
+) -> None:
+    """Re-estimate trainable BatchNorm statistics as plain averages over ``pixels``.
+
+    The running averages that training keeps lag behind fast-moving weights, and with small
+    inputs MobileNetV2's last feature maps are 1x1 or 2x2, so per-batch statistics are noisy:
+    evaluation then looked like chance while training accuracy climbed.
+    """
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.BatchNorm2d) and any(p.requires_grad for p in m.parameters())
+    ]
+    if not layers or len(pixels) < 2:
+        return
+    saved = [(layer, layer.momentum) for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average
+        layer.train()
+    for start in range(0, len(pixels), batch_size):
+        batch = pixels[start : start + batch_size]
+        if len(batch) >= 2:
+            model.logits(batch.float())
+    for layer, momentum in saved:
+        layer.momentum = momentum
+    model.eval()
+
+
+def _evaluate(
+    model: PixelClassifier, pixels: np.ndarray, targets: np.ndarray
+) -> tuple[float, float]:
+    probabilities = predict_probabilities(model, pixels)
+    picked = probabilities[np.arange(len(targets)), targets]
+    loss = float(-np.log(np.clip(picked, 1e-7, 1)).mean())
+    return loss, float((probabilities.argmax(1) == targets).mean())
+
+
+def train_classifier(
+    model: PixelClassifier,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    settings: TrainingSettings,
+    progress: Callable[[str], None] = log.info,
+) -> TrainingResult:
+    """Train on uint8 pixels; keep the weights of the best validation epoch."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    train_pixels = torch.from_numpy(train[0])
+    train_targets = torch.from_numpy(train[1])
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    steps_per_epoch = max(1, -(-len(train_pixels) // settings.batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.learning_rate, total_steps=settings.epochs * steps_per_epoch
+    )
+    result = TrainingResult(model=model)
+    best_accuracy, best_state = -1.0, copy.deepcopy(model.state_dict())
+    train_seconds, seen = 0.0, 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        frozen_batchnorm_to_eval(model)
+        order = torch.randperm(len(train_pixels), generator=generator)
+        started = time.perf_counter()
+        total_loss, correct = 0.0, 0
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            if len(index) < 2:  # BatchNorm needs two samples
+                continue
+            batch = train_pixels[index].float()
+            if settings.augment:
+                batch = augment_batch(batch, generator)
+            logits = model.logits(batch)
+            loss = nn.functional.cross_entropy(logits, train_targets[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += float(loss.detach()) * len(index)
+            correct += int((logits.argmax(1) == train_targets[index]).sum())
+            seen += len(index)
+        train_seconds += time.perf_counter() - started
+        recalibrate_batchnorm(model, train_pixels[order[:512]])
+        val_loss, val_accuracy = _evaluate(model, *val)
+        row = {
+            "epoch": epoch,
+            "train_loss": total_loss / len(order),
+            "train_accuracy": correct / len(order),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+        }
+        result.history.append(row)
+        progress(
+            f"epoch {epoch}/{settings.epochs}: train loss {row['train_loss']:.3f} "
+            f"acc {row['train_accuracy']:.3f} | val loss {val_loss:.3f} acc {val_accuracy:.3f} "
+            f"| {seen / train_seconds:.0f} images/s"
+        )
+        if val_accuracy > best_accuracy:
+            best_accuracy, result.best_epoch = val_accuracy, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - result.best_epoch >= settings.patience:
+            result.stopped_early = True
+            progress(f"early stop: no better validation accuracy for {settings.patience} epochs")
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    result.images_per_second = seen / train_seconds if train_seconds else 0.0
+    result.seconds = train_seconds
+    return result
+
+
+def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (targets, predictions), 1)
+    return matrix

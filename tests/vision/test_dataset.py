@@ -1,0 +1,123 @@
+"""Image folder checks, hash-keyed splits, demo data and folder ingestion."""
+
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from assets.vision.dataset import (
+    assign_split,
+    build_image_dataset,
+    fit_square,
+    ingest_image_folder,
+    load_pixels,
+)
+from assets.vision.demo_data import SHAPES, generate_demo_images
+from resources import LocalArtifactStore
+from tests.vision.conftest import write_colour_images
+
+
+def _png(size=(40, 40), colour=(10, 20, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_corrupt_and_non_image_files_are_skipped_and_reported(colour_store):
+    good = _png()
+    colour_store.put_bytes("raw/images/red/truncated.png", good[: len(good) // 2])
+    colour_store.put_bytes("raw/images/red/random.jpg", np.random.default_rng(0).bytes(500))
+    colour_store.put_bytes("raw/images/red/notes.txt", b"hello")
+    colour_store.put_bytes("raw/images/red/tiny.png", _png((8, 8)))
+    colour_store.put_bytes(
+        "raw/images/blue/copy.png", colour_store.get_bytes("raw/images/red/red-0-000.png")
+    )
+    colour_store.put_bytes("raw/images/loose.png", good)
+    dataset = build_image_dataset(colour_store)
+    reasons = dict(dataset.skipped)
+    assert set(reasons) == {
+        "raw/images/red/truncated.png",
+        "raw/images/red/random.jpg",
+        "raw/images/red/notes.txt",
+        "raw/images/red/tiny.png",
+        "raw/images/red/red-0-000.png",  # same bytes as blue/copy.png, which sorts first
+        "raw/images/loose.png",
+    }
+    assert "not a readable image" in reasons["raw/images/red/truncated.png"]
+    assert "not a readable image" in reasons["raw/images/red/random.jpg"]
+    assert "not an image file type" in reasons["raw/images/red/notes.txt"]
+    assert "too small" in reasons["raw/images/red/tiny.png"]
+    assert "duplicate of raw/images/blue/copy.png" in reasons["raw/images/red/red-0-000.png"]
+    assert len(dataset.records) == 150
+    assert dataset.labels == ("blue", "green", "red")
+
+
+def test_split_is_stable_when_images_are_added(colour_store):
+    before = build_image_dataset(colour_store)
+    write_colour_images(colour_store, per_class=30, seed=1)
+    after = build_image_dataset(colour_store)
+    split_after = {r.key: r.split for r in after.records}
+    assert all(split_after[r.key] == r.split for r in before.records)
+    assert len(after.records) == 240
+    assert after.data_version != before.data_version
+    assert build_image_dataset(colour_store).data_version == after.data_version
+
+
+def test_split_fractions_are_roughly_right():
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4000)]
+    splits = [assign_split(h) for h in hashes]
+    assert 0.12 < splits.count("test") / len(splits) < 0.18
+    assert 0.12 < splits.count("val") / len(splits) < 0.18
+
+
+def test_one_class_is_refused_with_a_clear_error(tmp_path):
+    store = LocalArtifactStore(root=str(tmp_path))
+    store.put_bytes("raw/images/only/a.png", _png())
+    with pytest.raises(ValueError, match="at least two <label>/ folders"):
+        build_image_dataset(store)
+
+
+def test_fit_square_crops_without_stretching():
+    image = Image.new("RGB", (200, 100), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 40, 100))  # a white band on the far left is cropped away
+    square = fit_square(image, 50)
+    assert square.size == (50, 50)
+    assert np.asarray(square).max() == 0
+
+
+def test_load_pixels_shapes(colour_store):
+    dataset = build_image_dataset(colour_store)
+    pixels, targets = load_pixels(colour_store, dataset.split("train"), dataset.labels, 24)
+    assert pixels.dtype == np.uint8 and pixels.shape[1:] == (3, 24, 24)
+    assert set(targets.tolist()) == {0, 1, 2}
+
+
+def test_demo_images_are_deterministic_and_varied():
+    first = list(generate_demo_images(per_class=3, size=64, seed=3))
+    again = list(generate_demo_images(per_class=3, size=64, seed=3))
+    other = list(generate_demo_images(per_class=3, size=64, seed=4))
+    assert first == again
+    assert [d for _, d in first] != [d for _, d in other]
+    assert {k.split("/")[0] for k, _ in first} == set(SHAPES) and len(SHAPES) >= 5
+    assert {k.rsplit(".", 1)[1] for k, _ in first} == {"png", "jpg", "webp"}
+    images = [np.asarray(Image.open(io.BytesIO(d)).convert("RGB"), dtype=float) for _, d in first]
+    assert all(img.std() > 10 for img in images)  # textured, not flat
+
+
+def test_ingest_image_folder(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "cat s").mkdir(parents=True)
+    (folder / "dog").mkdir()
+    (folder / "cat s" / "a b.png").write_bytes(_png())
+    (folder / "dog" / "x.webp").write_bytes(_png())
+    (folder / "dog" / "readme.md").write_text("no")
+    (folder / "stray.png").write_bytes(_png())
+    store = LocalArtifactStore(root=str(tmp_path / "store"))
+    copied, left_out = ingest_image_folder(folder, store)
+    assert copied == {"cat-s": 1, "dog": 1}
+    assert store.list_keys("raw/images/") == ["raw/images/cat-s/a-b.png", "raw/images/dog/x.webp"]
+    assert {p for p, _ in left_out} == {"dog/readme.md", "stray.png"}
+    with pytest.raises(NotADirectoryError, match="nope"):
+        ingest_image_folder(tmp_path / "nope", store)

@@ -1,0 +1,153 @@
+"""End to end: a small vision lineage materialised in-process, then its files checked by hand."""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from dagster import DagsterInstance, materialize
+
+from assets.conversion.variants import Variant, convert_to_fp16
+from assets.vision.assets import VISION_VARIANTS, build_variant_asset, vision_assets
+from assets.vision.dataset import build_image_dataset, load_pixels
+from assets.vision.model import build_mobilenet_v2
+from assets.vision.training import predict_probabilities
+from resources import LocalArtifactStore, SqliteModelRegistry
+from resources.registry import PENDING
+from tests.vision.conftest import write_colour_images
+
+pytestmark = pytest.mark.slow
+
+SMALL_RUN = {
+    "ops": {
+        "raw_images": {"config": {"generate_demo_if_empty": False}},
+        "image_classifier": {
+            "config": {
+                "image_size": 32,
+                "epochs": 12,
+                "batch_size": 16,
+                "width_mult": 0.35,
+                "learning_rate": 0.005,
+                "augment": False,
+                "patience": 12,
+            }
+        },
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def lineage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vision")
+    store = LocalArtifactStore(root=str(root / "artifacts"))
+    write_colour_images(store, per_class=60)
+    store.put_bytes("raw/images/red/broken.png", b"\x89PNG\r\n\x1a\n not really")
+    registry = SqliteModelRegistry(path=str(root / "registry.sqlite"))
+    from dagster import FilesystemIOManager
+
+    resources = {
+        "artifacts": store,
+        "registry": registry,
+        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
+    }
+    instance = DagsterInstance.ephemeral()
+    result = materialize(
+        vision_assets, resources=resources, run_config=SMALL_RUN, instance=instance
+    )
+    return result, store, registry, resources, instance
+
+
+def test_lineage_registers_a_pending_version(lineage):
+    result, store, registry, _, _ = lineage
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"pytorch_parity": True, "fp16_gate": True, "int8_gate": True}
+    versions = registry.list_versions("image-classifier")
+    assert [(v.version, v.status) for v in versions] == [(1, PENDING)]
+    card = registry.get_model_card("image-classifier", 1)
+    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16", "int8"]
+    assert card["task"]["labels"] == ["blue", "green", "red"]
+    assert card["lineage"]["run_id"] == result.run_id
+    assert card["lineage"]["data_version"] == result.output_for_node("image_dataset").data_version
+    assert sum(card["baseline"]["confidence_histogram"]["counts"]) == card["baseline"]["samples"]
+    for variant in card["variants"]:
+        assert store.size(variant["key"]) == variant["bytes"]
+        assert {"threads_1", "threads_2"} <= set(variant["latency"])
+        assert variant["latency"]["threads_1"]["p50_ms"] > 0
+    fp32, fp16, _ = card["variants"]
+    assert fp16["bytes"] <= 0.51 * fp32["bytes"]
+    assert card["metrics"]["test_accuracy"] >= 0.9  # colours are easy
+
+
+def test_onnx_files_run_and_match_pytorch(lineage):
+    result, store, _, _, _ = lineage
+    trained = result.output_for_node("image_classifier")
+    dataset = build_image_dataset(store)
+    pixels, _ = load_pixels(store, dataset.split("test"), trained.labels, trained.image_size)
+    inputs = pixels.astype(np.float32)
+    model = build_mobilenet_v2(len(trained.labels), width_mult=trained.width_mult)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = store.get_file(trained.weights_key, Path(tmp) / "w.pt")
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        expected = predict_probabilities(model, inputs)
+        exported = result.output_for_node("image_classifier_onnx")["file"]
+        path = store.get_file(exported.key, Path(tmp) / "m.onnx")
+        graph = onnx.load(str(path))
+        assert graph.opset_import[0].version >= 17
+        assert not list(Path(tmp).glob("*.data"))  # self-contained
+        assert graph.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"pixels": inputs})[0]
+        assert np.abs(got - expected).max() <= 1e-4
+        assert (got.argmax(1) == expected.argmax(1)).all()
+        assert np.allclose(got.sum(1), 1.0, atol=1e-5)  # softmax is in the graph
+        # dynamic batch: a batch of one gives the same answer
+        assert np.allclose(session.run(None, {"pixels": inputs[:1]})[0], got[:1], atol=1e-5)
+
+
+def test_dataset_skipped_the_broken_file(lineage):
+    result, *_ = lineage
+    dataset = result.output_for_node("image_dataset")
+    assert [k for k, _ in dataset.skipped] == ["raw/images/red/broken.png"]
+    assert len(dataset.records) == 180
+
+
+def _damaged_fp16(src: Path, dst: Path, calibration) -> None:
+    """A converter that breaks the model: the classifier head's weights are scrambled."""
+    convert_to_fp16(src, dst, calibration)
+    model = onnx.load(str(dst))
+    largest_2d = max(
+        (t for t in model.graph.initializer if len(t.dims) == 2),
+        key=lambda t: t.dims[0] * t.dims[1],
+    )
+    values = onnx.numpy_helper.to_array(largest_2d)
+    rng = np.random.default_rng(0)
+    largest_2d.CopyFrom(
+        onnx.numpy_helper.from_array(
+            rng.permutation(values.ravel()).reshape(values.shape), largest_2d.name
+        )
+    )
+    onnx.save(model, str(dst))
+
+
+def test_gate_blocks_a_damaged_fp16_variant(lineage):
+    _, _, registry, resources, instance = lineage
+    fp16 = next(v for v in VISION_VARIANTS if v.name == "fp16")
+    damaged = build_variant_asset(Variant("fp16", _damaged_fp16, fp16.gate, "damaged on purpose"))
+    graph = [a for a in vision_assets if a.key.path[-1] != "image_classifier_fp16"] + [damaged]
+    before = registry.list_versions("image-classifier")
+    result = materialize(
+        graph,
+        resources=resources,
+        instance=instance,
+        selection=["image_classifier_fp16", "registered_image_classifier"],
+        raise_on_error=False,
+    )
+    assert not result.success
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "fp16_gate" and not evaluation.passed
+    assert "top-1 agreement" in evaluation.metadata["failures"].value
+    assert registry.list_versions("image-classifier") == before  # nothing registered
