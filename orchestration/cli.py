@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestration.environment import (
@@ -13,7 +14,7 @@ from orchestration.environment import (
     edgeline_env,
     edgeline_home,
 )
-from orchestration.jobs import DEMO_RUN_CONFIG
+from orchestration.jobs import DEMO_RUN_CONFIG, DEMO_SENSOR_DAYS
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -25,15 +26,52 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"Edgeline demo: EDGELINE_ENV={edgeline_env()}, data under {edgeline_home()}")
     started = time.monotonic()
+    quiet = {"loggers": DEMO_RUN_CONFIG["loggers"]}
+    today = datetime.now(UTC).date()
     with DagsterInstance.get() as instance:
+        for offset in range(DEMO_SENSOR_DAYS, 0, -1):
+            day = (today - timedelta(days=offset)).isoformat()
+            recorded = defs.resolve_job_def("sensor_data").execute_in_process(
+                run_config=quiet, instance=instance, partition_key=day, raise_on_error=False
+            )
+            if not recorded.success:
+                print(f"recording turbine readings for {day} FAILED (run {recorded.run_id})")
+                return 1
+        print(f"recorded {DEMO_SENSOR_DAYS} days of turbine readings")
         result = defs.resolve_job_def("lifecycle").execute_in_process(
             run_config=DEMO_RUN_CONFIG, instance=instance, raise_on_error=False
         )
     elapsed = time.monotonic() - started
     status = "succeeded" if result.success else "FAILED"
-    print(f"lifecycle job {status} in {elapsed:.1f} s (run {result.run_id})")
-    print("Browse it with `make dev` (the Dagster UI).")
+    print(f"\nlifecycle job {status} in {elapsed:.1f} s (run {result.run_id})")
+    print_registry_summary(defs.resources["registry"])
+    print("Browse the lineage, metadata and plots with `make dev` (the Dagster UI).")
     return 0 if result.success else 1
+
+
+SUMMARY_METRICS = ("test_accuracy", "val_accuracy", "f1", "precision", "recall", "threshold")
+
+
+def print_registry_summary(registry) -> None:
+    """The newest version of each model, with its variants' sizes and latencies."""
+    for model in registry.list_models():
+        versions = registry.list_versions(model)
+        if not versions:
+            continue
+        newest = versions[-1]
+        card = registry.get_model_card(model, newest.version)
+        shown = ", ".join(
+            f"{name} {card['metrics'][name]:.3g}"
+            for name in SUMMARY_METRICS
+            if name in card["metrics"]
+        )
+        print(f"{model} v{newest.version}: {newest.status} | {shown}")
+        for variant in card["variants"]:
+            latency = variant["latency"].get("threads_1", {})
+            print(
+                f"  {variant['precision']:>5}  {variant['bytes'] / 1e6:6.2f} MB  "
+                f"p50 {latency.get('p50_ms', float('nan')):.2f} ms (1 thread)  {variant['key']}"
+            )
 
 
 def run_ingest_images(args: argparse.Namespace) -> int:
@@ -48,6 +86,28 @@ def run_ingest_images(args: argparse.Namespace) -> int:
     print(f"copied {total} images in {len(copied)} classes: {copied}")
     print("Materialise raw_images (or run `make demo`) to train on them.")
     return 0 if total else 1
+
+
+def run_ingest_sensors(args: argparse.Namespace) -> int:
+    """Load a user's CSV/Parquet readings with a column mapping into raw/sensors/date=.../."""
+    from assets.turbine.data import load_sensor_file, store_ingested_readings
+
+    try:
+        mapping = dict(pair.split("=", 1) for pair in args.map.split(",") if pair)
+    except ValueError:
+        print(f"--map {args.map!r}: expected field=column pairs separated by commas")
+        return 2
+    frame, report = load_sensor_file(Path(args.file), mapping, args.interval)
+    print(
+        f"read {report.rows} rows: {report.bad_timestamps} without a usable timestamp (dropped), "
+        f"bad values per column {report.bad_values}, {report.gaps} missing intervals"
+    )
+    if report.missing_columns:
+        print(f"signals not in the file (left empty): {', '.join(report.missing_columns)}")
+    days = store_ingested_readings(frame, build_resources()["artifacts"])
+    print(f"stored {len(frame)} readings for {len(days)} days: {', '.join(days)}")
+    print("Materialise those raw_sensor_data partitions, then sensor_features, to use them.")
+    return 0 if days else 1
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -71,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("folder", help="folder with one sub-folder of images per label")
     ingest.set_defaults(handler=run_ingest_images)
+    sensors = commands.add_parser(
+        "ingest-sensors", help="load a CSV/Parquet file of turbine readings with a column mapping"
+    )
+    sensors.add_argument("file")
+    sensors.add_argument(
+        "--map",
+        required=True,
+        help="field=column pairs, e.g. timestamp=Time,turbine_id=Unit,wind_speed_ms=Wind",
+    )
+    sensors.add_argument("--interval", type=int, default=60, help="seconds between readings")
+    sensors.set_defaults(handler=run_ingest_sensors)
     dev = commands.add_parser("dev", help="start the Dagster UI and daemon")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)

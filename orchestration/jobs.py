@@ -1,17 +1,31 @@
-"""Jobs: the lifecycle (everything the local demo runs end to end)."""
+"""Jobs: the lifecycle (everything the local demo runs end to end) and the daily sensor recording."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
+
+from assets.turbine.assets import daily_partitions, raw_sensor_data
+
+sensor_data_job = define_asset_job(
+    "sensor_data",
+    selection=AssetSelection.assets(raw_sensor_data),
+    partitions_def=daily_partitions,
+    description="Record one day of turbine readings (a daily partition of raw_sensor_data).",
+)
 
 lifecycle_job = define_asset_job(
     "lifecycle",
-    selection=AssetSelection.all(),
+    selection=AssetSelection.all() - AssetSelection.assets(raw_sensor_data),
     description="Train, export, convert, validate and register every model: the demo's main job.",
 )
 
+sensor_data_schedule = build_schedule_from_partitioned_job(
+    sensor_data_job, hour_of_day=0, minute_of_hour=15
+)
 
 # The demo's settings: small images and a narrow network so that the whole lifecycle, training
 # from scratch on the synthetic shapes, runs in a few minutes on 2 CPU cores.
+DEMO_SENSOR_DAYS = 14
 DEMO_RUN_CONFIG = {
+    "loggers": {"console": {"config": {"log_level": "INFO"}}},
     "ops": {
         "raw_images": {"config": {"demo_images_per_class": 400, "demo_image_size": 96}},
         "image_classifier": {
@@ -24,5 +38,5 @@ DEMO_RUN_CONFIG = {
                 "patience": 8,
             }
         },
-    }
+    },
 }

@@ -176,3 +176,31 @@ def build_variant(
     gate = variant.gate(expected, produced, reference.stat().st_size, target.stat().st_size)
     log.info("%s gate %s: %s", variant.name, "passed" if gate.passed else "FAILED", gate.metrics)
     return VariantBuild(target, gate, latency_profile(target, eval_inputs))
+
+
+def anomaly_gate(min_flag_agreement: float, max_size_ratio: float | None = None) -> Gate:
+    """Compare an anomaly detector's outputs (reconstruction, error, flag) with fp32's."""
+
+    def gate(
+        reference: Sequence[np.ndarray],
+        candidate: Sequence[np.ndarray],
+        ref_bytes: int,
+        bytes_: int,
+    ) -> GateResult:
+        agreement = float(np.mean(reference[2] == candidate[2]))
+        relative = np.abs(candidate[1] - reference[1]) / np.maximum(np.abs(reference[1]), 1e-6)
+        ratio = bytes_ / ref_bytes
+        failures = []
+        if agreement < min_flag_agreement:
+            failures.append(f"anomaly-flag agreement {agreement:.4f} < {min_flag_agreement}")
+        if max_size_ratio is not None and ratio > max_size_ratio:
+            failures.append(f"size ratio {ratio:.3f} > {max_size_ratio}")
+        metrics = {
+            "flag_agreement": agreement,
+            "error_relative_diff_p50": float(np.median(relative)),
+            "error_relative_diff_max": float(relative.max()),
+            "size_ratio": ratio,
+        }
+        return GateResult(not failures, metrics, tuple(failures))
+
+    return gate

@@ -26,10 +26,10 @@ from dagster import (
 from PIL import Image
 from pydantic import Field
 
+from assets.conversion.assets import build_variant_asset, run_artifact_dir
 from assets.conversion.model_file import ModelFile, store_model_file
 from assets.conversion.variants import (
     Variant,
-    build_variant,
     classification_gate,
     convert_to_fp16,
     convert_to_int8,
@@ -62,7 +62,7 @@ VISION_VARIANTS: tuple[Variant, ...] = (
 
 
 def _run_dir(context: AssetExecutionContext) -> str:
-    return f"models/{MODEL_NAME}/{context.run.run_id}"
+    return run_artifact_dir(MODEL_NAME, context)
 
 
 class RawImagesConfig(Config):
@@ -402,75 +402,27 @@ def image_classifier_onnx(
     )
 
 
-def build_variant_asset(variant: Variant) -> AssetsDefinition:
-    """One asset per precision variant, each with its blocking gate against fp32."""
-    name = f"image_classifier_{variant.name}"
-    check_name = f"{variant.name}_gate"
+def _variant_inputs(
+    artifacts: ArtifactStore, inputs: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test images to gate on; training images to calibrate int8 with."""
+    dataset, trained = inputs["image_dataset"], inputs["image_classifier"]
+    calibration = _eval_inputs(artifacts, dataset, trained, "train")[:128]
+    return _eval_inputs(artifacts, dataset, trained, "test"), calibration
 
-    @asset(
-        name=name,
-        group_name=GROUP,
-        kinds={"onnx"},
-        check_specs=[
-            AssetCheckSpec(check_name, asset=name, blocking=True, description=variant.description)
-        ],
-        description=f"{variant.description} Gated against fp32 on the test set.",
+
+def build_vision_variant_asset(variant: Variant) -> AssetsDefinition:
+    return build_variant_asset(
+        variant,
+        asset_prefix="image_classifier",
+        model_name=MODEL_NAME,
+        group=GROUP,
+        data_inputs=("image_dataset", "image_classifier"),
+        load_inputs=_variant_inputs,
     )
-    def variant_asset(
-        context: AssetExecutionContext,
-        image_classifier_onnx: dict[str, Any],
-        image_classifier: TrainedClassifier,
-        image_dataset: ImageDataset,
-        artifacts: ArtifactStore,
-    ):
-        reference: ModelFile = image_classifier_onnx["file"]
-        with tempfile.TemporaryDirectory() as tmp:
-            fp32 = artifacts.get_file(reference.key, Path(tmp) / "model.fp32.onnx")
-            calibration = _eval_inputs(artifacts, image_dataset, image_classifier, "train")[:128]
-            test_inputs = _eval_inputs(artifacts, image_dataset, image_classifier, "test")
-            built = build_variant(variant, fp32, Path(tmp), test_inputs, calibration)
-            gate = {
-                **built.gate.metrics,
-                "passed": built.gate.passed,
-                "failures": list(built.gate.failures),
-            }
-            model_file = store_model_file(
-                artifacts,
-                built.path,
-                f"{_run_dir(context)}/model.{variant.name}.onnx",
-                variant.name,
-                reference.input_spec,
-                reference.outputs,
-                built.latency,
-                gate,
-            )
-        yield Output(
-            model_file,
-            metadata={
-                "key": model_file.key,
-                "bytes": model_file.bytes,
-                "size_ratio_vs_fp32": round(model_file.bytes / reference.bytes, 4),
-                "p50_ms_1_thread": built.latency["threads_1"]["p50_ms"],
-                "p50_ms_2_threads": built.latency["threads_2"]["p50_ms"],
-                "p50_ratio_vs_fp32_1_thread": round(
-                    built.latency["threads_1"]["p50_ms"] / reference.latency["threads_1"]["p50_ms"],
-                    3,
-                ),
-                "latency": MetadataValue.json(built.latency),
-                **{k: v for k, v in built.gate.metrics.items()},
-            },
-        )
-        yield AssetCheckResult(
-            check_name=check_name,
-            passed=built.gate.passed,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={**built.gate.metrics, "failures": ", ".join(built.gate.failures) or "none"},
-        )
-
-    return variant_asset
 
 
-variant_assets = [build_variant_asset(v) for v in VISION_VARIANTS]
+variant_assets = [build_vision_variant_asset(v) for v in VISION_VARIANTS]
 
 
 @asset(

@@ -22,7 +22,7 @@ class TrainingSettings:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     augment: bool = True
-    patience: int = 4  # epochs without a better validation accuracy before stopping
+    patience: int = 4  # epochs without a better validation score before stopping
     seed: int = 0
 
 
@@ -126,7 +126,7 @@ def train_classifier(
         optimizer, max_lr=settings.learning_rate, total_steps=settings.epochs * steps_per_epoch
     )
     result = TrainingResult(model=model)
-    best_accuracy, best_state = -1.0, copy.deepcopy(model.state_dict())
+    best_score, best_state = (-1.0, float("-inf")), copy.deepcopy(model.state_dict())
     train_seconds, seen = 0.0, 0
     for epoch in range(1, settings.epochs + 1):
         model.train()
@@ -166,12 +166,12 @@ def train_classifier(
             f"acc {row['train_accuracy']:.3f} | val loss {val_loss:.3f} acc {val_accuracy:.3f} "
             f"| {seen / train_seconds:.0f} images/s"
         )
-        if val_accuracy > best_accuracy:
-            best_accuracy, result.best_epoch = val_accuracy, epoch
+        if (val_accuracy, -val_loss) > best_score:  # accuracy first, then the lower loss
+            best_score, result.best_epoch = (val_accuracy, -val_loss), epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - result.best_epoch >= settings.patience:
             result.stopped_early = True
-            progress(f"early stop: no better validation accuracy for {settings.patience} epochs")
+            progress(f"early stop: no better validation score for {settings.patience} epochs")
             break
     model.load_state_dict(best_state)
     model.eval()

@@ -11,7 +11,7 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from assets.conversion.variants import Variant, convert_to_fp16
-from assets.vision.assets import VISION_VARIANTS, build_variant_asset, vision_assets
+from assets.vision.assets import VISION_VARIANTS, build_vision_variant_asset, vision_assets
 from assets.vision.dataset import build_image_dataset, load_pixels
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import predict_probabilities
@@ -136,7 +136,9 @@ def _damaged_fp16(src: Path, dst: Path, calibration) -> None:
 def test_gate_blocks_a_damaged_fp16_variant(lineage):
     _, _, registry, resources, instance = lineage
     fp16 = next(v for v in VISION_VARIANTS if v.name == "fp16")
-    damaged = build_variant_asset(Variant("fp16", _damaged_fp16, fp16.gate, "damaged on purpose"))
+    damaged = build_vision_variant_asset(
+        Variant("fp16", _damaged_fp16, fp16.gate, "damaged on purpose")
+    )
     graph = [a for a in vision_assets if a.key.path[-1] != "image_classifier_fp16"] + [damaged]
     before = registry.list_versions("image-classifier")
     result = materialize(

@@ -1,0 +1,1 @@
+"""The Pi client's anomaly detector: sensor data, features, autoencoder, export wrapper."""

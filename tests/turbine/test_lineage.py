@@ -1,0 +1,81 @@
+"""End to end: simulated days -> registered turbine-autoencoder; the ONNX file flags the faults."""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from dagster import DagsterInstance, FilesystemIOManager, materialize
+
+from assets.turbine.assets import turbine_assets
+from assets.turbine.data import day_range
+from resources import LocalArtifactStore, SqliteModelRegistry
+from resources.registry import PENDING
+
+pytestmark = pytest.mark.slow
+
+DAYS = [d.isoformat() for d in day_range(__import__("datetime").date(2026, 10, 20), 8)]
+RAW = {"ops": {"raw_sensor_data": {"config": {"turbines": 4, "fault_rate": 1.5}}}}
+REST = {"ops": {"turbine_autoencoder": {"config": {"epochs": 12}}}}
+
+
+@pytest.fixture(scope="module")
+def lineage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("turbine")
+    store = LocalArtifactStore(root=str(root / "artifacts"))
+    registry = SqliteModelRegistry(path=str(root / "registry.sqlite"))
+    resources = {
+        "artifacts": store,
+        "registry": registry,
+        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
+    }
+    instance = DagsterInstance.ephemeral()
+    for day in DAYS:
+        recorded = materialize(
+            [turbine_assets[0]],
+            partition_key=day,
+            resources=resources,
+            run_config=RAW,
+            instance=instance,
+        )
+        assert recorded.success
+    names = [a.key.path[-1] for a in turbine_assets[1:]]
+    result = materialize(
+        turbine_assets, selection=names, resources=resources, run_config=REST, instance=instance
+    )
+    return result, store, registry
+
+
+def test_registers_with_threshold_and_variants(lineage):
+    result, _, registry = lineage
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"pytorch_parity": True, "fp16_gate": True}
+    (version,) = registry.list_versions("turbine-autoencoder")
+    assert version.status == PENDING
+    card = registry.get_model_card("turbine-autoencoder", 1)
+    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16"]
+    assert card["task"]["threshold"] == result.output_for_node("turbine_autoencoder").threshold
+    assert card["task"]["signals"][0] == "wind_speed_ms"
+    assert card["baseline"]["samples"] > 1000
+    assert card["metrics"]["f1"] >= 0.8
+    assert card["variants"][1]["gate"]["flag_agreement"] >= 0.995
+
+
+def test_onnx_flags_injected_faults_and_not_normal_windows(lineage):
+    result, store, _ = lineage
+    features = result.output_for_node("sensor_features")
+    with np.load(store.get_file(features.key, Path(tempfile.mkdtemp()) / "w.npz")) as data:
+        test = data["split"] == 2
+        values, fault = data["values"][test], data["fault"][test]
+    exported = result.output_for_node("turbine_onnx")["file"]
+    with tempfile.TemporaryDirectory() as tmp:
+        session = ort.InferenceSession(str(store.get_file(exported.key, Path(tmp) / "m.onnx")))
+        reconstruction, _, anomaly = session.run(None, {"window": values})
+    assert reconstruction.shape == values.shape and anomaly.dtype == bool
+    assert anomaly[fault > 0].mean() >= 0.8  # recall on injected faults
+    assert anomaly[fault == 0].mean() <= 0.02  # false alarms on normal windows
+    # raw units in, raw units out: the reconstruction of a normal window is close to it
+    normal = fault == 0
+    assert np.median(np.abs(reconstruction[normal] - values[normal]).mean(1)) < 30
