@@ -1,6 +1,6 @@
 """Turbine benchmark: held-out F1 with the default settings, and readings/s of the published model.
 
-    .venv/bin/python bench/turbine.py [--days 14]
+    .venv/bin/python -m bench.turbine [--days 14]
 
 Materialises the turbine assets with their default configuration in a temporary local
 environment, then times the registered fp32 and fp16 files with onnxruntime on one thread.

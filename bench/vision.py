@@ -1,6 +1,6 @@
 """Vision benchmark: training throughput and published-model latency, as ratios from one run.
 
-    .venv/bin/python bench/vision.py [--image-size 224] [--train-images 600]
+    .venv/bin/python -m bench.vision [--image-size 224] [--train-images 600]
 
 Prints one JSON document (and writes bench/results/vision.json). Ratios compare Edgeline's
 code with a bare baseline measured in the same process, alternating, so machine noise hits both.

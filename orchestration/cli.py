@@ -1,6 +1,7 @@
 """The ``edgeline`` command: the demo, the Dagster UI, and (later) registry decisions."""
 
 import argparse
+import getpass
 import os
 import sys
 import time
@@ -18,7 +19,8 @@ from orchestration.jobs import DEMO_RUN_CONFIG, DEMO_SENSOR_DAYS
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run the lifecycle job in-process against the persistent local instance."""
+    """Record sensor days, run the lifecycle, then approve and publish: all in-process against
+    the persistent local instance, so `make dev` shows every run afterwards."""
     os.environ["DAGSTER_HOME"] = str(dagster_home())
     from dagster import DagsterInstance
 
@@ -41,12 +43,46 @@ def run_demo(args: argparse.Namespace) -> int:
         result = defs.resolve_job_def("lifecycle").execute_in_process(
             run_config=DEMO_RUN_CONFIG, instance=instance, raise_on_error=False
         )
-    elapsed = time.monotonic() - started
-    status = "succeeded" if result.success else "FAILED"
-    print(f"\nlifecycle job {status} in {elapsed:.1f} s (run {result.run_id})")
-    print_registry_summary(defs.resources["registry"])
+        status = "succeeded" if result.success else "FAILED"
+        print(
+            f"\nlifecycle job {status} in {time.monotonic() - started:.1f} s (run {result.run_id})"
+        )
+        if not result.success:
+            return 1
+        registry = defs.resources["registry"]
+        print_registry_summary(registry)
+        if not approve_and_publish(defs, instance, registry):
+            return 1
+    print(f"\ndemo finished in {time.monotonic() - started:.1f} s")
     print("Browse the lineage, metadata and plots with `make dev` (the Dagster UI).")
-    return 0 if result.success else 1
+    return 0
+
+
+def approve_and_publish(defs, instance, registry) -> bool:
+    """Stand in for the QA engineer: approve each pending version, then let the registry sensor
+    (evaluated once, with Dagster's own API) publish them."""
+    from assets.deployment.publish import read_channel
+    from orchestration.sensors import run_registry_sensor_once
+    from resources.registry import PENDING
+
+    print("\nApproving the new versions (the demo stands in for the QA engineer here):")
+    for model in registry.list_models():
+        for version in registry.list_versions(model, PENDING):
+            registry.approve(model, version.version, reason="demo: metrics reviewed", by="demo-qa")
+            print(f"  approved {model} v{version.version}")
+    cursor_file = dagster_home() / "demo_registry_sensor_cursor.json"
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    cursor, launched = run_registry_sensor_once(defs, instance, cursor, DEMO_RUN_CONFIG["loggers"])
+    cursor_file.write_text(cursor)
+    print(f"registry sensor launched: {', '.join(launched) or 'nothing new'}")
+    artifacts = defs.resources["artifacts"]
+    for model in registry.list_models():
+        pointer = read_channel(artifacts, model)
+        if pointer and pointer.get("version"):
+            print(
+                f"  {model}: stable -> v{pointer['version']}, manifest {artifacts.download_url(pointer['manifest_key'])}"
+            )
+    return all(entry.endswith(":ok") for entry in launched)
 
 
 SUMMARY_METRICS = ("test_accuracy", "val_accuracy", "f1", "precision", "recall", "threshold")
@@ -110,6 +146,27 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
     return 0 if days else 1
 
 
+def run_registry(args: argparse.Namespace) -> int:
+    """List versions, or approve/reject one, through the ModelRegistry resource."""
+    registry = build_resources()["registry"]
+    if args.action == "list":
+        models = [args.model] if args.model else registry.list_models()
+        for model in models:
+            for v in registry.list_versions(model):
+                note = f" ({v.status_reason}, by {v.status_by})" if v.status_by else ""
+                print(
+                    f"{model} v{v.version}  {v.status}{note}  registered {v.created_at:%Y-%m-%d %H:%M}"
+                )
+        return 0
+    if not args.model or args.version is None or not args.reason:
+        print(f"registry {args.action} needs MODEL VERSION --reason TEXT")
+        return 2
+    decide = registry.approve if args.action == "approve" else registry.reject
+    changed = decide(args.model, args.version, reason=args.reason, by=args.by)
+    print(f"{changed.model} v{changed.version} is now {changed.status}")
+    return 0
+
+
 def run_dev(args: argparse.Namespace) -> int:
     """Start the Dagster UI and daemon on the local instance (replaces this process)."""
     os.environ["DAGSTER_HOME"] = str(dagster_home())
@@ -142,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sensors.add_argument("--interval", type=int, default=60, help="seconds between readings")
     sensors.set_defaults(handler=run_ingest_sensors)
+    registry = commands.add_parser("registry", help="list, approve or reject model versions")
+    registry.add_argument("action", choices=["list", "approve", "reject"])
+    registry.add_argument("model", nargs="?")
+    registry.add_argument("version", nargs="?", type=int)
+    registry.add_argument("--reason", default="")
+    registry.add_argument("--by", default=getpass.getuser())
+    registry.set_defaults(handler=run_registry)
     dev = commands.add_parser("dev", help="start the Dagster UI and daemon")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)

@@ -1,15 +1,27 @@
 """The one Definitions of the Edgeline code location."""
 
+from typing import Any
+
 from dagster import Definitions
 
+from assets.deployment.assets import deployment_assets
 from assets.turbine.assets import turbine_assets
 from assets.vision.assets import vision_assets
 from orchestration.environment import build_resources
 from orchestration.jobs import lifecycle_job, sensor_data_job, sensor_data_schedule
+from orchestration.registry_jobs import channel_rollback, registry_decision
+from orchestration.sensors import model_registry_sensor, publish_job
 
-defs = Definitions(
-    assets=[*vision_assets, *turbine_assets],
-    jobs=[lifecycle_job, sensor_data_job],
-    schedules=[sensor_data_schedule],
-    resources=build_resources(),
-)
+
+def build_definitions(resources: dict[str, Any]) -> Definitions:
+    """Everything Edgeline defines, bound to ``resources`` (tests bind their own)."""
+    return Definitions(
+        assets=[*vision_assets, *turbine_assets, *deployment_assets],
+        jobs=[lifecycle_job, sensor_data_job, publish_job, registry_decision, channel_rollback],
+        schedules=[sensor_data_schedule],
+        sensors=[model_registry_sensor],
+        resources=resources,
+    )
+
+
+defs = build_definitions(build_resources())

@@ -9,7 +9,9 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from resources import (
     CloudWatchTelemetryStore,
+    IotDeviceJobs,
     LocalArtifactStore,
+    PollingDeviceJobs,
     S3ArtifactStore,
     SageMakerModelRegistry,
     SqliteModelRegistry,
@@ -30,6 +32,11 @@ def edgeline_env() -> str:
 def edgeline_home() -> Path:
     """Local data root: artifacts, registry, telemetry and the Dagster instance."""
     return Path(os.environ.get("EDGELINE_HOME") or REPO_ROOT / ".edgeline").resolve()
+
+
+def sensor_interval_s() -> int:
+    """How often the registry sensor polls (EDGELINE_SENSOR_INTERVAL_S, default 10 s)."""
+    return int(os.environ.get("EDGELINE_SENSOR_INTERVAL_S", "10"))
 
 
 def dagster_home() -> Path:
@@ -54,6 +61,7 @@ def local_resources(home: Path) -> dict[str, Any]:
         ),
         "registry": SqliteModelRegistry(path=str(home / "registry.sqlite")),
         "telemetry": SqliteTelemetryStore(path=str(home / "telemetry.sqlite")),
+        "device_jobs": PollingDeviceJobs(),
         "io_manager": FilesystemIOManager(base_dir=str(home / "dagster-storage")),
     }
 
@@ -69,6 +77,9 @@ def aws_resources() -> dict[str, Any]:
         "registry": SageMakerModelRegistry(artifacts=artifacts),
         "telemetry": CloudWatchTelemetryStore(
             log_group_prefix=os.environ.get("EDGELINE_LOG_GROUP_PREFIX", "/edgeline/telemetry")
+        ),
+        "device_jobs": IotDeviceJobs(
+            thing_group_arn=os.environ.get("EDGELINE_IOT_THING_GROUP_ARN", "")
         ),
         "io_manager": S3PickleIOManager(
             s3_resource=S3Resource(region_name=artifacts.aws.region_name),

@@ -2,18 +2,18 @@
 
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
-from assets.turbine.assets import daily_partitions, raw_sensor_data
+from assets.deployment.assets import published_model
+from assets.turbine.assets import raw_sensor_data
 
 sensor_data_job = define_asset_job(
     "sensor_data",
     selection=AssetSelection.assets(raw_sensor_data),
-    partitions_def=daily_partitions,
     description="Record one day of turbine readings (a daily partition of raw_sensor_data).",
 )
 
 lifecycle_job = define_asset_job(
     "lifecycle",
-    selection=AssetSelection.all() - AssetSelection.assets(raw_sensor_data),
+    selection=AssetSelection.all() - AssetSelection.assets(raw_sensor_data, published_model),
     description="Train, export, convert, validate and register every model: the demo's main job.",
 )
 
@@ -32,7 +32,7 @@ DEMO_RUN_CONFIG = {
             "config": {
                 "image_size": 64,
                 "width_mult": 0.5,
-                "epochs": 30,
+                "epochs": 25,
                 "batch_size": 32,
                 "learning_rate": 0.003,
                 "patience": 8,

@@ -2,6 +2,7 @@
 
 from resources.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore
 from resources.aws import AwsSettings
+from resources.devices import DeviceJobs, IotDeviceJobs, PollingDeviceJobs
 from resources.registry import (
     ModelRegistry,
     ModelVersion,
@@ -14,9 +15,12 @@ __all__ = [
     "ArtifactStore",
     "AwsSettings",
     "CloudWatchTelemetryStore",
+    "DeviceJobs",
+    "IotDeviceJobs",
     "LocalArtifactStore",
     "ModelRegistry",
     "ModelVersion",
+    "PollingDeviceJobs",
     "S3ArtifactStore",
     "SageMakerModelRegistry",
     "SqliteModelRegistry",

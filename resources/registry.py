@@ -395,9 +395,12 @@ class SageMakerModelRegistry(ModelRegistry):
     ) -> ModelVersion:
         package = self._describe(model, version)
         check_transition(model, version, package["ModelApprovalStatus"], status)
+        properties = package.get("CustomerMetadataProperties") or {}
         self.sagemaker.update_model_package(
             ModelPackageArn=package["ModelPackageArn"],
             ModelApprovalStatus=status,
             ApprovalDescription=json.dumps({"reason": reason, "by": by})[:1024],
+            # re-sent so the card reference survives implementations that reset it on update
+            **({"CustomerMetadataProperties": properties} if properties else {}),
         )
         return self.describe_version(model, version)

@@ -1,0 +1,67 @@
+"""Deployment: published model versions (one dynamic partition per approved version)."""
+
+from dagster import AssetExecutionContext, DynamicPartitionsDefinition, MetadataValue, Output, asset
+
+from assets.deployment.planning import parse_partition_key
+from assets.deployment.publish import iot_job_document, publish_model_version
+from assets.turbine.assets import registered_turbine_autoencoder
+from assets.vision.assets import registered_image_classifier
+from resources.artifacts import ArtifactStore
+from resources.devices import DeviceJobs
+from resources.registry import ModelRegistry
+
+model_versions = DynamicPartitionsDefinition(name="model_versions")
+
+
+@asset(
+    group_name="deployment",
+    kinds={"s3", "json"},
+    partitions_def=model_versions,
+    deps=[registered_image_classifier, registered_turbine_autoencoder],
+    description=(
+        "An approved model version published for the clients: every variant copied to "
+        "deploy/<model>/<version>/ and checked against the registered sha256, the manifest and "
+        "the device job written, and only then the stable channel pointer moved. "
+        "Partition '<model>@<version>'; publishing again is a no-op."
+    ),
+)
+def published_model(
+    context: AssetExecutionContext,
+    artifacts: ArtifactStore,
+    registry: ModelRegistry,
+    device_jobs: DeviceJobs,
+) -> Output[dict]:
+    model, version = parse_partition_key(context.partition_key)
+    result = publish_model_version(artifacts, registry, model, version)
+    manifest = artifacts.get_json(result.manifest_key)
+    announced = "not a device model"
+    if "pi" in manifest["recommended"]:
+        announced = device_jobs.announce(
+            model, version, iot_job_document(manifest, result.manifest_key)
+        )
+    moved = f"{result.channel_from} -> {result.channel_to}"
+    context.log.info(
+        "%s v%d: %d files written, stable channel %s, devices: %s",
+        model,
+        version,
+        len(result.copied),
+        moved,
+        announced,
+    )
+    return Output(
+        {"model": model, "version": version, "manifest_key": result.manifest_key},
+        metadata={
+            "model": model,
+            "version": version,
+            "manifest_key": result.manifest_key,
+            "manifest_url": MetadataValue.url(artifacts.download_url(result.manifest_key)),
+            "files_written": len(result.copied),
+            "already_published": not result.copied,
+            "stable_channel": moved,
+            "recommended": MetadataValue.json(manifest["recommended"]),
+            "device_jobs": announced,
+        },
+    )
+
+
+deployment_assets = [published_model]

@@ -1,0 +1,73 @@
+"""What the registry sensor decides, as a plain function of the registry, the store and a cursor."""
+
+import json
+from dataclasses import dataclass, field
+
+from assets.deployment.publish import read_channel
+from resources.artifacts import ArtifactStore
+from resources.registry import APPROVED, ModelRegistry
+
+
+def partition_key(model: str, version: int) -> str:
+    return f"{model}@{version}"
+
+
+def parse_partition_key(key: str) -> tuple[str, int]:
+    model, _, version = key.rpartition("@")
+    if not model or not version.isdigit():
+        raise ValueError(f"partition key {key!r} is not '<model>@<version>'")
+    return model, int(version)
+
+
+@dataclass
+class DeploymentCursor:
+    """Versions the sensor has already asked to publish, and revocations it has acted on."""
+
+    published: dict[str, list[int]] = field(default_factory=dict)
+    rolled_back: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: str | None) -> "DeploymentCursor":
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        return cls(data.get("published", {}), data.get("rolled_back", {}))
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"published": self.published, "rolled_back": self.rolled_back}, sort_keys=True
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    publish: list[tuple[str, int]]
+    rollback: list[tuple[str, int]]  # (model, the revoked version the channel names)
+    cursor: DeploymentCursor
+
+
+def plan_deployments(
+    registry: ModelRegistry, store: ArtifactStore, cursor: DeploymentCursor
+) -> DeploymentPlan:
+    """Every approved version not yet requested gets one publication; a channel that names a
+    version that is no longer approved gets one rollback."""
+    publish, rollback = [], []
+    for model in registry.list_models():
+        requested = set(cursor.published.get(model, []))
+        for version in registry.list_versions(model, APPROVED):
+            if version.version not in requested:
+                publish.append((model, version.version))
+                requested.add(version.version)
+        cursor.published[model] = sorted(requested)
+        pointer = read_channel(store, model)
+        serving = pointer.get("version") if pointer else None
+        handled = set(cursor.rolled_back.get(model, []))
+        if (
+            serving is not None
+            and serving not in handled
+            and registry.describe_version(model, serving).status != APPROVED
+        ):
+            rollback.append((model, serving))
+            handled.add(serving)
+        cursor.rolled_back[model] = sorted(handled)
+    return DeploymentPlan(publish, rollback, cursor)

@@ -1,0 +1,188 @@
+"""Publishing an approved model version for the clients: files, manifest, device job, channel.
+
+Layout in the artifact store (the bucket on aws):
+    deploy/<model>/<version>/<files>        immutable once written, sha256-checked
+    deploy/<model>/<version>/manifest.json  written after every file it names
+    deploy/<model>/<version>/iot-job.json   the device job document (Pi fleets)
+    deploy/<model>/<channel>.json           the pointer clients poll, replaced last, atomically
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from resources.artifacts import ArtifactStore
+from resources.errors import EdgelineError
+from resources.registry import APPROVED, ModelRegistry
+
+MANIFEST_SCHEMA = "edgeline.manifest/1"
+POINTER_SCHEMA = "edgeline.channel/1"
+MIN_CLIENT_VERSION = "1.0.0"
+TARGETS = {"image-classification": ("web",), "anomaly-detection": ("pi",)}
+
+
+class PublishError(EdgelineError, RuntimeError):
+    """A version that must not be published as it stands (not approved, files missing or altered)."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    model: str
+    version: int
+    manifest_key: str
+    copied: tuple[str, ...]  # keys written by this call (empty when it was already published)
+    channel_from: int | None
+    channel_to: int | None
+
+
+def version_prefix(model: str, version: int) -> str:
+    return f"deploy/{model}/{version}/"
+
+
+def channel_key(model: str, channel: str = "stable") -> str:
+    return f"deploy/{model}/{channel}.json"
+
+
+def recommended_variant(variants: list[dict[str, Any]]) -> str:
+    """The fastest measured variant (1-thread p50) among those that passed their gate."""
+    passed = [v for v in variants if v.get("gate", {}).get("passed", False)]
+    if not passed:
+        raise PublishError("no variant passed its gate: nothing to recommend")
+    return min(passed, key=lambda v: v["latency"]["threads_1"]["p50_ms"])["precision"]
+
+
+def build_manifest(model: str, version: int, card: dict[str, Any]) -> dict[str, Any]:
+    """The versioned document a client reads to pick, download and check a model file."""
+    task = card["task"]
+    best = recommended_variant(card["variants"])
+    variants = [
+        {
+            "precision": v["precision"],
+            "file": PurePosixPath(v["key"]).name,
+            "key": version_prefix(model, version) + PurePosixPath(v["key"]).name,
+            "sha256": v["sha256"],
+            "bytes": v["bytes"],
+            "input": {k: v["input_spec"][k] for k in ("name", "shape", "dtype")},
+            "outputs": v["outputs"],
+            "latency_ms": {threads: t["p50_ms"] for threads, t in v["latency"].items()},
+            "gate_passed": bool(v.get("gate", {}).get("passed", False)),
+        }
+        for v in card["variants"]
+    ]
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "model": model,
+        "version": version,
+        "created": datetime.now(UTC).isoformat(),
+        "task": task["kind"],
+        "variants": variants,
+        "recommended": {target: best for target in TARGETS.get(task["kind"], ("cpu",))},
+        "preprocessing": card["variants"][0]["input_spec"].get("description", ""),
+        "min_client_version": MIN_CLIENT_VERSION,
+        "lineage": card.get("lineage", {}),
+    }
+    if "labels" in task:
+        manifest["labels"] = task["labels"]
+    if "threshold" in task:
+        manifest["threshold"] = task["threshold"]
+        manifest["signals"] = task["signals"]
+        manifest["window"] = task["window"]
+    return manifest
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def publish_model_version(
+    store: ArtifactStore, registry: ModelRegistry, model: str, version: int, channel: str = "stable"
+) -> PublishResult:
+    """Copy and verify every variant, write manifest and device job, then move the channel.
+
+    Publishing a version that is already published writes nothing but may move the channel.
+    """
+    described = registry.describe_version(model, version)
+    if described.status != APPROVED:
+        raise PublishError(
+            f"{model} v{version} is {described.status}, not Approved: not publishing"
+        )
+    prefix = version_prefix(model, version)
+    manifest_key = prefix + "manifest.json"
+    copied: list[str] = []
+    if not store.exists(manifest_key):
+        card = registry.get_model_card(model, version)
+        manifest = build_manifest(model, version, card)
+        for source, entry in zip(card["variants"], manifest["variants"], strict=True):
+            if not store.exists(source["key"]):
+                raise PublishError(f"{model} v{version}: variant file {source['key']} is missing")
+            data = store.get_bytes(source["key"])
+            if _sha256(data) != source["sha256"] or len(data) != source["bytes"]:
+                raise PublishError(
+                    f"{model} v{version}: {source['key']} does not match the registered sha256 "
+                    f"{source['sha256'][:12]}...; refusing to publish an altered file"
+                )
+            store.put_bytes(entry["key"], data, content_type="application/octet-stream")
+            copied.append(entry["key"])
+        if "labels" in manifest:
+            store.put_json(prefix + "labels.json", manifest["labels"])
+            copied.append(prefix + "labels.json")
+        if "pi" in manifest["recommended"]:
+            store.put_json(prefix + "iot-job.json", iot_job_document(manifest, manifest_key))
+            copied.append(prefix + "iot-job.json")
+        store.put_json(manifest_key, manifest)
+        copied.append(manifest_key)
+    before, after = update_channel(store, registry, model, channel)
+    return PublishResult(model, version, manifest_key, tuple(copied), before, after)
+
+
+def iot_job_document(manifest: dict[str, Any], manifest_key: str) -> dict[str, Any]:
+    """What each Pi is told to do: fetch this manifest, check it, switch to the model."""
+    return {
+        "operation": "edgeline.update-model",
+        "model": manifest["model"],
+        "version": manifest["version"],
+        "manifest_key": manifest_key,
+        "variant": manifest["recommended"].get("pi"),
+        "min_client_version": manifest["min_client_version"],
+    }
+
+
+def read_channel(
+    store: ArtifactStore, model: str, channel: str = "stable"
+) -> dict[str, Any] | None:
+    key = channel_key(model, channel)
+    return store.get_json(key) if store.exists(key) else None
+
+
+def update_channel(
+    store: ArtifactStore, registry: ModelRegistry, model: str, channel: str = "stable"
+) -> tuple[int | None, int | None]:
+    """Point the channel at the newest version that is approved now and fully published.
+
+    Called after a publication and after a rejection; when nothing qualifies the pointer says
+    so (version null) rather than keep naming a revoked version. Returns (from, to).
+    """
+    current = read_channel(store, model, channel)
+    before = current.get("version") if current else None
+    approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
+    target = next(
+        (v for v in approved if store.exists(version_prefix(model, v) + "manifest.json")), None
+    )
+    if current is not None and before == target:
+        return before, target
+    pointer: dict[str, Any] = {
+        "schema": POINTER_SCHEMA,
+        "model": model,
+        "channel": channel,
+        "version": target,
+        "updated": datetime.now(UTC).isoformat(),
+        "previous_version": before,
+    }
+    if target is not None:
+        manifest_key = version_prefix(model, target) + "manifest.json"
+        pointer["manifest_key"] = manifest_key
+        pointer["manifest_sha256"] = _sha256(store.get_bytes(manifest_key))
+    store.put_json(channel_key(model, channel), pointer)
+    return before, target

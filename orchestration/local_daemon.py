@@ -1,0 +1,60 @@
+"""Run the real Dagster daemon over a local Edgeline home, for tests and benchmarks."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestration.environment import REPO_ROOT
+
+
+def daemon_environment(home: Path, sensor_interval_s: int = 1) -> dict[str, str]:
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n"
+    )
+    return {
+        **os.environ,
+        "EDGELINE_ENV": "local",
+        "EDGELINE_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "EDGELINE_SENSOR_INTERVAL_S": str(sensor_interval_s),
+    }
+
+
+@contextmanager
+def running_daemon(home: Path, sensor_interval_s: int = 1) -> Iterator[subprocess.Popen]:
+    """``dagster-daemon run`` on the workspace, stopped (and its runs with it) on exit."""
+    daemon = Path(sys.executable).with_name("dagster-daemon")
+    log = (home / "daemon.log").open("wb")
+    process = subprocess.Popen(
+        [str(daemon), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+        cwd=REPO_ROOT,
+        env=daemon_environment(home, sensor_interval_s),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+        log.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.2) -> float | None:
+    """Seconds until ``condition()`` held, or None if it did not within ``timeout_s``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(poll_s)
+    return None

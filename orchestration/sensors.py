@@ -1,0 +1,95 @@
+"""The registry sensor: publish each approved version once; roll back revoked ones."""
+
+from dagster import (
+    DagsterInstance,
+    DefaultSensorStatus,
+    Definitions,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    build_sensor_context,
+    define_asset_job,
+    sensor,
+)
+
+from assets.deployment.assets import model_versions, published_model
+from assets.deployment.planning import DeploymentCursor, partition_key, plan_deployments
+from orchestration.environment import sensor_interval_s
+from orchestration.registry_jobs import channel_rollback
+from resources.artifacts import ArtifactStore
+from resources.registry import ModelRegistry
+
+publish_job = define_asset_job(
+    "publish_model_version",
+    selection=[published_model],
+    description="Publish one approved model version (partition '<model>@<version>').",
+)
+
+
+@sensor(
+    jobs=[publish_job, channel_rollback],
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Polls the model registry: each newly approved version gets a partition and exactly one "
+        "publish run; a revoked version that the stable channel names gets a rollback run."
+    ),
+)
+def model_registry_sensor(
+    context: SensorEvaluationContext, registry: ModelRegistry, artifacts: ArtifactStore
+) -> SensorResult:
+    plan = plan_deployments(registry, artifacts, DeploymentCursor.parse(context.cursor))
+    keys = [partition_key(model, version) for model, version in plan.publish]
+    requests = [
+        RunRequest(run_key=f"publish:{key}", job_name=publish_job.name, partition_key=key)
+        for key in keys
+    ]
+    requests += [
+        RunRequest(
+            run_key=f"rollback:{model}@{version}",
+            job_name=channel_rollback.name,
+            run_config={
+                "ops": {
+                    "roll_back_channel": {"config": {"model": model, "revoked_version": version}}
+                }
+            },
+        )
+        for model, version in plan.rollback
+    ]
+    if requests:
+        context.log.info("publish %s; roll back %s", keys, plan.rollback)
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[model_versions.build_add_request(keys)] if keys else [],
+        cursor=plan.cursor.dump(),
+    )
+
+
+def run_registry_sensor_once(
+    defs: Definitions, instance: DagsterInstance, cursor: str | None, loggers: dict | None = None
+) -> tuple[str, list[str]]:
+    """Evaluate the registry sensor with Dagster's own API and run what it requests, in-process.
+
+    What the daemon does on a tick, for the demo and the tests: returns the new cursor and the
+    run keys it launched.
+    """
+    resources = {name: defs.resources[name] for name in ("registry", "artifacts")}
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    result = model_registry_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    launched = []
+    for request in result.run_requests:
+        job_def = defs.resolve_job_def(request.job_name)
+        outcome = job_def.execute_in_process(
+            run_config={**request.run_config, **({"loggers": loggers} if loggers else {})},
+            instance=instance,
+            partition_key=request.partition_key,
+            tags={
+                "dagster/run_key": request.run_key,
+                "dagster/sensor_name": model_registry_sensor.name,
+            },
+            raise_on_error=False,
+        )
+        launched.append(f"{request.run_key}:{'ok' if outcome.success else 'failed'}")
+    return result.cursor, launched

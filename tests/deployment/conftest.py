@@ -1,0 +1,71 @@
+"""Registered versions without training: tiny real ONNX files and a card that names them."""
+
+import hashlib
+import uuid
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from resources import LocalArtifactStore, SqliteModelRegistry
+
+
+def tiny_onnx(scale: float) -> bytes:
+    """y = x * scale: a real model onnxruntime runs, a few hundred bytes."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["window", "scale"], ["error"])],
+        "tiny",
+        [helper.make_tensor_value_info("window", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("error", TensorProto.FLOAT, [None, 4])],
+        [numpy_helper.from_array(np.array([scale], np.float32), "scale")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+def register_tiny_version(store, registry, model: str = "turbine-autoencoder") -> int:
+    """Store two variants of a tiny model and register them as a new pending version."""
+    run = uuid.uuid4().hex[:8]
+    variants = []
+    for precision, latency in (("fp32", 0.05), ("fp16", 0.04)):
+        data = tiny_onnx(1.0 + len(variants) + int(run, 16) % 97)
+        key = f"models/{model}/{run}/model.{precision}.onnx"
+        store.put_bytes(key, data)
+        variants.append(
+            {
+                "precision": precision,
+                "key": key,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+                "input_spec": {
+                    "name": "window",
+                    "shape": [None, 4],
+                    "dtype": "float32",
+                    "description": "raw window",
+                },
+                "outputs": ["error"],
+                "latency": {"threads_1": {"p50_ms": latency, "p95_ms": latency * 2}},
+                "gate": {"passed": True},
+            }
+        )
+    card = {
+        "task": {
+            "kind": "anomaly-detection",
+            "signals": ["a", "b", "c", "d"],
+            "window": 1,
+            "threshold": 0.5,
+        },
+        "variants": variants,
+        "metrics": {"f1": 0.95},
+        "baseline": {},
+        "lineage": {"run_id": run},
+    }
+    registry.ensure_model(model)
+    return registry.register_version(model, card).version
+
+
+@pytest.fixture
+def local_pair(tmp_path):
+    return (
+        LocalArtifactStore(root=str(tmp_path / "artifacts")),
+        SqliteModelRegistry(path=str(tmp_path / "registry.sqlite")),
+    )
