@@ -79,9 +79,10 @@ def approve_and_publish(defs, instance, registry) -> bool:
     for model in registry.list_models():
         pointer = read_channel(artifacts, model)
         if pointer and pointer.get("version"):
-            print(
-                f"  {model}: stable -> v{pointer['version']}, manifest {artifacts.download_url(pointer['manifest_key'])}"
-            )
+            key = pointer["manifest_key"]
+            root = getattr(artifacts, "root", None)  # local: show the file; aws: a presigned URL
+            where = f"{root}/{key}" if root else artifacts.download_url(key)
+            print(f"  {model}: stable -> v{pointer['version']}, manifest {where}")
     return all(entry.endswith(":ok") for entry in launched)
 
 
