@@ -1,4 +1,4 @@
-"""Environment selection: the only place (with resources/) that reads EDGELINE_* variables."""
+"""Dagster's side of environment selection: the IO manager, DAGSTER_HOME, the sensor interval."""
 
 import os
 from pathlib import Path
@@ -7,31 +7,23 @@ from typing import Any
 from dagster import FilesystemIOManager
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-from resources import (
-    CloudWatchTelemetryStore,
-    IotDeviceJobs,
-    LocalArtifactStore,
-    PollingDeviceJobs,
-    S3ArtifactStore,
-    SageMakerModelRegistry,
-    SqliteModelRegistry,
-    SqliteTelemetryStore,
+from resources.environment import (
+    REPO_ROOT,
+    aws_io_resources,
+    edgeline_env,
+    edgeline_home,
+    local_io_resources,
+    s3_location,
 )
 
-ENVIRONMENTS = ("local", "aws")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def edgeline_env() -> str:
-    env = os.environ.get("EDGELINE_ENV", "local").strip().lower() or "local"
-    if env not in ENVIRONMENTS:
-        raise ValueError(f"EDGELINE_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
-    return env
-
-
-def edgeline_home() -> Path:
-    """Local data root: artifacts, registry, telemetry and the Dagster instance."""
-    return Path(os.environ.get("EDGELINE_HOME") or REPO_ROOT / ".edgeline").resolve()
+__all__ = [
+    "REPO_ROOT",
+    "build_resources",
+    "dagster_home",
+    "edgeline_env",
+    "edgeline_home",
+    "local_resources",
+]
 
 
 def sensor_interval_s() -> int:
@@ -55,34 +47,18 @@ def dagster_home() -> Path:
 
 def local_resources(home: Path) -> dict[str, Any]:
     return {
-        "artifacts": LocalArtifactStore(
-            root=str(home / "artifacts"),
-            gateway_url=os.environ.get("EDGELINE_GATEWAY_URL", "http://127.0.0.1:8000"),
-        ),
-        "registry": SqliteModelRegistry(path=str(home / "registry.sqlite")),
-        "telemetry": SqliteTelemetryStore(path=str(home / "telemetry.sqlite")),
-        "device_jobs": PollingDeviceJobs(),
+        **local_io_resources(home),
         "io_manager": FilesystemIOManager(base_dir=str(home / "dagster-storage")),
     }
 
 
 def aws_resources() -> dict[str, Any]:
-    bucket = os.environ.get("EDGELINE_S3_BUCKET", "")
-    if not bucket:
-        raise ValueError("EDGELINE_ENV=aws needs EDGELINE_S3_BUCKET: the bucket for artifacts")
-    prefix = os.environ.get("EDGELINE_S3_PREFIX", "edgeline").strip("/")
-    artifacts = S3ArtifactStore(bucket=bucket, prefix=prefix)
+    resources = aws_io_resources()
+    bucket, prefix = s3_location()
     return {
-        "artifacts": artifacts,
-        "registry": SageMakerModelRegistry(artifacts=artifacts),
-        "telemetry": CloudWatchTelemetryStore(
-            log_group_prefix=os.environ.get("EDGELINE_LOG_GROUP_PREFIX", "/edgeline/telemetry")
-        ),
-        "device_jobs": IotDeviceJobs(
-            thing_group_arn=os.environ.get("EDGELINE_IOT_THING_GROUP_ARN", "")
-        ),
+        **resources,
         "io_manager": S3PickleIOManager(
-            s3_resource=S3Resource(region_name=artifacts.aws.region_name),
+            s3_resource=S3Resource(region_name=resources["artifacts"].aws.region_name),
             s3_bucket=bucket,
             s3_prefix=f"{prefix}/dagster-io" if prefix else "dagster-io",
         ),

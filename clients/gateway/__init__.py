@@ -1,0 +1,1 @@
+"""The HTTP API both clients call: manifests, model downloads, telemetry, shared images."""

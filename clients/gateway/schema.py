@@ -1,0 +1,69 @@
+"""The telemetry event contract (``edgeline.telemetry/1``), validated for every event."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TELEMETRY_SCHEMA = "edgeline.telemetry/1"
+MAX_BATCH = 500
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class LabelScore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(min_length=1, max_length=100)
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class TelemetryEvent(BaseModel):
+    """One inference on a client. ``event_id`` de-duplicates retries."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: Literal["edgeline.telemetry/1"] = Field(alias="schema")
+    event_id: str = Field(pattern=r"^[0-9a-fA-F-]{32,36}$")
+    client_kind: Literal["web", "pi"]
+    device_id: str = Field(min_length=1, max_length=64)
+    model: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    model_version: int = Field(ge=1)
+    variant: Literal["fp32", "fp16", "int8"]
+    timestamp: datetime
+    latency_ms: float = Field(ge=0.0, le=600_000.0)
+    top_k: list[LabelScore] | None = Field(default=None, min_length=1, max_length=10)
+    reconstruction_error: float | None = Field(default=None, ge=0.0)
+    anomaly: bool | None = None
+    image_key: str | None = Field(
+        default=None, pattern=r"^incoming/images/\d{4}-\d{2}-\d{2}/[0-9a-f-]{36}\.(jpg|png|webp)$"
+    )
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, value: str) -> str:
+        if not DEVICE_ID.match(value):
+            raise ValueError("device_id may use letters, digits and ._- only (no paths)")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp needs a time zone (use UTC, e.g. 2026-11-23T10:00:00Z)")
+        now = datetime.now(UTC)
+        if not now - timedelta(days=14) <= value <= now + timedelta(hours=2):
+            raise ValueError("timestamp is more than 14 days old or 2 hours in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _prediction_fits_client(self) -> "TelemetryEvent":
+        if self.client_kind == "web" and self.top_k is None:
+            raise ValueError("a web event needs top_k (labels with confidences)")
+        if self.client_kind == "pi" and (self.reconstruction_error is None or self.anomaly is None):
+            raise ValueError("a pi event needs reconstruction_error and anomaly")
+        return self
+
+    def stored(self) -> dict:
+        """The JSON object the TelemetryStore keeps."""
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        document["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
+        return document

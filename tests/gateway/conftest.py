@@ -1,0 +1,74 @@
+"""The gateway served by uvicorn on 127.0.0.1 and a free port, over each environment's stores."""
+
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import uvicorn
+
+from clients.gateway.app import GatewaySettings, create_app
+
+TOKEN = "device-token-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gateway(artifact_store, telemetry_store):
+    settings = GatewaySettings(
+        tokens=frozenset({TOKEN, "shared-token"}), cors_origins=["http://127.0.0.1:9999"]
+    )
+    app = create_app(settings, artifact_store, telemetry_store)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}", artifact_store, telemetry_store
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def web_event(at: datetime | None = None, **overrides) -> dict:
+    event = {
+        "schema": "edgeline.telemetry/1",
+        "event_id": str(uuid.uuid4()),
+        "client_kind": "web",
+        "device_id": "browser-1",
+        "model": "image-classifier",
+        "model_version": 1,
+        "variant": "fp32",
+        "timestamp": (at or datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "latency_ms": 21.5,
+        "top_k": [{"label": "circle", "confidence": 0.9}, {"label": "star", "confidence": 0.05}],
+    }
+    event.update(overrides)
+    return event
+
+
+def pi_event(at: datetime | None = None, **overrides) -> dict:
+    event = {
+        "schema": "edgeline.telemetry/1",
+        "event_id": str(uuid.uuid4()),
+        "client_kind": "pi",
+        "device_id": "turbine-007",
+        "model": "turbine-autoencoder",
+        "model_version": 1,
+        "variant": "fp16",
+        "timestamp": (at or datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "latency_ms": 0.4,
+        "reconstruction_error": 0.12,
+        "anomaly": False,
+    }
+    event.update(overrides)
+    return event
