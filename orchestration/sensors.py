@@ -1,4 +1,7 @@
-"""The registry sensor: publish each approved version once; roll back revoked ones."""
+"""Sensors: publish each approved version once and roll back revoked ones; retrain on drift."""
+
+import json
+import os
 
 from dagster import (
     DagsterInstance,
@@ -93,3 +96,36 @@ def run_registry_sensor_once(
         )
         launched.append(f"{request.run_key}:{'ok' if outcome.success else 'failed'}")
     return result.cursor, launched
+
+
+RETRAINING_JOBS = {"web": "retrain_image_classifier", "pi": "retrain_turbine_autoencoder"}
+
+
+@sensor(
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.STOPPED,
+    description=(
+        "Off by default. When a day's quality report drifts past EDGELINE_DRIFT_PSI (default 0.2) "
+        "from the training baseline, requests retraining of that client's model, once per report."
+    ),
+)
+def drift_retraining_sensor(
+    context: SensorEvaluationContext, artifacts: ArtifactStore
+) -> SensorResult:
+    threshold = float(os.environ.get("EDGELINE_DRIFT_PSI", "0.2"))
+    handled = set(json.loads(context.cursor)) if context.cursor else set()
+    requests = []
+    for key in artifacts.list_keys("reports/"):
+        if not key.endswith("/report.json") or key in handled:
+            continue
+        report = artifacts.get_json(key)
+        handled.add(key)
+        if report.get("drift_psi", 0.0) > threshold:
+            requests.append(
+                RunRequest(
+                    run_key=f"drift:{key}",
+                    job_name=RETRAINING_JOBS[report["client_kind"]],
+                    tags={"edgeline/drift_report": key},
+                )
+            )
+    return SensorResult(run_requests=requests, cursor=json.dumps(sorted(handled)))

@@ -36,7 +36,12 @@ from assets.conversion.variants import (
 )
 from assets.deployment.registration import build_model_card, register_model_version
 from assets.plots import confusion_plot, image_grid, line_plot, png_markdown
-from assets.vision.dataset import ImageDataset, build_image_dataset, load_pixels
+from assets.vision.dataset import (
+    ImageDataset,
+    adopt_shared_images,
+    build_image_dataset,
+    load_pixels,
+)
 from assets.vision.demo_data import generate_demo_images
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
 from resources.artifacts import ArtifactStore
@@ -79,12 +84,16 @@ class RawImagesConfig(Config):
     kinds={"pillow", "s3"},
     description=(
         "An ImageFolder tree (<label>/<image>, jpg/png/webp) under raw/images/ in the artifact "
-        "store: your own images (`edgeline ingest-images FOLDER`) or the synthetic demo set."
+        "store: your own images (`edgeline ingest-images FOLDER`), labelled images web users "
+        "shared through the gateway, or the synthetic demo set."
     ),
 )
 def raw_images(
     context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
 ) -> Output[dict[str, int]]:
+    shared = adopt_shared_images(artifacts, RAW_PREFIX)
+    if shared:
+        context.log.info("adopted %d labelled images shared by web users", shared)
     keys = artifacts.list_keys(RAW_PREFIX)
     if not keys and config.generate_demo_if_empty:
         context.log.info("raw/images/ is empty: writing the synthetic demo set")
@@ -107,6 +116,7 @@ def raw_images(
             continue  # unreadable files are the dataset's to report
     metadata: dict[str, Any] = {
         "files": len(keys),
+        "shared_images_adopted": shared,
         "classes": len(counts),
         "count_per_class": MetadataValue.json(counts),
     }

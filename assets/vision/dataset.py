@@ -186,3 +186,22 @@ def ingest_image_folder(
         store.put_file(f"{prefix}{label}/{name}", path)
         copied[label] = copied.get(label, 0) + 1
     return copied, left_out
+
+
+def adopt_shared_images(store: ArtifactStore, prefix: str = "raw/images/") -> int:
+    """Copy images that web users shared with a label (``incoming/images/...`` + sidecar JSON)
+    into ``<prefix><label>/shared-<name>``, once each. Unlabelled ones wait for a label."""
+    adopted = 0
+    for key in store.list_keys("incoming/images/"):
+        if PurePosixPath(key).suffix.lower() not in IMAGE_SUFFIXES or not store.exists(
+            key + ".json"
+        ):
+            continue
+        label = store.get_json(key + ".json").get("label")
+        if not label:
+            continue
+        target = f"{prefix}{_SAFE.sub('-', label)}/shared-{PurePosixPath(key).name}"
+        if not store.exists(target):
+            store.put_bytes(target, store.get_bytes(key))
+            adopted += 1
+    return adopted

@@ -1,0 +1,192 @@
+"""Telemetry assets: hourly roll-ups of each client kind's events, daily quality reports, drift."""
+
+import base64
+import io
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MetadataValue,
+    Output,
+    asset,
+)
+from pydantic import Field
+
+from assets.plots import histogram_plot, png_markdown
+from assets.telemetry.reports import build_report, events_frame, report_html, report_markdown
+from resources.artifacts import ArtifactStore
+from resources.errors import EdgelineError
+from resources.registry import ModelRegistry
+from resources.telemetry import CLIENT_KINDS, TelemetryStore
+
+GROUP = "telemetry"
+hourly_partitions = HourlyPartitionsDefinition(start_date="2026-11-01-00:00")
+daily_report_partitions = DailyPartitionsDefinition(start_date="2026-11-01")
+
+
+def events_key(client_kind: str, hour_start: datetime) -> str:
+    """``telemetry/<kind>/hour=YYYY-MM-DDTHH/events.parquet``: a day's hours share a prefix."""
+    return f"telemetry/{client_kind}/hour={hour_start:%Y-%m-%dT%H}/events.parquet"
+
+
+def build_events_asset(client_kind: str) -> AssetsDefinition:
+    @asset(
+        name=f"telemetry_events_{client_kind}",
+        group_name=GROUP,
+        kinds={"cloudwatch", "parquet"},
+        partitions_def=hourly_partitions,
+        description=(
+            f"One hour of {client_kind} client events read from the TelemetryStore (CloudWatch Logs "
+            "on aws) for exactly that window, de-duplicated by event id, stored as Parquet."
+        ),
+    )
+    def events_asset(
+        context: AssetExecutionContext, telemetry: TelemetryStore, artifacts: ArtifactStore
+    ) -> Output[dict[str, Any]]:
+        window = context.partition_time_window
+        events = telemetry.read(client_kind, window.start, window.end)
+        buffer = io.BytesIO()
+        pd.DataFrame(events).to_parquet(buffer, index=False)
+        key = events_key(client_kind, window.start)
+        artifacts.put_bytes(key, buffer.getvalue())
+        devices = len({e["device_id"] for e in events})
+        return Output(
+            {"key": key, "events": len(events)},
+            metadata={
+                "events": len(events),
+                "devices": devices,
+                "window_start": window.start.isoformat(),
+                "window_end": window.end.isoformat(),
+                "key": key,
+            },
+        )
+
+    return events_asset
+
+
+class ReportConfig(Config):
+    drift_psi_threshold: float = Field(
+        default=0.2, gt=0, description="PSI above this fails the drift check."
+    )
+
+
+def _baseline(registry: ModelRegistry, frame: pd.DataFrame) -> tuple[dict | None, int | None]:
+    """The validation baseline of the newest model version seen in the events."""
+    if frame.empty:
+        return None, None
+    model = frame["model"].mode().iloc[0]
+    version = int(frame.loc[frame["model"] == model, "model_version"].max())
+    try:
+        return registry.get_model_card(model, version).get("baseline"), version
+    except EdgelineError:
+        return None, version
+
+
+def _plots(client_kind: str, frame: pd.DataFrame) -> dict[str, bytes]:
+    if frame.empty:
+        return {}
+    if client_kind == "web":
+        return {
+            "confidence": histogram_plot(
+                {"top-1 confidence": frame["confidence"].to_numpy(float)},
+                "confidence",
+                "confidence",
+                bins=10,
+            )
+        }
+    import numpy as np
+
+    return {
+        "reconstruction error": histogram_plot(
+            {"log10 error": np.log10(frame["reconstruction_error"].to_numpy(float) + 1e-6)},
+            "reconstruction error",
+            "log10 error",
+        )
+    }
+
+
+def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> AssetsDefinition:
+    name = f"quality_report_{client_kind}"
+
+    @asset(
+        name=name,
+        group_name=GROUP,
+        kinds={"pandas", "html"},
+        partitions_def=daily_report_partitions,
+        deps=[events_asset],
+        check_specs=[
+            AssetCheckSpec(
+                "drift", asset=name, description="Max PSI against the training baseline."
+            )
+        ],
+        description=(
+            f"Daily {client_kind} quality report: event counts, latency p50/p95/p99 per model version, "
+            + (
+                "class distribution and confidence against the validation baseline (PSI), low-confidence rate"
+                if client_kind == "web"
+                else "anomaly rate per device, reconstruction error against the baseline (PSI)"
+            )
+            + ", the fleet view. Markdown, HTML and JSON under reports/."
+        ),
+    )
+    def report_asset(
+        context: AssetExecutionContext,
+        config: ReportConfig,
+        artifacts: ArtifactStore,
+        registry: ModelRegistry,
+    ):
+        day = context.partition_key
+        hours = artifacts.list_keys(f"telemetry/{client_kind}/hour={day}T")
+        parts = [pd.read_parquet(io.BytesIO(artifacts.get_bytes(k))) for k in hours]
+        records = (
+            pd.concat([p for p in parts if not p.empty]).to_dict("records")
+            if any(not p.empty for p in parts)
+            else []
+        )
+        frame = events_frame(records)
+        baseline, version = _baseline(registry, frame)
+        report = build_report(client_kind, day, frame, baseline, version)
+        plots = _plots(client_kind, frame)
+        prefix = f"reports/{client_kind}/{day}/"
+        encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
+        for title, png in plots.items():
+            artifacts.put_bytes(prefix + title.replace(" ", "_") + ".png", png, "image/png")
+        markdown = report_markdown(report)
+        artifacts.put_json(prefix + "report.json", report)
+        artifacts.put_bytes(prefix + "report.md", markdown.encode(), "text/markdown")
+        artifacts.put_bytes(
+            prefix + "report.html", report_html(report, encoded).encode(), "text/html"
+        )
+        metadata: dict[str, Any] = {
+            "events": report["events"],
+            "devices": report["devices"],
+            "hours_read": len(hours),
+            "drift_psi": report["drift_psi"],
+            "report": MetadataValue.md(markdown),
+            "report_key": prefix + "report.json",
+        }
+        for title, png in plots.items():
+            metadata[f"plot_{title.replace(' ', '_')}"] = MetadataValue.md(png_markdown(png, title))
+        yield Output(report, metadata=metadata)
+        yield AssetCheckResult(
+            check_name="drift",
+            passed=report["drift_psi"] <= config.drift_psi_threshold,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"max_psi": report["drift_psi"], "threshold": config.drift_psi_threshold},
+        )
+
+    return report_asset
+
+
+events_assets = {kind: build_events_asset(kind) for kind in CLIENT_KINDS}
+report_assets = {kind: build_report_asset(kind, events_assets[kind]) for kind in CLIENT_KINDS}
+telemetry_assets = [*events_assets.values(), *report_assets.values()]

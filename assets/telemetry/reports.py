@@ -1,0 +1,206 @@
+"""Quality reports from client telemetry: plain pandas over the events of one day."""
+
+import html
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+LOW_CONFIDENCE = 0.5
+CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
+
+
+def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+    """Events as a table with the columns every report needs (top-1 label and confidence flattened)."""
+    frame = pd.DataFrame(events)
+    if frame.empty:
+        return pd.DataFrame(
+            columns=[
+                "event_id",
+                "device_id",
+                "model",
+                "model_version",
+                "variant",
+                "timestamp",
+                "latency_ms",
+            ]
+        )
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    if "top_k" in frame:  # a list, or an array of dicts after a Parquet round trip
+        first = [top[0] if top is not None and len(top) else None for top in frame["top_k"]]
+        frame["label"] = [entry["label"] if entry is not None else None for entry in first]
+        frame["confidence"] = [
+            float(entry["confidence"]) if entry is not None else np.nan for entry in first
+        ]
+        frame = frame.drop(columns=["top_k"])
+    return frame
+
+
+def population_stability_index(
+    expected: np.ndarray, observed: np.ndarray, floor: float = 1e-4
+) -> float:
+    """PSI between two distributions over the same bins (fractions or counts)."""
+    expected = np.asarray(expected, float)
+    observed = np.asarray(observed, float)
+    if expected.sum() <= 0 or observed.sum() <= 0:
+        return 0.0
+    e = np.clip(expected / expected.sum(), floor, None)
+    o = np.clip(observed / observed.sum(), floor, None)
+    return float(np.sum((o - e) * np.log(o / e)))
+
+
+def latency_table(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for (model, version, variant), part in frame.groupby(
+        ["model", "model_version", "variant"], sort=True
+    ):
+        latency = part["latency_ms"].to_numpy(float)
+        rows.append(
+            {
+                "model": model,
+                "model_version": int(version),
+                "variant": variant,
+                "events": len(part),
+                "p50_ms": float(np.percentile(latency, 50)),
+                "p95_ms": float(np.percentile(latency, 95)),
+                "p99_ms": float(np.percentile(latency, 99)),
+            }
+        )
+    return rows
+
+
+def fleet_view(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Which device ran which model version, as of its last event."""
+    last = frame.sort_values("timestamp").groupby("device_id").tail(1)
+    return [
+        {
+            "device_id": row.device_id,
+            "model": row.model,
+            "model_version": int(row.model_version),
+            "variant": row.variant,
+            "last_seen": row.timestamp.isoformat(),
+        }
+        for row in last.sort_values("device_id").itertuples()
+    ]
+
+
+def web_quality(frame: pd.DataFrame, baseline: dict[str, Any] | None) -> dict[str, Any]:
+    confidence = frame["confidence"].to_numpy(float)
+    counts, _ = np.histogram(confidence, bins=CONFIDENCE_EDGES)
+    distribution = frame["label"].value_counts(normalize=True).sort_index().to_dict()
+    section: dict[str, Any] = {
+        "class_distribution": {k: float(v) for k, v in distribution.items()},
+        "confidence_histogram": {
+            "edges": CONFIDENCE_EDGES.round(2).tolist(),
+            "counts": counts.tolist(),
+        },
+        "low_confidence_rate": float(np.mean(confidence < LOW_CONFIDENCE)),
+        "mean_confidence": float(confidence.mean()),
+    }
+    if baseline:
+        labels = sorted(set(baseline["class_distribution"]) | set(distribution))
+        expected = [baseline["class_distribution"].get(label, 0.0) for label in labels]
+        observed = [distribution.get(label, 0.0) for label in labels]
+        section["psi_class_distribution"] = population_stability_index(
+            np.array(expected), np.array(observed)
+        )
+        section["psi_confidence"] = population_stability_index(
+            np.array(baseline["confidence_histogram"]["counts"]), counts
+        )
+    return section
+
+
+def pi_quality(frame: pd.DataFrame, baseline: dict[str, Any] | None) -> dict[str, Any]:
+    errors = frame["reconstruction_error"].to_numpy(float)
+    per_device = frame.groupby("device_id")["anomaly"].mean().sort_index()
+    section: dict[str, Any] = {
+        "anomaly_rate": float(frame["anomaly"].mean()),
+        "anomaly_rate_per_device": {k: float(v) for k, v in per_device.items()},
+        "error_percentiles": {str(p): float(np.percentile(errors, p)) for p in (50, 90, 99)},
+    }
+    if baseline:
+        edges = np.array(baseline["log10_error_histogram"]["edges"])
+        observed, _ = np.histogram(
+            np.clip(np.log10(errors + 1e-6), edges[0], edges[-1]), bins=edges
+        )
+        section["psi_error_distribution"] = population_stability_index(
+            np.array(baseline["log10_error_histogram"]["counts"]), observed
+        )
+        section["baseline_anomaly_rate"] = baseline["anomaly_rate"]
+    return section
+
+
+def drift_score(report: dict[str, Any]) -> float:
+    """The largest PSI in the report (0 when there was no baseline to compare with)."""
+    quality = report.get("quality", {})
+    return max((v for k, v in quality.items() if k.startswith("psi_")), default=0.0)
+
+
+def build_report(
+    client_kind: str,
+    day: str,
+    frame: pd.DataFrame,
+    baseline: dict[str, Any] | None,
+    baseline_version: int | None,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "schema": "edgeline.quality-report/1",
+        "client_kind": client_kind,
+        "day": day,
+        "events": len(frame),
+        "devices": int(frame["device_id"].nunique()) if len(frame) else 0,
+        "baseline_model_version": baseline_version,
+        "latency": latency_table(frame) if len(frame) else [],
+        "fleet": fleet_view(frame) if len(frame) else [],
+        "quality": {},
+    }
+    if len(frame):
+        report["quality"] = (
+            web_quality(frame, baseline) if client_kind == "web" else pi_quality(frame, baseline)
+        )
+    report["drift_psi"] = drift_score(report)
+    return report
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_none_"
+    header = "| " + " | ".join(rows[0]) + " |\n| " + " | ".join("---" for _ in rows[0]) + " |\n"
+    return header + "\n".join(
+        "| "
+        + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values())
+        + " |"
+        for row in rows
+    )
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    quality = {k: v for k, v in report["quality"].items() if not isinstance(v, dict)}
+    lines = [
+        f"# {report['client_kind']} quality report, {report['day']}",
+        "",
+        f"{report['events']} events from {report['devices']} devices; drift (max PSI) {report['drift_psi']:.3f} "
+        f"against the baseline of v{report['baseline_model_version']}.",
+        "",
+        "## Latency by model version",
+        _table(report["latency"]),
+        "",
+        "## Quality",
+        _table([quality]) if quality else "_no events_",
+        "",
+        "## Fleet",
+        _table(report["fleet"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def report_html(report: dict[str, Any], plots: dict[str, str]) -> str:
+    """A standalone page: the Markdown tables as preformatted text, and the plots inline."""
+    images = "".join(
+        f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+        for name, data in plots.items()
+    )
+    return (
+        "<!doctype html><meta charset='utf-8'><title>Edgeline quality report</title>"
+        f"<pre>{html.escape(report_markdown(report))}</pre>{images}"
+    )

@@ -1,0 +1,138 @@
+"""Events POSTed to the gateway over HTTP -> store -> hourly roll-up -> daily report, both environments."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+import pytest
+from dagster import DagsterInstance, FilesystemIOManager, build_schedule_context, materialize
+
+from assets.telemetry.assets import events_assets, report_assets
+from orchestration.definitions import defs
+from resources import SqliteModelRegistry
+from tests.gateway.conftest import TOKEN, pi_event, web_event
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+HOUR = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+BASELINE = {
+    "class_distribution": {"circle": 0.5, "star": 0.5},
+    "confidence_histogram": {
+        "edges": [i / 10 for i in range(11)],
+        "counts": [0, 0, 0, 0, 0, 0, 0, 0, 10, 90],
+    },
+}
+
+
+def _post(url: str, events: list[dict]) -> None:
+    for start in range(0, len(events), 200):
+        response = httpx.post(
+            f"{url}/v1/telemetry", json={"events": events[start : start + 200]}, headers=AUTH
+        )
+        assert response.status_code in (200, 207), response.text
+
+
+@pytest.mark.slow
+def test_gateway_to_report_figures_match(gateway, tmp_path):
+    url, artifacts, telemetry = gateway
+    registry = SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
+    registry.ensure_model("image-classifier")
+    registry.register_version("image-classifier", {"baseline": BASELINE, "variants": []})
+    rng = np.random.default_rng(0)
+    inside = []
+    for i in range(300):
+        label = "circle" if i % 3 else "star"  # 2/3 circle: drifted from the 50/50 baseline
+        confidence = float(rng.uniform(0.3, 1.0))
+        inside.append(
+            web_event(
+                at=HOUR + timedelta(seconds=int(rng.integers(0, 3600))),
+                latency_ms=float(rng.gamma(4, 5)),
+                device_id=f"browser-{i % 7}",
+                top_k=[{"label": label, "confidence": confidence}],
+            )
+        )
+    inside.append(
+        web_event(at=HOUR, latency_ms=5.0, top_k=[{"label": "star", "confidence": 0.99}])
+    )  # boundary: in
+    outside = [
+        web_event(at=HOUR + timedelta(hours=1)),
+        web_event(at=HOUR - timedelta(milliseconds=1)),
+    ]
+    pis = [
+        pi_event(at=HOUR + timedelta(minutes=m), anomaly=m % 10 == 0, device_id=f"turbine-{m % 3}")
+        for m in range(60)
+    ]
+    _post(url, inside + outside + pis)
+    _post(url, inside[:50])  # a client retrying: no double counting
+    _post(url, [web_event(latency_ms=-1)] * 3 + inside[50:51])  # invalid ones rejected, good kept
+
+    resources = {
+        "artifacts": artifacts,
+        "telemetry": telemetry,
+        "registry": registry,
+        "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "io")),
+    }
+    instance = DagsterInstance.ephemeral()
+    hour_key = HOUR.strftime("%Y-%m-%d-%H:%M")
+    rolled = materialize(
+        list(events_assets.values()), partition_key=hour_key, resources=resources, instance=instance
+    )
+    assert rolled.success
+    assert rolled.output_for_node("telemetry_events_web")["events"] == len(
+        inside
+    )  # exactly the window
+    assert rolled.output_for_node("telemetry_events_pi")["events"] == 60
+
+    day = HOUR.strftime("%Y-%m-%d")
+    result = materialize(
+        list(report_assets.values()), partition_key=day, resources=resources, instance=instance
+    )
+    assert result.success
+    web = artifacts.get_json(f"reports/web/{day}/report.json")
+    latency = np.array([e["latency_ms"] for e in inside])
+    (row,) = web["latency"]
+    assert row["events"] == len(inside)
+    assert row["p50_ms"] == pytest.approx(np.percentile(latency, 50))
+    assert row["p95_ms"] == pytest.approx(np.percentile(latency, 95))
+    assert row["p99_ms"] == pytest.approx(np.percentile(latency, 99))
+    labels = [e["top_k"][0]["label"] for e in inside]
+    observed = {
+        "circle": labels.count("circle") / len(labels),
+        "star": labels.count("star") / len(labels),
+    }
+    assert web["quality"]["class_distribution"] == pytest.approx(observed)
+    expected_psi = sum((observed[k] - 0.5) * np.log(observed[k] / 0.5) for k in observed)
+    assert web["quality"]["psi_class_distribution"] == pytest.approx(expected_psi)
+    confidences = np.array([e["top_k"][0]["confidence"] for e in inside])
+    assert web["quality"]["low_confidence_rate"] == pytest.approx(np.mean(confidences < 0.5))
+    assert (
+        web["devices"] == 7 and len(web["fleet"]) == 7
+    )  # browser-0..6 (the boundary event is browser-1)
+    # the confidence distribution moved far from the baseline's 0.8-1.0: the drift check says so
+    (check,) = [
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.asset_key.path[-1] == "quality_report_web"
+    ]
+    assert not check.passed and web["drift_psi"] > 0.2
+    pi = artifacts.get_json(f"reports/pi/{day}/report.json")
+    assert pi["quality"]["anomaly_rate"] == pytest.approx(6 / 60)
+    per_device = {}
+    for event in pis:
+        per_device.setdefault(event["device_id"], []).append(event["anomaly"])
+    expected_rates = {device: float(np.mean(flags)) for device, flags in per_device.items()}
+    assert pi["quality"]["anomaly_rate_per_device"] == pytest.approx(expected_rates)
+    assert artifacts.exists(f"reports/web/{day}/report.html") and artifacts.exists(
+        f"reports/web/{day}/report.md"
+    )
+
+
+def test_hourly_schedule_targets_the_hour_that_just_ended():
+    schedule = next(
+        s for s in defs.get_repository_def().schedule_defs if s.name == "telemetry_rollup_schedule"
+    )
+    at = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
+    with DagsterInstance.ephemeral() as instance:
+        (request,) = schedule.evaluate_tick(
+            build_schedule_context(instance=instance, scheduled_execution_time=at)
+        ).run_requests
+    assert request.partition_key == "2026-11-20-13:00"
