@@ -147,12 +147,8 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         day = context.partition_key
         hours = artifacts.list_keys(f"telemetry/{client_kind}/hour={day}T")
         parts = [pd.read_parquet(io.BytesIO(artifacts.get_bytes(k))) for k in hours]
-        records = (
-            pd.concat([p for p in parts if not p.empty]).to_dict("records")
-            if any(not p.empty for p in parts)
-            else []
-        )
-        frame = events_frame(records)
+        filled = [p for p in parts if not p.empty]
+        frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
         baseline, version = _baseline(registry, frame)
         report = build_report(client_kind, day, frame, baseline, version)
         plots = _plots(client_kind, frame)

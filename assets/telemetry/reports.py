@@ -10,9 +10,8 @@ LOW_CONFIDENCE = 0.5
 CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
 
 
-def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+def events_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Events as a table with the columns every report needs (top-1 label and confidence flattened)."""
-    frame = pd.DataFrame(events)
     if frame.empty:
         return pd.DataFrame(
             columns=[
@@ -25,7 +24,8 @@ def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
                 "latency_ms",
             ]
         )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame = frame.copy()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     if "top_k" in frame:  # a list, or an array of dicts after a Parquet round trip
         first = [top[0] if top is not None and len(top) else None for top in frame["top_k"]]
         frame["label"] = [entry["label"] if entry is not None else None for entry in first]

@@ -9,7 +9,7 @@ from dagster import DagsterInstance, FilesystemIOManager
 from assets.deployment.publish import read_channel
 from orchestration.definitions import build_definitions
 from orchestration.sensors import run_registry_sensor_once
-from resources import PollingDeviceJobs
+from resources import PollingDeviceJobs, SqliteTelemetryStore
 from resources.registry import APPROVED, PENDING, REJECTED
 from tests.deployment.conftest import register_tiny_version
 
@@ -23,6 +23,7 @@ def test_random_sequence_publishes_each_approval_once(local_pair, tmp_path):
         "artifacts": store,
         "registry": registry,
         "device_jobs": PollingDeviceJobs(),
+        "telemetry": SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite")),
         "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "io")),
     }
     defs = build_definitions(resources)
