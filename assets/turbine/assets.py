@@ -13,7 +13,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     Config,
     DailyPartitionsDefinition,
     DataVersion,
@@ -24,9 +23,9 @@ from dagster import (
 from pydantic import Field
 
 from assets.conversion.assets import build_variant_asset, run_artifact_dir
-from assets.conversion.model_file import ModelFile, store_model_file
+from assets.conversion.model_file import store_model_file
 from assets.conversion.variants import Variant, anomaly_gate, convert_to_fp16
-from assets.deployment.registration import build_model_card, register_model_version
+from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
 from assets.plots import histogram_plot, line_plot, png_markdown
 from assets.turbine.data import simulated_day
 from assets.turbine.features import DEFAULT_WINDOW, clean_readings, make_windows
@@ -39,7 +38,6 @@ from assets.turbine.records import (
 )
 from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings
 from resources.artifacts import ArtifactStore
-from resources.registry import ModelRegistry
 
 GROUP = "turbine"
 RAW_PREFIX = "raw/sensors/"
@@ -434,35 +432,11 @@ variant_assets = [
 ]
 
 
-@asset(
-    group_name=GROUP,
-    kinds={"sagemaker"},
-    ins={
-        "turbine_autoencoder": AssetIn(),
-        "sensor_features": AssetIn(),
-        "turbine_onnx": AssetIn(),
-        **{f"turbine_{v.name}": AssetIn() for v in TURBINE_VARIANTS},
-    },
-    description=(
-        "A new version of turbine-autoencoder in the model registry, PendingManualApproval: "
-        "variants, threshold, signals and units, baseline error distribution, lineage."
-    ),
-)
-def registered_turbine_autoencoder(
-    context: AssetExecutionContext, registry: ModelRegistry, **inputs: Any
-) -> Output[dict[str, Any]]:
-    trained: TrainedAutoencoder = inputs["turbine_autoencoder"]
-    features: SensorFeatures = inputs["sensor_features"]
-    exported = inputs["turbine_onnx"]
-    variants: list[ModelFile] = [exported["file"]] + [
-        inputs[f"turbine_{v.name}"] for v in TURBINE_VARIANTS
-    ]
-    description = (
-        f"Turbine anomaly autoencoder, {features.window}-reading windows of {len(SIGNALS)} signals"
-    )
-    card = build_model_card(
-        MODEL_NAME,
-        description,
+def _registration_facts(upstream: dict[str, Any]) -> RegistrationFacts:
+    trained: TrainedAutoencoder = upstream["turbine_autoencoder"]
+    features: SensorFeatures = upstream["sensor_features"]
+    return RegistrationFacts(
+        description=f"Turbine anomaly autoencoder, {features.window}-reading windows of {len(SIGNALS)} signals",
         task={
             "kind": "anomaly-detection",
             "signals": list(SIGNALS),
@@ -470,28 +444,26 @@ def registered_turbine_autoencoder(
             "threshold": trained.threshold,
             "interval_s": 60,
         },
-        variants=variants,
         metrics=trained.metrics,
-        baseline=exported["baseline"],
-        lineage={
-            "run_id": context.run.run_id,
-            "data_version": features.data_version,
-            "weights_key": trained.weights_key,
-        },
+        data_version=features.data_version,
+        weights_key=trained.weights_key,
+        headline={"f1": trained.metrics["f1"], "threshold": trained.threshold},
     )
-    version = register_model_version(registry, MODEL_NAME, description, card)
-    context.log.info("registered %s v%d (%s)", MODEL_NAME, version.version, version.status)
-    return Output(
-        {"model": MODEL_NAME, "version": version.version, "status": version.status},
-        metadata={
-            "model": MODEL_NAME,
-            "version": version.version,
-            "status": version.status,
-            "f1": trained.metrics["f1"],
-            "threshold": trained.threshold,
-            "data_version": features.data_version,
-        },
-    )
+
+
+registered_turbine_autoencoder = build_registration_asset(
+    name="registered_turbine_autoencoder",
+    model_name=MODEL_NAME,
+    group=GROUP,
+    asset_prefix="turbine",
+    variant_names=[v.name for v in TURBINE_VARIANTS],
+    inputs=("turbine_autoencoder", "sensor_features"),
+    facts=_registration_facts,
+    description=(
+        "A new version of turbine-autoencoder in the model registry, PendingManualApproval: "
+        "variants, threshold, signals and units, baseline error distribution, lineage."
+    ),
+)
 
 
 turbine_assets = [

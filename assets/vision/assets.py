@@ -15,7 +15,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     AssetsDefinition,
     Config,
     DataVersion,
@@ -27,14 +26,14 @@ from PIL import Image
 from pydantic import Field
 
 from assets.conversion.assets import build_variant_asset, run_artifact_dir
-from assets.conversion.model_file import ModelFile, store_model_file
+from assets.conversion.model_file import store_model_file
 from assets.conversion.variants import (
     Variant,
     classification_gate,
     convert_to_fp16,
     convert_to_int8,
 )
-from assets.deployment.registration import build_model_card, register_model_version
+from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
 from assets.plots import confusion_plot, image_grid, line_plot, png_markdown
 from assets.vision.dataset import (
     ImageDataset,
@@ -45,7 +44,6 @@ from assets.vision.dataset import (
 from assets.vision.demo_data import generate_demo_images
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
 from resources.artifacts import ArtifactStore
-from resources.registry import ModelRegistry
 
 GROUP = "vision"
 RAW_PREFIX = "raw/images/"
@@ -435,68 +433,36 @@ def build_vision_variant_asset(variant: Variant) -> AssetsDefinition:
 variant_assets = [build_vision_variant_asset(v) for v in VISION_VARIANTS]
 
 
-@asset(
-    group_name=GROUP,
-    kinds={"sagemaker"},
-    ins={
-        "image_classifier": AssetIn(),
-        "image_dataset": AssetIn(),
-        "image_classifier_onnx": AssetIn(),
-        **{f"image_classifier_{v.name}": AssetIn() for v in VISION_VARIANTS},
-    },
-    description=(
-        "A new version of image-classifier in the model registry, PendingManualApproval: every "
-        "variant that passed its gate, labels, metrics, validation baseline and lineage."
-    ),
-)
-def registered_image_classifier(
-    context: AssetExecutionContext, registry: ModelRegistry, **inputs: Any
-) -> Output[dict[str, Any]]:
-    trained: TrainedClassifier = inputs["image_classifier"]
-    dataset: ImageDataset = inputs["image_dataset"]
-    exported = inputs["image_classifier_onnx"]
-    variants: list[ModelFile] = [exported["file"]] + [
-        inputs[f"image_classifier_{v.name}"] for v in VISION_VARIANTS
-    ]
-    description = f"MobileNetV2 image classifier, {len(trained.labels)} classes"
-    card = build_model_card(
-        MODEL_NAME,
-        description,
+def _registration_facts(upstream: dict[str, Any]) -> RegistrationFacts:
+    trained: TrainedClassifier = upstream["image_classifier"]
+    dataset: ImageDataset = upstream["image_dataset"]
+    return RegistrationFacts(
+        description=f"MobileNetV2 image classifier, {len(trained.labels)} classes",
         task={
             "kind": "image-classification",
             "labels": list(trained.labels),
             "image_size": trained.image_size,
         },
-        variants=variants,
-        metrics={k: v for k, v in trained.metrics.items()},
-        baseline=exported["baseline"],
-        lineage={
-            "run_id": context.run.run_id,
-            "data_version": dataset.data_version,
-            "weights_key": trained.weights_key,
-        },
+        metrics=trained.metrics,
+        data_version=dataset.data_version,
+        weights_key=trained.weights_key,
+        headline={"test_accuracy": trained.metrics["test_accuracy"]},
     )
-    version = register_model_version(registry, MODEL_NAME, description, card)
-    context.log.info("registered %s v%d (%s)", MODEL_NAME, version.version, version.status)
-    table = "\n".join(
-        f"| {v.precision} | {v.bytes / 1e6:.2f} MB | {v.latency['threads_1']['p50_ms']:.2f} ms | "
-        f"{v.latency['threads_2']['p50_ms']:.2f} ms |"
-        for v in variants
-    )
-    return Output(
-        {"model": MODEL_NAME, "version": version.version, "status": version.status},
-        metadata={
-            "model": MODEL_NAME,
-            "version": version.version,
-            "status": version.status,
-            "test_accuracy": trained.metrics["test_accuracy"],
-            "data_version": dataset.data_version,
-            "variants": MetadataValue.md(
-                "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
-                + table
-            ),
-        },
-    )
+
+
+registered_image_classifier = build_registration_asset(
+    name="registered_image_classifier",
+    model_name=MODEL_NAME,
+    group=GROUP,
+    asset_prefix="image_classifier",
+    variant_names=[v.name for v in VISION_VARIANTS],
+    inputs=("image_classifier", "image_dataset"),
+    facts=_registration_facts,
+    description=(
+        "A new version of image-classifier in the model registry, PendingManualApproval: every "
+        "variant that passed its gate, labels, metrics, validation baseline and lineage."
+    ),
+)
 
 
 vision_assets = [

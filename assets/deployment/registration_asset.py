@@ -1,0 +1,90 @@
+"""Asset factory shared by the lineages: register a new model version from a lineage's outputs."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, Output, asset
+
+from assets.conversion.model_file import ModelFile
+from assets.deployment.registration import build_model_card, register_model_version
+from resources.registry import ModelRegistry
+
+
+@dataclass(frozen=True)
+class RegistrationFacts:
+    """What a lineage says about the version it registers (the rest is common)."""
+
+    description: str
+    task: dict[str, Any]
+    metrics: dict[str, Any]
+    data_version: str
+    weights_key: str
+    headline: dict[str, float] = field(default_factory=dict)  # extra metadata for the UI
+
+
+def build_registration_asset(
+    *,
+    name: str,
+    model_name: str,
+    group: str,
+    asset_prefix: str,
+    variant_names: Sequence[str],
+    inputs: Sequence[str],
+    facts: Callable[[dict[str, Any]], RegistrationFacts],
+    description: str,
+) -> AssetsDefinition:
+    """``name``: fp32 from ``<asset_prefix>_onnx`` plus each gated variant, registered as
+    PendingManualApproval with metrics, baseline and lineage. It runs only when every blocking
+    gate upstream passed."""
+    variant_inputs = [f"{asset_prefix}_{v}" for v in variant_names]
+
+    @asset(
+        name=name,
+        group_name=group,
+        kinds={"sagemaker"},
+        ins={n: AssetIn() for n in (*inputs, f"{asset_prefix}_onnx", *variant_inputs)},
+        description=description,
+    )
+    def registration_asset(
+        context: AssetExecutionContext, registry: ModelRegistry, **upstream: Any
+    ) -> Output[dict[str, Any]]:
+        exported = upstream[f"{asset_prefix}_onnx"]
+        variants: list[ModelFile] = [exported["file"], *(upstream[n] for n in variant_inputs)]
+        known = facts(upstream)
+        card = build_model_card(
+            model_name,
+            known.description,
+            task=known.task,
+            variants=variants,
+            metrics=known.metrics,
+            baseline=exported["baseline"],
+            lineage={
+                "run_id": context.run.run_id,
+                "data_version": known.data_version,
+                "weights_key": known.weights_key,
+            },
+        )
+        version = register_model_version(registry, model_name, known.description, card)
+        context.log.info("registered %s v%d (%s)", model_name, version.version, version.status)
+        table = "\n".join(
+            f"| {v.precision} | {v.bytes / 1e6:.3f} MB | {v.latency['threads_1']['p50_ms']:.3f} ms | "
+            f"{v.latency['threads_2']['p50_ms']:.3f} ms |"
+            for v in variants
+        )
+        return Output(
+            {"model": model_name, "version": version.version, "status": version.status},
+            metadata={
+                "model": model_name,
+                "version": version.version,
+                "status": version.status,
+                "data_version": known.data_version,
+                **known.headline,
+                "variants": MetadataValue.md(
+                    "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
+                    + table
+                ),
+            },
+        )
+
+    return registration_asset
