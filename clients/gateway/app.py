@@ -125,16 +125,10 @@ def create_app(
             raise HTTPException(404, f"no artifact {key!r}") from None
         media = "application/json" if key.endswith(".json") else "application/octet-stream"
         etag = f'"{hashlib.sha256(data).hexdigest()}"'
-        return Response(
-            data,
-            media_type=media,
-            headers={
-                "ETag": etag,
-                "Cache-Control": "max-age=31536000, immutable"
-                if not key.endswith(("stable.json",))
-                else "no-cache",
-            },
-        )
+        # deploy/<model>/<version>/<file> never changes once written; a channel pointer does
+        immutable = key.count("/") >= 3
+        cache = "max-age=31536000, immutable" if immutable else "no-cache"
+        return Response(data, media_type=media, headers={"ETag": etag, "Cache-Control": cache})
 
     @app.post("/v1/telemetry", dependencies=[Depends(authorised)])
     async def ingest_telemetry(request: Request) -> JSONResponse:
