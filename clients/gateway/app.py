@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from clients.gateway.schema import MAX_BATCH, TelemetryEvent
 from resources.artifacts import ArtifactStore
@@ -153,8 +154,8 @@ def create_app(
                 ]
                 rejected.append({"index": index, "errors": problems})
         if valid:
-            try:
-                telemetry.append(valid)
+            try:  # the stores block (SQLite, boto3): keep them off the event loop
+                await run_in_threadpool(telemetry.append, valid)
             except EdgelineError as error:
                 raise HTTPException(422, str(error)) from None
         status = 200 if not rejected else (207 if valid else 422)
@@ -184,12 +185,10 @@ def create_app(
         if extension is None:
             raise HTTPException(415, "not a JPEG, PNG or WebP image (checked from the bytes)")
         key = f"incoming/images/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4()}.{extension}"
-        artifacts.put_bytes(
-            key, bytes(data), content_type=f"image/{'jpeg' if extension == 'jpg' else extension}"
-        )
-        artifacts.put_json(
-            key + ".json", {"label": label, "device_id": device_id, "bytes": len(data)}
-        )
+        content_type = f"image/{'jpeg' if extension == 'jpg' else extension}"
+        await run_in_threadpool(artifacts.put_bytes, key, bytes(data), content_type)
+        sidecar = {"label": label, "device_id": device_id, "bytes": len(data)}
+        await run_in_threadpool(artifacts.put_json, key + ".json", sidecar)
         return {"image_key": key}
 
     return app

@@ -118,7 +118,9 @@ def test_manifest_with_etag_and_download_urls(gateway, tmp_path, environment):
         served = httpx.get(f"{url}/v1/artifacts/{variant['key']}")
         assert "immutable" in served.headers["cache-control"]  # versioned files never change
         pointer = httpx.get(f"{url}/v1/artifacts/deploy/turbine-autoencoder/stable.json")
-        assert pointer.headers["cache-control"] == "no-cache" and pointer.json()["version"] == version
+        assert (
+            pointer.headers["cache-control"] == "no-cache" and pointer.json()["version"] == version
+        )
     else:
         served = httpx.get(variant["url"])  # presigned S3 GET
     assert served.status_code == 200 and len(served.content) == variant["bytes"]

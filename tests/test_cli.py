@@ -1,0 +1,103 @@
+"""The `edgeline` command and the UI decision job, on a temporary local home."""
+
+import io
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+from PIL import Image
+
+from orchestration.cli import main
+from orchestration.definitions import build_definitions
+from orchestration.environment import local_resources
+from resources.registry import APPROVED, REJECTED
+from tests.deployment.conftest import register_tiny_version
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGELINE_ENV", "local")
+    monkeypatch.setenv("EDGELINE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_registry_commands(home, capsys):
+    resources = local_resources(home)
+    registry = resources["registry"]
+    register_tiny_version(resources["artifacts"], registry, "turbine-autoencoder")
+    register_tiny_version(resources["artifacts"], registry, "turbine-autoencoder")
+    assert (
+        main(
+            [
+                "registry",
+                "approve",
+                "turbine-autoencoder",
+                "1",
+                "--reason",
+                "looks good",
+                "--by",
+                "ana",
+            ]
+        )
+        == 0
+    )
+    assert main(["registry", "reject", "turbine-autoencoder", "2", "--reason", "worse"]) == 0
+    assert main(["registry", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "turbine-autoencoder v1  Approved (looks good, by ana)" in out
+    assert "turbine-autoencoder v2  Rejected (worse" in out
+    assert main(["registry", "approve", "turbine-autoencoder", "1"]) == 2  # no reason given
+    assert registry.describe_version("turbine-autoencoder", 2).status == REJECTED
+
+
+def test_ingest_commands(home, tmp_path, capsys):
+    folder = tmp_path / "photos" / "cat"
+    folder.mkdir(parents=True)
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, format="PNG")
+    (folder / "a.png").write_bytes(buffer.getvalue())
+    assert main(["ingest-images", str(tmp_path / "photos")]) == 0
+    assert local_resources(home)["artifacts"].list_keys("raw/images/") == ["raw/images/cat/a.png"]
+    csv = tmp_path / "readings.csv"
+    pd.DataFrame(
+        {"Time": ["2026-11-20T10:00:00Z", "2026-11-20T10:01:00Z"], "Wind": ["7.5", "oops"]}
+    ).to_csv(csv, index=False)
+    assert main(["ingest-sensors", str(csv), "--map", "timestamp=Time,wind_speed_ms=Wind"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "bad values per column {'wind_speed_ms': 1" in out
+        and "stored 2 readings for 1 days: 2026-11-20" in out
+    )
+    assert main(["ingest-sensors", str(csv), "--map", "timestamp"]) == 2
+
+
+def test_registry_decision_job(home):
+    resources = local_resources(home)
+    registry = resources["registry"]
+    register_tiny_version(resources["artifacts"], registry, "turbine-autoencoder")
+    defs = build_definitions(resources)
+    config = {
+        "model": "turbine-autoencoder",
+        "version": 1,
+        "decision": "approve",
+        "reason": "from the UI",
+        "by": "ana",
+    }
+    result = defs.resolve_job_def("registry_decision").execute_in_process(
+        run_config={"ops": {"record_registry_decision": {"config": config}}},
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    decided = registry.describe_version("turbine-autoencoder", 1)
+    assert (decided.status, decided.status_reason, decided.status_by) == (
+        APPROVED,
+        "from the UI",
+        "ana",
+    )
+    refused = defs.resolve_job_def("registry_decision").execute_in_process(
+        run_config={"ops": {"record_registry_decision": {"config": {**config, "version": 9}}}},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not refused.success  # an unknown version fails the run clearly
+    assert "no version 9" in str(refused.all_events)
