@@ -10,6 +10,7 @@ import pytest
 import uvicorn
 
 from clients.gateway.app import GatewaySettings, create_app
+from resources import LocalArtifactStore
 
 TOKEN = "device-token-1"
 
@@ -25,8 +26,12 @@ def gateway(artifact_store, telemetry_store):
     settings = GatewaySettings(
         tokens=frozenset({TOKEN, "shared-token"}), cors_origins=["http://127.0.0.1:9999"]
     )
-    app = create_app(settings, artifact_store, telemetry_store)
     port = free_port()
+    if isinstance(artifact_store, LocalArtifactStore):  # local download URLs point at this gateway
+        artifact_store = LocalArtifactStore(
+            root=artifact_store.root, gateway_url=f"http://127.0.0.1:{port}"
+        )
+    app = create_app(settings, artifact_store, telemetry_store)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
