@@ -121,6 +121,12 @@ def convert_to_int8(src: Path, dst: Path, calibration: np.ndarray) -> None:
     onnx.checker.check_model(onnx.load(str(dst)))
 
 
+def _size_failures(ratio: float, max_size_ratio: float | None) -> list[str]:
+    if max_size_ratio is not None and ratio > max_size_ratio:
+        return [f"size ratio {ratio:.3f} > {max_size_ratio}"]
+    return []
+
+
 def classification_gate(
     min_top1_agreement: float,
     max_abs_diff: float | None = None,
@@ -142,8 +148,7 @@ def classification_gate(
             failures.append(f"top-1 agreement {agreement:.4f} < {min_top1_agreement}")
         if max_abs_diff is not None and diff > max_abs_diff:
             failures.append(f"max abs probability diff {diff:.3g} > {max_abs_diff}")
-        if max_size_ratio is not None and ratio > max_size_ratio:
-            failures.append(f"size ratio {ratio:.3f} > {max_size_ratio}")
+        failures += _size_failures(ratio, max_size_ratio)
         metrics = {"top1_agreement": agreement, "max_abs_diff": diff, "size_ratio": ratio}
         return GateResult(not failures, metrics, tuple(failures))
 
@@ -193,8 +198,7 @@ def anomaly_gate(min_flag_agreement: float, max_size_ratio: float | None = None)
         failures = []
         if agreement < min_flag_agreement:
             failures.append(f"anomaly-flag agreement {agreement:.4f} < {min_flag_agreement}")
-        if max_size_ratio is not None and ratio > max_size_ratio:
-            failures.append(f"size ratio {ratio:.3f} > {max_size_ratio}")
+        failures += _size_failures(ratio, max_size_ratio)
         metrics = {
             "flag_agreement": agreement,
             "error_relative_diff_p50": float(np.median(relative)),
