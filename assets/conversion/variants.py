@@ -7,7 +7,7 @@ one more entry, not a new special case.
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,6 @@ class Variant:
     converter: Converter
     gate: Gate
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def convert_to_fp16(src: Path, dst: Path, calibration: np.ndarray | None = None) -> None:
