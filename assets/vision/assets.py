@@ -226,6 +226,7 @@ def image_classifier(
         len(labels),
         config.image_size,
     )
+    torch.manual_seed(config.seed)  # the initial weights too: same config and data, same model
     model = build_mobilenet_v2(
         len(labels), config.weights, config.trainable_blocks, config.width_mult
     )
