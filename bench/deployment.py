@@ -9,13 +9,13 @@ bench/results/deployment.json).
 """
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from assets.deployment.publish import read_channel
+from bench.report import emit_report
 from orchestration.environment import local_resources
 from orchestration.local_daemon import running_daemon, wait_for
 from tests.deployment.conftest import register_tiny_version
@@ -66,9 +66,7 @@ def main() -> None:
         "approval_to_client_max_s": round(max(to_client), 2),
         "goals": {"approval_to_client_s": "<= 15"},
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    emit_report(report, args.output)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Prints JSON (and writes bench/results/gateway.json).
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 from dagster import DagsterInstance, FilesystemIOManager, materialize
 
 from assets.telemetry.assets import events_assets, report_assets
+from bench.report import emit_report
 from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
 from tests.gateway.conftest import free_port, pi_event, web_event
 
@@ -164,9 +164,7 @@ def main() -> None:
             "rollup_events_per_minute": ">= 500000",
         },
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    emit_report(report, args.output)
 
 
 if __name__ == "__main__":

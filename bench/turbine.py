@@ -8,7 +8,6 @@ Prints one JSON document (and writes bench/results/turbine.json).
 """
 
 import argparse
-import json
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from dagster import DagsterInstance, FilesystemIOManager, materialize
 
 from assets.conversion.measure import open_session
 from assets.turbine.assets import turbine_assets
+from bench.report import emit_report
 from resources import LocalArtifactStore, SqliteModelRegistry
 
 
@@ -97,9 +97,7 @@ def main() -> None:
         },
         "goals": {"f1": ">= 0.9"},
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    emit_report(report, args.output)
 
 
 if __name__ == "__main__":

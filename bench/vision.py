@@ -7,7 +7,6 @@ code with a bare baseline measured in the same process, alternating, so machine 
 """
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from assets.vision.dataset import fit_square
 from assets.vision.demo_data import SHAPES, render_shape_image
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import TrainingSettings, train_classifier
+from bench.report import emit_report
 
 
 def demo_pixels(count: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -206,9 +206,7 @@ def main() -> None:
             "int8_p50_vs_fp32": "<= 0.8",
         },
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    emit_report(report, args.output)
 
 
 if __name__ == "__main__":
