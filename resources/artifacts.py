@@ -138,11 +138,12 @@ class LocalArtifactStore(ArtifactStore):
         except FileNotFoundError:
             raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}") from None
 
-    def _walk(self) -> Iterator[str]:
+    def _walk(self, under: str) -> Iterator[str]:
         root = Path(self.root)
-        if not root.is_dir():
+        start = root / under
+        if not start.is_dir():
             return
-        for directory, _, files in os.walk(root):
+        for directory, _, files in os.walk(start):
             for name in files:
                 if name.startswith(".") and name.endswith(".tmp"):
                     continue  # a write in progress
@@ -150,7 +151,9 @@ class LocalArtifactStore(ArtifactStore):
 
     def list_keys(self, prefix: str = "") -> list[str]:
         validate_prefix(prefix)
-        return sorted(key for key in self._walk() if key.startswith(prefix))
+        # walk only the folder the prefix lies in, not the whole store
+        under = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        return sorted(key for key in self._walk(under) if key.startswith(prefix))
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
