@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEB := clients/web
+WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test lint format bench clean
+.PHONY: install demo dev test lint format bench chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# the web client's runtime (onnxruntime-web) and Swagger UI's assets, exactly as locked
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)
 
 demo: install  ## the whole lifecycle on the local default
 	$(BIN)/edgeline demo
@@ -24,7 +31,17 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint  ## the whole suite, slow end-to-end tests included
+# the browser tests drive Debian's Chromium: installed here when running as root
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Debian's package 'chromium' (sudo apt-get install chromium); without it they are skipped."; \
+	fi
+
+test: install lint chromium  ## the whole suite, slow end-to-end tests included
 	$(BIN)/python -m pytest
 
 format: install
@@ -32,4 +49,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf .edgeline .pytest_cache .ruff_cache
+	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts

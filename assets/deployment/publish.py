@@ -20,7 +20,13 @@ from resources.registry import APPROVED, ModelRegistry
 MANIFEST_SCHEMA = "edgeline.manifest/1"
 POINTER_SCHEMA = "edgeline.channel/1"
 MIN_CLIENT_VERSION = "1.0.0"
-TARGETS = {"image-classification": ("web",), "anomaly-detection": ("pi",)}
+# Which backends run each task's model. Each one ranks the variants by what was measured on it:
+# the Pi runs onnxruntime's CPU provider, the same one the pipeline times, so it takes the fastest
+# measured variant. In the browser, bench/web.py measured onnxruntime-web's wasm backend: fp16
+# and int8 both ran slower than fp32 there (fp16 is up-cast, int8 has no fast wasm kernels), so
+# wasm prefers fp32; WebGPU computes in fp16 on the GPU and downloads half the bytes.
+BACKENDS = {"image-classification": ("web-wasm", "web-webgpu"), "anomaly-detection": ("pi",)}
+WEB_PREFERENCE = {"web-wasm": ("fp32", "fp16"), "web-webgpu": ("fp16", "fp32")}
 
 
 class PublishError(EdgelineError, RuntimeError):
@@ -45,18 +51,22 @@ def channel_key(model: str, channel: str = "stable") -> str:
     return f"deploy/{model}/{channel}.json"
 
 
-def recommended_variant(variants: list[dict[str, Any]]) -> str:
-    """The fastest measured variant (1-thread p50) among those that passed their gate."""
+def recommended_variant(variants: list[dict[str, Any]], backend: str = "cpu") -> str:
+    """The variant ``backend`` should download, among those that passed their gate."""
     passed = [v for v in variants if v.get("gate", {}).get("passed", False)]
     if not passed:
         raise PublishError("no variant passed its gate: nothing to recommend")
+    if backend in WEB_PREFERENCE:
+        names = {v["precision"] for v in passed}
+        preferred = [p for p in WEB_PREFERENCE[backend] if p in names]
+        if preferred:
+            return preferred[0]
     return min(passed, key=lambda v: v["latency"]["threads_1"]["p50_ms"])["precision"]
 
 
 def build_manifest(model: str, version: int, card: dict[str, Any]) -> dict[str, Any]:
     """The versioned document a client reads to pick, download and check a model file."""
     task = card["task"]
-    best = recommended_variant(card["variants"])
     variants = [
         {
             "precision": v["precision"],
@@ -78,7 +88,10 @@ def build_manifest(model: str, version: int, card: dict[str, Any]) -> dict[str, 
         "created": datetime.now(UTC).isoformat(),
         "task": task["kind"],
         "variants": variants,
-        "recommended": {target: best for target in TARGETS.get(task["kind"], ("cpu",))},
+        "recommended": {
+            backend: recommended_variant(card["variants"], backend)
+            for backend in BACKENDS.get(task["kind"], ("cpu",))
+        },
         "preprocessing": card["variants"][0]["input_spec"].get("description", ""),
         "min_client_version": MIN_CLIENT_VERSION,
         "lineage": card.get("lineage", {}),

@@ -50,9 +50,12 @@ def population_stability_index(
 
 
 def latency_table(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Latency percentiles per model version, variant and backend (wasm, webgpu; cpu on a Pi)."""
+    backend = frame["backend"] if "backend" in frame else pd.Series(index=frame.index, dtype=object)
+    frame = frame.assign(backend=backend.fillna("unreported"))
     rows = []
-    for (model, version, variant), part in frame.groupby(
-        ["model", "model_version", "variant"], sort=True
+    for (model, version, variant, where), part in frame.groupby(
+        ["model", "model_version", "variant", "backend"], sort=True
     ):
         latency = part["latency_ms"].to_numpy(float)
         rows.append(
@@ -60,6 +63,7 @@ def latency_table(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "model": model,
                 "model_version": int(version),
                 "variant": variant,
+                "backend": where,
                 "events": len(part),
                 "p50_ms": float(np.percentile(latency, 50)),
                 "p95_ms": float(np.percentile(latency, 95)),
@@ -182,7 +186,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"{report['events']} events from {report['devices']} devices; drift (max PSI) {report['drift_psi']:.3f} "
         f"against the baseline of v{report['baseline_model_version']}.",
         "",
-        "## Latency by model version",
+        "## Latency by model version, variant and backend",
         _table(report["latency"]),
         "",
         "## Quality",

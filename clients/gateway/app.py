@@ -1,47 +1,104 @@
-"""The gateway: an ASGI app (FastAPI). Locally: ``uvicorn clients.gateway.app:app``; on AWS
+"""The gateway: an ASGI app (FastAPI). Locally: ``python -m clients.gateway`` (uvicorn); on AWS
 Lambda behind API Gateway: ``clients.gateway.lambda_handler.handler`` (Mangum)."""
 
 import hashlib
 import os
+import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from clients.gateway.auth import Authenticator, Caller, client_address
 from clients.gateway.schema import MAX_BATCH, TelemetryEvent
-from resources.artifacts import ArtifactStore
+from clients.gateway.web_files import WebFiles, web_router
+from clients.gateway.web_tokens import PREFIX, TokenError, WebTokenSigner, new_browser_id
+from resources.artifacts import ArtifactStore, LocalArtifactStore
 from resources.errors import ArtifactNotFoundError, EdgelineError, InvalidKeyError
 from resources.telemetry import TelemetryStore
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
 PUBLIC_PREFIXES = ("deploy/",)
+# the page may run threaded wasm only when cross-origin isolated; the page's own policy keeps
+# every script, worker and model on this origin (presigned S3 downloads go over https)
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "X-Content-Type-Options": "nosniff",
+}
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+    "connect-src 'self' https:; img-src 'self' blob: data:; style-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class GatewaySettings(BaseModel):
-    tokens: frozenset[str] = Field(description="Bearer tokens accepted (one per device or shared).")
+    tokens: frozenset[str] = Field(
+        default=frozenset(), description="Device bearer tokens accepted (one per device or shared)."
+    )
     cors_origins: list[str] = Field(default_factory=list)
     max_batch: int = MAX_BATCH
+    web_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret that signs the web page's short-lived tokens."
+    )
+    web_token_ttl_s: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
+    web_model: str = "image-classifier"
+    web_channel: str = "stable"
+    web_poll_s: float = Field(
+        default=300.0, gt=0, description="How often the page checks the channel."
+    )
+
+
+def _split(variable: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(variable, "").split(",") if item.strip()]
+
+
+def local_gateway_secret(home: Path) -> str:
+    """The local default's web-token secret: made once, kept (0600) under EDGELINE_HOME."""
+    path = home / "gateway-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def settings_from_environment() -> GatewaySettings:
-    tokens = frozenset(
-        t.strip() for t in os.environ.get("EDGELINE_GATEWAY_TOKENS", "").split(",") if t.strip()
+    """EDGELINE_GATEWAY_TOKENS, EDGELINE_GATEWAY_SECRET (made for you locally), ..._CORS_ORIGINS,
+    EDGELINE_WEB_MODEL, EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S."""
+    from resources.environment import edgeline_env, edgeline_home
+
+    secret = os.environ.get("EDGELINE_GATEWAY_SECRET", "").strip()
+    if not secret and edgeline_env() == "local":
+        secret = local_gateway_secret(edgeline_home())
+    tokens = frozenset(_split("EDGELINE_GATEWAY_TOKENS"))
+    if not tokens and not secret:
+        raise ValueError(
+            "the gateway has no way to admit anyone: set EDGELINE_GATEWAY_TOKENS (device tokens) "
+            "and/or EDGELINE_GATEWAY_SECRET (signs the web page's tokens)"
+        )
+    optional = {
+        "web_model": os.environ.get("EDGELINE_WEB_MODEL"),
+        "web_poll_s": os.environ.get("EDGELINE_WEB_POLL_S"),
+        "web_token_ttl_s": os.environ.get("EDGELINE_WEB_TOKEN_TTL_S"),
+    }
+    return GatewaySettings(
+        tokens=tokens,
+        cors_origins=_split("EDGELINE_GATEWAY_CORS_ORIGINS"),
+        web_secret=secret or None,
+        **{k: v for k, v in optional.items() if v},
     )
-    if not tokens:
-        raise ValueError("EDGELINE_GATEWAY_TOKENS is empty: set at least one bearer token")
-    origins = [
-        o.strip()
-        for o in os.environ.get("EDGELINE_GATEWAY_CORS_ORIGINS", "").split(",")
-        if o.strip()
-    ]
-    return GatewaySettings(tokens=tokens, cors_origins=origins)
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -58,13 +115,28 @@ def _field(location: tuple) -> str:
 
 
 def create_app(
-    settings: GatewaySettings, artifacts: ArtifactStore, telemetry: TelemetryStore
+    settings: GatewaySettings,
+    artifacts: ArtifactStore,
+    telemetry: TelemetryStore,
+    web_files: WebFiles | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Edgeline gateway",
         version="1.0.0",
-        description="Manifests, models, telemetry, images.",
+        description="Manifests, models, telemetry, images, and the web client at /.",
+        docs_url=None,
+        redoc_url=None,
     )
+    files = web_files or WebFiles()
+    signer = (
+        WebTokenSigner(settings.web_secret.get_secret_value().encode(), settings.web_token_ttl_s)
+        if settings.web_secret
+        else None
+    )
+    auth = Authenticator(settings.tokens, signer)
+    manifest_reader = Annotated[Caller, Depends(auth.requires("manifest:read"))]
+    telemetry_writer = Annotated[Caller, Depends(auth.requires("telemetry:write"))]
+    image_writer = Annotated[Caller, Depends(auth.requires("images:write"))]
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -74,6 +146,18 @@ def create_app(
             expose_headers=["ETag"],
         )
 
+    @app.middleware("http")
+    async def isolation_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        response.headers.update(ISOLATION_HEADERS)
+        public = request.url.path.startswith("/v1/artifacts/")
+        response.headers["Cross-Origin-Resource-Policy"] = (
+            "cross-origin" if public else "same-origin"
+        )
+        if request.url.path == "/":
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
@@ -81,34 +165,82 @@ def create_app(
             status_code=422, content={"detail": "invalid request", "errors": problems}
         )
 
-    def authorised(authorization: str | None = Header(default=None)) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or token not in settings.tokens:
-            raise HTTPException(
-                401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        return token
+    app.include_router(web_router(files))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Edgeline gateway",
+            swagger_js_url="/docs/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/docs/vendor/swagger-ui.css",
+            swagger_favicon_url="/app/icon.svg",
+        )
 
     @app.get("/v1/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/models/{model}/channels/{channel}", dependencies=[Depends(authorised)])
-    def channel_manifest(model: str, channel: str, request: Request, response: Response) -> Any:
+    @app.post("/v1/web/tokens")
+    def web_token(request: Request, authorization: str | None = Header(default=None)) -> Any:
+        """A short-lived token for the web page. Send the current (or recently expired) token
+        to renew it for the same browser id; send none to start as a new anonymous browser."""
+        if signer is None:
+            raise HTTPException(503, "web tokens are not configured: set EDGELINE_GATEWAY_SECRET")
+        auth.throttle("tokens", client_address(request))
+        browser_id = new_browser_id()
+        scheme, _, presented = (authorization or "").partition(" ")
+        if scheme.lower() == "bearer" and presented.startswith(PREFIX + "."):
+            try:
+                browser_id = signer.renewable(presented).browser_id
+            except TokenError as error:
+                raise HTTPException(401, f"cannot renew: {error}") from None
+        text, token = signer.issue(browser_id)
+        body = {
+            "token": text,
+            "browser_id": token.browser_id,
+            "scopes": list(token.scopes),
+            "expires_at": datetime.fromtimestamp(token.expires_at, UTC).isoformat(),
+            "expires_in_s": token.expires_at - token.issued_at,
+            "config": {
+                "model": settings.web_model,
+                "channel": settings.web_channel,
+                "manifest_poll_s": settings.web_poll_s,
+            },
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    def download_url(request: Request, key: str) -> str:
+        if isinstance(artifacts, LocalArtifactStore):  # served by this gateway, at its own address
+            return str(request.url_for("artifact", key=key))
+        return artifacts.download_url(key)
+
+    @app.get("/v1/models/{model}/channels/{channel}")
+    def channel_manifest(
+        model: str,
+        channel: str,
+        request: Request,
+        response: Response,
+        _: manifest_reader,
+    ) -> Any:
         try:
             pointer = artifacts.get_json(f"deploy/{model}/{channel}.json")
         except (ArtifactNotFoundError, InvalidKeyError):
             raise HTTPException(404, f"no channel {channel!r} for model {model!r}") from None
         if not pointer.get("version"):
-            raise HTTPException(
-                404, f"channel {channel!r} of {model!r} names no version (all revoked)"
-            )
+            detail = f"channel {channel!r} of {model!r} names no version (all revoked)"
+            content = {
+                "detail": detail,
+                "version": None,
+                "revoked": pointer.get("previous_version"),
+            }
+            return JSONResponse(content, status_code=404, headers={"Cache-Control": "no-cache"})
         etag = f'"{pointer["manifest_sha256"]}"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
         manifest = artifacts.get_json(pointer["manifest_key"])
         for variant in manifest["variants"]:
-            variant["url"] = artifacts.download_url(variant["key"])
+            variant["url"] = download_url(request, variant["key"])
         response.headers["ETag"] = etag
         response.headers["Cache-Control"] = "no-cache"
         return manifest
@@ -131,8 +263,8 @@ def create_app(
         cache = "max-age=31536000, immutable" if immutable else "no-cache"
         return Response(data, media_type=media, headers={"ETag": etag, "Cache-Control": cache})
 
-    @app.post("/v1/telemetry", dependencies=[Depends(authorised)])
-    async def ingest_telemetry(request: Request) -> JSONResponse:
+    @app.post("/v1/telemetry")
+    async def ingest_telemetry(request: Request, caller: telemetry_writer) -> JSONResponse:
         try:
             body = await request.json()
         except ValueError:
@@ -144,6 +276,16 @@ def create_app(
             raise HTTPException(
                 413, f"{len(events)} events in one batch; at most {settings.max_batch}"
             )
+        if caller.kind == "web":
+            for index, raw in enumerate(events):
+                if isinstance(raw, dict) and (
+                    raw.get("device_id") != caller.browser_id or raw.get("client_kind") != "web"
+                ):
+                    raise HTTPException(
+                        403,
+                        f"event {index}: a web token writes only its own browser's web events "
+                        f"(device_id {caller.browser_id!r}, client_kind 'web')",
+                    )
         valid, rejected = [], []
         for index, raw in enumerate(events):
             try:
@@ -165,12 +307,17 @@ def create_app(
         content = {"detail": detail, "accepted": len(valid), "rejected": rejected}
         return JSONResponse(status_code=status, content=content)
 
-    @app.post("/v1/images", dependencies=[Depends(authorised)], status_code=201)
+    @app.post("/v1/images", status_code=201)
     async def upload_image(
         request: Request,
+        caller: image_writer,
         label: str | None = Query(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"),
         device_id: str | None = Query(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
     ) -> dict[str, str]:
+        if caller.kind == "web":
+            if device_id not in (None, caller.browser_id):
+                raise HTTPException(403, "a web token uploads only as its own browser")
+            device_id = caller.browser_id
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
             raise HTTPException(413, f"image larger than {MAX_IMAGE_BYTES} bytes")

@@ -28,6 +28,10 @@ class TelemetryEvent(BaseModel):
     model: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     model_version: int = Field(ge=1)
     variant: Literal["fp32", "fp16", "int8"]
+    backend: Literal["wasm", "webgpu", "cpu"] | None = Field(
+        default=None, description="Where the model ran: the web page's backend, or cpu on a Pi."
+    )
+    threads: int | None = Field(default=None, ge=1, le=256)
     timestamp: datetime
     latency_ms: float = Field(ge=0.0, le=600_000.0)
     top_k: list[LabelScore] | None = Field(default=None, min_length=1, max_length=10)

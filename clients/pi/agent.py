@@ -202,6 +202,8 @@ class EdgeAgent:
             "model_version": self.state["version"],
             "variant": self.state["variant"],
             "timestamp": datetime.now(UTC).isoformat(),
+            "backend": "cpu",
+            "threads": 1,
             "latency_ms": latency_ms,
             "reconstruction_error": float(outputs["error"][0]),
             "anomaly": bool(outputs["anomaly"][0]),

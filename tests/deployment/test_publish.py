@@ -12,6 +12,7 @@ from assets.deployment.publish import (
     PublishError,
     publish_model_version,
     read_channel,
+    recommended_variant,
     update_channel,
 )
 from resources import IotDeviceJobs
@@ -48,6 +49,28 @@ def test_publish_writes_verified_files_manifest_then_pointer(artifact_store, mod
         pointer["manifest_sha256"]
         == hashlib.sha256(artifact_store.get_bytes(result.manifest_key)).hexdigest()
     )
+
+
+def _variant(precision: str, p50_ms: float, passed: bool = True) -> dict:
+    return {
+        "precision": precision,
+        "latency": {"threads_1": {"p50_ms": p50_ms}},
+        "gate": {"passed": passed},
+    }
+
+
+def test_each_backend_gets_the_variant_measured_best_for_it():
+    # on the CPU int8 is fastest and fp16 slowest; wasm and WebGPU rank them as measured there
+    variants = [_variant("fp32", 3.0), _variant("fp16", 6.0), _variant("int8", 2.3)]
+    assert recommended_variant(variants, "pi") == "int8"
+    assert recommended_variant(variants, "web-wasm") == "fp32"
+    assert recommended_variant(variants, "web-webgpu") == "fp16"
+    # a variant that failed its gate is never recommended, whatever the backend prefers
+    failed_fp16 = [_variant("fp32", 3.0), _variant("fp16", 1.0, passed=False)]
+    assert recommended_variant(failed_fp16, "web-webgpu") == "fp32"
+    assert recommended_variant(failed_fp16, "pi") == "fp32"
+    with pytest.raises(PublishError, match="no variant passed"):
+        recommended_variant([_variant("fp32", 1.0, passed=False)], "web-wasm")
 
 
 def test_republishing_is_a_no_op(artifact_store, model_registry, model):

@@ -13,6 +13,7 @@ from clients.gateway.app import GatewaySettings, create_app
 from resources import LocalArtifactStore
 
 TOKEN = "device-token-1"
+WEB_SECRET = "gateway-test-secret-" + "s" * 32
 
 
 def free_port() -> int:
@@ -24,7 +25,9 @@ def free_port() -> int:
 @pytest.fixture
 def gateway(artifact_store, telemetry_store):
     settings = GatewaySettings(
-        tokens=frozenset({TOKEN, "shared-token"}), cors_origins=["http://127.0.0.1:9999"]
+        tokens=frozenset({TOKEN, "shared-token"}),
+        cors_origins=["http://127.0.0.1:9999"],
+        web_secret=WEB_SECRET,
     )
     port = free_port()
     if isinstance(artifact_store, LocalArtifactStore):  # local download URLs point at this gateway

@@ -42,12 +42,15 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     for i in range(300):
         label = "circle" if i % 3 else "star"  # 2/3 circle: drifted from the 50/50 baseline
         confidence = float(rng.uniform(0.3, 1.0))
+        where = {"variant": "fp16", "backend": "webgpu"} if i % 4 == 0 else {"backend": "wasm"}
         inside.append(
             web_event(
                 at=HOUR + timedelta(seconds=int(rng.integers(0, 3600))),
                 latency_ms=float(rng.gamma(4, 5)),
                 device_id=f"browser-{i % 7}",
                 top_k=[{"label": label, "confidence": confidence}],
+                threads=2,
+                **where,
             )
         )
     inside.append(
@@ -88,12 +91,18 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     )
     assert result.success
     web = artifacts.get_json(f"reports/web/{day}/report.json")
-    latency = np.array([e["latency_ms"] for e in inside])
-    (row,) = web["latency"]
-    assert row["events"] == len(inside)
-    assert row["p50_ms"] == pytest.approx(np.percentile(latency, 50))
-    assert row["p95_ms"] == pytest.approx(np.percentile(latency, 95))
-    assert row["p99_ms"] == pytest.approx(np.percentile(latency, 99))
+    # one row per variant and backend; the event that names no backend is counted as such
+    groups: dict[tuple[str, str], list[float]] = {}
+    for event in inside:
+        key = (event["variant"], event.get("backend", "unreported"))
+        groups.setdefault(key, []).append(event["latency_ms"])
+    rows = {(row["variant"], row["backend"]): row for row in web["latency"]}
+    assert set(rows) == {("fp16", "webgpu"), ("fp32", "wasm"), ("fp32", "unreported")}
+    for key, latencies in groups.items():
+        assert rows[key]["events"] == len(latencies)
+        for p in (50, 95, 99):
+            assert rows[key][f"p{p}_ms"] == pytest.approx(np.percentile(latencies, p))
+    assert "| fp16 | webgpu |" in artifacts.get_bytes(f"reports/web/{day}/report.md").decode()
     labels = [e["top_k"][0]["label"] for e in inside]
     observed = {
         "circle": labels.count("circle") / len(labels),

@@ -1,0 +1,55 @@
+// Preprocessing exactly as the manifest's input spec says: shorter side resized to the model's
+// size, centre-cropped (no stretching), RGB 0-255 as float32, NCHW. Normalisation and softmax
+// are inside the model. The training pipeline does the same in Python (fit_square).
+
+/** Python's round(): halves go to the even neighbour, so both sides pick the same size. */
+export function roundHalfEven(x) {
+  const floor = Math.floor(x);
+  const diff = x - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** The resized size and the crop window for an image of width x height and a square model input. */
+export function fitSquare(width, height, size) {
+  const scale = size / Math.min(width, height);
+  const resizedWidth = Math.max(size, roundHalfEven(width * scale));
+  const resizedHeight = Math.max(size, roundHalfEven(height * scale));
+  return {
+    resizedWidth,
+    resizedHeight,
+    left: Math.floor((resizedWidth - size) / 2),
+    top: Math.floor((resizedHeight - size) / 2),
+  };
+}
+
+/** RGBA bytes (canvas order, row-major) of a size x size crop -> float32 NCHW RGB 0-255. */
+export function rgbaToNchw(rgba, size) {
+  const plane = size * size;
+  const out = new Float32Array(3 * plane);
+  for (let p = 0, i = 0; p < plane; p += 1, i += 4) {
+    out[p] = rgba[i];
+    out[p + plane] = rgba[i + 1];
+    out[p + 2 * plane] = rgba[i + 2];
+  }
+  return out;
+}
+
+/** The k most likely labels, highest first. */
+export function topK(probabilities, labels, k = 5) {
+  const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a]);
+  return order.slice(0, Math.min(k, labels.length)).map((i) => ({
+    label: labels[i],
+    confidence: Math.min(1, Math.max(0, probabilities[i])),
+  }));
+}
+
+/** The model's square input size from a manifest variant's input spec ([batch, 3, H, W]). */
+export function inputSize(variant) {
+  const { shape, dtype } = variant.input;
+  if (dtype !== "float32" || shape.length !== 4 || shape[1] !== 3 || shape[2] !== shape[3]) {
+    throw new Error(`unsupported model input ${JSON.stringify(variant.input)}: expected float32 [N, 3, S, S]`);
+  }
+  return shape[2];
+}

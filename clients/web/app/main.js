@@ -1,0 +1,405 @@
+// The page: pick, drop, paste or take a photo; classify it in a Web Worker with the newest
+// approved model; stay on that model as approvals and revocations move the channel; keep
+// working offline; report each prediction.
+//
+// Query options for power users and benchmarks: ?threads=N, ?backend=wasm, ?variant=fp16.
+
+import { GatewaySession, GatewayUnreachable } from "./gateway.js";
+import { inputSize } from "./image.js";
+import {
+  IntegrityError,
+  cachedModel,
+  chooseVariant,
+  downloadModel,
+  pruneModels,
+  saveModelState,
+  savedModelState,
+  storeModel,
+} from "./models.js";
+import { TelemetryQueue } from "./telemetry.js";
+
+const ORT_BASE = `${location.origin}/app/vendor/ort/`;
+const DEFAULT_CONFIG = { model: "image-classifier", channel: "stable", manifest_poll_s: 300 };
+const options = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+
+// ---- the worker, as promises -------------------------------------------------------------
+
+class InferenceWorker {
+  constructor() {
+    this.worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    this.pending = new Map();
+    this.next = 0;
+    this.worker.onmessage = ({ data }) => {
+      const { resolve, reject } = this.pending.get(data.id);
+      this.pending.delete(data.id);
+      if (data.ok) resolve(data.result);
+      else reject(new Error(data.error));
+    };
+  }
+
+  call(type, message = {}, transfer = []) {
+    const id = (this.next += 1);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, type, ...message }, transfer);
+    });
+  }
+}
+
+// ---- state -------------------------------------------------------------------------------
+
+const state = {
+  session: new GatewaySession(),
+  worker: new InferenceWorker(),
+  runtime: null, // { backend, threads, webgpu, isolated }
+  current: null, // { manifest, variant, etag, backend }
+  paused: null, // why the page does not classify, when it does not
+  refusedSha: new Set(), // files that failed their check in this visit: not downloaded again
+  checking: null,
+};
+
+const config = () => ({ ...DEFAULT_CONFIG, ...(state.session.config || {}) });
+
+function setStatus(text, status) {
+  $("status").textContent = text;
+  document.body.dataset.status = status;
+}
+
+function notice(text, kind = "warning") {
+  const box = $("notice");
+  box.hidden = !text;
+  box.textContent = text || "";
+  box.className = `notice ${kind}`;
+}
+
+function formatBytes(bytes) {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+}
+
+function showProgress(label, fraction) {
+  $("progress-wrap").hidden = fraction === null;
+  $("progress-label").textContent = label;
+  $("progress").value = fraction ?? 0;
+}
+
+function showModel() {
+  const { current, runtime } = state;
+  $("model-name").textContent = current?.manifest.model ?? config().model;
+  $("model-version").textContent = current ? `v${current.manifest.version}` : "–";
+  $("model-variant").textContent = current?.variant.precision ?? "–";
+  $("model-size").textContent = current ? formatBytes(current.variant.bytes) : "–";
+  $("backend").textContent = current?.backend ?? runtime?.backend ?? "–";
+  $("threads").textContent = runtime ? String(runtime.threads) : "–";
+  document.body.dataset.modelVersion = current ? String(current.manifest.version) : "";
+  document.body.dataset.variant = current?.variant.precision ?? "";
+  document.body.dataset.backend = current?.backend ?? "";
+}
+
+function ready(detail = "") {
+  const { manifest, variant } = state.current;
+  setStatus(`Ready · ${manifest.model} v${manifest.version} · ${variant.precision}${detail}`, "ready");
+}
+
+// ---- the model: follow the channel -------------------------------------------------------
+
+async function activate(manifest, etag, { announce = true } = {}) {
+  const variant = chooseVariant(manifest, state.runtime.backend, options.get("variant"));
+  const size = inputSize(variant);
+  let bytes = await cachedModel(variant.sha256);
+  if (bytes) {
+    setStatus(`Loading v${manifest.version} from cache…`, "loading");
+    showProgress(`Loading v${manifest.version} (${variant.precision}) from this device's cache`, 1);
+  } else {
+    if (state.refusedSha.has(variant.sha256)) {
+      throw new IntegrityError(`v${manifest.version} (${variant.file}) was refused earlier in this visit`);
+    }
+    setStatus(`Downloading v${manifest.version}…`, "loading");
+    const label = (received, total) =>
+      `Downloading v${manifest.version} (${variant.precision}): ${formatBytes(received)} of ${formatBytes(total)}`;
+    showProgress(label(0, variant.bytes), 0);
+    try {
+      bytes = await downloadModel(variant, (received, total) => showProgress(label(received, total), received / total));
+    } catch (error) {
+      if (error instanceof IntegrityError) state.refusedSha.add(variant.sha256);
+      throw error;
+    }
+    await storeModel(variant.sha256, bytes);
+  }
+  const loaded = await state.worker.call(
+    "load",
+    { bytes, size, labels: manifest.labels },
+    [bytes], // handed over, not copied: the cache keeps its own copy
+  );
+  const previous = state.current;
+  state.current = { manifest, variant, etag, backend: loaded.backend };
+  state.paused = null;
+  saveModelState({ manifest, etag, variant: variant.precision });
+  const keep = [variant.sha256];
+  if (previous && previous.variant.sha256 !== variant.sha256) keep.push(previous.variant.sha256);
+  await pruneModels(keep);
+  showProgress("", null);
+  showModel();
+  const switched = announce && previous && previous.manifest.version !== manifest.version;
+  if (loaded.fallback) notice(loaded.fallback);
+  else if (switched) {
+    notice(`Switched from v${previous.manifest.version} to v${manifest.version}, the newest approved version.`, "info");
+  } else notice(null);
+  ready();
+}
+
+async function pause(reason) {
+  state.paused = reason;
+  if (state.current) await state.worker.call("unload");
+  state.current = null;
+  saveModelState(null);
+  showModel();
+  setStatus("Paused: no approved model", "paused");
+  notice(reason, "error");
+}
+
+async function checkChannel() {
+  const { model, channel } = config();
+  const headers = state.current?.etag ? { "If-None-Match": state.current.etag } : {};
+  let response;
+  try {
+    response = await state.session.fetch(`/v1/models/${encodeURIComponent(model)}/channels/${encodeURIComponent(channel)}`, {
+      headers,
+    });
+  } catch (error) {
+    if (!(error instanceof GatewayUnreachable)) throw error;
+    if (state.current) setStatus(`Offline · using cached v${state.current.manifest.version}`, "offline");
+    else if (!state.paused) setStatus("Offline, and no model on this device yet", "offline");
+    return;
+  }
+  if (response.status === 304) {
+    if (state.current) ready();
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 404 && "version" in body) {
+    const was = state.current ? `v${state.current.manifest.version}` : body.revoked ? `v${body.revoked}` : "the last version";
+    await pause(`No approved version of ${model}: ${was} was revoked. Classification is paused until a version is approved.`);
+    return;
+  }
+  if (!response.ok) {
+    notice(`Could not check for a newer model (HTTP ${response.status}: ${body.detail || "no detail"}).`);
+    return;
+  }
+  const etag = response.headers.get("ETag");
+  const same = state.current && state.current.manifest.version === body.version;
+  if (same) {
+    state.current.etag = etag;
+    saveModelState({ manifest: state.current.manifest, etag, variant: state.current.variant.precision });
+    ready();
+    return;
+  }
+  try {
+    await activate(body, etag);
+  } catch (error) {
+    showProgress("", null);
+    const keeping = state.current ? `still using v${state.current.manifest.version}` : "no model to use yet";
+    notice(`v${body.version} was not used: ${error.message}. ${keeping[0].toUpperCase()}${keeping.slice(1)}.`, "error");
+    if (state.current) ready(" (newer version refused)");
+    else setStatus("No usable model", "error");
+  }
+}
+
+function checkSoon() {
+  state.checking ??= checkChannel()
+    .catch((error) => notice(`Model check failed: ${error.message}`, "error"))
+    .finally(() => {
+      state.checking = null;
+    });
+  return state.checking;
+}
+
+// ---- classify, share, report ---------------------------------------------------------------
+
+const telemetry = new TelemetryQueue({
+  send: (events) =>
+    state.session.fetch("/v1/telemetry", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ events }),
+    }),
+  onChange: () => showTelemetry(),
+});
+
+async function showTelemetry() {
+  const s = await telemetry.stats();
+  const parts = [`${s.sent} predictions reported`];
+  if (s.queued) parts.push(`${s.queued} waiting to be sent`);
+  if (s.rejected || s.dropped) parts.push(`${s.rejected + s.dropped} refused by the server`);
+  if (s.overflowed) parts.push(`${s.overflowed} dropped while offline`);
+  $("telemetry-stats").textContent = `${parts.join(" · ")}.`;
+}
+
+function renderResult(result, totalMs) {
+  const list = $("predictions");
+  list.replaceChildren(
+    ...result.top.map(({ label, confidence }) => {
+      const item = document.createElement("li");
+      const percent = `${(confidence * 100).toFixed(1)} %`;
+      const name = Object.assign(document.createElement("span"), { className: "label", textContent: label });
+      const value = Object.assign(document.createElement("span"), { className: "value", textContent: percent });
+      const track = Object.assign(document.createElement("div"), { className: "bar-track" });
+      track.setAttribute("role", "presentation");
+      const fill = Object.assign(document.createElement("div"), { className: "bar-fill" });
+      fill.style.width = `${Math.max(0.5, confidence * 100)}%`;
+      track.append(fill);
+      item.append(name, value, track);
+      item.setAttribute("aria-label", `${label}: ${percent}`);
+      return item;
+    }),
+  );
+  list.hidden = false;
+  $("result-empty").hidden = true;
+  $("timings").hidden = false;
+  $("latency").textContent = `${result.timings.inference_ms.toFixed(1)} ms`;
+  $("total").textContent = `${totalMs.toFixed(1)} ms`;
+}
+
+async function sharePhoto(file) {
+  const label = $("share-label").value.trim();
+  const query = label ? `?label=${encodeURIComponent(label)}` : "";
+  const response = await state.session.fetch(`/v1/images${query}`, { method: "POST", body: file });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.detail || body.errors?.[0]?.message || `HTTP ${response.status}`);
+  }
+  return (await response.json()).image_key;
+}
+
+async function classify(file) {
+  if (!state.current) {
+    throw new Error(state.paused || "The model is not ready yet.");
+  }
+  const { manifest, variant } = state.current;
+  const started = performance.now();
+  const result = await state.worker.call("classify", { blob: file });
+  const totalMs = performance.now() - started;
+  renderResult(result, totalMs);
+  const event = {
+    schema: "edgeline.telemetry/1",
+    event_id: crypto.randomUUID(),
+    client_kind: "web",
+    device_id: state.session.browserId,
+    model: manifest.model,
+    model_version: manifest.version,
+    variant: variant.precision,
+    backend: result.backend,
+    threads: state.runtime.threads,
+    timestamp: new Date().toISOString(),
+    latency_ms: Math.round(result.timings.inference_ms * 1000) / 1000,
+    top_k: result.top,
+  };
+  if ($("share").checked) {
+    try {
+      event.image_key = await sharePhoto(file);
+    } catch (error) {
+      notice(`The photo was classified but not shared: ${error.message}.`);
+    }
+  }
+  if (event.device_id) await telemetry.add(event);
+  return { ...result, totalMs, event };
+}
+
+function preview(file) {
+  const image = $("preview");
+  if (image.src) URL.revokeObjectURL(image.src);
+  image.src = URL.createObjectURL(file);
+  image.alt = `Your photo: ${file.name || "pasted image"}`;
+  image.hidden = false;
+}
+
+async function onPhoto(file) {
+  if (!file) return;
+  if (!file.type.startsWith("image/")) {
+    notice(`${file.name || "That file"} is not an image.`, "error");
+    return;
+  }
+  preview(file);
+  try {
+    await classify(file);
+  } catch (error) {
+    notice(`Could not classify this photo: ${error.message}`, "error");
+  }
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+function wireInputs() {
+  for (const id of ["photo-input", "camera-input"]) {
+    $(id).addEventListener("change", (event) => {
+      onPhoto(event.target.files[0]);
+      event.target.value = "";
+    });
+  }
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    onPhoto(event.dataTransfer.files[0]);
+  });
+  document.addEventListener("paste", (event) => {
+    const item = [...(event.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
+    if (item) onPhoto(item.getAsFile());
+  });
+  $("share").addEventListener("change", (event) => {
+    $("share-label").disabled = !event.target.checked;
+  });
+  window.addEventListener("online", () => {
+    checkSoon();
+    telemetry.flush();
+  });
+}
+
+async function start() {
+  wireInputs();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").catch((error) => console.warn("no offline support:", error));
+  }
+  setStatus("Starting the runtime…", "starting");
+  const [runtime] = await Promise.all([
+    state.worker.call("init", {
+      ortBase: ORT_BASE,
+      threads: Number(options.get("threads")) || 0,
+      backend: options.get("backend") || "auto",
+    }),
+    state.session.token().catch(() => null), // offline on a first visit: the check says so
+  ]);
+  state.runtime = runtime;
+  showModel();
+  const saved = savedModelState();
+  if (saved) {
+    try {
+      await activate(saved.manifest, saved.etag, { announce: false });
+    } catch (error) {
+      console.warn("the saved model could not be loaded", error);
+    }
+  }
+  await checkSoon();
+  setInterval(checkSoon, config().manifest_poll_s * 1000);
+  showTelemetry();
+  telemetry.flush();
+}
+
+// for the console and for tests: the same paths the page's own controls take
+window.edgeline = {
+  state,
+  classify,
+  checkChannel: checkSoon,
+  flushTelemetry: () => telemetry.flush(),
+  telemetryStats: () => telemetry.stats(),
+  started: start().catch((error) => {
+    setStatus("Could not start", "error");
+    notice(`Edgeline could not start: ${error.message}`, "error");
+    throw error;
+  }),
+};

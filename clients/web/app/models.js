@@ -1,0 +1,95 @@
+// Model files: downloaded once with progress, checked against the manifest's sha256 before any
+// use, kept in Cache Storage under their sha256 (so a file is never fetched twice, and going
+// back to a previous version needs no download), and pruned to what the page may still need.
+
+const MODEL_CACHE = "edgeline-models-v1";
+const STATE_KEY = "edgeline.model";
+
+export class IntegrityError extends Error {}
+
+const cacheUrl = (sha256) => `/__edgeline__/models/${sha256}`;
+
+export async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest("SHA-256", buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The cached bytes of ``sha256`` if they are there and still match it. */
+export async function cachedModel(sha256) {
+  const cache = await caches.open(MODEL_CACHE);
+  const hit = await cache.match(cacheUrl(sha256));
+  if (!hit) return null;
+  const bytes = await hit.arrayBuffer();
+  if ((await sha256Hex(bytes)) === sha256) return bytes;
+  await cache.delete(cacheUrl(sha256));
+  return null;
+}
+
+export async function storeModel(sha256, bytes) {
+  const cache = await caches.open(MODEL_CACHE);
+  await cache.put(cacheUrl(sha256), new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+}
+
+/** Drop every cached model file but those named. */
+export async function pruneModels(keep) {
+  const cache = await caches.open(MODEL_CACHE);
+  for (const request of await cache.keys()) {
+    const sha = new URL(request.url).pathname.split("/").pop();
+    if (!keep.includes(sha)) await cache.delete(request);
+  }
+}
+
+/** Download a variant, reporting (received, total) bytes; IntegrityError if it is not the file the manifest names. */
+export async function downloadModel(variant, onProgress) {
+  const response = await fetch(new URL(variant.url, location.href), { cache: "no-store", mode: "cors" });
+  if (!response.ok) throw new Error(`download of ${variant.file} failed: HTTP ${response.status}`);
+  const total = variant.bytes;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.byteLength;
+    if (received > total) {
+      await reader.cancel();
+      throw new IntegrityError(`${variant.file} is larger than the ${total} bytes the manifest names`);
+    }
+    onProgress(received, total);
+  }
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  const sha = await sha256Hex(bytes);
+  if (sha !== variant.sha256) {
+    throw new IntegrityError(
+      `${variant.file}: sha256 ${sha.slice(0, 12)}… does not match the manifest's ${variant.sha256.slice(0, 12)}…`,
+    );
+  }
+  return bytes.buffer;
+}
+
+/** The variant this backend should run: the manifest's recommendation for it, else fp32. */
+export function chooseVariant(manifest, backend, forced = null) {
+  const recommended = manifest.recommended || {};
+  const wanted = forced || recommended[`web-${backend}`] || recommended.web || "fp32";
+  return (
+    manifest.variants.find((v) => v.precision === wanted) ||
+    manifest.variants.find((v) => v.precision === "fp32") ||
+    manifest.variants[0]
+  );
+}
+
+/** What the page ran last: its manifest, ETag and variant (so that it starts offline). */
+export function savedModelState() {
+  return JSON.parse(localStorage.getItem(STATE_KEY) || "null");
+}
+
+export function saveModelState(state) {
+  if (state) localStorage.setItem(STATE_KEY, JSON.stringify(state));
+  else localStorage.removeItem(STATE_KEY);
+}

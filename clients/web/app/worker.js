@@ -1,0 +1,138 @@
+// The inference worker: the page never freezes while a photo is decoded or the model runs.
+// It loads onnxruntime-web from the gateway, creates sessions from verified bytes (never from a
+// URL, so a WebGPU session that falls back to wasm does not download the model again) and
+// turns a photo into the top 5 labels.
+
+import { fitSquare, rgbaToNchw, topK } from "./image.js";
+
+let ort = null;
+let runtime = null; // { backend, threads, webgpu, isolated }
+let active = null; // { session, inputName, outputName, size, labels, backend }
+let queue = Promise.resolve();
+
+async function detectWebGPU() {
+  if (!("gpu" in navigator)) return { available: false, reason: "this browser has no WebGPU" };
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return { available: false, reason: "no WebGPU adapter" };
+    const info = adapter.info || {};
+    if (info.isFallbackAdapter || adapter.isFallbackAdapter) {
+      return { available: false, reason: "only a software WebGPU adapter" };
+    }
+    return { available: true, adapter: [info.vendor, info.architecture].filter(Boolean).join(" ") };
+  } catch (error) {
+    return { available: false, reason: `WebGPU failed: ${error.message || error}` };
+  }
+}
+
+async function init({ ortBase, threads, backend }) {
+  const isolated = self.crossOriginIsolated === true;
+  const cores = navigator.hardwareConcurrency || 1;
+  const webgpu = backend === "wasm" ? { available: false, reason: "wasm requested" } : await detectWebGPU();
+  const chosen = webgpu.available ? "webgpu" : "wasm";
+  // threaded wasm needs SharedArrayBuffer, which only cross-origin isolated pages get
+  const count = isolated ? Math.max(1, Math.min(threads || Math.min(4, cores), cores)) : 1;
+  ort = await import(`${ortBase}${chosen === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs"}`);
+  ort.env.wasm.wasmPaths = ortBase;
+  ort.env.wasm.numThreads = count;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error";
+  runtime = { backend: chosen, threads: count, webgpu, isolated, cores };
+  return runtime;
+}
+
+async function createSession(bytes, backend) {
+  const options = { executionProviders: [backend], graphOptimizationLevel: "all" };
+  return ort.InferenceSession.create(new Uint8Array(bytes), options);
+}
+
+async function load({ bytes, size, labels }) {
+  const started = performance.now();
+  let backend = runtime.backend;
+  let fallback = null;
+  let session;
+  try {
+    session = await createSession(bytes, backend);
+  } catch (error) {
+    if (backend !== "webgpu") throw error;
+    fallback = `WebGPU could not run this model (${error.message || error}); using wasm`;
+    backend = "wasm";
+    session = await createSession(bytes, backend);
+  }
+  const model = { session, inputName: session.inputNames[0], outputName: session.outputNames[0], size, labels, backend };
+  const created = performance.now();
+  // one run on a blank image: the first photo then takes as long as every other one
+  const blank = new ort.Tensor("float32", new Float32Array(3 * size * size), [1, 3, size, size]);
+  await session.run({ [model.inputName]: blank });
+  const previous = active;
+  active = model;
+  if (previous) await previous.session.release();
+  return { backend, threads: runtime.threads, fallback, create_ms: created - started, warmup_ms: performance.now() - created };
+}
+
+async function unload() {
+  if (active) {
+    const previous = active;
+    active = null;
+    await previous.session.release();
+  }
+}
+
+async function pixelsOf(blob, size) {
+  const bitmap = await createImageBitmap(blob, {
+    imageOrientation: "from-image",
+    colorSpaceConversion: "none", // as the training pipeline reads pixels (Pillow ignores ICC)
+    premultiplyAlpha: "none",
+  });
+  const decoded = performance.now();
+  const { resizedWidth, resizedHeight, left, top } = fitSquare(bitmap.width, bitmap.height, size);
+  const canvas = new OffscreenCanvas(size, size);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.imageSmoothingEnabled = true;
+  context.imageSmoothingQuality = "high";
+  context.drawImage(bitmap, -left, -top, resizedWidth, resizedHeight);
+  bitmap.close();
+  const rgba = context.getImageData(0, 0, size, size).data;
+  return { pixels: rgbaToNchw(rgba, size), decoded };
+}
+
+async function classify({ blob }) {
+  if (!active) throw new Error("no model is loaded");
+  const model = active;
+  const started = performance.now();
+  const { pixels, decoded } = await pixelsOf(blob, model.size);
+  const prepared = performance.now();
+  const input = new ort.Tensor("float32", pixels, [1, 3, model.size, model.size]);
+  const outputs = await model.session.run({ [model.inputName]: input });
+  const ran = performance.now();
+  const probabilities = outputs[model.outputName].data;
+  const top = topK(probabilities, model.labels, 5);
+  input.dispose?.();
+  outputs[model.outputName].dispose?.();
+  const finished = performance.now();
+  return {
+    top,
+    backend: model.backend,
+    timings: {
+      decode_ms: decoded - started,
+      preprocess_ms: prepared - decoded,
+      inference_ms: ran - prepared,
+      postprocess_ms: finished - ran,
+      worker_ms: finished - started,
+    },
+  };
+}
+
+const handlers = { init, load, unload, classify };
+
+self.onmessage = (event) => {
+  const { id, type, ...message } = event.data;
+  // one request at a time: a session does not run two inferences at once
+  queue = queue.then(async () => {
+    try {
+      self.postMessage({ id, ok: true, result: await handlers[type](message) });
+    } catch (error) {
+      self.postMessage({ id, ok: false, error: String(error.message || error) });
+    }
+  });
+};

@@ -1,0 +1,67 @@
+"""Fixtures for the browser tests: one trained classifier per session, one Chromium per session,
+a fresh gateway, browser context and page per test."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.web.support import (
+    CHROMIUM_ARGS,
+    ClassifierFiles,
+    Gateway,
+    chromium_or_skip,
+    train_classifier_files,
+)
+
+ARTIFACTS = Path(
+    os.environ.get(
+        "EDGELINE_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def classifier_files(tmp_path_factory) -> ClassifierFiles:
+    return train_classifier_files(tmp_path_factory.mktemp("classifier"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def poll_s() -> float:
+    """How often the page checks the channel in a test (a test overrides it to take control)."""
+    return 1.0
+
+
+@pytest.fixture
+def gateway(tmp_path, poll_s):
+    running = Gateway(tmp_path, poll_s=poll_s).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page(browser, gateway):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.page_errors = errors
+    yield opened
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,245 @@
+"""What the browser tests stand on: a small real classifier (trained, exported, fp16), versions of
+it registered and published as the lineage does, a gateway that can be stopped and started on
+the same port (a real outage), and Debian's Chromium driven by Playwright."""
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import uvicorn
+from PIL import Image
+
+from assets.conversion.model_file import ModelFile, store_model_file
+from assets.deployment.publish import publish_model_version
+from assets.deployment.registration import build_model_card, register_model_version
+from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, input_spec
+from clients.gateway.app import GatewaySettings, create_app
+from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
+from tests.gateway.conftest import free_port
+
+CHROMIUM = os.environ.get("EDGELINE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SECRET = "test-secret-" + "x" * 40
+# colours far apart, so the model is confident and top-1 does not hang on a near tie
+COLOURS = {
+    "red": (200, 30, 30),
+    "green": (30, 180, 40),
+    "blue": (30, 40, 210),
+    "amber": (230, 170, 20),
+}
+IMAGE_SIZE = 32
+
+
+def photo(
+    rgb: tuple[int, int, int], rng: np.random.Generator, width: int, height: int, fmt: str
+) -> bytes:
+    """A noisy field of one colour with a grey box: a photo in miniature, of any shape."""
+    pixels = np.clip(np.array(rgb) + rng.normal(0, 14, (height, width, 3)), 0, 255)
+    x, y = rng.integers(0, width // 2), rng.integers(0, height // 2)
+    pixels[y : y + height // 4, x : x + width // 4] = rng.integers(90, 170)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format=fmt, quality=92)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ClassifierFiles:
+    """An exported classifier: fp32 and fp16 files, its labels, and photos of each class."""
+
+    directory: Path
+    labels: tuple[str, ...]
+    photos: dict[str, bytes] = field(default_factory=dict)  # file name -> bytes
+
+    def path(self, precision: str) -> Path:
+        return self.directory / f"model.{precision}.onnx"
+
+
+def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
+    """Train MobileNetV2 (width 0.35, 32 px) on colour photos for a few seconds, export it as the
+    lineage does (pixels in, probabilities out) and convert it to fp16."""
+    import torch
+
+    from assets.conversion.export import TensorSpec, export_onnx
+    from assets.conversion.variants import convert_to_fp16
+    from assets.vision.dataset import fit_square
+    from assets.vision.model import build_mobilenet_v2
+    from assets.vision.training import TrainingSettings, train_classifier
+
+    rng = np.random.default_rng(seed)
+    labels = tuple(sorted(COLOURS))
+    pixels, targets = [], []
+    for index, label in enumerate(labels):
+        for _ in range(50):
+            data = photo(
+                COLOURS[label], rng, int(rng.integers(36, 64)), int(rng.integers(36, 64)), "PNG"
+            )
+            with Image.open(io.BytesIO(data)) as image:
+                pixels.append(np.asarray(fit_square(image, IMAGE_SIZE)).transpose(2, 0, 1))
+            targets.append(index)
+    pixels_array, targets_array = np.stack(pixels), np.array(targets, np.int64)
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    model = build_mobilenet_v2(len(labels), width_mult=0.35)
+    settings = TrainingSettings(
+        epochs=10, batch_size=16, learning_rate=0.01, augment=False, seed=seed
+    )
+    train_classifier(
+        model,
+        (pixels_array, targets_array),
+        (pixels_array[::4], targets_array[::4]),
+        settings,
+        lambda _: None,
+    )
+    spec = input_spec(IMAGE_SIZE)
+    directory.mkdir(parents=True, exist_ok=True)
+    export_onnx(
+        model,
+        torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE) * 255,
+        directory / "model.fp32.onnx",
+        TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
+        list(OUTPUT_NAMES),
+        metadata={"labels": ",".join(labels), "model": MODEL_NAME},
+    )
+    convert_to_fp16(directory / "model.fp32.onnx", directory / "model.fp16.onnx")
+    photos = {}
+    for label in labels:  # photos of other shapes and formats than the training set
+        photos[f"{label}-wide.jpg"] = photo(COLOURS[label], rng, 120, 70, "JPEG")
+        photos[f"{label}-tall.png"] = photo(COLOURS[label], rng, 45, 90, "PNG")
+        photos[f"{label}-small.webp"] = photo(COLOURS[label], rng, 33, 33, "WEBP")
+    return ClassifierFiles(directory, labels, photos)
+
+
+def retag(source: Path, target: Path, note: str) -> Path:
+    """The same weights with a different metadata note: a distinct file (another sha256) that
+    predicts exactly the same, standing for a retrained version."""
+    model = onnx.load(str(source))
+    onnx.helper.set_model_props(
+        model, {**{p.key: p.value for p in model.metadata_props}, "note": note}
+    )
+    onnx.save_model(model, str(target))
+    return target
+
+
+def register_classifier(
+    store: LocalArtifactStore,
+    registry: SqliteModelRegistry,
+    files: ClassifierFiles,
+    note: str,
+    latency_ms: dict[str, float] | None = None,
+) -> int:
+    """Store the files (retagged with ``note``) and register a pending version, as the lineage does."""
+    latency_ms = latency_ms or {"fp32": 0.5, "fp16": 0.9}
+    run = f"run-{note}"
+    variants: list[ModelFile] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in ("fp32", "fp16"):
+            path = retag(files.path(precision), Path(tmp) / f"model.{precision}.onnx", note)
+            variants.append(
+                store_model_file(
+                    store,
+                    path,
+                    f"models/{MODEL_NAME}/{run}/model.{precision}.onnx",
+                    precision,
+                    input_spec(IMAGE_SIZE),
+                    OUTPUT_NAMES,
+                    {
+                        "threads_1": {
+                            "p50_ms": latency_ms[precision],
+                            "p95_ms": latency_ms[precision],
+                        }
+                    },
+                    {"passed": True},
+                )
+            )
+    task = {"kind": "image-classification", "labels": list(files.labels), "image_size": IMAGE_SIZE}
+    card = build_model_card(MODEL_NAME, "test classifier", task, variants, {}, {}, {"run_id": run})
+    return register_model_version(registry, MODEL_NAME, "test classifier", card).version
+
+
+def approve_and_publish(store, registry, version: int) -> None:
+    registry.approve(MODEL_NAME, version, reason="test", by="qa")
+    publish_model_version(store, registry, MODEL_NAME, version)
+
+
+class CountingTelemetry:
+    """The SQLite store, counting every event the gateway hands it (to see duplicates that the
+    store's de-duplication would hide)."""
+
+    def __init__(self, store: SqliteTelemetryStore) -> None:
+        self.store = store
+        self.appended: list[str] = []
+
+    def append(self, events: list[dict]) -> None:
+        self.appended.extend(e["event_id"] for e in events)
+        self.store.append(events)
+
+    def read(self, *args, **kwargs) -> list[dict]:
+        return self.store.read(*args, **kwargs)
+
+
+class Gateway:
+    """The gateway over local stores on a fixed port: start, stop (a real outage), start again."""
+
+    def __init__(self, root: Path, poll_s: float = 1.0, ttl_s: int = 3600) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.store = LocalArtifactStore(root=str(root / "artifacts"), gateway_url=self.url)
+        self.registry = SqliteModelRegistry(path=str(root / "registry.sqlite"))
+        self.telemetry = CountingTelemetry(
+            SqliteTelemetryStore(path=str(root / "telemetry.sqlite"))
+        )
+        self.settings = GatewaySettings(
+            tokens=frozenset({"device-token"}),
+            web_secret=SECRET,
+            web_poll_s=poll_s,
+            web_token_ttl_s=ttl_s,
+        )
+        self.app = create_app(self.settings, self.store, self.telemetry)
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> "Gateway":
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "the gateway did not start"
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=15)
+            self.server = None
+
+
+def chromium_or_skip() -> str:
+    """Debian's Chromium; CI (EDGELINE_REQUIRE_BROWSER=1) fails instead of skipping without it."""
+    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
+        return CHROMIUM
+    message = (
+        f"no Chromium at {CHROMIUM}: install Debian's package `chromium` "
+        "(make test does this when run as root)"
+    )
+    if os.environ.get("EDGELINE_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)

@@ -1,0 +1,287 @@
+"""The web page in Debian's Chromium: real onnxruntime-web (threaded wasm), a real gateway over
+HTTP, real Cache Storage, IndexedDB and service worker."""
+
+import base64
+import io
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from assets.deployment.publish import update_channel
+from assets.vision.dataset import fit_square
+from assets.vision.records import MODEL_NAME
+from tests.web.support import IMAGE_SIZE, approve_and_publish, register_classifier
+
+pytestmark = pytest.mark.slow
+
+MIME = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def wait_for_version(page, version: int | str, timeout_ms: int = 30_000) -> None:
+    page.wait_for_selector(
+        f"body[data-model-version='{version}']", state="attached", timeout=timeout_ms
+    )
+
+
+def classify(page, name: str, data: bytes) -> dict:
+    """Classify through the page's own path (worker, preprocessing, telemetry), as a drop would."""
+    return page.evaluate(
+        """async ([b64, type]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const result = await window.edgeline.classify(new Blob([bytes], { type }));
+            return { top: result.top, timings: result.timings, event: result.event };
+        }""",
+        [base64.b64encode(data).decode(), MIME[name.rsplit(".", 1)[1]]],
+    )
+
+
+def python_probabilities(model_path, data: bytes) -> np.ndarray:
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    with Image.open(io.BytesIO(data)) as image:
+        pixels = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)[None]
+    return session.run(None, {"pixels": pixels})[0][0]
+
+
+def stored_web_events(gateway) -> list[dict]:
+    now = datetime.now(UTC)
+    return gateway.telemetry.read("web", now - timedelta(hours=1), now + timedelta(minutes=5))
+
+
+def wait_until(condition, timeout_s: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def flush(page) -> dict:
+    page.evaluate("window.edgeline.flushTelemetry()")
+    return page.evaluate("window.edgeline.telemetryStats()")
+
+
+def test_page_classifies_like_python_onnxruntime(
+    page, gateway, classifier_files, artifacts_dir, tmp_path
+):
+    version = register_classifier(gateway.store, gateway.registry, classifier_files, "v1")
+    approve_and_publish(gateway.store, gateway.registry, version)
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    runtime = page.evaluate("({isolated: crossOriginIsolated, ...window.edgeline.state.runtime})")
+    assert runtime["isolated"] and runtime["backend"] == "wasm"
+    assert runtime["threads"] == min(4, runtime["cores"])  # threaded wasm when cores allow
+
+    # the real file input, as a person would choose a photo
+    name, data = "blue-wide.jpg", classifier_files.photos["blue-wide.jpg"]
+    (tmp_path / name).write_bytes(data)
+    page.set_input_files("#photo-input", str(tmp_path / name))
+    page.wait_for_selector("#predictions li")
+    items = page.locator("#predictions li")
+    assert items.count() == len(classifier_files.labels)  # top 5 of 4 classes: all of them
+    assert items.first.locator(".label").inner_text() == "blue"
+    page.screenshot(path=str(artifacts_dir / "web-result.png"), full_page=True)
+
+    largest_difference = 0.0
+    for name, data in classifier_files.photos.items():
+        result = classify(page, name, data)
+        reference = python_probabilities(classifier_files.path("fp32"), data)
+        browser = {entry["label"]: entry["confidence"] for entry in result["top"]}
+        expected_top1 = classifier_files.labels[int(reference.argmax())]
+        assert result["top"][0]["label"] == expected_top1, name
+        assert expected_top1 in name  # and the model is right about these photos
+        difference = max(
+            abs(browser[label] - p)
+            for label, p in zip(classifier_files.labels, reference, strict=True)
+        )
+        largest_difference = max(largest_difference, difference)
+    print(
+        f"largest probability difference, browser vs Python onnxruntime: {largest_difference:.4f}"
+    )
+    assert largest_difference < 0.05  # resampling differs slightly (Chromium vs Pillow)
+
+    stats = wait_until(
+        lambda: (s := flush(page))["sent"] == 1 + len(classifier_files.photos) and s,
+        what="telemetry",
+    )
+    assert stats["queued"] == 0 and stats["rejected"] == stats["dropped"] == 0
+    events = stored_web_events(gateway)
+    assert len(events) == 1 + len(classifier_files.photos)
+    browser_id = page.evaluate("window.edgeline.state.session.browserId")
+    for event in events:
+        assert (event["model"], event["model_version"], event["variant"]) == (MODEL_NAME, 1, "fp32")
+        assert event["backend"] == "wasm" and event["threads"] == runtime["threads"]
+        assert event["device_id"] == browser_id and len(event["top_k"]) == 4
+        assert "image_key" not in event  # sharing is off unless the person turns it on
+    assert gateway.store.list_keys("incoming/") == []
+    assert page.page_errors == []
+
+
+def test_sharing_is_opt_in_and_sends_the_label(page, gateway, classifier_files):
+    version = register_classifier(gateway.store, gateway.registry, classifier_files, "v1")
+    approve_and_publish(gateway.store, gateway.registry, version)
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    assert not page.is_checked("#share") and page.is_disabled("#share-label")
+    page.check("#share")
+    page.fill("#share-label", "green")
+    result = classify(page, "green-tall.png", classifier_files.photos["green-tall.png"])
+    key = result["event"]["image_key"]
+    assert gateway.store.get_bytes(key) == classifier_files.photos["green-tall.png"]
+    sidecar = gateway.store.get_json(key + ".json")
+    assert sidecar["label"] == "green" and sidecar["device_id"] == result["event"]["device_id"]
+    wait_until(lambda: flush(page)["sent"] == 1, what="telemetry")
+    assert stored_web_events(gateway)[0]["image_key"] == key
+
+
+def test_page_follows_approvals_and_revocations_without_reload(page, gateway, classifier_files):
+    store, registry = gateway.store, gateway.registry
+    approve_and_publish(
+        store, registry, register_classifier(store, registry, classifier_files, "v1")
+    )
+    downloads: list[str] = []
+    page.on("request", lambda r: downloads.append(r.url) if r.url.endswith(".onnx") else None)
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    photo = classifier_files.photos["red-tall.png"]
+    assert classify(page, "red-tall.png", photo)["event"]["model_version"] == 1
+
+    approve_and_publish(
+        store, registry, register_classifier(store, registry, classifier_files, "v2")
+    )
+    wait_for_version(page, 2)  # the periodic check (1 s here) switched it, no reload
+    assert "Switched from v1 to v2" in page.inner_text("#notice")
+    assert classify(page, "red-tall.png", photo)["event"]["model_version"] == 2
+
+    registry.reject(MODEL_NAME, 2, reason="regression found", by="qa")
+    update_channel(store, registry, MODEL_NAME)  # what the channel_rollback job does
+    wait_for_version(page, 1)
+    assert classify(page, "red-tall.png", photo)["event"]["model_version"] == 1
+    # each file was downloaded once: going back to v1 came from the page's cache
+    assert sorted(u.rsplit("/", 2)[-2] for u in downloads) == ["1", "2"]
+
+    registry.reject(MODEL_NAME, 1, reason="all revoked", by="qa")
+    update_channel(store, registry, MODEL_NAME)
+    page.wait_for_selector("body[data-status='paused']")
+    assert "v1 was revoked" in page.inner_text("#notice")
+    refused = page.evaluate(
+        """async () => { try { await window.edgeline.classify(new Blob([])); return null; }
+                         catch (error) { return error.message; } }"""
+    )
+    assert "revoked" in refused and "paused" in refused
+    wait_until(lambda: flush(page)["sent"] == 3, what="telemetry")
+    assert [
+        e["model_version"] for e in sorted(stored_web_events(gateway), key=lambda e: e["timestamp"])
+    ] == [1, 2, 1]
+
+
+@pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
+def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, classifier_files):
+    store, registry = gateway.store, gateway.registry
+    approve_and_publish(
+        store, registry, register_classifier(store, registry, classifier_files, "v1")
+    )
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    approve_and_publish(
+        store, registry, register_classifier(store, registry, classifier_files, "v2")
+    )
+    key = f"deploy/{MODEL_NAME}/2/model.fp32.onnx"
+    tampered = bytearray(store.get_bytes(key))
+    tampered[len(tampered) // 2] ^= 0xFF  # one flipped byte in the weights
+    store.put_bytes(key, bytes(tampered))
+    page.evaluate("window.edgeline.checkChannel()")
+    notice = page.inner_text("#notice")
+    assert "v2 was not used" in notice and "sha256" in notice and "still using v1" in notice.lower()
+    assert page.get_attribute("body", "data-model-version") == "1"
+    result = classify(page, "amber-wide.jpg", classifier_files.photos["amber-wide.jpg"])
+    assert result["top"][0]["label"] == "amber" and result["event"]["model_version"] == 1
+    cached = page.evaluate(
+        "async () => (await (await caches.open('edgeline-models-v1')).keys()).map((r) => r.url.split('/').pop())"
+    )
+    assert len(cached) == 1  # only v1's file: the tampered bytes were never stored
+
+
+def test_offline_after_first_visit(page, gateway, classifier_files):
+    store, registry = gateway.store, gateway.registry
+    approve_and_publish(
+        store, registry, register_classifier(store, registry, classifier_files, "v1")
+    )
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    classify(page, "red-wide.jpg", classifier_files.photos["red-wide.jpg"])
+    wait_until(lambda: flush(page)["sent"] == 1, what="the first visit's telemetry")
+
+    gateway.stop()  # a real outage: nothing listens on the gateway's port any more
+    page.context.set_offline(True)
+    page.reload()
+    wait_for_version(page, 1)
+    page.wait_for_selector("body[data-status='offline']")
+    assert page.evaluate("navigator.serviceWorker.controller !== null")
+    offline = [
+        classify(page, name, classifier_files.photos[name])
+        for name in ("green-wide.jpg", "blue-tall.png", "amber-small.webp")
+    ]
+    assert [r["top"][0]["label"] for r in offline] == ["green", "blue", "amber"]
+    assert flush(page)["queued"] == 3  # kept in IndexedDB while there is no network
+    page.reload()  # and across a reload
+    wait_for_version(page, 1)
+    assert page.evaluate("window.edgeline.telemetryStats()")["queued"] == 3
+
+    gateway.start()
+    page.context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    stats = wait_until(
+        lambda: (s := flush(page))["queued"] == 0 and s, timeout_s=30, what="queued telemetry"
+    )
+    assert stats["sent"] == 4
+    offline_ids = [r["event"]["event_id"] for r in offline]
+    assert sorted(gateway.telemetry.appended.count(i) for i in offline_ids) == [
+        1,
+        1,
+        1,
+    ]  # exactly once
+    assert {e["event_id"] for e in stored_web_events(gateway)} >= set(offline_ids)
+
+
+def test_telemetry_queue_drops_refused_batches_and_retries_outages(page, gateway):
+    """The queue module on its own, in the real browser, against scripted gateway answers."""
+    page.goto(gateway.url + "/v1/health")  # same origin as the page, without starting it
+    outcome = page.evaluate(
+        """async () => {
+            const { TelemetryQueue } = await import('/app/telemetry.js');
+            const answers = [
+                () => { throw new TypeError('Failed to fetch'); },  // outage: keep, back off
+                () => new Response('{}', { status: 503 }),          // keep, back off longer
+                () => new Response(JSON.stringify({ accepted: 2, rejected: [{ index: 1 }] }), { status: 207 }),
+                () => new Response('{}', { status: 403 }),          // refused as a whole: drop
+            ];
+            const sent = [];
+            const queue = new TelemetryQueue({
+                send: async (events) => { sent.push(events.length); return answers.shift()(); },
+            });
+            const step = async (work) => { await work(); clearTimeout(queue.timer); queue.timer = null; };
+            for (const n of [1, 2, 3]) await step(() => queue.add({ event_id: `e${n}` }));
+            await step(() => queue.flush());
+            const afterOutage = (await queue.stats()).queued;
+            await step(() => queue.flush());
+            const backoff = queue.attempt;
+            await step(() => queue.flush());  // 207: 2 stored, 1 rejected; all three leave the queue
+            const afterPartial = await queue.stats();
+            await step(() => queue.add({ event_id: 'e4' }));
+            await step(() => queue.flush());  // 403: dropped and counted
+            await step(() => queue.flush());  // nothing left to send
+            return { sent, afterOutage, backoff, afterPartial, final: await queue.stats() };
+        }"""
+    )
+    assert outcome["afterOutage"] == 3 and outcome["backoff"] == 2
+    assert outcome["afterPartial"]["queued"] == 0
+    assert outcome["afterPartial"]["sent"] == 2 and outcome["afterPartial"]["rejected"] == 1
+    assert outcome["final"]["dropped"] == 1 and outcome["final"]["queued"] == 0
+    assert outcome["sent"] == [3, 3, 3, 1]  # the refused event was not sent again
