@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from resources.artifacts import ArtifactStore
 
@@ -130,9 +130,10 @@ def build_image_dataset(
 
 
 def fit_square(image: Image.Image, size: int) -> Image.Image:
-    """Resize the shorter side to ``size`` and centre-crop: no stretching. The web client does
-    the same before it feeds the model."""
-    image = image.convert("RGB")
+    """Turn upright (EXIF orientation, as browsers show a phone's photo), resize the shorter side
+    to ``size`` and centre-crop: no stretching. The web client does the same before it feeds the
+    model (clients/web/app/image.js)."""
+    image = ImageOps.exif_transpose(image).convert("RGB")
     width, height = image.size
     scale = size / min(width, height)
     resized = image.resize(

@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from clients.gateway.auth import Authenticator, Caller, client_address
+from clients.gateway.auth import DEFAULT_WEB_RATES, Authenticator, Caller, client_address
+from clients.gateway.rate_limit import Rate
 from clients.gateway.schema import MAX_BATCH, TelemetryEvent
 from clients.gateway.web_files import WebFiles, web_router
 from clients.gateway.web_tokens import PREFIX, TokenError, WebTokenSigner, new_browser_id
@@ -56,6 +57,10 @@ class GatewaySettings(BaseModel):
     web_channel: str = "stable"
     web_poll_s: float = Field(
         default=300.0, gt=0, description="How often the page checks the channel."
+    )
+    web_rates: dict[str, Rate] = Field(
+        default_factory=lambda: dict(DEFAULT_WEB_RATES),
+        description="Per browser (per address for 'tokens'): requests a minute and burst.",
     )
 
 
@@ -133,7 +138,7 @@ def create_app(
         if settings.web_secret
         else None
     )
-    auth = Authenticator(settings.tokens, signer)
+    auth = Authenticator(settings.tokens, signer, settings.web_rates)
     manifest_reader = Annotated[Caller, Depends(auth.requires("manifest:read"))]
     telemetry_writer = Annotated[Caller, Depends(auth.requires("telemetry:write"))]
     image_writer = Annotated[Caller, Depends(auth.requires("images:write"))]

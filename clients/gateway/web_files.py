@@ -20,8 +20,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 ORT_PACKAGE = "onnxruntime-web"
 SWAGGER_PACKAGE = "swagger-ui-dist"
-# what the page needs to start offline: the wasm build of onnxruntime-web (WebGPU's larger
-# build is cached by the service worker the first time a browser with a real GPU loads it)
+# what the page needs to start offline: onnxruntime-web's wasm build (WebGPU's larger build is
+# cached by the service worker the first time a browser with a real GPU loads it)
 ORT_SHELL_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 ORT_FILE = re.compile(r"^ort[A-Za-z0-9.-]*\.(mjs|wasm)$")
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")

@@ -88,6 +88,23 @@ def test_fit_square_crops_without_stretching():
     assert np.asarray(square).max() == 0
 
 
+def test_fit_square_turns_phone_photos_upright():
+    """A phone stores a portrait photo landscape with EXIF orientation 6; what the browser shows
+    (and the web page feeds the model) is the upright picture, so training sees that too."""
+    upright = np.zeros((60, 40, 3), np.uint8)  # portrait: red top half, blue bottom half
+    upright[:30, :, 0] = 255
+    upright[30:, :, 2] = 255
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # as the sensor saw it
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    with Image.open(buffer) as image:
+        pixels = np.asarray(fit_square(image, 20), np.int16)
+    assert pixels[:8, :, 0].mean() > 200 and pixels[:8, :, 2].mean() < 50  # red on top
+    assert pixels[-8:, :, 2].mean() > 200 and pixels[-8:, :, 0].mean() < 50  # blue below
+
+
 def test_load_pixels_shapes(colour_store):
     dataset = build_image_dataset(colour_store)
     pixels, targets = load_pixels(colour_store, dataset.split("train"), dataset.labels, 24)

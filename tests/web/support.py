@@ -64,19 +64,41 @@ class ClassifierFiles:
 
     directory: Path
     labels: tuple[str, ...]
+    image_size: int
+    model: str = MODEL_NAME
     photos: dict[str, bytes] = field(default_factory=dict)  # file name -> bytes
 
     def path(self, precision: str) -> Path:
         return self.directory / f"model.{precision}.onnx"
 
 
-def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
-    """Train MobileNetV2 (width 0.35, 32 px) on colour photos for a few seconds, export it as the
-    lineage does (pixels in, probabilities out) and convert it to fp16."""
+def export_classifier(
+    module, labels: tuple[str, ...], image_size: int, directory: Path, model: str = MODEL_NAME
+) -> ClassifierFiles:
+    """Export a PixelClassifier as the lineage does (pixels in, probabilities out), and fp16."""
     import torch
 
     from assets.conversion.export import TensorSpec, export_onnx
     from assets.conversion.variants import convert_to_fp16
+
+    spec = input_spec(image_size)
+    directory.mkdir(parents=True, exist_ok=True)
+    export_onnx(
+        module,
+        torch.rand(1, 3, image_size, image_size) * 255,
+        directory / "model.fp32.onnx",
+        TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
+        list(OUTPUT_NAMES),
+        metadata={"labels": ",".join(labels), "model": model},
+    )
+    convert_to_fp16(directory / "model.fp32.onnx", directory / "model.fp16.onnx")
+    return ClassifierFiles(directory, labels, image_size, model)
+
+
+def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
+    """Train MobileNetV2 (width 0.35, 32 px) on colour photos for a few seconds and export it."""
+    import torch
+
     from assets.vision.dataset import fit_square
     from assets.vision.model import build_mobilenet_v2
     from assets.vision.training import TrainingSettings, train_classifier
@@ -106,23 +128,25 @@ def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
         settings,
         lambda _: None,
     )
-    spec = input_spec(IMAGE_SIZE)
-    directory.mkdir(parents=True, exist_ok=True)
-    export_onnx(
-        model,
-        torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE) * 255,
-        directory / "model.fp32.onnx",
-        TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
-        list(OUTPUT_NAMES),
-        metadata={"labels": ",".join(labels), "model": MODEL_NAME},
-    )
-    convert_to_fp16(directory / "model.fp32.onnx", directory / "model.fp16.onnx")
-    photos = {}
+    files = export_classifier(model, labels, IMAGE_SIZE, directory)
     for label in labels:  # photos of other shapes and formats than the training set
-        photos[f"{label}-wide.jpg"] = photo(COLOURS[label], rng, 120, 70, "JPEG")
-        photos[f"{label}-tall.png"] = photo(COLOURS[label], rng, 45, 90, "PNG")
-        photos[f"{label}-small.webp"] = photo(COLOURS[label], rng, 33, 33, "WEBP")
-    return ClassifierFiles(directory, labels, photos)
+        files.photos[f"{label}-wide.jpg"] = photo(COLOURS[label], rng, 120, 70, "JPEG")
+        files.photos[f"{label}-tall.png"] = photo(COLOURS[label], rng, 45, 90, "PNG")
+        files.photos[f"{label}-small.webp"] = photo(COLOURS[label], rng, 33, 33, "WEBP")
+        files.photos[f"{label}-phone.jpg"] = with_orientation(
+            photo(COLOURS[label], rng, 80, 48, "JPEG")
+        )
+    return files
+
+
+def with_orientation(jpeg: bytes, orientation: int = 6) -> bytes:
+    """The JPEG as a phone stores a portrait photo: pixels sideways, EXIF says how to turn them."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
+    return buffer.getvalue()
 
 
 def retag(source: Path, target: Path, note: str) -> Path:
@@ -145,6 +169,7 @@ def register_classifier(
 ) -> int:
     """Store the files (retagged with ``note``) and register a pending version, as the lineage does."""
     latency_ms = latency_ms or {"fp32": 0.5, "fp16": 0.9}
+    model, size = files.model, files.image_size
     run = f"run-{note}"
     variants: list[ModelFile] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,9 +179,9 @@ def register_classifier(
                 store_model_file(
                     store,
                     path,
-                    f"models/{MODEL_NAME}/{run}/model.{precision}.onnx",
+                    f"models/{model}/{run}/model.{precision}.onnx",
                     precision,
-                    input_spec(IMAGE_SIZE),
+                    input_spec(size),
                     OUTPUT_NAMES,
                     {
                         "threads_1": {
@@ -167,14 +192,14 @@ def register_classifier(
                     {"passed": True},
                 )
             )
-    task = {"kind": "image-classification", "labels": list(files.labels), "image_size": IMAGE_SIZE}
-    card = build_model_card(MODEL_NAME, "test classifier", task, variants, {}, {}, {"run_id": run})
-    return register_model_version(registry, MODEL_NAME, "test classifier", card).version
+    task = {"kind": "image-classification", "labels": list(files.labels), "image_size": size}
+    card = build_model_card(model, "test classifier", task, variants, {}, {}, {"run_id": run})
+    return register_model_version(registry, model, "test classifier", card).version
 
 
-def approve_and_publish(store, registry, version: int) -> None:
-    registry.approve(MODEL_NAME, version, reason="test", by="qa")
-    publish_model_version(store, registry, MODEL_NAME, version)
+def approve_and_publish(store, registry, version: int, model: str = MODEL_NAME) -> None:
+    registry.approve(model, version, reason="test", by="qa")
+    publish_model_version(store, registry, model, version)
 
 
 class CountingTelemetry:
@@ -196,7 +221,9 @@ class CountingTelemetry:
 class Gateway:
     """The gateway over local stores on a fixed port: start, stop (a real outage), start again."""
 
-    def __init__(self, root: Path, poll_s: float = 1.0, ttl_s: int = 3600) -> None:
+    def __init__(
+        self, root: Path, poll_s: float = 1.0, ttl_s: int = 3600, model: str = MODEL_NAME
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = LocalArtifactStore(root=str(root / "artifacts"), gateway_url=self.url)
@@ -208,6 +235,7 @@ class Gateway:
             tokens=frozenset({"device-token"}),
             web_secret=SECRET,
             web_poll_s=poll_s,
+            web_model=model,
             web_token_ttl_s=ttl_s,
         )
         self.app = create_app(self.settings, self.store, self.telemetry)

@@ -14,7 +14,8 @@ from PIL import Image
 from assets.deployment.publish import update_channel
 from assets.vision.dataset import fit_square
 from assets.vision.records import MODEL_NAME
-from tests.web.support import IMAGE_SIZE, approve_and_publish, register_classifier
+from clients.gateway.web_tokens import WebTokenSigner
+from tests.web.support import IMAGE_SIZE, SECRET, approve_and_publish, register_classifier
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +87,10 @@ def test_page_classifies_like_python_onnxruntime(
     assert items.count() == len(classifier_files.labels)  # top 5 of 4 classes: all of them
     assert items.first.locator(".label").inner_text() == "blue"
     page.screenshot(path=str(artifacts_dir / "web-result.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: one column, nothing cut off
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(artifacts_dir / "web-result-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     largest_difference = 0.0
     for name, data in classifier_files.photos.items():
@@ -248,6 +253,38 @@ def test_offline_after_first_visit(page, gateway, classifier_files):
         1,
     ]  # exactly once
     assert {e["event_id"] for e in stored_web_events(gateway)} >= set(offline_ids)
+
+
+def test_page_renews_its_token_and_keeps_its_browser_id(page, gateway, classifier_files):
+    """A page that comes back after its token expired (a laptop opened the next day) renews it
+    for the same anonymous id; the page never holds anything but that short-lived token."""
+    store, registry = gateway.store, gateway.registry
+    approve_and_publish(
+        store, registry, register_classifier(store, registry, classifier_files, "v1")
+    )
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    session = page.evaluate("JSON.parse(localStorage.getItem('edgeline.session'))")
+    assert session["token"].startswith("ew1.") and "device-token" not in str(session)
+    expired, _ = WebTokenSigner(SECRET.encode()).issue(
+        session["browser_id"], now=time.time() - 8 * 3600
+    )
+    page.evaluate(
+        """([token]) => {
+            const saved = JSON.parse(localStorage.getItem('edgeline.session'));
+            saved.token = token;
+            saved.expires_at = new Date(Date.now() - 2 * 3600 * 1000).toISOString();
+            localStorage.setItem('edgeline.session', JSON.stringify(saved));
+        }""",
+        [expired],
+    )
+    page.reload()
+    wait_for_version(page, 1)
+    renewed = page.evaluate("JSON.parse(localStorage.getItem('edgeline.session'))")
+    assert renewed["browser_id"] == session["browser_id"] and renewed["token"] != expired
+    classify(page, "red-tall.png", classifier_files.photos["red-tall.png"])
+    wait_until(lambda: flush(page)["sent"] == 1, what="telemetry")
+    assert stored_web_events(gateway)[0]["device_id"] == session["browser_id"]
 
 
 def test_telemetry_queue_drops_refused_batches_and_retries_outages(page, gateway):

@@ -16,6 +16,7 @@ import {
   savedModelState,
   storeModel,
 } from "./models.js";
+import { detectRuntime, offlineShell } from "./runtime.js";
 import { TelemetryQueue } from "./telemetry.js";
 
 const ORT_BASE = `${location.origin}/app/vendor/ort/`;
@@ -51,8 +52,8 @@ class InferenceWorker {
 
 const state = {
   session: new GatewaySession(),
-  worker: new InferenceWorker(),
-  runtime: null, // { backend, threads, webgpu, isolated }
+  worker: null, // a promise of the InferenceWorker, settled once its runtime has loaded
+  runtime: null, // { backend, threads, webgpu, isolated, cores }
   current: null, // { manifest, variant, etag, backend }
   paused: null, // why the page does not classify, when it does not
   refusedSha: new Set(), // files that failed their check in this visit: not downloaded again
@@ -126,7 +127,8 @@ async function activate(manifest, etag, { announce = true } = {}) {
     }
     await storeModel(variant.sha256, bytes);
   }
-  const loaded = await state.worker.call(
+  const worker = await state.worker;
+  const loaded = await worker.call(
     "load",
     { bytes, size, labels: manifest.labels },
     [bytes], // handed over, not copied: the cache keeps its own copy
@@ -150,7 +152,7 @@ async function activate(manifest, etag, { announce = true } = {}) {
 
 async function pause(reason) {
   state.paused = reason;
-  if (state.current) await state.worker.call("unload");
+  if (state.current) await (await state.worker).call("unload");
   state.current = null;
   saveModelState(null);
   showModel();
@@ -277,7 +279,7 @@ async function classify(file) {
   }
   const { manifest, variant } = state.current;
   const started = performance.now();
-  const result = await state.worker.call("classify", { blob: file });
+  const result = await (await state.worker).call("classify", { blob: file });
   const totalMs = performance.now() - started;
   renderResult(result, totalMs);
   const event = {
@@ -362,20 +364,21 @@ function wireInputs() {
 
 async function start() {
   wireInputs();
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js").catch((error) => console.warn("no offline support:", error));
-  }
   setStatus("Starting the runtime…", "starting");
-  const [runtime] = await Promise.all([
-    state.worker.call("init", {
-      ortBase: ORT_BASE,
-      threads: Number(options.get("threads")) || 0,
-      backend: options.get("backend") || "auto",
-    }),
-    state.session.token().catch(() => null), // offline on a first visit: the check says so
-  ]);
-  state.runtime = runtime;
+  state.runtime = await detectRuntime({
+    threads: Number(options.get("threads")) || 0,
+    backend: options.get("backend") || "auto",
+  });
   showModel();
+  // the offline shell (with the runtime's wasm) is stored first, then the worker loads the runtime
+  // from it; meanwhile the model is checked and downloaded here
+  state.worker = offlineShell().then(async () => {
+    const worker = new InferenceWorker();
+    const { backend, threads } = state.runtime;
+    await worker.call("init", { ortBase: ORT_BASE, backend, threads });
+    return worker;
+  });
+  await state.session.token().catch(() => null); // offline on a first visit: the check says so
   const saved = savedModelState();
   if (saved) {
     try {
@@ -385,6 +388,7 @@ async function start() {
     }
   }
   await checkSoon();
+  await state.worker; // a runtime that failed to load says so here
   setInterval(checkSoon, config().manifest_poll_s * 1000);
   showTelemetry();
   telemetry.flush();

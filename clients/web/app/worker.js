@@ -6,43 +6,29 @@
 import { fitSquare, rgbaToNchw, topK } from "./image.js";
 
 let ort = null;
-let runtime = null; // { backend, threads, webgpu, isolated }
+let runtime = null; // { backend, threads }
 let active = null; // { session, inputName, outputName, size, labels, backend }
 let queue = Promise.resolve();
 
-async function detectWebGPU() {
-  if (!("gpu" in navigator)) return { available: false, reason: "this browser has no WebGPU" };
-  try {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return { available: false, reason: "no WebGPU adapter" };
-    const info = adapter.info || {};
-    if (info.isFallbackAdapter || adapter.isFallbackAdapter) {
-      return { available: false, reason: "only a software WebGPU adapter" };
-    }
-    return { available: true, adapter: [info.vendor, info.architecture].filter(Boolean).join(" ") };
-  } catch (error) {
-    return { available: false, reason: `WebGPU failed: ${error.message || error}` };
-  }
-}
-
-async function init({ ortBase, threads, backend }) {
-  const isolated = self.crossOriginIsolated === true;
-  const cores = navigator.hardwareConcurrency || 1;
-  const webgpu = backend === "wasm" ? { available: false, reason: "wasm requested" } : await detectWebGPU();
-  const chosen = webgpu.available ? "webgpu" : "wasm";
-  // threaded wasm needs SharedArrayBuffer, which only cross-origin isolated pages get
-  const count = isolated ? Math.max(1, Math.min(threads || Math.min(4, cores), cores)) : 1;
-  ort = await import(`${ortBase}${chosen === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs"}`);
+async function init({ ortBase, backend, threads }) {
+  ort = await import(`${ortBase}${backend === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs"}`);
   ort.env.wasm.wasmPaths = ortBase;
-  ort.env.wasm.numThreads = count;
+  ort.env.wasm.numThreads = threads;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
-  runtime = { backend: chosen, threads: count, webgpu, isolated, cores };
-  return runtime;
+  runtime = { backend, threads };
+  return { version: ort.env.versions.web };
 }
 
 async function createSession(bytes, backend) {
-  const options = { executionProviders: [backend], graphOptimizationLevel: "all" };
+  const options = {
+    executionProviders: [backend],
+    graphOptimizationLevel: "all",
+    freeDimensionOverrides: { batch: 1 },
+    // idle pool threads sleep instead of spinning: on a phone or a 2-core laptop a spinning
+    // thread takes the core that decodes the next photo (and the page's own thread)
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+  };
   return ort.InferenceSession.create(new Uint8Array(bytes), options);
 }
 

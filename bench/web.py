@@ -1,0 +1,355 @@
+"""Web client benchmark, one headless Chromium run: the page against bare onnxruntime-web.
+
+    .venv/bin/python -m bench.web [--runs 40] [--photo 640x480]
+
+For the published model (the newest one `make demo` published under EDGELINE_HOME, else the
+demo's configuration with random weights) and for a 224 px MobileNetV2 (random weights):
+- photo to answer p50 (decode, resize, crop, inference, top 5, through the page's worker)
+  against a bare ``session.run`` p50 on the same model bytes, backend and threads, in a bare
+  worker on the same page; the two alternate in rounds so that machine noise hits both (goal
+  <= 1.3x);
+- bare p50 at 1 and 2 threads (cross-origin isolated), fp32 and fp16;
+- cold start: first visit to first answer, and the bytes transferred (compressed);
+- warm start offline: a new tab with the gateway stopped and the network off.
+
+Prints one JSON document and writes bench/results/web.json.
+"""
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.report import emit_report
+from tests.web.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ClassifierFiles,
+    Gateway,
+    approve_and_publish,
+    export_classifier,
+    register_classifier,
+)
+
+GOAL = 1.3
+# between runs, on both sides: the page finishes showing and recording one answer (as it does
+# for a person) before the next photo, and the bare loop pauses alike
+PAUSE_MS = 40
+DEMO_SIZE, DEMO_WIDTH = 64, 0.5  # orchestration.jobs.DEMO_RUN_CONFIG's image_classifier
+BARE_WORKER = """
+let ort, session, feeds;
+self.onmessage = async ({ data }) => {
+  if (data.type === "init") {
+    ort = await import(data.ortBase + "ort.wasm.min.mjs");
+    ort.env.wasm.wasmPaths = data.ortBase;
+    ort.env.wasm.numThreads = data.threads;
+    session = await ort.InferenceSession.create(new Uint8Array(data.bytes), { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    const size = data.size;
+    const pixels = new Float32Array(3 * size * size).map(() => Math.random() * 255);
+    feeds = { [session.inputNames[0]]: new ort.Tensor("float32", pixels, [1, 3, size, size]) };
+    for (let i = 0; i < 3; i += 1) await session.run(feeds);
+    self.postMessage({ ok: true });
+  } else {
+    const times = [];
+    for (let i = 0; i < data.runs; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, data.pauseMs));
+      const started = performance.now();
+      await session.run(feeds);
+      times.push(performance.now() - started);
+    }
+    self.postMessage({ times });
+  }
+};
+"""
+BARE_RUN = """
+async ([bytes, size, threads, runs, pauseMs]) => {
+  const worker = new Worker("/bench/bare-worker.js", { type: "module" });
+  const ask = (message) => new Promise((resolve) => { worker.onmessage = ({ data }) => resolve(data); worker.postMessage(message); });
+  const buffer = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0)).buffer;
+  await ask({ type: "init", ortBase: location.origin + "/app/vendor/ort/", bytes: buffer, size, threads });
+  const { times } = await ask({ type: "run", runs, pauseMs });
+  worker.terminate();
+  return times;
+}
+"""
+PAGE_RUN = """
+async ([photo, runs, pauseMs]) => {
+  const bytes = Uint8Array.from(atob(photo), (c) => c.charCodeAt(0));
+  const blob = new Blob([bytes], { type: "image/jpeg" });
+  const results = [];
+  for (let i = 0; i < runs; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));  // a person's pace, not a burst
+    const r = await window.edgeline.classify(blob);
+    results.push({ total: r.totalMs, ...r.timings });
+  }
+  return results;
+}
+"""
+
+
+def p50(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def natural_photo(width: int, height: int, seed: int = 0) -> bytes:
+    """A JPEG with the structure of a photo (smooth gradients, edges, sensor noise)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    pixels = np.stack(
+        [
+            128 + 90 * np.sin(x / 37 + y / 53),
+            128 + 80 * np.cos(x / 29 - y / 71),
+            128 + 70 * np.sin((x + y) / 41),
+        ],
+        axis=-1,
+    )
+    cx, cy, r = width * 0.6, height * 0.45, min(width, height) * 0.25
+    pixels[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = (220, 190, 40)
+    pixels += rng.normal(0, 6, pixels.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def published_or_demo_model(directory: Path) -> tuple[ClassifierFiles, str]:
+    """The newest model `make demo` published locally, else the demo's configuration."""
+    from resources.environment import edgeline_home
+
+    deploy = edgeline_home() / "artifacts" / "deploy" / "image-classifier"
+    pointer = deploy / "stable.json"
+    if pointer.is_file() and json.loads(pointer.read_text()).get("version"):
+        manifest = json.loads(
+            (
+                edgeline_home() / "artifacts" / json.loads(pointer.read_text())["manifest_key"]
+            ).read_text()
+        )
+        directory.mkdir(parents=True)
+        for variant in manifest["variants"]:
+            if variant["precision"] in ("fp32", "fp16"):
+                source = edgeline_home() / "artifacts" / variant["key"]
+                shutil.copy(source, directory / f"model.{variant['precision']}.onnx")
+        size = manifest["variants"][0]["input"]["shape"][2]
+        files = ClassifierFiles(directory, tuple(manifest["labels"]), size)
+        return files, f"published image-classifier v{manifest['version']} ({edgeline_home()})"
+    from assets.vision.demo_data import SHAPES
+    from assets.vision.model import build_mobilenet_v2
+
+    labels = tuple(sorted(SHAPES))
+    module = build_mobilenet_v2(len(labels), width_mult=DEMO_WIDTH)
+    files = export_classifier(module, labels, DEMO_SIZE, directory)
+    return files, f"the demo's configuration ({DEMO_SIZE} px, width {DEMO_WIDTH}), random weights"
+
+
+def mobilenet_224(directory: Path) -> ClassifierFiles:
+    from assets.vision.model import build_mobilenet_v2
+
+    labels = ("a", "b", "c", "d", "e")
+    return export_classifier(
+        build_mobilenet_v2(len(labels)), labels, 224, directory, "mobilenet-v2-224"
+    )
+
+
+class Traffic:
+    """Bytes that crossed the network (compressed), service worker included."""
+
+    def __init__(self, context) -> None:
+        self.bytes = 0
+        self.requests = 0
+        context.on("requestfinished", self._finished)
+
+    def _finished(self, request) -> None:
+        response = request.response()
+        if response is None or response.from_service_worker:
+            return
+        sizes = request.sizes()
+        self.bytes += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        self.requests += 1
+
+
+def serve_bare_worker(context) -> None:
+    headers = {
+        "Content-Type": "text/javascript",
+        "Cross-Origin-Embedder-Policy": "require-corp",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+    context.route(
+        "**/bench/bare-worker.js", lambda route: route.fulfill(body=BARE_WORKER, headers=headers)
+    )
+
+
+def start_page(context, url: str, query: str = "") -> tuple[object, float]:
+    """Open the page and wait until it is ready; (page, ms from navigation to ready)."""
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(f"{url}/{query}")
+    page.wait_for_selector(
+        "body[data-status='ready'], body[data-status='offline']", timeout=120_000
+    )
+    page.wait_for_selector(
+        "body[data-model-version]:not([data-model-version=''])", state="attached"
+    )
+    return page, (time.perf_counter() - started) * 1000
+
+
+def first_answer_ms(page, photo_b64: str) -> float:
+    return page.evaluate(PAGE_RUN, [photo_b64, 1, 0])[0]["total"]
+
+
+def compare(page, photo_b64: str, model_b64: str, size: int, threads: int, runs: int, rounds: int):
+    """Photo-to-answer through the page and bare session.run, alternating in rounds."""
+    page_times, bare_times, stages = [], [], []
+    page.evaluate(PAGE_RUN, [photo_b64, 3, PAUSE_MS])  # warm
+    for _ in range(rounds):
+        results = page.evaluate(PAGE_RUN, [photo_b64, runs, PAUSE_MS])
+        page_times += [r["total"] for r in results]
+        stages += results
+        bare_times += page.evaluate(BARE_RUN, [model_b64, size, threads, runs, PAUSE_MS])
+    breakdown = {
+        key: p50([s[key] for s in stages])
+        for key in ("decode_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "worker_ms")
+    }
+    return p50(page_times), p50(bare_times), breakdown
+
+
+def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, rounds: int) -> dict:
+    import base64
+
+    photo_b64 = base64.b64encode(photo).decode()
+    root = Path(tempfile.mkdtemp(prefix="edgeline-bench-web-"))
+    gateway = Gateway(root, poll_s=3600, model=files.model).start()
+    try:
+        version = register_classifier(gateway.store, gateway.registry, files, "bench")
+        approve_and_publish(gateway.store, gateway.registry, version, files.model)
+        # a real profile on disk, as a person's browser has (an incognito context's in-memory
+        # HTTP cache keeps no file over about a megabyte, so the shell would be fetched twice)
+        context = playwright.chromium.launch_persistent_context(
+            str(root / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        serve_bare_worker(context)
+        traffic = Traffic(context)
+        page, ready_ms = start_page(context, gateway.url)
+        cold = {"ready_ms": round(ready_ms, 1)}
+        started = time.perf_counter()
+        first = first_answer_ms(page, photo_b64)
+        cold["first_answer_ms"] = round(ready_ms + (time.perf_counter() - started) * 1000, 1)
+        cold["first_photo_ms"] = round(first, 2)
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.wait_for_timeout(1500)  # the shell's installation finishes (revalidated, not re-sent)
+        cold["bytes_transferred"] = traffic.bytes
+        cold["requests"] = traffic.requests
+        cold["model_bytes"] = files.path("fp32").stat().st_size
+
+        runtime = page.evaluate("window.edgeline.state.runtime")
+        threads = runtime["threads"]
+        fp32 = base64.b64encode(files.path("fp32").read_bytes()).decode()
+        fp16 = base64.b64encode(files.path("fp16").read_bytes()).decode()
+        compared = {
+            threads: compare(page, photo_b64, fp32, files.image_size, threads, runs, rounds)
+        }
+        if threads != 1:
+            one_thread, _ = start_page(context, gateway.url, "?threads=1")
+            compared[1] = compare(one_thread, photo_b64, fp32, files.image_size, 1, runs, rounds)
+            one_thread.close()
+        bare = {
+            f"{variant}_threads_{n}": p50(
+                page.evaluate(BARE_RUN, [data, files.image_size, n, runs, PAUSE_MS])
+            )
+            for variant, data in (("fp32", fp32), ("fp16", fp16))
+            for n in (1, 2)
+        }
+
+        # warm start offline: the gateway down and no network, in a new tab of the same browser
+        gateway.stop()
+        context.set_offline(True)
+        before = traffic.bytes
+        offline_page, offline_ready = start_page(context, gateway.url)
+        started = time.perf_counter()
+        first_answer_ms(offline_page, photo_b64)
+        warm = {
+            "first_answer_ms": round(offline_ready + (time.perf_counter() - started) * 1000, 1),
+            "bytes_transferred": traffic.bytes - before,
+        }
+        context.close()
+        photo_p50, bare_p50, breakdown = compared[threads]
+        return {
+            "model": files.model,
+            "image_size": files.image_size,
+            "backend": runtime["backend"],
+            "threads": threads,
+            "cross_origin_isolated": runtime["isolated"],
+            "photo": f"{Image.open(io.BytesIO(photo)).size} JPEG, {len(photo)} bytes",
+            "photo_to_answer_p50_ms": photo_p50,
+            "bare_session_run_p50_ms": bare_p50,
+            "ratio": round(photo_p50 / bare_p50, 3),
+            "goal": GOAL,
+            "pass": photo_p50 / bare_p50 <= GOAL,
+            "page_stages_p50_ms": breakdown,
+            "by_threads": {
+                f"threads_{n}": {
+                    "photo_to_answer_p50_ms": a,
+                    "bare_p50_ms": b,
+                    "ratio": round(a / b, 3),
+                }
+                for n, (a, b, _) in sorted(compared.items())
+            },
+            "bare_session_run_p50_ms_by_variant_and_threads": bare,
+            "cold_start": cold,
+            "warm_start_offline": warm,
+        }
+    finally:
+        gateway.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10, help="runs per round")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--photo", default="640x480", help="WIDTHxHEIGHT of the JPEG photo")
+    parser.add_argument("--output", default="bench/results/web.json")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    width, height = (int(v) for v in args.photo.split("x"))
+    photo = natural_photo(width, height)
+    chromium = subprocess.run(
+        [CHROMIUM, "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        published, source = published_or_demo_model(Path(tmp) / "published")
+        large = mobilenet_224(Path(tmp) / "mobilenet224")
+        models = {
+            "published": {
+                "source": source,
+                **measure_model(playwright, published, photo, args.runs, args.rounds),
+            },
+            "mobilenet_v2_224": {
+                "source": "torchvision MobileNetV2 (width 1.0), random weights",
+                **measure_model(playwright, large, photo, args.runs, args.rounds),
+            },
+        }
+    emit_report(
+        {
+            "benchmark": "web",
+            "browser": chromium,
+            "cores": os.cpu_count(),
+            "runs": args.runs * args.rounds,
+            "models": models,
+        },
+        args.output,
+    )
+
+
+if __name__ == "__main__":
+    main()
