@@ -16,6 +16,7 @@ from orchestration.environment import (
     edgeline_home,
 )
 from orchestration.jobs import DEMO_RUN_CONFIG, DEMO_SENSOR_DAYS
+from resources.errors import EdgelineError
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -149,23 +150,41 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
 
 def run_registry(args: argparse.Namespace) -> int:
     """List versions, or approve/reject one, through the ModelRegistry resource."""
-    registry = build_resources()["registry"]
+    resources = build_resources()
+    registry, artifacts = resources["registry"], resources["artifacts"]
     if args.action == "list":
         models = [args.model] if args.model else registry.list_models()
-        for model in models:
-            for v in registry.list_versions(model):
-                note = f" ({v.status_reason}, by {v.status_by})" if v.status_by else ""
-                print(
-                    f"{model} v{v.version}  {v.status}{note}  registered {v.created_at:%Y-%m-%d %H:%M}"
-                )
+        try:
+            versions = [v for model in models for v in registry.list_versions(model)]
+        except EdgelineError as error:
+            print(f"error: {error}")
+            return 2
+        for v in versions:
+            note = f" ({v.status_reason}, by {v.status_by})" if v.status_by else ""
+            print(
+                f"{v.model} v{v.version}  {v.status}{note}  registered {v.created_at:%Y-%m-%d %H:%M}"
+            )
         return 0
-    if not args.model or args.version is None or not args.reason:
+    if not args.model or args.version is None or not args.reason.strip():
         print(f"registry {args.action} needs MODEL VERSION --reason TEXT")
         return 2
-    decide = registry.approve if args.action == "approve" else registry.reject
-    changed = decide(args.model, args.version, reason=args.reason, by=args.by)
+    from assets.deployment.planning import decide_version
+
+    try:
+        changed, before, after = decide_version(
+            registry, artifacts, args.model, args.version, args.action, args.reason, args.by
+        )
+    except EdgelineError as error:
+        print(f"error: {error}")
+        return 2
     print(f"{changed.model} v{changed.version} is now {changed.status}")
+    moved = "unchanged" if before == after else "moved"
+    print(f"stable channel {moved}: {_named(before)} -> {_named(after)}")
     return 0
+
+
+def _named(version: int | None) -> str:
+    return f"v{version}" if version else "no version"
 
 
 def run_dev(args: argparse.Namespace) -> int:

@@ -5,32 +5,42 @@ from typing import Literal
 from dagster import Config, OpExecutionContext, job, op
 from pydantic import Field
 
+from assets.deployment.planning import decide_version
 from assets.deployment.publish import update_channel
 from resources.artifacts import ArtifactStore
-from resources.registry import APPROVED, REJECTED, ModelRegistry
+from resources.registry import ModelRegistry
 
 
 class DecisionConfig(Config):
     model: str
     version: int = Field(ge=1)
     decision: Literal["approve", "reject"]
-    reason: str = Field(min_length=1)
-    by: str = Field(default="dagster-ui", min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+    by: str = Field(default="dagster-ui", min_length=1, max_length=100)
 
 
-@op(description="Approve or reject a registered model version (the registry sensor does the rest).")
+@op(
+    description="Approve or reject a registered model version; the stable channel moves at once "
+    "(an approval is published, a rejection rolls the channel back)."
+)
 def record_registry_decision(
-    context: OpExecutionContext, config: DecisionConfig, registry: ModelRegistry
+    context: OpExecutionContext,
+    config: DecisionConfig,
+    registry: ModelRegistry,
+    artifacts: ArtifactStore,
 ) -> None:
-    status = APPROVED if config.decision == "approve" else REJECTED
-    changed = registry.set_status(config.model, config.version, status, config.reason, config.by)
+    changed, before, after = decide_version(
+        registry, artifacts, config.model, config.version, config.decision, config.reason, config.by
+    )
     context.log.info(
-        "%s v%d is now %s (%s, by %s)",
+        "%s v%d is now %s (%s, by %s); stable channel %s -> %s",
         changed.model,
         changed.version,
         changed.status,
         config.reason,
         config.by,
+        before,
+        after,
     )
 
 

@@ -5,6 +5,7 @@ under the local root or an object under the bucket prefix. Every write is atomic
 sees the old bytes or the new bytes, never a part.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from resources.aws import AwsSettings
-from resources.errors import ArtifactNotFoundError
+from resources.errors import ArtifactNotFoundError, InvalidKeyError
 from resources.keys import validate_key, validate_prefix
 
 DEFAULT_URL_EXPIRY_S = 15 * 60
@@ -77,8 +78,9 @@ class LocalArtifactStore(ArtifactStore):
 
     root: str = Field(description="Directory that holds every artifact.")
     gateway_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Base URL of the gateway that serves local artifacts to clients.",
+        default="",
+        description="Base URL of the gateway that serves local artifacts to clients; empty: "
+        "URLs relative to whichever gateway a client asks.",
     )
 
     def _path(self, key: str) -> Path:
@@ -86,7 +88,12 @@ class LocalArtifactStore(ArtifactStore):
 
     def _write_atomically(self, key: str, write: Any) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidKeyError(f"cannot store {key!r}: a part of its path is a file") from None
+        if target.is_dir():
+            raise InvalidKeyError(f"cannot store {key!r}: other keys live under it")
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -115,7 +122,7 @@ class LocalArtifactStore(ArtifactStore):
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}") from None
 
     def get_file(self, key: str, path: str | os.PathLike) -> Path:
@@ -133,10 +140,10 @@ class LocalArtifactStore(ArtifactStore):
         return self._path(key).is_file()
 
     def size(self, key: str) -> int:
-        try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError:
-            raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}") from None
+        path = self._path(key)
+        if not path.is_file():  # missing, a folder, or under a file
+            raise ArtifactNotFoundError(f"no artifact under key {key!r} in {self.root}")
+        return path.stat().st_size
 
     def _walk(self, under: str) -> Iterator[str]:
         root = Path(self.root)
@@ -156,11 +163,12 @@ class LocalArtifactStore(ArtifactStore):
         return sorted(key for key in self._walk(under) if key.startswith(prefix))
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self._path(key).unlink()
 
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:
         quoted = urllib.parse.quote(validate_key(key))
-        return f"{self.gateway_url.rstrip('/')}/v1/artifacts/{quoted}"
+        return f"{self.gateway_url.rstrip('/')}/v1/artifacts/{quoted}"  # relative without a base
 
 
 class S3ArtifactStore(ArtifactStore):

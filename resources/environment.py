@@ -39,7 +39,7 @@ def local_io_resources(home: Path) -> dict[str, Any]:
     return {
         "artifacts": LocalArtifactStore(
             root=str(home / "artifacts"),
-            gateway_url=os.environ.get("EDGELINE_GATEWAY_URL", "http://127.0.0.1:8000"),
+            gateway_url=os.environ.get("EDGELINE_GATEWAY_URL", ""),
         ),
         "registry": SqliteModelRegistry(path=str(home / "registry.sqlite")),
         "telemetry": SqliteTelemetryStore(path=str(home / "telemetry.sqlite")),

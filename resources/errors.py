@@ -32,5 +32,9 @@ class InvalidStatusTransitionError(EdgelineError, ValueError):
     """A status change that the approval workflow does not allow."""
 
 
+class InvalidDecisionError(EdgelineError, ValueError):
+    """An approval or rejection without a usable reason or author."""
+
+
 class InvalidTelemetryEventError(EdgelineError, ValueError):
     """A telemetry event that lacks a field the store needs, or has a bad value in it."""

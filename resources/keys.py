@@ -5,6 +5,9 @@ import re
 from resources.errors import InvalidKeyError
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._=+@-]+$")
+# a file name may have 255 bytes (ext4, APFS), an S3 key 1,024 (with the store's prefix)
+MAX_SEGMENT_CHARS = 200
+MAX_KEY_CHARS = 900
 
 
 def validate_key(key: str) -> str:
@@ -20,6 +23,10 @@ def validate_key(key: str) -> str:
         raise InvalidKeyError(f"artifact key {key!r} is absolute; use a relative key like 'raw/x'")
     if "\\" in key:
         raise InvalidKeyError(f"artifact key {key!r} contains a backslash; use '/' between parts")
+    if len(key) > MAX_KEY_CHARS:
+        raise InvalidKeyError(
+            f"artifact key {key[:60]!r}... has {len(key)} characters; at most {MAX_KEY_CHARS}"
+        )
     for segment in key.split("/"):
         if segment == "":
             raise InvalidKeyError(
@@ -28,6 +35,11 @@ def validate_key(key: str) -> str:
         if segment in (".", ".."):
             raise InvalidKeyError(
                 f"artifact key {key!r} contains {segment!r}, which is not allowed"
+            )
+        if len(segment) > MAX_SEGMENT_CHARS:
+            raise InvalidKeyError(
+                f"artifact key {key[:60]!r}...: a part has {len(segment)} characters; "
+                f"at most {MAX_SEGMENT_CHARS}"
             )
         if not _SEGMENT.match(segment):
             raise InvalidKeyError(

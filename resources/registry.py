@@ -24,6 +24,7 @@ from pydantic import Field, PrivateAttr
 from resources.artifacts import ArtifactStore
 from resources.aws import AwsSettings
 from resources.errors import (
+    InvalidDecisionError,
     InvalidModelNameError,
     InvalidStatusTransitionError,
     UnknownModelError,
@@ -64,6 +65,19 @@ def check_transition(model: str, version: int, current: str, new: str) -> None:
         raise InvalidStatusTransitionError(
             f"{model} v{version} is {current}; it cannot become {new} (allowed: {allowed})"
         )
+
+
+MAX_REASON_CHARS = 500
+MAX_BY_CHARS = 100
+
+
+def check_decision(reason: str, by: str) -> None:
+    """A decision is recorded with why and by whom: both non-blank and of bounded length."""
+    for name, value, limit in (("reason", reason, MAX_REASON_CHARS), ("by", by, MAX_BY_CHARS)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidDecisionError(f"a decision needs a non-blank {name!r}")
+        if len(value) > limit:
+            raise InvalidDecisionError(f"{name!r} has {len(value)} characters; at most {limit}")
 
 
 @dataclass(frozen=True)
@@ -239,6 +253,7 @@ class SqliteModelRegistry(ModelRegistry):
         with self._transaction() as connection:
             current = self._fetch(connection, model, version)
             check_transition(model, version, current.status, status)
+            check_decision(reason, by)
             now = _now().isoformat()
             connection.execute(
                 "UPDATE versions SET status = ?, status_reason = ?, status_by = ?, updated_at = ?"
@@ -395,6 +410,7 @@ class SageMakerModelRegistry(ModelRegistry):
     ) -> ModelVersion:
         package = self._describe(model, version)
         check_transition(model, version, package["ModelApprovalStatus"], status)
+        check_decision(reason, by)
         properties = package.get("CustomerMetadataProperties") or {}
         self.sagemaker.update_model_package(
             ModelPackageArn=package["ModelPackageArn"],

@@ -83,22 +83,35 @@ def prepare_events(
             raise InvalidTelemetryEventError(
                 f"{where}: field 'timestamp' {raw_time} is more than 14 days old or 2 hours ahead"
             )
-        body = json.dumps(dict(event), sort_keys=True, separators=(",", ":"))
+        try:  # NaN and Infinity are not JSON: no reader of the store could parse them
+            body = json.dumps(dict(event), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise InvalidTelemetryEventError(f"{where}: not storable as JSON ({error})") from None
         if len(body.encode()) > MAX_EVENT_BYTES:
             raise InvalidTelemetryEventError(f"{where} is larger than {MAX_EVENT_BYTES} bytes")
         rows.append((event_id, kind, _to_ms(moment), body))
     return rows
 
 
-def _dedupe_sorted(rows: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
-    """Parse ``(timestamp_ms, json)`` rows, keep the first of each event id, sort by time."""
+def _dedupe_sorted(rows: Iterable[tuple[int, str]]) -> list[Any]:
+    """Parse ``(timestamp_ms, json)`` rows, keep the first of each event id, sort by time. A row
+    that is not an event object (written into a log group by something else) is returned as its
+    text, for the reader to count and skip."""
     seen: set[str] = set()
-    events = []
+    events: list[Any] = []
     for _, body in sorted(rows):
-        event = json.loads(body)
-        if event["event_id"] in seen:
+        try:
+            event = json.loads(body)
+        except ValueError:
+            events.append(body)
             continue
-        seen.add(event["event_id"])
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        if not isinstance(event_id, str):
+            events.append(body)
+            continue
+        if event_id in seen:
+            continue
+        seen.add(event_id)
         events.append(event)
     return events
 
@@ -108,7 +121,8 @@ class TelemetryStore(ConfigurableResource, ABC):
 
     @abstractmethod
     def append(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """Store a batch (all or nothing if an event is invalid); returns how many were sent on."""
+        """Store a batch (all or nothing if an event is invalid); returns how many are new (an
+        event id already stored, or twice in the batch, is not stored again)."""
 
     @abstractmethod
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -142,8 +156,9 @@ class SqliteTelemetryStore(TelemetryStore):
     def append(self, events: Sequence[Mapping[str, Any]]) -> int:
         rows = prepare_events(events)
         with self._connect() as connection, connection:
+            before = connection.total_changes
             connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", rows)
-        return len(rows)
+            return connection.total_changes - before
 
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         validate_client_kind(client_kind)
@@ -208,7 +223,9 @@ class CloudWatchTelemetryStore(TelemetryStore):
                 yield kind, day, batch
 
     def append(self, events: Sequence[Mapping[str, Any]]) -> int:
-        rows = prepare_events(events)
+        """New events are those not repeated in the batch: Logs keeps whatever is put, so a
+        retried batch is written again and reads remove the copies by event id."""
+        rows = list({row[0]: row for row in reversed(prepare_events(events))}.values())[::-1]
         for kind, day, batch in self.batches(rows):
             group = self.log_group(kind)
             self._ensure_stream(group, day)

@@ -7,6 +7,7 @@ import pytest
 from dagster import DagsterInstance
 from PIL import Image
 
+from assets.deployment.publish import read_channel
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
 from orchestration.environment import local_resources
@@ -21,33 +22,43 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_registry_commands(home, capsys):
+def test_registry_commands_move_the_channel_at_once(home, capsys):
+    """No daemon runs here: an approval or a revocation made with the CLI still reaches the
+    clients at once (a decision in SageMaker waits for the sensor's next tick)."""
     resources = local_resources(home)
-    registry = resources["registry"]
-    register_tiny_version(resources["artifacts"], registry, "turbine-autoencoder")
-    register_tiny_version(resources["artifacts"], registry, "turbine-autoencoder")
-    assert (
-        main(
-            [
-                "registry",
-                "approve",
-                "turbine-autoencoder",
-                "1",
-                "--reason",
-                "looks good",
-                "--by",
-                "ana",
-            ]
-        )
-        == 0
-    )
-    assert main(["registry", "reject", "turbine-autoencoder", "2", "--reason", "worse"]) == 0
+    registry, store = resources["registry"], resources["artifacts"]
+    model = "turbine-autoencoder"
+    register_tiny_version(store, registry, model)
+    register_tiny_version(store, registry, model)
+    approve = ["registry", "approve", model, "1", "--reason", "looks good", "--by", "ana"]
+    assert main(approve) == 0
+    assert read_channel(store, model)["version"] == 1
+    assert main(["registry", "approve", model, "2", "--reason", "better"]) == 0
+    assert read_channel(store, model)["version"] == 2
+    assert main(["registry", "reject", model, "2", "--reason", "worse"]) == 0
+    assert read_channel(store, model)["version"] == 1  # rolled back without a sensor tick
     assert main(["registry", "list"]) == 0
     out = capsys.readouterr().out
-    assert "turbine-autoencoder v1  Approved (looks good, by ana)" in out
-    assert "turbine-autoencoder v2  Rejected (worse" in out
-    assert main(["registry", "approve", "turbine-autoencoder", "1"]) == 2  # no reason given
-    assert registry.describe_version("turbine-autoencoder", 2).status == REJECTED
+    assert "stable channel moved: v2 -> v1" in out
+    assert f"{model} v1  Approved (looks good, by ana)" in out
+    assert f"{model} v2  Rejected (worse" in out
+    assert main(["registry", "approve", model, "1"]) == 2  # no reason given
+    assert main(["registry", "approve", model, "1", "--reason", "   "]) == 2  # a blank one
+    capsys.readouterr()
+    # refused transitions and unknown models: one clear line, exit 2, no traceback
+    for command, expected in (
+        (["registry", "approve", model, "2", "--reason", "again"], "it cannot become Approved"),
+        (["registry", "approve", "nope", "1", "--reason", "x"], "nope"),
+        (["registry", "approve", model, "9", "--reason", "x"], "no version 9"),
+        (["registry", "reject", model, "1", "--reason", "x" * 501], "at most 500"),
+        (["registry", "list", "nope"], "nope"),
+    ):
+        assert main(command) == 2, command
+        out = capsys.readouterr().out
+        assert out.startswith("error: ") and expected in out and "Traceback" not in out
+        assert out.count("\n") == 1
+    assert registry.describe_version(model, 2).status == REJECTED
+    assert read_channel(store, model)["version"] == 1
 
 
 def test_ingest_commands(home, tmp_path, capsys):
@@ -88,6 +99,7 @@ def test_registry_decision_job(home):
         instance=DagsterInstance.ephemeral(),
     )
     assert result.success
+    assert read_channel(resources["artifacts"], "turbine-autoencoder")["version"] == 1  # at once
     decided = registry.describe_version("turbine-autoencoder", 1)
     assert (decided.status, decided.status_reason, decided.status_by) == (
         APPROVED,

@@ -54,7 +54,7 @@ def published_model(
             "model": model,
             "version": version,
             "manifest_key": result.manifest_key,
-            "manifest_url": MetadataValue.url(artifacts.download_url(result.manifest_key)),
+            "channel_endpoint": f"/v1/models/{model}/channels/stable",  # on any gateway
             "files_written": len(result.copied),
             "already_published": not result.copied,
             "stable_channel": moved,

@@ -2,10 +2,11 @@
 
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
-from assets.deployment.publish import read_channel
+from assets.deployment.publish import publish_model_version, read_channel, update_channel
 from resources.artifacts import ArtifactStore
-from resources.registry import APPROVED, ModelRegistry
+from resources.registry import APPROVED, REJECTED, ModelRegistry, ModelVersion
 
 
 def partition_key(model: str, version: int) -> str:
@@ -71,3 +72,28 @@ def plan_deployments(
             handled.add(serving)
         cursor.rolled_back[model] = sorted(handled)
     return DeploymentPlan(publish, rollback, cursor)
+
+
+def decide_version(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    model: str,
+    version: int,
+    decision: Literal["approve", "reject"],
+    reason: str,
+    by: str,
+) -> tuple[ModelVersion, int | None, int | None]:
+    """Record a person's decision made through Edgeline (CLI, UI job) and move the channel at
+    once, with the functions the sensor's runs use: an approval publishes the version, a
+    rejection moves the channel off it. Returns the version and the channel's (from, to).
+
+    A decision made in SageMaker instead moves the channel at the sensor's next tick; the sensor
+    also sees this one and finds nothing left to write.
+    """
+    status = APPROVED if decision == "approve" else REJECTED
+    changed = registry.set_status(model, version, status, reason, by)
+    if decision == "approve":
+        result = publish_model_version(store, registry, model, version)
+        return changed, result.channel_from, result.channel_to
+    before, after = update_channel(store, registry, model)
+    return changed, before, after

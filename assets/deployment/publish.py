@@ -64,8 +64,16 @@ def recommended_variant(variants: list[dict[str, Any]], backend: str = "cpu") ->
     return min(passed, key=lambda v: v["latency"]["threads_1"]["p50_ms"])["precision"]
 
 
-def build_manifest(model: str, version: int, card: dict[str, Any]) -> dict[str, Any]:
-    """The versioned document a client reads to pick, download and check a model file."""
+def build_manifest(
+    model: str, version: int, card: dict[str, Any], created: datetime
+) -> dict[str, Any]:
+    """The versioned document a client reads to pick, download and check a model file.
+
+    Deterministic: the same version always gives the same bytes (``created`` is the version's
+    registration time, not the publish time), so publishing twice, or twice at once, leaves the
+    channel's hash matching the manifest. It carries what clients need; the lineage (run ids,
+    weights, commits) stays in the registry's card.
+    """
     task = card["task"]
     variants = [
         {
@@ -85,7 +93,7 @@ def build_manifest(model: str, version: int, card: dict[str, Any]) -> dict[str, 
         "schema": MANIFEST_SCHEMA,
         "model": model,
         "version": version,
-        "created": datetime.now(UTC).isoformat(),
+        "created": created.astimezone(UTC).isoformat(),
         "task": task["kind"],
         "variants": variants,
         "recommended": {
@@ -94,7 +102,6 @@ def build_manifest(model: str, version: int, card: dict[str, Any]) -> dict[str, 
         },
         "preprocessing": card["variants"][0]["input_spec"].get("description", ""),
         "min_client_version": MIN_CLIENT_VERSION,
-        "lineage": card.get("lineage", {}),
     }
     if "labels" in task:
         manifest["labels"] = task["labels"]
@@ -126,7 +133,7 @@ def publish_model_version(
     copied: list[str] = []
     if not store.exists(manifest_key):
         card = registry.get_model_card(model, version)
-        manifest = build_manifest(model, version, card)
+        manifest = build_manifest(model, version, card, described.created_at)
         for source, entry in zip(card["variants"], manifest["variants"], strict=True):
             if not store.exists(source["key"]):
                 raise PublishError(f"{model} v{version}: variant file {source['key']} is missing")

@@ -22,7 +22,13 @@ from dagster import (
 from pydantic import Field
 
 from assets.plots import histogram_plot, png_markdown
-from assets.telemetry.reports import build_report, events_frame, report_html, report_markdown
+from assets.telemetry.reports import (
+    build_report,
+    events_frame,
+    readable_events,
+    report_html,
+    report_markdown,
+)
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
 from resources.registry import ModelRegistry
@@ -53,7 +59,11 @@ def build_events_asset(client_kind: str) -> AssetsDefinition:
         context: AssetExecutionContext, telemetry: TelemetryStore, artifacts: ArtifactStore
     ) -> Output[dict[str, Any]]:
         window = context.partition_time_window
-        events = telemetry.read(client_kind, window.start, window.end)
+        events, skipped = readable_events(
+            telemetry.read(client_kind, window.start, window.end), client_kind
+        )
+        for event_id, reason in skipped[:20]:
+            context.log.warning("skipped event %s: %s", event_id, reason)
         buffer = io.BytesIO()
         pd.DataFrame(events).to_parquet(buffer, index=False)
         key = events_key(client_kind, window.start)
@@ -63,6 +73,7 @@ def build_events_asset(client_kind: str) -> AssetsDefinition:
             {"key": key, "events": len(events)},
             metadata={
                 "events": len(events),
+                "skipped_unreadable": len(skipped),
                 "devices": devices,
                 "window_start": window.start.isoformat(),
                 "window_end": window.end.isoformat(),

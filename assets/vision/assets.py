@@ -39,6 +39,7 @@ from assets.vision.dataset import (
     ImageDataset,
     adopt_shared_images,
     build_image_dataset,
+    inspect_image,
     load_pixels,
 )
 from assets.vision.demo_data import generate_demo_images
@@ -107,11 +108,13 @@ def raw_images(
     samples = [k for k in keys if "/" in k[len(RAW_PREFIX) :]][:: max(1, len(keys) // 24)][:24]
     thumbs, captions = [], []
     for key in samples:
+        data = artifacts.get_bytes(key)
         try:
-            thumbs.append(Image.open(io.BytesIO(artifacts.get_bytes(key))).convert("RGB"))
+            inspect_image(data)
+            thumbs.append(Image.open(io.BytesIO(data)).convert("RGB"))
             captions.append(key[len(RAW_PREFIX) :].split("/")[0])
-        except OSError:
-            continue  # unreadable files are the dataset's to report
+        except ValueError:
+            continue  # unreadable files (bombs included) are the dataset's to report
     metadata: dict[str, Any] = {
         "files": len(keys),
         "shared_images_adopted": shared,

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from resources.artifacts import ArtifactStore
+from resources.images import read_image_header
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,19 @@ def assign_split(sha256: str, val_fraction: float = 0.15, test_fraction: float =
 
 
 def inspect_image(data: bytes) -> tuple[int, int]:
-    """Decode fully (catches truncation) and return (width, height); ValueError says why not."""
+    """Check the header (format, pixel count: no decompression bombs), then decode fully (catches
+    truncation); return (width, height). ValueError says why not, whatever went wrong."""
+    header = read_image_header(data)
+    if min(header.width, header.height) < MIN_SIDE_PX:
+        raise ValueError(
+            f"too small ({header.width}x{header.height} px; at least {MIN_SIDE_PX} px a side)"
+        )
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except Exception as error:  # any failure to decode skips the file; it never fails the set
         raise ValueError(f"not a readable image ({type(error).__name__}: {error})") from None
-    if min(width, height) < MIN_SIDE_PX:
-        raise ValueError(f"too small ({width}x{height} px; at least {MIN_SIDE_PX} px a side)")
-    return width, height
+    return header.width, header.height
 
 
 def build_image_dataset(

@@ -41,8 +41,10 @@ class PixelClassifier(nn.Module):
 def load_state_dict(weights: str) -> dict[str, torch.Tensor]:
     """A torchvision state dict from a file path, ``file://`` or ``http(s)://`` URI."""
     parsed = urllib.parse.urlparse(weights)
-    if parsed.scheme in ("http", "https"):
-        return torch.hub.load_state_dict_from_url(weights, map_location="cpu", progress=False)
+    if parsed.scheme in ("http", "https"):  # tensors only: never unpickle code from a URL
+        return torch.hub.load_state_dict_from_url(
+            weights, map_location="cpu", progress=False, weights_only=True
+        )
     path = Path(parsed.path if parsed.scheme == "file" else weights)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {weights!r} does not exist")

@@ -2,7 +2,9 @@
 Lambda behind API Gateway: ``clients.gateway.lambda_handler.handler`` (Mangum)."""
 
 import hashlib
+import json
 import os
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -17,18 +20,29 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from clients.gateway.auth import DEFAULT_WEB_RATES, Authenticator, Caller, client_address
+from clients.gateway.auth import (
+    DEFAULT_DEVICE_RATES,
+    DEFAULT_WEB_RATES,
+    Authenticator,
+    Caller,
+    client_address,
+    parse_device_tokens,
+)
 from clients.gateway.rate_limit import Rate
 from clients.gateway.schema import MAX_BATCH, TelemetryEvent
 from clients.gateway.web_files import WebFiles, web_router
 from clients.gateway.web_tokens import PREFIX, TokenError, WebTokenSigner, new_browser_id
 from resources.artifacts import ArtifactStore, LocalArtifactStore
 from resources.errors import ArtifactNotFoundError, EdgelineError, InvalidKeyError
+from resources.images import ImageRefusedError, read_image_header
 from resources.telemetry import TelemetryStore
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
-IMAGE_TYPES = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
-PUBLIC_PREFIXES = ("deploy/",)
+MAX_TELEMETRY_BYTES = 2 * 1024 * 1024  # 500 events of a few kB each
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a model or channel name in a path
+NESTED = {"field": "body", "message": "nests too deeply"}
+PUBLIC_FILE = re.compile(r"^deploy/[^/]+/[0-9]+/[^/]+$")  # deploy/<model>/<version>/<file>
+PRIVATE_FILES = ("/manifest.json", "/iot-job.json")
 # the page may run threaded wasm only when cross-origin isolated; the page's own policy keeps
 # every script, worker and model on this origin (presigned S3 downloads go over https)
 ISOLATION_HEADERS = {
@@ -45,7 +59,9 @@ PAGE_POLICY = (
 
 class GatewaySettings(BaseModel):
     tokens: frozenset[str] = Field(
-        default=frozenset(), description="Device bearer tokens accepted (one per device or shared)."
+        default=frozenset(),
+        description="Device bearer tokens (one per device or shared); 'TOKEN:dev-1|dev-2' binds "
+        "a token to the device ids it may write for.",
     )
     cors_origins: list[str] = Field(default_factory=list)
     max_batch: int = MAX_BATCH
@@ -61,6 +77,10 @@ class GatewaySettings(BaseModel):
     web_rates: dict[str, Rate] = Field(
         default_factory=lambda: dict(DEFAULT_WEB_RATES),
         description="Per browser (per address for 'tokens'): requests a minute and burst.",
+    )
+    device_rates: dict[str, Rate] = Field(
+        default_factory=lambda: dict(DEFAULT_DEVICE_RATES),
+        description="Per device token: requests a minute and burst.",
     )
 
 
@@ -106,13 +126,23 @@ def settings_from_environment() -> GatewaySettings:
     )
 
 
-def sniff_image(data: bytes) -> str | None:
-    for magic, extension in IMAGE_TYPES.items():
-        if data.startswith(magic):
-            return extension
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The request's JSON, read no further than ``limit`` bytes (413 past it); clear 400s for
+    bodies that are not JSON or nest too deeply to parse."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes; at most {limit}")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise HTTPException(413, f"body larger than {limit} bytes")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise HTTPException(400, "body nests too deeply to be an events batch") from None
+    except ValueError:
+        raise HTTPException(400, 'body is not JSON: send {"events": [...]}') from None
 
 
 def _field(location: tuple) -> str:
@@ -138,7 +168,9 @@ def create_app(
         if settings.web_secret
         else None
     )
-    auth = Authenticator(settings.tokens, signer, settings.web_rates)
+    auth = Authenticator(
+        parse_device_tokens(settings.tokens), signer, settings.web_rates, settings.device_rates
+    )
     manifest_reader = Annotated[Caller, Depends(auth.requires("manifest:read"))]
     telemetry_writer = Annotated[Caller, Depends(auth.requires("telemetry:write"))]
     image_writer = Annotated[Caller, Depends(auth.requires("images:write"))]
@@ -222,8 +254,8 @@ def create_app(
 
     @app.get("/v1/models/{model}/channels/{channel}")
     def channel_manifest(
-        model: str,
-        channel: str,
+        model: Annotated[str, PathParam(pattern=NAME)],
+        channel: Annotated[str, PathParam(pattern=NAME)],
         request: Request,
         response: Response,
         _: manifest_reader,
@@ -244,6 +276,7 @@ def create_app(
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
         manifest = artifacts.get_json(pointer["manifest_key"])
+        manifest.pop("lineage", None)  # manifests published before it stayed in the registry
         for variant in manifest["variants"]:
             variant["url"] = download_url(request, variant["key"])
         response.headers["ETag"] = etag
@@ -252,9 +285,14 @@ def create_app(
 
     @app.get("/v1/artifacts/{key:path}")
     def artifact(key: str) -> Response:
-        """Published files for local clients (on aws clients get presigned S3 URLs instead)."""
-        if not key.startswith(PUBLIC_PREFIXES):
-            raise HTTPException(404, "only published files (deploy/...) are served")
+        """Published model files for local clients (on aws they get presigned S3 URLs instead).
+
+        Public, like a CDN: each is immutable under its version and checked by the sha256 that
+        the (authenticated) manifest names. Manifests, device jobs and channel pointers are not
+        served here: clients read them through the channel endpoint, with a token.
+        """
+        if not PUBLIC_FILE.match(key) or key.endswith(PRIVATE_FILES):
+            raise HTTPException(404, "only published model files are served here")
         try:
             data = artifacts.get_bytes(key)
         except InvalidKeyError as error:
@@ -263,17 +301,12 @@ def create_app(
             raise HTTPException(404, f"no artifact {key!r}") from None
         media = "application/json" if key.endswith(".json") else "application/octet-stream"
         etag = f'"{hashlib.sha256(data).hexdigest()}"'
-        # deploy/<model>/<version>/<file> never changes once written; a channel pointer does
-        immutable = key.count("/") >= 3
-        cache = "max-age=31536000, immutable" if immutable else "no-cache"
+        cache = "public, max-age=31536000, immutable"  # a version's files never change
         return Response(data, media_type=media, headers={"ETag": etag, "Cache-Control": cache})
 
     @app.post("/v1/telemetry")
     async def ingest_telemetry(request: Request, caller: telemetry_writer) -> JSONResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise HTTPException(400, 'body is not JSON: send {"events": [...]}') from None
+        body = await read_json_body(request, MAX_TELEMETRY_BYTES)
         events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list) or not events:
             raise HTTPException(422, "body needs a non-empty list 'events'")
@@ -281,35 +314,46 @@ def create_app(
             raise HTTPException(
                 413, f"{len(events)} events in one batch; at most {settings.max_batch}"
             )
-        if caller.kind == "web":
-            for index, raw in enumerate(events):
-                if isinstance(raw, dict) and (
-                    raw.get("device_id") != caller.browser_id or raw.get("client_kind") != "web"
-                ):
-                    raise HTTPException(
-                        403,
-                        f"event {index}: a web token writes only its own browser's web events "
-                        f"(device_id {caller.browser_id!r}, client_kind 'web')",
-                    )
+        for index, raw in enumerate(events):
+            if isinstance(raw, dict) and not caller.may_write(
+                raw.get("device_id"), raw.get("client_kind")
+            ):
+                whose = "its own browser's web events" if caller.kind == "web" else "its devices"
+                raise HTTPException(
+                    403, f"event {index}: this token writes only {whose} (device_id refused)"
+                )
         valid, rejected = [], []
         for index, raw in enumerate(events):
             try:
                 valid.append(TelemetryEvent.model_validate(raw).stored())
+            except RecursionError:
+                rejected.append({"index": index, "errors": [NESTED]})
+                continue
             except ValidationError as error:
                 problems = [
                     {"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()
                 ]
                 rejected.append({"index": index, "errors": problems})
+        stored = 0
         if valid:
             try:  # the stores block (SQLite, boto3): keep them off the event loop
-                await run_in_threadpool(telemetry.append, valid)
+                stored = await run_in_threadpool(telemetry.append, valid)
             except EdgelineError as error:
                 raise HTTPException(422, str(error)) from None
         status = 200 if not rejected else (207 if valid else 422)
-        detail = f"{len(valid)} of {len(events)} events stored"
+        duplicates = len(valid) - stored
+        detail = f"{stored} of {len(events)} events stored"
+        if duplicates:
+            detail += f"; {duplicates} already stored (duplicate event_id)"
         if rejected:
             detail += f"; {len(rejected)} rejected (see 'rejected' for the fields)"
-        content = {"detail": detail, "accepted": len(valid), "rejected": rejected}
+        content = {
+            "detail": detail,
+            "accepted": len(valid),
+            "stored": stored,
+            "duplicates": duplicates,
+            "rejected": rejected,
+        }
         return JSONResponse(status_code=status, content=content)
 
     @app.post("/v1/images", status_code=201)
@@ -319,10 +363,11 @@ def create_app(
         label: str | None = Query(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"),
         device_id: str | None = Query(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
     ) -> dict[str, str]:
-        if caller.kind == "web":
-            if device_id not in (None, caller.browser_id):
-                raise HTTPException(403, "a web token uploads only as its own browser")
-            device_id = caller.browser_id
+        if caller.device_ids is not None:
+            if device_id is None and len(caller.device_ids) == 1:
+                device_id = next(iter(caller.device_ids))
+            if device_id not in caller.device_ids:
+                raise HTTPException(403, "this token uploads only for its own device ids")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
             raise HTTPException(413, f"image larger than {MAX_IMAGE_BYTES} bytes")
@@ -333,9 +378,11 @@ def create_app(
                 raise HTTPException(413, f"image larger than {MAX_IMAGE_BYTES} bytes")
         if not data:
             raise HTTPException(422, "empty body: send the image bytes")
-        extension = sniff_image(bytes(data))
-        if extension is None:
-            raise HTTPException(415, "not a JPEG, PNG or WebP image (checked from the bytes)")
+        try:  # the header only: a small file declaring a huge picture is refused undecoded
+            header = read_image_header(bytes(data))
+        except ImageRefusedError as error:
+            raise HTTPException(413 if error.too_large else 415, str(error)) from None
+        extension = header.extension
         key = f"incoming/images/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4()}.{extension}"
         content_type = f"image/{'jpeg' if extension == 'jpg' else extension}"
         await run_in_threadpool(artifacts.put_bytes, key, bytes(data), content_type)

@@ -11,8 +11,15 @@ MAX_BATCH = 500
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+# every number is finite (NaN and Infinity are refused: they are not JSON) and bounded, so that
+# no single event can break a roll-up
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+MAX_MODEL_VERSION = 1_000_000
+MAX_RECONSTRUCTION_ERROR = 1e12
+
+
 class LabelScore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     label: str = Field(min_length=1, max_length=100)
     confidence: float = Field(ge=0.0, le=1.0)
 
@@ -20,13 +27,13 @@ class LabelScore(BaseModel):
 class TelemetryEvent(BaseModel):
     """One inference on a client. ``event_id`` de-duplicates retries."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     schema_version: Literal["edgeline.telemetry/1"] = Field(alias="schema")
     event_id: str = Field(pattern=r"^[0-9a-fA-F-]{32,36}$")
     client_kind: Literal["web", "pi"]
     device_id: str = Field(min_length=1, max_length=64)
     model: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    model_version: int = Field(ge=1)
+    model_version: int = Field(ge=1, le=MAX_MODEL_VERSION)
     variant: Literal["fp32", "fp16", "int8"]
     backend: Literal["wasm", "webgpu", "cpu"] | None = Field(
         default=None, description="Where the model ran: the web page's backend, or cpu on a Pi."
@@ -35,7 +42,7 @@ class TelemetryEvent(BaseModel):
     timestamp: datetime
     latency_ms: float = Field(ge=0.0, le=600_000.0)
     top_k: list[LabelScore] | None = Field(default=None, min_length=1, max_length=10)
-    reconstruction_error: float | None = Field(default=None, ge=0.0)
+    reconstruction_error: float | None = Field(default=None, ge=0.0, le=MAX_RECONSTRUCTION_ERROR)
     anomaly: bool | None = None
     image_key: str | None = Field(
         default=None, pattern=r"^incoming/images/\d{4}-\d{2}-\d{2}/[0-9a-f-]{36}\.(jpg|png|webp)$"

@@ -1,14 +1,20 @@
 """The edge agent: keeps the newest approved model, runs it on live readings, reports back.
 
 Runs on a Raspberry Pi with onnxruntime (>= 1.22: 1.21 dies with "Illegal instruction" on a
-Pi 4), numpy and the standard library only. What it does, and what the seed got wrong:
-- polls the gateway's channel with ETag/If-None-Match, downloads the recommended variant, checks
-  its sha256 against the manifest, and switches atomically; a bad download keeps the old model;
-- when the channel moves back (a revoked version), it switches back, from its cache if it can;
-- keeps only the last ``window`` readings (a bounded deque), and a bounded queue of telemetry
-  that is sent in batches and retried, dropping the oldest (and counting them) when offline.
+Pi 4), numpy and the standard library only. What it promises, as device agents of this kind do:
+- it follows the gateway's channel with ETag/If-None-Match, downloads the recommended variant,
+  checks its sha256 against the manifest and switches atomically; a bad download keeps the
+  running model; a revoked version is left at once (back to the previous one from the cache, or
+  no model at all while the channel names none, until a version is approved again);
+- no acknowledged work is lost to a crash: every event goes to a durable queue on disk (SQLite,
+  WAL) before anything else, bounded in size (the oldest go first, counted);
+- it never hammers a gateway that is down: exponential backoff with jitter (and Retry-After);
+- it retries only what a retry can fix (network errors, 429, 5xx); events the gateway refuses
+  are dropped, counted and reported, and the good ones of the same batch are not sent again;
+- its bearer token goes to the gateway's own origin only, never to a download URL (a presigned
+  S3 URL carries its own authorisation).
 
-    python -m clients.pi.agent --gateway http://127.0.0.1:8000 --token T --device-id turbine-007 --simulate 600
+    python -m clients.pi.agent --gateway http://127.0.0.1:8000 --token T --device-id turbine-007
 """
 
 import argparse
@@ -16,14 +22,17 @@ import hashlib
 import json
 import logging
 import os
+import random
+import sqlite3
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +44,33 @@ MODEL = "turbine-autoencoder"
 
 
 class GatewayError(RuntimeError):
-    pass
+    """The gateway answered with something the agent cannot use."""
+
+
+class GatewayUnreachable(GatewayError):
+    """No answer at all: the network or the gateway is down."""
+
+
+class ModelRefused(GatewayError):
+    """A downloaded model that is not the file the manifest names."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 @dataclass
@@ -43,52 +78,49 @@ class GatewayClient:
     base_url: str
     token: str
     timeout_s: float = 10.0
+    attempts: int = 0  # requests tried, answered or not (what an outage costs the network)
 
-    def _request(
+    def request(
         self, path_or_url: str, body: bytes | None = None, headers: dict | None = None
-    ) -> tuple[int, dict, bytes]:
-        url = (
-            path_or_url
-            if path_or_url.startswith("http")
-            else self.base_url.rstrip("/") + path_or_url
-        )
-        request = urllib.request.Request(
-            url, data=body, headers={"Authorization": f"Bearer {self.token}", **(headers or {})}
-        )
+    ) -> HttpResponse:
+        url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path_or_url)
+        headers = dict(headers or {})
+        if _origin(url) == _origin(self.base_url):  # the token is for the gateway only
+            headers["Authorization"] = f"Bearer {self.token}"
+        self.attempts += 1
+        request = urllib.request.Request(url, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return response.status, dict(response.headers), response.read()
+                return HttpResponse(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            raise GatewayError(f"gateway unreachable: {error}") from None
+            return HttpResponse(error.code, dict(error.headers), error.read())
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            raise GatewayUnreachable(f"gateway unreachable: {error}") from None
 
-    def manifest(self, model: str, etag: str | None) -> tuple[dict | None, str | None]:
-        """The channel's manifest, or None when it has not changed since ``etag``."""
-        status, headers, body = self._request(
+    def manifest(self, model: str, etag: str | None) -> tuple[str, dict | None, str | None]:
+        """("unchanged", None, etag), ("manifest", manifest, etag) or ("empty", answer, None)
+        when the channel names no version (every version revoked)."""
+        response = self.request(
             f"/v1/models/{model}/channels/stable", headers={"If-None-Match": etag} if etag else {}
         )
-        if status == 304:
-            return None, etag
-        if status != 200:
-            raise GatewayError(f"manifest: HTTP {status}: {body[:200]!r}")
-        return json.loads(body), headers.get("ETag") or headers.get("etag")
+        if response.status == 304:
+            return "unchanged", None, etag
+        body = response.json()
+        if response.status == 404 and isinstance(body, dict) and body.get("version", 0) is None:
+            return "empty", body, None
+        if response.status != 200 or not isinstance(body, dict):
+            raise GatewayError(f"manifest: HTTP {response.status}: {response.body[:200]!r}")
+        return "manifest", body, response.headers.get("ETag") or response.headers.get("etag")
 
     def download(self, url: str) -> bytes:
-        status, _, body = self._request(url)
-        if status != 200:
-            raise GatewayError(f"download {url}: HTTP {status}")
-        return body
+        response = self.request(url)
+        if response.status != 200:
+            raise GatewayError(f"download {url.split('?')[0]}: HTTP {response.status}")
+        return response.body
 
-    def send(self, events: list[dict]) -> int:
-        status, _, body = self._request(
-            "/v1/telemetry",
-            json.dumps({"events": events}).encode(),
-            {"Content-Type": "application/json"},
-        )
-        if status not in (200, 207):
-            raise GatewayError(f"telemetry: HTTP {status}: {body[:200]!r}")
-        return json.loads(body)["accepted"]
+    def send(self, events: list[dict]) -> HttpResponse:
+        body = json.dumps({"events": events}).encode()
+        return self.request("/v1/telemetry", body, {"Content-Type": "application/json"})
 
 
 class ModelCache:
@@ -101,42 +133,140 @@ class ModelCache:
     def path_for(self, model: str, version: int, precision: str) -> Path:
         return self.directory / f"{model}-v{version}-{precision}.onnx"
 
-    def install(self, path: Path, data: bytes, sha256: str) -> Path:
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise GatewayError(
-                f"{path.name}: sha256 does not match the manifest; keeping the current model"
-            )
+    def _write(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
+
+    def install(self, path: Path, data: bytes, sha256: str) -> Path:
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ModelRefused(
+                f"{path.name}: sha256 does not match the manifest; keeping the current model"
+            )
+        self._write(path, data)
         return path
 
     def cached(self, path: Path, sha256: str) -> bool:
         return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
 
-    def set_current(self, state: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle)
-        os.replace(tmp, self.directory / "current.json")
+    def set_current(self, state: dict | None) -> None:
+        self._write(self.directory / "current.json", json.dumps(state).encode())
 
     def current(self) -> dict | None:
         path = self.directory / "current.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
 
+class Outbox:
+    """Telemetry waiting for the gateway, on disk (SQLite, WAL): a SIGKILL loses nothing that
+    was put. Bounded: past ``max_events`` the oldest go first, and are counted."""
+
+    def __init__(self, path: Path, max_events: int = 10_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_events = max_events
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # each commit survives the process dying
+        self.db.executescript(
+            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " body TEXT NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        )
+
+    def put(self, event: dict) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT INTO events (body) VALUES (?)", (json.dumps(event),))
+            (count,) = self.db.execute("SELECT COUNT(*) FROM events").fetchone()
+            if count > self.max_events:
+                excess = count - self.max_events
+                self.db.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)",
+                    (excess,),
+                )
+                self._bump(overflowed=excess)
+
+    def peek(self, limit: int) -> list[tuple[int, dict]]:
+        rows = self.db.execute(
+            "SELECT seq, body FROM events ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def remove(self, seqs: list[int], **counts: int) -> None:
+        """Take sent or refused events off the queue and count them, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in seqs])
+            self._bump(**counts)
+
+    def _bump(self, **counts: int) -> None:
+        for name, value in counts.items():
+            if value:
+                self.db.execute(
+                    "INSERT INTO counters VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    (name, value),
+                )
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def counters(self) -> dict[str, int]:
+        counts = {"sent": 0, "rejected": 0, "refused": 0, "overflowed": 0}
+        counts.update(self.db.execute("SELECT name, value FROM counters").fetchall())
+        return counts
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter between ``base_s`` and ``cap_s``."""
+
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+    failures: int = 0
+    next_at: float = 0.0
+
+    def ready(self) -> bool:
+        return self.clock() >= self.next_at
+
+    def failed(self, retry_after_s: float = 0.0) -> float:
+        self.failures += 1
+        ceiling = min(self.cap_s, self.base_s * 2 ** (self.failures - 1))
+        delay = max(retry_after_s, self.rng.uniform(ceiling / 2, ceiling))
+        self.next_at = self.clock() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.failures, self.next_at = 0, 0.0
+
+
+def _retry_after(response: HttpResponse) -> float:
+    value = response.headers.get("Retry-After") or response.headers.get("retry-after") or "0"
+    return float(value) if value.replace(".", "", 1).isdigit() else 0.0
+
+
 class EdgeAgent:
     def __init__(
-        self, gateway: GatewayClient, cache: ModelCache, device_id: str, max_queue: int = 10_000
+        self,
+        gateway: GatewayClient,
+        cache: ModelCache,
+        device_id: str,
+        max_queue: int = 10_000,
+        backoff: Backoff | None = None,
     ) -> None:
         self.gateway, self.cache, self.device_id = gateway, cache, device_id
+        self.outbox = Outbox(cache.directory / "outbox.sqlite", max_queue)
+        self.backoff = backoff or Backoff()
         self.etag: str | None = None
         self.session: ort.InferenceSession | None = None
         self.state: dict | None = None
+        self.paused: str | None = None  # why the agent does not score, when it does not
         self.readings: deque = deque(maxlen=1)
-        self.outbox: deque = deque(maxlen=max_queue)
-        self.dropped = 0
         state = cache.current()
         if state:
             self._load(state)
@@ -148,14 +278,32 @@ class EdgeAgent:
             state["path"], options, providers=["CPUExecutionProvider"]
         )
         self.state = state
-        window = state["window"]
-        self.readings = deque(self.readings, maxlen=window)
+        self.paused = None
+        self.readings = deque(self.readings, maxlen=state["window"])
+
+    def _pause(self, reason: str) -> None:
+        """Stop scoring with a model that is no longer approved."""
+        if self.paused != reason:
+            log.warning("paused: %s", reason)
+        self.session, self.state, self.paused = None, None, reason
+        self.cache.set_current(None)
 
     def poll_model(self) -> bool:
-        """Follow the channel; True when the model in use changed."""
-        manifest, etag = self.gateway.manifest(MODEL, self.etag)
-        if manifest is None:
+        """Follow the channel; True when what the agent runs changed."""
+        try:
+            kind, manifest, etag = self.gateway.manifest(MODEL, self.etag)
+        except GatewayUnreachable:
+            self.backoff.failed()
+            raise
+        self.backoff.succeeded()
+        if kind == "unchanged":
             return False
+        if kind == "empty":
+            was = self.state
+            self.etag = None
+            revoked = f"v{was['version']}" if was else "the last version"
+            self._pause(f"the channel names no approved version ({revoked} was revoked)")
+            return was is not None
         precision = manifest["recommended"].get("pi") or manifest["variants"][0]["precision"]
         variant = next(v for v in manifest["variants"] if v["precision"] == precision)
         path = self.cache.path_for(manifest["model"], manifest["version"], precision)
@@ -201,32 +349,94 @@ class EdgeAgent:
             "model": self.state["model"],
             "model_version": self.state["version"],
             "variant": self.state["variant"],
-            "timestamp": datetime.now(UTC).isoformat(),
             "backend": "cpu",
             "threads": 1,
+            "timestamp": datetime.now(UTC).isoformat(),
             "latency_ms": latency_ms,
             "reconstruction_error": float(outputs["error"][0]),
             "anomaly": bool(outputs["anomaly"][0]),
         }
-        self.enqueue(event)
+        self.outbox.put(event)
         return event
 
-    def enqueue(self, event: dict) -> None:
-        """Queue an event for the gateway; when the queue is full the oldest goes (and is counted)."""
-        if len(self.outbox) == self.outbox.maxlen:
-            self.dropped += 1
-        self.outbox.append(event)
-
     def flush(self, batch: int = 500) -> int:
-        """Send queued events; what fails stays queued for the next try."""
-        sent = 0
-        while self.outbox:
-            chunk = [self.outbox[i] for i in range(min(batch, len(self.outbox)))]
-            self.gateway.send(chunk)
-            for _ in chunk:
-                self.outbox.popleft()
-            sent += len(chunk)
-        return sent
+        """Send queued events until the queue is empty or the gateway cannot take them; returns
+        how many the gateway stored. Waits out the backoff instead of trying early."""
+        stored = 0
+        while self.backoff.ready():
+            queued = self.outbox.peek(batch)
+            if not queued:
+                break
+            seqs = [seq for seq, _ in queued]
+            try:
+                response = self.gateway.send([event for _, event in queued])
+            except GatewayUnreachable as error:
+                log.warning("%s; retrying in %.1f s", error, self.backoff.failed())
+                break
+            if response.status == 429 or response.status >= 500 or response.status == 401:
+                # busy, broken or a token an operator must fix: the events stay for later
+                delay = self.backoff.failed(_retry_after(response))
+                log.warning("telemetry: HTTP %d; retrying in %.1f s", response.status, delay)
+                break
+            self.backoff.succeeded()
+            if response.status == 413 and batch > 1:
+                batch //= 2  # too large for this gateway: smaller batches
+                continue
+            answer = response.json()
+            body = answer if isinstance(answer, dict) else {}
+            if response.status in (200, 207):
+                rejected = body.get("rejected", [])
+                for entry in rejected[:5]:
+                    log.warning("gateway refused event %s: %s", entry.get("index"), entry)
+                self.outbox.remove(seqs, sent=body.get("accepted", 0), rejected=len(rejected))
+                stored += body.get("accepted", 0)
+            else:  # 4xx for the batch as a whole: retrying cannot help, so it is not retried
+                log.warning(
+                    "gateway refused %d events: HTTP %d %s",
+                    len(seqs),
+                    response.status,
+                    response.body[:200],
+                )
+                self.outbox.remove(seqs, refused=len(seqs))
+        return stored
+
+    def status(self) -> dict:
+        """What an operator (or a health check) wants to know about this device."""
+        return {
+            "device_id": self.device_id,
+            "state": "running" if self.session else "paused",
+            "paused_because": self.paused,
+            "model": self.state,
+            "queued": len(self.outbox),
+            **self.outbox.counters(),
+            "connection_attempts": self.gateway.attempts,
+        }
+
+
+def run(
+    agent: EdgeAgent,
+    readings: Iterable[Iterable[float]],
+    interval_s: float,
+    poll_s: float,
+    flush_every: int = 100,
+) -> None:
+    """Score readings as they come (every ``interval_s``), follow the channel every ``poll_s``,
+    send telemetry in batches; an unreachable gateway only delays what the backoff allows."""
+    last_poll = -float("inf")
+    for count, reading in enumerate(readings, start=1):
+        if time.monotonic() - last_poll > poll_s and agent.backoff.ready():
+            last_poll = time.monotonic()
+            try:
+                agent.poll_model()
+            except GatewayError as error:
+                log.warning("%s", error)
+        agent.process(reading)
+        if count % flush_every == 0 or len(agent.outbox) >= flush_every:
+            agent.flush()
+        if interval_s:
+            time.sleep(interval_s)
+    agent.flush()
+    log.info("status: %s", json.dumps(agent.status()))
 
 
 def main() -> None:
@@ -238,7 +448,9 @@ def main() -> None:
     parser.add_argument("--device-id", required=True)
     parser.add_argument("--cache", default=str(Path.home() / ".edgeline-agent"))
     parser.add_argument("--simulate", type=int, default=600, help="simulated readings to process")
+    parser.add_argument("--interval-s", type=float, default=0.0, help="seconds between readings")
     parser.add_argument("--poll-s", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
@@ -246,27 +458,12 @@ def main() -> None:
     agent = EdgeAgent(
         GatewayClient(args.gateway, args.token), ModelCache(Path(args.cache)), args.device_id
     )
-    day = simulate_turbine(7, int(time.time() // 86400), FleetSettings(turbines=1), seed=1)
-    last_poll = 0.0
-    for index in range(min(args.simulate, len(day["fault"]))):
-        if time.monotonic() - last_poll > args.poll_s:
-            try:
-                agent.poll_model()
-            except GatewayError as error:
-                log.warning("%s", error)
-            last_poll = time.monotonic()
-        agent.process(day[name][index] for name in SIGNALS)
-        if len(agent.outbox) >= 100:
-            try:
-                agent.flush()
-            except GatewayError as error:
-                log.warning(
-                    "%s (%d events queued, %d dropped)", error, len(agent.outbox), agent.dropped
-                )
-    try:
-        agent.flush()
-    except GatewayError as error:
-        log.warning("%s", error)
+    day = simulate_turbine(7, int(time.time() // 86400), FleetSettings(turbines=1), seed=args.seed)
+    readings = (
+        [day[name][index] for name in SIGNALS]
+        for index in range(min(args.simulate, len(day["fault"])))
+    )
+    run(agent, readings, args.interval_s, args.poll_s)
 
 
 if __name__ == "__main__":

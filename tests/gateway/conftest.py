@@ -25,7 +25,7 @@ def free_port() -> int:
 @pytest.fixture
 def gateway(artifact_store, telemetry_store):
     settings = GatewaySettings(
-        tokens=frozenset({TOKEN, "shared-token"}),
+        tokens=frozenset({TOKEN, "shared-token", "bound-token:turbine-001|turbine-002"}),
         cors_origins=["http://127.0.0.1:9999"],
         web_secret=WEB_SECRET,
     )

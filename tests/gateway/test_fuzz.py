@@ -24,7 +24,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     store = LocalArtifactStore(root=str(root / "artifacts"))
     telemetry = SqliteTelemetryStore(path=str(root / "telemetry.sqlite"))
-    app = create_app(GatewaySettings(tokens=frozenset({TOKEN})), store, telemetry)
+    # no rate limits: the fuzz sends a thousand requests a minute on purpose
+    app = create_app(GatewaySettings(tokens=frozenset({TOKEN}), device_rates={}), store, telemetry)
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
     thread = threading.Thread(target=uv.run, daemon=True)

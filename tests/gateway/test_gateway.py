@@ -1,6 +1,7 @@
 """The gateway over real HTTP, on the local stores and on moto's S3 and CloudWatch Logs."""
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,6 +12,7 @@ from assets.deployment.publish import publish_model_version
 from resources import SqliteModelRegistry
 from tests.deployment.conftest import register_tiny_version
 from tests.gateway.conftest import TOKEN, pi_event, web_event
+from tests.vision.conftest import declared_size_png
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -89,6 +91,9 @@ def test_image_upload_server_chosen_key(gateway):
         f"{url}/v1/images", content=b"\x89PNG\r\n\x1a\n" + b"0" * (5 * 1024 * 1024), headers=AUTH
     )
     assert huge.status_code == 413
+    for width in (20_000, 11_000):  # decompression bombs: refused from the header, undecoded
+        bomb = httpx.post(f"{url}/v1/images", content=declared_size_png(width, width), headers=AUTH)
+        assert bomb.status_code == 413 and "50,000,000 pixels" in bomb.json()["detail"]
     path_label = httpx.post(
         f"{url}/v1/images", params={"label": "../x"}, content=_png(), headers=AUTH
     )
@@ -113,16 +118,89 @@ def test_manifest_with_etag_and_download_urls(gateway, tmp_path, environment):
     )
     assert again.status_code == 304
     variant = manifest["variants"][0]
+    # what a client needs, not how it was made: lineage (run ids, weights keys, commits) stays
+    # in the registry's card
+    assert "lineage" not in manifest and "weights_key" not in json.dumps(manifest)
     if environment == "local":
-        assert variant["url"].endswith(f"/v1/artifacts/{variant['key']}")
-        served = httpx.get(f"{url}/v1/artifacts/{variant['key']}")
+        # the gateway's own address, whatever EDGELINE_GATEWAY_URL says
+        assert variant["url"] == f"{url}/v1/artifacts/{variant['key']}"
+        served = httpx.get(variant["url"])
         assert "immutable" in served.headers["cache-control"]  # versioned files never change
-        pointer = httpx.get(f"{url}/v1/artifacts/deploy/turbine-autoencoder/stable.json")
-        assert (
-            pointer.headers["cache-control"] == "no-cache" and pointer.json()["version"] == version
-        )
+        # public like a CDN: immutable model files only; pointers, manifests and device jobs
+        # go through the channel endpoint and its token
+        prefix = f"{url}/v1/artifacts/deploy/turbine-autoencoder"
+        for private in ("stable.json", f"{version}/manifest.json", f"{version}/iot-job.json"):
+            assert httpx.get(f"{prefix}/{private}").status_code == 404, private
     else:
         served = httpx.get(variant["url"])  # presigned S3 GET
     assert served.status_code == 200 and len(served.content) == variant["bytes"]
     assert httpx.get(f"{url}/v1/artifacts/registry/x.json").status_code == 404  # only deploy/
     assert httpx.get(f"{url}/v1/models/nope/channels/stable", headers=AUTH).status_code == 404
+
+
+def test_hostile_inputs_get_clear_4xx_and_store_nothing(gateway):
+    """Each of these once broke something: a 200 for a 100 MB body, an Infinity that failed the
+    hourly roll-up, a 500 for a long name or a deep nesting."""
+    url, _, telemetry = gateway
+    infinite = (
+        json.dumps({"events": [pi_event()]})
+        .replace('"reconstruction_error": 0.12', '"reconstruction_error": Infinity')
+        .encode()
+    )
+    response = httpx.post(
+        f"{url}/v1/telemetry",
+        content=infinite,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["rejected"][0]["errors"][0]["field"] == "reconstruction_error"
+    for event, field in (
+        (pi_event(model_version=10**30), "model_version"),
+        (web_event(latency_ms=float("nan")), "latency_ms"),
+        (pi_event(reconstruction_error=1e300), "reconstruction_error"),
+    ):
+        body = json.dumps({"events": [event]}).encode()  # NaN travels as a JSON literal
+        answer = httpx.post(
+            f"{url}/v1/telemetry",
+            content=body,
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert (
+            answer.status_code == 422
+            and answer.json()["rejected"][0]["errors"][0]["field"] == field
+        )
+    declared = httpx.post(
+        f"{url}/v1/telemetry",
+        content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+        headers=AUTH,
+    )
+    assert declared.status_code == 413 and "at most 2097152" in declared.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit holds while streaming
+        for _ in range(40):
+            yield b" " * 100_000
+
+    streamed = httpx.post(f"{url}/v1/telemetry", content=chunks(), headers=AUTH)
+    assert streamed.status_code == 413
+    nested = httpx.post(
+        f"{url}/v1/telemetry", content=b"[" * 100_000 + b"]" * 100_000, headers=AUTH
+    )
+    assert nested.status_code in (400, 413) and "detail" in nested.json()
+    deep = b'{"events": [' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    assert httpx.post(f"{url}/v1/telemetry", content=deep, headers=AUTH).status_code in (400, 422)
+    for name in ("m" * 300, "a" * 90 + "/..", "x" * 5000):
+        answer = httpx.get(f"{url}/v1/models/{name}/channels/stable", headers=AUTH)
+        assert 400 <= answer.status_code < 500, name
+    assert httpx.get(f"{url}/v1/artifacts/deploy/{'m' * 300}/1/model.onnx").status_code == 400
+    window = (datetime.now(UTC) - timedelta(days=15), datetime.now(UTC) + timedelta(hours=3))
+    assert telemetry.read("pi", *window) == [] and telemetry.read("web", *window) == []
+
+
+def test_duplicates_are_reported_as_duplicates(gateway):
+    url, *_ = gateway
+    event = pi_event()
+    first = httpx.post(f"{url}/v1/telemetry", json={"events": [event]}, headers=AUTH).json()
+    assert (first["stored"], first["duplicates"]) == (1, 0)
+    again = httpx.post(f"{url}/v1/telemetry", json={"events": [event, event]}, headers=AUTH).json()
+    assert again["accepted"] == 2 and again["duplicates"] >= 1  # twice in the batch at least
+    assert "already stored" in again["detail"]

@@ -1,6 +1,7 @@
 """The edge agent against the real gateway over HTTP: follow the channel, verify, run, report."""
 
 import hashlib
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,10 +11,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from assets.deployment.publish import publish_model_version, update_channel
-from clients.pi.agent import EdgeAgent, GatewayClient, GatewayError, ModelCache
+from clients.pi import agent as agent_module
+from clients.pi.agent import Backoff, EdgeAgent, GatewayClient, ModelCache, ModelRefused, Outbox
 from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
 from resources import SqliteModelRegistry
-from tests.gateway.conftest import TOKEN
+from tests.gateway.conftest import TOKEN, pi_event
 
 WINDOW = 10
 MODEL = "turbine-autoencoder"
@@ -89,8 +91,22 @@ def register_and_publish(store, registry, threshold: float) -> int:
     return version
 
 
+@pytest.fixture
+def sent_headers(monkeypatch) -> list[tuple[str, dict]]:
+    """Every request the agent makes: its URL and headers."""
+    seen: list[tuple[str, dict]] = []
+    real = agent_module.urllib.request.urlopen
+
+    def recording(request, timeout):
+        seen.append((request.full_url, dict(request.header_items())))
+        return real(request, timeout=timeout)
+
+    monkeypatch.setattr(agent_module.urllib.request, "urlopen", recording)
+    return seen
+
+
 @pytest.mark.slow
-def test_agent_follows_channel_runs_model_and_reports(gateway, tmp_path):
+def test_agent_follows_channel_runs_model_and_reports(gateway, tmp_path, sent_headers):
     url, store, telemetry = gateway
     registry = SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
     v1 = register_and_publish(store, registry, threshold=9.0)
@@ -103,6 +119,14 @@ def test_agent_follows_channel_runs_model_and_reports(gateway, tmp_path):
     assert agent.poll_model() and agent.state["version"] == v1
     assert not agent.poll_model()  # 304: nothing changed, nothing downloaded
     assert len(downloads) == 1
+    # the bearer token went to the gateway only; on aws the download is moto's presigned S3 URL,
+    # which carries its own signature (S3 refuses a request with two kinds of authorisation)
+    for request_url, headers in sent_headers:
+        to_gateway = request_url.startswith(url)
+        assert ("Authorization" in headers) == to_gateway, request_url
+    assert any(not u.startswith(url) for u, _ in sent_headers) == (
+        store.__class__.__name__ == "S3ArtifactStore"
+    )
     readings = normal_readings()[:40]
     events = [agent.process(r) for r in readings]
     scored = [e for e in events if e]
@@ -126,19 +150,79 @@ def test_agent_follows_channel_runs_model_and_reports(gateway, tmp_path):
     v3 = register_and_publish(store, registry, threshold=15.0)
     deployed = f"deploy/{MODEL}/{v3}/model.fp32.onnx"
     store.put_bytes(deployed, store.get_bytes(deployed) + b"\x00")  # altered after publication
-    with pytest.raises(GatewayError, match="sha256 does not match"):
+    with pytest.raises(ModelRefused, match="sha256 does not match"):
         agent.poll_model()
     assert agent.state["version"] == v1  # the running model did not change
     restarted = EdgeAgent(client, ModelCache(tmp_path / "cache"), "turbine-007")
     assert restarted.state["version"] == v1 and Path(restarted.state["path"]).is_file()
 
 
-def test_outbox_is_bounded_and_counts_drops(tmp_path):
+def test_agent_stops_using_a_revoked_model_and_resumes(gateway, tmp_path):
+    """All versions revoked: the agent used to log and carry on scoring with the revoked model."""
+    url, store, _ = gateway
+    registry = SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
+    v1 = register_and_publish(store, registry, threshold=9.0)
+    agent = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache"), "turbine-007")
+    agent.poll_model()
+    readings = normal_readings()[:30]
+    assert [agent.process(r) for r in readings][-1]["model_version"] == v1
+    registry.reject(MODEL, v1, "unsafe", "qa")
+    update_channel(store, registry, MODEL)
+    assert agent.poll_model()
+    assert [agent.process(r) for r in readings] == [None] * 30  # nothing scored with v1
+    status = agent.status()
+    assert status["state"] == "paused" and "v1 was revoked" in status["paused_because"]
+    restarted = EdgeAgent(agent.gateway, ModelCache(tmp_path / "cache"), "turbine-007")
+    assert restarted.session is None  # a restart does not bring the revoked model back
+    v2 = register_and_publish(store, registry, threshold=9.0)
+    assert agent.poll_model() and agent.state["version"] == v2
+    assert [agent.process(r) for r in readings][-1]["model_version"] == v2
+    assert agent.status()["state"] == "running"
+
+
+def test_refused_events_are_dropped_and_counted_not_retried(gateway, tmp_path):
+    """A batch with one bad event (NaN readings give a NaN error) used to block every good event
+    behind it, retried forever as if the network had failed."""
+    url, _, telemetry = gateway
+    agent = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache"), "turbine-007")
+    good = [pi_event(), pi_event()]
+    bad = pi_event(reconstruction_error=float("nan"))
+    for event in (good[0], bad, good[1]):
+        agent.outbox.put(event)
+    assert agent.flush() == 2
+    assert len(agent.outbox) == 0 and agent.backoff.failures == 0
+    counters = agent.outbox.counters()
+    assert (counters["sent"], counters["rejected"]) == (2, 1)
+    attempts = agent.gateway.attempts
+    assert agent.flush() == 0 and agent.gateway.attempts == attempts  # nothing resent
+    window = (datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=5))
+    assert {e["event_id"] for e in telemetry.read("pi", *window)} == {e["event_id"] for e in good}
+    # a token that may not write for this device: the batch is refused whole, dropped, counted
+    bound = EdgeAgent(
+        GatewayClient(url, "bound-token"), ModelCache(tmp_path / "other"), "turbine-999"
+    )
+    bound.outbox.put(pi_event(device_id="turbine-999"))
+    assert bound.flush() == 0 and len(bound.outbox) == 0
+    assert bound.outbox.counters()["refused"] == 1
+
+
+def test_outbox_is_durable_bounded_and_waits_out_outages(tmp_path):
+    clock = [0.0]
     offline = GatewayClient("http://127.0.0.1:9", TOKEN, timeout_s=0.5)
-    agent = EdgeAgent(offline, ModelCache(tmp_path), "turbine-007", max_queue=3)
+    backoff = Backoff(base_s=1.0, cap_s=8.0, clock=lambda: clock[0], rng=random.Random(0))
+    agent = EdgeAgent(offline, ModelCache(tmp_path), "turbine-007", max_queue=3, backoff=backoff)
     for index in range(5):
-        agent.enqueue({"n": index})
-    assert [e["n"] for e in agent.outbox] == [2, 3, 4] and agent.dropped == 2
-    with pytest.raises(GatewayError, match="unreachable"):
-        agent.flush()
-    assert len(agent.outbox) == 3  # kept for the next try
+        agent.outbox.put({"n": index})
+    assert [e["n"] for _, e in agent.outbox.peek(10)] == [2, 3, 4]
+    assert agent.outbox.counters()["overflowed"] == 2
+    delays = []
+    for _ in range(6):  # the gateway is down: each try waits longer, with jitter
+        clock[0] = backoff.next_at
+        assert agent.flush() == 0
+        delays.append(backoff.next_at - clock[0])
+    assert offline.attempts == 6 and len(agent.outbox) == 3  # kept for later
+    assert all(1.0 * 2**i / 2 <= d <= 1.0 * 2**i for i, d in enumerate(delays[:4]))
+    assert 4.0 <= delays[-1] <= 8.0  # capped
+    assert agent.flush() == 0 and offline.attempts == 6  # not due yet: no connection attempt
+    reopened = Outbox(tmp_path / "outbox.sqlite", max_events=3)  # as after a crash
+    assert [e["n"] for _, e in reopened.peek(10)] == [2, 3, 4]

@@ -92,6 +92,8 @@ def test_missing_key_raises_not_found_naming_key(artifact_store, tmp_path):
         ("a\\b", "backslash"),
         ("a/./b", "'.'"),
         ("a/b c", "may only use"),
+        ("deploy/" + "m" * 300 + "/stable.json", "at most 200"),  # once "file name too long"
+        ("a/" * 460 + "b", "at most 900"),
     ],
 )
 def test_invalid_keys_are_refused_and_nothing_is_written(artifact_store, key, problem, tmp_path):
@@ -106,6 +108,23 @@ def test_invalid_keys_are_refused_and_nothing_is_written(artifact_store, key, pr
     assert artifact_store.list_keys() == before
     assert artifact_store.get_bytes("keep/me") == b"safe"
     assert not (tmp_path / "escape").exists()
+
+
+def test_keys_under_a_file_are_not_found_and_not_writable(artifact_store, environment):
+    """Once a 500 ("not a directory"); S3 allows both keys, a directory cannot: refused clearly."""
+    artifact_store.put_bytes("deploy/m/1/model.onnx", b"weights")
+    with pytest.raises(ArtifactNotFoundError):
+        artifact_store.get_bytes("deploy/m/1/model.onnx/x")
+    with pytest.raises(ArtifactNotFoundError):
+        artifact_store.size("deploy/m/1/model.onnx/x")
+    assert not artifact_store.exists("deploy/m/1/model.onnx/x")
+    artifact_store.delete("deploy/m/1/model.onnx/x")  # nothing there: not an error
+    if environment == "local":
+        with pytest.raises(InvalidKeyError, match="part of its path is a file"):
+            artifact_store.put_bytes("deploy/m/1/model.onnx/x", b"1")
+        with pytest.raises(InvalidKeyError, match="other keys live under it"):
+            artifact_store.put_bytes("deploy/m/1", b"1")
+    assert artifact_store.get_bytes("deploy/m/1/model.onnx") == b"weights"
 
 
 def test_concurrent_readers_never_see_partial_pointer(artifact_store):

@@ -1,5 +1,6 @@
 """Events POSTed to the gateway over HTTP -> store -> hourly roll-up -> daily report, both environments."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -9,7 +10,7 @@ from dagster import DagsterInstance, FilesystemIOManager, build_schedule_context
 
 from assets.telemetry.assets import events_assets, report_assets
 from orchestration.definitions import defs
-from resources import SqliteModelRegistry
+from resources import LocalArtifactStore, SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event, web_event
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -145,3 +146,52 @@ def test_hourly_schedule_targets_the_hour_that_just_ended():
             build_schedule_context(instance=instance, scheduled_execution_time=at)
         ).run_requests
     assert request.partition_key == "2026-11-20-13:00"
+
+
+def _write_behind_the_gateway(telemetry, environment: str, bodies: list[str], at: datetime) -> None:
+    """Rows the gateway never checked: an older client's, or written straight into the store."""
+    ms = int(at.timestamp() * 1000)
+    if environment == "local":
+        import sqlite3
+
+        with sqlite3.connect(telemetry.path) as connection:
+            connection.executemany(
+                "INSERT INTO events VALUES (?, 'pi', ?, ?)",
+                [(f"raw-{i}", ms + i, body) for i, body in enumerate(bodies)],
+            )
+    else:
+        group = telemetry.log_group("pi")
+        telemetry.logs.put_log_events(
+            logGroupName=group,
+            logStreamName=at.strftime("%Y-%m-%d"),
+            logEvents=[{"timestamp": ms + i, "message": body} for i, body in enumerate(bodies)],
+        )
+
+
+def test_rollup_skips_and_counts_rows_it_cannot_read(telemetry_store, environment, tmp_path):
+    """One Infinity or an absurd model_version used to fail the whole hour."""
+    good = [pi_event(at=HOUR + timedelta(minutes=m)) for m in range(5)]
+    telemetry_store.append(good)  # makes the day's stream as well
+    broken = {**pi_event(), "event_id": "e-inf"}
+    bodies = [
+        json.dumps({**broken, "timestamp": HOUR.isoformat()}).replace("0.12", "Infinity"),
+        json.dumps({**pi_event(at=HOUR), "event_id": "e-big", "model_version": 10**30}),
+        json.dumps({**pi_event(at=HOUR), "event_id": "e-str", "latency_ms": "fast"}),
+        "not json at all",
+        json.dumps(["an", "array"]),
+    ]
+    _write_behind_the_gateway(telemetry_store, environment, bodies, HOUR + timedelta(minutes=30))
+    result = materialize(
+        [events_assets["pi"]],
+        partition_key=HOUR.strftime("%Y-%m-%d-%H:%M"),
+        resources={
+            "artifacts": LocalArtifactStore(root=str(tmp_path / "a")),
+            "telemetry": telemetry_store,
+            "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "io")),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("telemetry_events_pi")
+    assert materialization.metadata["events"].value == len(good)
+    assert materialization.metadata["skipped_unreadable"].value == len(bodies)

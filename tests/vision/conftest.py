@@ -1,6 +1,8 @@
 """Small image sets the tests make themselves: quick to learn, so gates see a confident model."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -36,3 +38,20 @@ def colour_store(tmp_path) -> LocalArtifactStore:
     store = LocalArtifactStore(root=str(tmp_path / "artifacts"))
     write_colour_images(store)
     return store
+
+
+def declared_size_png(width: int, height: int) -> bytes:
+    """A few hundred bytes that declare a width x height picture (a decompression bomb when
+    large): a valid header, one compressed row of zeros, and the end."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    row = zlib.compress(b"\x00" * (1 + 3 * min(width, 4096)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")

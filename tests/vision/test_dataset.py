@@ -17,7 +17,7 @@ from assets.vision.dataset import (
 )
 from assets.vision.demo_data import SHAPES, generate_demo_images
 from resources import LocalArtifactStore
-from tests.vision.conftest import write_colour_images
+from tests.vision.conftest import declared_size_png, write_colour_images
 
 
 def _png(size=(40, 40), colour=(10, 20, 30)) -> bytes:
@@ -36,8 +36,14 @@ def test_corrupt_and_non_image_files_are_skipped_and_reported(colour_store):
         "raw/images/blue/copy.png", colour_store.get_bytes("raw/images/red/red-0-000.png")
     )
     colour_store.put_bytes("raw/images/loose.png", good)
+    # decompression bombs (once a DecompressionBombError that failed the asset for good, or an
+    # 11000 x 11000 picture decoded in full): refused from the header, never decoded
+    colour_store.put_bytes("raw/images/red/bomb.png", declared_size_png(20_000, 20_000))
+    colour_store.put_bytes("raw/images/red/huge.png", declared_size_png(11_000, 11_000))
     dataset = build_image_dataset(colour_store)
     reasons = dict(dataset.skipped)
+    assert "more than 50,000,000 pixels" in reasons.pop("raw/images/red/bomb.png")
+    assert "at most 50,000,000 pixels" in reasons.pop("raw/images/red/huge.png")
     assert set(reasons) == {
         "raw/images/red/truncated.png",
         "raw/images/red/random.jpg",
@@ -47,7 +53,7 @@ def test_corrupt_and_non_image_files_are_skipped_and_reported(colour_store):
         "raw/images/loose.png",
     }
     assert "not a readable image" in reasons["raw/images/red/truncated.png"]
-    assert "not a readable image" in reasons["raw/images/red/random.jpg"]
+    assert "not a readable JPEG, PNG or WebP image" in reasons["raw/images/red/random.jpg"]
     assert "not an image file type" in reasons["raw/images/red/notes.txt"]
     assert "too small" in reasons["raw/images/red/tiny.png"]
     assert "duplicate of raw/images/blue/copy.png" in reasons["raw/images/red/red-0-000.png"]

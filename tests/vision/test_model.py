@@ -58,3 +58,36 @@ def test_missing_or_mismatched_weights_are_named(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, bad)
     with pytest.raises(ValueError, match="do not fit MobileNetV2"):
         build_mobilenet_v2(3, weights=str(bad))
+
+
+class _RunsCode:
+    """Unpickling this calls a function: what a hostile weights file does."""
+
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def test_weights_from_a_url_are_never_unpickled(tmp_path, monkeypatch, imagenet_like_weights):
+    import functools
+    import http.server
+    import pickle
+    import threading
+
+    from assets.vision.model import load_state_dict
+
+    torch.save({"features.0.0.weight": _RunsCode()}, tmp_path / "hostile.pth")
+    (tmp_path / "good.pth").write_bytes(imagenet_like_weights[0].read_bytes())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+            load_state_dict(f"{base}/hostile.pth")
+        state = load_state_dict(f"{base}/good.pth")  # a plain state dict loads as before
+        assert torch.equal(
+            state["features.0.0.weight"], imagenet_like_weights[1]["features.0.0.weight"]
+        )
+    finally:
+        server.shutdown()
