@@ -210,9 +210,9 @@ class CountingTelemetry:
         self.store = store
         self.appended: list[str] = []
 
-    def append(self, events: list[dict]) -> None:
+    def append(self, events: list[dict]) -> int:
         self.appended.extend(e["event_id"] for e in events)
-        self.store.append(events)
+        return self.store.append(events)
 
     def read(self, *args, **kwargs) -> list[dict]:
         return self.store.read(*args, **kwargs)
