@@ -30,11 +30,11 @@ import numpy as np
 from PIL import Image
 
 from bench.report import emit_report
+from tests.gateway.server import Gateway
 from tests.web.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ClassifierFiles,
-    Gateway,
     approve_and_publish,
     export_classifier,
     register_classifier,

@@ -25,6 +25,7 @@ import os
 import random
 import sqlite3
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -167,7 +168,11 @@ class Outbox:
     def __init__(self, path: Path, max_events: int = 10_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.max_events = max_events
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        # one connection, used under a lock from whichever thread the agent runs in
+        self.db = sqlite3.connect(
+            str(path), timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self.lock = threading.RLock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # each commit survives the process dying
         self.db.executescript(
@@ -177,7 +182,7 @@ class Outbox:
         )
 
     def put(self, event: dict) -> None:
-        with self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT INTO events (body) VALUES (?)", (json.dumps(event),))
             (count,) = self.db.execute("SELECT COUNT(*) FROM events").fetchone()
@@ -190,14 +195,15 @@ class Outbox:
                 self._bump(overflowed=excess)
 
     def peek(self, limit: int) -> list[tuple[int, dict]]:
-        rows = self.db.execute(
-            "SELECT seq, body FROM events ORDER BY seq LIMIT ?", (limit,)
-        ).fetchall()
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT seq, body FROM events ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
         return [(seq, json.loads(body)) for seq, body in rows]
 
     def remove(self, seqs: list[int], **counts: int) -> None:
         """Take sent or refused events off the queue and count them, in one transaction."""
-        with self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in seqs])
             self._bump(**counts)
@@ -212,11 +218,13 @@ class Outbox:
                 )
 
     def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        with self.lock:
+            return self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
     def counters(self) -> dict[str, int]:
         counts = {"sent": 0, "rejected": 0, "refused": 0, "overflowed": 0}
-        counts.update(self.db.execute("SELECT name, value FROM counters").fetchall())
+        with self.lock:
+            counts.update(self.db.execute("SELECT name, value FROM counters").fetchall())
         return counts
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway.server import Gateway
 from tests.web.support import (
     CHROMIUM_ARGS,
     ClassifierFiles,
-    Gateway,
     chromium_or_skip,
     train_classifier_files,
 )

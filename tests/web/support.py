@@ -6,24 +6,19 @@ import io
 import os
 import shutil
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-import uvicorn
 from PIL import Image
 
 from assets.conversion.model_file import ModelFile, store_model_file
 from assets.deployment.publish import publish_model_version
 from assets.deployment.registration import build_model_card, register_model_version
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, input_spec
-from clients.gateway.app import GatewaySettings, create_app
-from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
-from tests.gateway.conftest import free_port
+from resources import LocalArtifactStore, SqliteModelRegistry
 
 CHROMIUM = os.environ.get("EDGELINE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,7 +30,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SECRET = "test-secret-" + "x" * 40
 # colours far apart, so the model is confident and top-1 does not hang on a near tie
 COLOURS = {
     "red": (200, 30, 30),
@@ -200,64 +194,6 @@ def register_classifier(
 def approve_and_publish(store, registry, version: int, model: str = MODEL_NAME) -> None:
     registry.approve(model, version, reason="test", by="qa")
     publish_model_version(store, registry, model, version)
-
-
-class CountingTelemetry:
-    """The SQLite store, counting every event the gateway hands it (to see duplicates that the
-    store's de-duplication would hide)."""
-
-    def __init__(self, store: SqliteTelemetryStore) -> None:
-        self.store = store
-        self.appended: list[str] = []
-
-    def append(self, events: list[dict]) -> int:
-        self.appended.extend(e["event_id"] for e in events)
-        return self.store.append(events)
-
-    def read(self, *args, **kwargs) -> list[dict]:
-        return self.store.read(*args, **kwargs)
-
-
-class Gateway:
-    """The gateway over local stores on a fixed port: start, stop (a real outage), start again."""
-
-    def __init__(
-        self, root: Path, poll_s: float = 1.0, ttl_s: int = 3600, model: str = MODEL_NAME
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.store = LocalArtifactStore(root=str(root / "artifacts"), gateway_url=self.url)
-        self.registry = SqliteModelRegistry(path=str(root / "registry.sqlite"))
-        self.telemetry = CountingTelemetry(
-            SqliteTelemetryStore(path=str(root / "telemetry.sqlite"))
-        )
-        self.settings = GatewaySettings(
-            tokens=frozenset({"device-token"}),
-            web_secret=SECRET,
-            web_poll_s=poll_s,
-            web_model=model,
-            web_token_ttl_s=ttl_s,
-        )
-        self.app = create_app(self.settings, self.store, self.telemetry)
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> "Gateway":
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started, "the gateway did not start"
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=15)
-            self.server = None
 
 
 def chromium_or_skip() -> str:

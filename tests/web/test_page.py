@@ -15,7 +15,8 @@ from assets.deployment.publish import update_channel
 from assets.vision.dataset import fit_square
 from assets.vision.records import MODEL_NAME
 from clients.gateway.web_tokens import WebTokenSigner
-from tests.web.support import IMAGE_SIZE, SECRET, approve_and_publish, register_classifier
+from tests.gateway.server import SECRET
+from tests.web.support import IMAGE_SIZE, approve_and_publish, register_classifier
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,303 @@
+"""Fuzz the gateway: thousands of generated bad requests across every endpoint, with good events
+in between, over real HTTP.
+
+    .venv/bin/python -m bench.fuzz [--requests 10000] [--seed 1]
+
+Goals: no 5xx at all, every bad request a 4xx with a readable ``detail``, and no good event lost.
+Prints one JSON document (and writes bench/results/fuzz.json): status counts per endpoint, 5xx,
+good events sent and stored. Rate limits are off (the fuzz sends thousands a minute on purpose).
+"""
+
+import argparse
+import json
+import math
+import random
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from assets.telemetry.reports import EVENT_FIELDS
+from bench.report import emit_report
+from clients.gateway.web_tokens import WebTokenSigner
+from tests.deployment.conftest import register_tiny_version
+from tests.gateway.conftest import pi_event, web_event
+from tests.gateway.server import SECRET, Gateway
+from tests.vision.conftest import declared_size_png
+
+TOKEN = "fuzz-device-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MODEL = "turbine-autoencoder"
+HOSTILE_VALUES = [
+    None,
+    "",
+    " ",
+    "x" * 5000,
+    "../../etc/passwd",
+    "a/b",
+    "\\x00",
+    "\u202e",
+    -1,
+    0,
+    10**30,
+    -(10**30),
+    1e308,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    True,
+    [],
+    {},
+    [1, 2],
+    {"$gt": ""},
+    "2026-13-45T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+]
+
+
+class Cases:
+    """Bad requests of every kind the gateway takes, from one seeded generator."""
+
+    def __init__(self, rng: random.Random, signer: WebTokenSigner, version: int) -> None:
+        self.rng, self.signer, self.version = rng, signer, version
+
+    def pick(self, values: list):
+        return values[self.rng.randrange(len(values))]
+
+    def bad_event(self) -> dict:
+        event = self.pick([web_event, pi_event])()
+        how = self.pick(["value", "value", "value", "missing", "extra"])
+        if how == "missing":
+            event.pop(self.pick([f for f in EVENT_FIELDS if f in event]))
+        elif how == "extra":
+            event[self.pick(["admin", "__proto__", "path", "x" * 300])] = self.pick(HOSTILE_VALUES)
+        else:
+            event[self.pick(EVENT_FIELDS)] = self.pick(HOSTILE_VALUES)
+        return event
+
+    def telemetry(self) -> tuple[str, str, dict]:
+        events = [self.bad_event() for _ in range(self.rng.randint(1, 4))]
+        body = json.dumps({"events": events}, allow_nan=True)  # NaN/Infinity as JSON literals
+        return "POST", "/v1/telemetry", {"content": body, "headers": AUTH}
+
+    def body(self) -> tuple[str, str, dict]:
+        depth = self.rng.randint(1000, 200_000)
+        content = self.pick(
+            [
+                b"{not json",
+                b"null",
+                b"[]",
+                b'{"events": "x"}',
+                b'{"events": []}',
+                b"[" * depth + b"]" * depth,
+                b'{"events": [' + b"{" * 10 + b"}" * 10 + b"]}",
+                b'{"events": [' + b",".join([json.dumps(web_event()).encode()] * 501) + b"]}",
+                b" " * (2 * 1024 * 1024 + self.rng.randint(1, 50_000)),
+                "\u00ff\u00fe".encode("utf-16"),
+            ]
+        )
+        return "POST", "/v1/telemetry", {"content": content, "headers": AUTH}
+
+    def auth(self) -> tuple[str, str, dict]:
+        browser = f"web-{self.rng.getrandbits(48):012x}"
+        good, _ = self.signer.issue(browser)
+        expired, _ = self.signer.issue(browser, now=time.time() - 8 * 3600)
+        forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+        token = self.pick(["", "x", f"Basic {TOKEN}", expired, forged, "ew1.a.b", TOKEN + "x"])
+        event = web_event(device_id=browser)
+        if self.rng.random() < 0.3:  # a valid web token speaking for someone else
+            token, event = good, self.pick([web_event(), pi_event(device_id=browser)])
+        header = token if token.startswith("Basic") else f"Bearer {token}"
+        url = self.pick(["/v1/telemetry", "/v1/images", f"/v1/models/{MODEL}/channels/stable"])
+        if url == "/v1/telemetry":
+            return "POST", url, {"json": {"events": [event]}, "headers": {"Authorization": header}}
+        if url == "/v1/images":
+            return "POST", url, {"content": b"\x89PNG", "headers": {"Authorization": header}}
+        return "GET", url, {"headers": {"Authorization": header}}
+
+    def image(self) -> tuple[str, str, dict]:
+        kind = self.pick(["bytes", "bomb", "large", "query", "big_body"])
+        params = {}
+        if kind == "bytes":
+            content = self.rng.randbytes(self.rng.randint(0, 400))
+        elif kind == "bomb":
+            side = self.pick([20_000, 11_000, 8_000, 65_535])
+            content = declared_size_png(side, side)
+        elif kind == "big_body":
+            content = b"\xff\xd8\xff" + b"0" * (5 * 1024 * 1024 + self.rng.randint(1, 1000))
+        elif kind == "large":
+            content = declared_size_png(10_000, 5_001)
+        else:
+            content = declared_size_png(64, 64)
+            params = {self.pick(["label", "device_id"]): self.pick(["../up", "a/b", "x" * 80, ""])}
+        return "POST", "/v1/images", {"content": content, "params": params, "headers": AUTH}
+
+    def channel(self) -> tuple[str, str, dict]:
+        name = self.pick(
+            ["m" * 300, "..", "a%2F..%2F..", "x" * 5000, "ünïcode", "nope", "a.b", "-x", MODEL]
+        )
+        channel = self.pick(["stable", "s" * 300, "..%2Fstable", "beta", "a b"])
+        headers = {**AUTH, "If-None-Match": self.pick(['"x"', "*", "", "\x7f" * 10])}
+        return "GET", f"/v1/models/{name}/channels/{channel}", {"headers": headers}
+
+    def artifact(self) -> tuple[str, str, dict]:
+        key = self.pick(
+            [
+                f"deploy/{MODEL}/stable.json",
+                f"deploy/{MODEL}/{self.version}/manifest.json",
+                f"deploy/{MODEL}/{self.version}/iot-job.json",
+                f"deploy/{MODEL}/{self.version}/model.fp32.onnx/x",
+                "deploy/" + "m" * 300 + "/1/model.onnx",
+                "registry/registry.sqlite",
+                "../../etc/passwd",
+                "deploy/../models/x",
+                "deploy/m/1/" + "a" * 1000,
+                "%2e%2e/%2e%2e/etc/passwd",
+            ]
+        )
+        return "GET", f"/v1/artifacts/{key}", {}
+
+    def web(self) -> tuple[str, str, dict]:
+        path = self.pick(
+            [
+                "/app/../../pyproject.toml",
+                "/app/%2e%2e/%2e%2e/pyproject.toml",
+                "/app/vendor/ort/../../../../pyproject.toml",
+                "/app/vendor/ort/ort.min.js.map",
+                "/app/vendor/ort/" + "x" * 3000 + ".mjs",
+                "/docs/vendor/../../../etc/passwd",
+                "/app/nope.js",
+            ]
+        )
+        return "GET", path, {"headers": {"Accept-Encoding": self.pick(["gzip", "br", "x" * 500])}}
+
+    def token(self) -> tuple[str, str, dict]:
+        browser = f"web-{self.rng.getrandbits(48):012x}"
+        token = self.pick(
+            [
+                "ew1.a.b",
+                self.signer.issue(browser, now=time.time() - 40 * 86400)[0],
+                WebTokenSigner(b"z" * 40).issue(browser)[0],
+                "ew1." + "A" * 5000 + ".x",
+            ]
+        )
+        return "POST", "/v1/web/tokens", {"headers": {"Authorization": f"Bearer {token}"}}
+
+    def kinds(self) -> dict[str, Callable[[], tuple[str, str, dict]]]:
+        return {
+            "telemetry event": self.telemetry,
+            "telemetry body": self.body,
+            "auth": self.auth,
+            "image": self.image,
+            "channel": self.channel,
+            "artifact": self.artifact,
+            "web files": self.web,
+            "web token": self.token,
+        }
+
+
+def fuzz(requests: int, seed: int, workers: int = 4) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        gateway = Gateway(
+            Path(tmp), tokens=frozenset({TOKEN}), device_rates={}, web_rates={}
+        ).start()
+        version = register_tiny_version(gateway.store, gateway.registry, MODEL)
+        gateway.registry.approve(MODEL, version, "fuzz", "bench")
+        from assets.deployment.publish import publish_model_version
+
+        publish_model_version(gateway.store, gateway.registry, MODEL, version)
+        signer = WebTokenSigner(SECRET.encode())
+        statuses: Counter = Counter()
+        by_kind: dict[str, Counter] = {}
+        server_errors: list[str] = []
+        unreadable: list[str] = []
+        good_sent: list[str] = []
+        lock = threading.Lock()
+        started = time.perf_counter()
+
+        def worker(index: int) -> None:
+            rng = random.Random(seed * 1000 + index)
+            cases = Cases(rng, signer, version)
+            kinds = cases.kinds()
+            names = sorted(kinds)
+            with httpx.Client(base_url=gateway.url, timeout=60) as client:
+                for n in range(math.ceil(requests / workers)):
+                    kind = names[rng.randrange(len(names))]
+                    method, url, kwargs = kinds[kind]()
+                    try:
+                        response = client.request(method, url, **kwargs)
+                    except httpx.LocalProtocolError:
+                        continue  # a request the HTTP client itself will not send
+                    except httpx.HTTPError as error:
+                        with lock:
+                            server_errors.append(f"{method} {url[:80]} -> {error!r}")
+                        continue
+                    status = response.status_code
+                    try:
+                        detail = response.json().get("detail")
+                    except (ValueError, AttributeError):
+                        detail = None
+                    if status == 400 and response.text.startswith("Invalid HTTP request"):
+                        status = "400 (refused by the HTTP server, before the app)"
+                    with lock:
+                        statuses[status] += 1
+                        by_kind.setdefault(kind, Counter())[status] += 1
+                        if isinstance(status, int) and status >= 500:
+                            server_errors.append(f"{method} {url[:80]} -> {status}")
+                        elif isinstance(status, int) and status >= 400 and not detail:
+                            unreadable.append(
+                                f"{method} {url[:80]} -> {status} {response.text[:80]}"
+                            )
+                    if n % 10 == 0:  # a good event between the bad ones
+                        good = pi_event()
+                        answer = client.post("/v1/telemetry", json={"events": [good]}, headers=AUTH)
+                        if answer.status_code == 200:
+                            with lock:
+                                good_sent.append(good["event_id"])
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        now = datetime.now(UTC)
+        stored = {e["event_id"] for e in gateway.telemetry.read("pi", now - timedelta(days=1), now)}
+        gateway.stop()
+    lost = len(set(good_sent) - stored)
+    return {
+        "benchmark": "fuzz",
+        "requests": sum(statuses.values()),  # a few mutations stay valid (2xx), counted too
+        "seconds": round(seconds, 1),
+        "status_counts": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+        "by_endpoint": {
+            k: {str(s): n for s, n in sorted(v.items(), key=str)}
+            for k, v in sorted(by_kind.items())
+        },
+        "server_errors_5xx": len(server_errors),
+        "server_error_examples": server_errors[:10],
+        "4xx_without_detail": len(unreadable),
+        "4xx_without_detail_examples": unreadable[:10],
+        "good_events_sent": len(good_sent),
+        "good_events_lost": lost,
+        "goals": {"5xx": 0, "good_events_lost": 0},
+        "pass": not server_errors and not lost and not unreadable,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", default="bench/results/fuzz.json")
+    args = parser.parse_args()
+    emit_report(fuzz(args.requests, args.seed), args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The fleet under faults, over real HTTP: the gateway restarted while agents send, down for a
+while, and an agent SIGKILLed and started again. No event an agent acknowledged (put in its
+durable outbox) is lost, none is stored twice, and an outage costs a handful of connection
+attempts, not hundreds."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from clients.pi.agent import Backoff, EdgeAgent, GatewayClient, ModelCache, run
+from tests.gateway.server import Gateway
+from tests.pi.test_agent import normal_readings, register_and_publish
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "fleet-token"
+
+
+def created(cache: Path) -> int:
+    """Events the agent ever put in its outbox (the highest sequence number it handed out)."""
+    with sqlite3.connect(cache / "outbox.sqlite") as db:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return row[0] if row else 0
+
+
+def stored_for(gateway: Gateway, device: str) -> list[str]:
+    now = datetime.now(UTC)
+    events = gateway.telemetry.read("pi", now - timedelta(hours=1), now + timedelta(minutes=5))
+    return [e["event_id"] for e in events if e["device_id"] == device]
+
+
+def drain(agent: EdgeAgent, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(agent.outbox) and time.monotonic() < deadline:
+        agent.flush()
+        time.sleep(0.1)
+    assert len(agent.outbox) == 0, "the outbox did not drain"
+
+
+@pytest.fixture
+def fleet_gateway(tmp_path):
+    gateway = Gateway(tmp_path / "gateway", tokens=frozenset({TOKEN})).start()
+    register_and_publish(gateway.store, gateway.registry, threshold=9.0)
+    yield gateway
+    gateway.stop()
+
+
+def test_restart_and_outage_under_load_lose_and_duplicate_nothing(fleet_gateway, tmp_path):
+    outage_s = float(os.environ.get("EDGELINE_OUTAGE_S", "6"))
+    agents = [
+        EdgeAgent(
+            GatewayClient(fleet_gateway.url, TOKEN, timeout_s=2),
+            ModelCache(tmp_path / f"agent-{n}"),
+            f"turbine-{n:03d}",
+            backoff=Backoff(base_s=0.5, cap_s=8.0),
+        )
+        for n in range(3)
+    ]
+    readings = list(normal_readings()[:1200])
+    failures: list[BaseException] = []
+
+    def drive(agent: EdgeAgent) -> None:
+        try:  # the agents keep running through the whole outage
+            run(agent, readings, max(0.01, (outage_s + 8) / len(readings)), 1.0, 50)
+        except BaseException as error:  # a dead thread must fail the test, not pass it
+            failures.append(error)
+
+    threads = [threading.Thread(target=drive, args=(agent,)) for agent in agents]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    fleet_gateway.stop()  # a restart while the agents send
+    fleet_gateway.start()
+    time.sleep(1)
+    before = [agent.gateway.attempts for agent in agents]
+    fleet_gateway.stop()  # an outage
+    time.sleep(outage_s)
+    during = [agent.gateway.attempts - b for agent, b in zip(agents, before, strict=True)]
+    fleet_gateway.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    for agent in agents:
+        drain(agent)
+        assert created(agent.cache.directory) == len(readings) - 10 + 1  # every window scored
+    print(f"connection attempts per agent during a {outage_s:.0f} s outage: {during}")
+    for agent in agents:
+        ids = stored_for(fleet_gateway, agent.device_id)
+        assert len(ids) == len(set(ids)) == created(agent.cache.directory)  # none lost, none twice
+        assert agent.outbox.counters()["overflowed"] == 0
+    # without backoff every reading (100 a second) would have tried the network
+    assert max(during) <= 2 + 2 * outage_s / 2
+
+
+def test_an_agent_killed_and_restarted_loses_nothing(fleet_gateway, tmp_path):
+    cache = tmp_path / "agent"
+    command = [
+        sys.executable,
+        "-m",
+        "clients.pi.agent",
+        "--gateway",
+        fleet_gateway.url,
+        "--token",
+        TOKEN,
+        "--device-id",
+        "turbine-042",
+        "--cache",
+        str(cache),
+        "--interval-s",
+        "0.002",
+        "--poll-s",
+        "1",
+    ]
+    agent = subprocess.Popen([*command, "--simulate", "5000"], cwd=REPO, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(stored_for(fleet_gateway, "turbine-042")) < 200:  # sending, mid-stream
+        assert agent.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    agent.send_signal(signal.SIGKILL)
+    agent.wait(timeout=30)
+    killed_at = created(cache)
+    subprocess.run(
+        [*command, "--simulate", "300"],
+        cwd=REPO,
+        check=True,
+        timeout=120,
+        stderr=subprocess.DEVNULL,
+    )
+    assert created(cache) > killed_at  # the restarted agent went on from its durable outbox
+    restarted = EdgeAgent(GatewayClient(fleet_gateway.url, TOKEN), ModelCache(cache), "turbine-042")
+    drain(restarted)
+    ids = stored_for(fleet_gateway, "turbine-042")
+    assert len(ids) == len(set(ids)) == created(cache)
