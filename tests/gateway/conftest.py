@@ -30,9 +30,9 @@ def gateway(artifact_store, telemetry_store):
         web_secret=WEB_SECRET,
     )
     port = free_port()
-    if isinstance(artifact_store, LocalArtifactStore):  # local download URLs point at this gateway
+    if isinstance(artifact_store, LocalArtifactStore):  # a stale address: the gateway knows its own
         artifact_store = LocalArtifactStore(
-            root=artifact_store.root, gateway_url=f"http://127.0.0.1:{port}"
+            root=artifact_store.root, gateway_url="http://127.0.0.1:8000"
         )
     app = create_app(settings, artifact_store, telemetry_store)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
