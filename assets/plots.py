@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 from PIL import Image
 
@@ -77,4 +79,44 @@ def image_grid(
         if index < len(images):
             axes.imshow(images[index].convert("RGB").resize((size, size)))
             axes.set_title(captions[index], fontsize=7)
+    return _png(figure)
+
+
+def bar_plot(
+    groups: Mapping[str, Mapping[str, float]], title: str, ylabel: str, percent: bool = False
+) -> bytes:
+    """Bars per category, one colour per group (e.g. today's classes against the baseline)."""
+    categories = sorted({c for values in groups.values() for c in values})
+    figure, axes = plt.subplots(figsize=(max(4.0, 0.7 * len(categories) + 2), 3))
+    width = 0.8 / max(1, len(groups))
+    for offset, (name, values) in enumerate(groups.items()):
+        positions = np.arange(len(categories)) + offset * width - 0.4 + width / 2
+        axes.bar(positions, [values.get(c, 0.0) for c in categories], width, label=name)
+    axes.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
+    axes.set(title=title, ylabel=ylabel)
+    if percent:
+        axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axes.grid(alpha=0.3, axis="y")
+    if len(groups) > 1:
+        axes.legend()
+    return _png(figure)
+
+
+def time_plot(
+    series: Mapping[str, tuple[Sequence, Sequence[float]]],
+    title: str,
+    ylabel: str,
+    span: tuple | None = None,
+) -> bytes:
+    """One line per series over the hours of a day: ``{name: (times, values)}``; ``span`` is
+    the (start, end) the x axis shows."""
+    figure, axes = plt.subplots(figsize=(6, 3))
+    for name, (times, values) in series.items():
+        axes.plot(list(times), list(values), marker="o", markersize=3, label=name)
+    if span is not None:
+        axes.set_xlim(*span)
+    axes.set(title=title, xlabel="hour (UTC)", ylabel=ylabel)
+    axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%H:%M"))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
     return _png(figure)

@@ -30,10 +30,10 @@ import numpy as np
 from PIL import Image
 
 from bench.report import emit_report
+from orchestration.browser import CHROMIUM, CHROMIUM_ARGS
+from orchestration.demo import DemoSettings
 from tests.gateway.server import Gateway
 from tests.web.support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ClassifierFiles,
     approve_and_publish,
     export_classifier,
@@ -44,7 +44,7 @@ GOAL = 1.3
 # between runs, on both sides: the page finishes showing and recording one answer (as it does
 # for a person) before the next photo, and the bare loop pauses alike
 PAUSE_MS = 40
-DEMO_SIZE, DEMO_WIDTH = 64, 0.5  # orchestration.jobs.DEMO_RUN_CONFIG's image_classifier
+DEMO_SIZE, DEMO_WIDTH = DemoSettings().image_size, DemoSettings().width_mult
 BARE_WORKER = """
 let ort, session, feeds;
 self.onmessage = async ({ data }) => {

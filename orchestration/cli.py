@@ -2,114 +2,20 @@
 
 import argparse
 import getpass
-import os
 import sys
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestration.environment import (
-    REPO_ROOT,
     build_resources,
-    dagster_home,
-    edgeline_env,
-    edgeline_home,
 )
-from orchestration.jobs import DEMO_RUN_CONFIG, DEMO_SENSOR_DAYS
 from resources.errors import EdgelineError
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Record sensor days, run the lifecycle, then approve and publish: all in-process against
-    the persistent local instance, so `make dev` shows every run afterwards."""
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
-    from dagster import DagsterInstance
+    """The whole loop on the current environment (orchestration/demo.py)."""
+    from orchestration.demo import QUICK, DemoSettings, run_demo
 
-    from orchestration.definitions import defs
-
-    print(f"Edgeline demo: EDGELINE_ENV={edgeline_env()}, data under {edgeline_home()}")
-    started = time.monotonic()
-    quiet = {"loggers": DEMO_RUN_CONFIG["loggers"]}
-    today = datetime.now(UTC).date()
-    with DagsterInstance.get() as instance:
-        for offset in range(DEMO_SENSOR_DAYS, 0, -1):
-            day = (today - timedelta(days=offset)).isoformat()
-            recorded = defs.resolve_job_def("sensor_data").execute_in_process(
-                run_config=quiet, instance=instance, partition_key=day, raise_on_error=False
-            )
-            if not recorded.success:
-                print(f"recording turbine readings for {day} FAILED (run {recorded.run_id})")
-                return 1
-        print(f"recorded {DEMO_SENSOR_DAYS} days of turbine readings")
-        result = defs.resolve_job_def("lifecycle").execute_in_process(
-            run_config=DEMO_RUN_CONFIG, instance=instance, raise_on_error=False
-        )
-        status = "succeeded" if result.success else "FAILED"
-        print(
-            f"\nlifecycle job {status} in {time.monotonic() - started:.1f} s (run {result.run_id})"
-        )
-        if not result.success:
-            return 1
-        registry = defs.resources["registry"]
-        print_registry_summary(registry)
-        if not approve_and_publish(defs, instance, registry):
-            return 1
-    print(f"\ndemo finished in {time.monotonic() - started:.1f} s")
-    print("Browse the lineage, metadata and plots with `make dev` (the Dagster UI).")
-    return 0
-
-
-def approve_and_publish(defs, instance, registry) -> bool:
-    """Stand in for the QA engineer: approve each pending version, then let the registry sensor
-    (evaluated once, with Dagster's own API) publish them."""
-    from assets.deployment.publish import read_channel
-    from orchestration.sensors import run_registry_sensor_once
-    from resources.registry import PENDING
-
-    print("\nApproving the new versions (the demo stands in for the QA engineer here):")
-    for model in registry.list_models():
-        for version in registry.list_versions(model, PENDING):
-            registry.approve(model, version.version, reason="demo: metrics reviewed", by="demo-qa")
-            print(f"  approved {model} v{version.version}")
-    cursor_file = dagster_home() / "demo_registry_sensor_cursor.json"
-    cursor = cursor_file.read_text() if cursor_file.exists() else None
-    cursor, launched = run_registry_sensor_once(defs, instance, cursor, DEMO_RUN_CONFIG["loggers"])
-    cursor_file.write_text(cursor)
-    print(f"registry sensor launched: {', '.join(launched) or 'nothing new'}")
-    artifacts = defs.resources["artifacts"]
-    for model in registry.list_models():
-        pointer = read_channel(artifacts, model)
-        if pointer and pointer.get("version"):
-            key = pointer["manifest_key"]
-            root = getattr(artifacts, "root", None)  # local: show the file; aws: a presigned URL
-            where = f"{root}/{key}" if root else artifacts.download_url(key)
-            print(f"  {model}: stable -> v{pointer['version']}, manifest {where}")
-    return all(entry.endswith(":ok") for entry in launched)
-
-
-SUMMARY_METRICS = ("test_accuracy", "val_accuracy", "f1", "precision", "recall", "threshold")
-
-
-def print_registry_summary(registry) -> None:
-    """The newest version of each model, with its variants' sizes and latencies."""
-    for model in registry.list_models():
-        versions = registry.list_versions(model)
-        if not versions:
-            continue
-        newest = versions[-1]
-        card = registry.get_model_card(model, newest.version)
-        shown = ", ".join(
-            f"{name} {card['metrics'][name]:.3g}"
-            for name in SUMMARY_METRICS
-            if name in card["metrics"]
-        )
-        print(f"{model} v{newest.version}: {newest.status} | {shown}")
-        for variant in card["variants"]:
-            latency = variant["latency"].get("threads_1", {})
-            print(
-                f"  {variant['precision']:>5}  {variant['bytes'] / 1e6:6.2f} MB  "
-                f"p50 {latency.get('p50_ms', float('nan')):.2f} ms (1 thread)  {variant['key']}"
-            )
+    return run_demo(QUICK if args.quick else DemoSettings())
 
 
 def run_ingest_images(args: argparse.Namespace) -> int:
@@ -188,20 +94,19 @@ def _named(version: int | None) -> str:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    """Start the Dagster UI and daemon on the local instance (replaces this process)."""
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    workspace = str(REPO_ROOT / "workspace.yaml")
-    argv = [dagster, "dev", "-w", workspace, "--host", args.host, "--port", str(args.port)]
-    os.chdir(REPO_ROOT)
-    os.execv(dagster, argv)
-    return 0  # not reached
+    """The UI and daemon, the gateway with the page, and a small fleet (orchestration/dev.py)."""
+    from orchestration.dev import run_dev
+
+    return run_dev(args.host, args.port, args.gateway_port, args.fleet)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the whole lifecycle on the local default")
+    demo = commands.add_parser(
+        "demo", help="the whole loop: train, approve, publish, a live fleet and page, reports"
+    )
+    demo.add_argument("--quick", action="store_true", help="a small, fast version (for tests)")
     demo.set_defaults(handler=run_demo)
     ingest = commands.add_parser(
         "ingest-images", help="copy a <label>/<image> folder into raw/images/"
@@ -226,9 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("--reason", default="")
     registry.add_argument("--by", default=getpass.getuser())
     registry.set_defaults(handler=run_registry)
-    dev = commands.add_parser("dev", help="start the Dagster UI and daemon")
+    dev = commands.add_parser(
+        "dev", help="the Dagster UI and daemon, the gateway with the web page, a simulated fleet"
+    )
     dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
+    dev.add_argument("--gateway-port", type=int, default=8000, help="the gateway's port")
+    dev.add_argument("--fleet", type=int, default=3, help="simulated Pi agents")
     dev.set_defaults(handler=run_dev)
     return parser
 

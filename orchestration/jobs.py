@@ -1,12 +1,17 @@
 """Jobs and schedules: the lifecycle, retraining, sensor recording, telemetry roll-ups, reports."""
 
 import os
+from datetime import UTC, timedelta
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     build_schedule_from_partitioned_job,
     define_asset_job,
+    schedule,
 )
 
 from assets.telemetry.assets import events_assets, report_assets
@@ -46,10 +51,43 @@ quality_report_job = define_asset_job(
     description="Write the day's web and pi quality reports.",
 )
 
+
+def _ended(window: timedelta, key_format: str, job, cron: str, description: str):
+    """A schedule that runs ``job`` for the hour or day that ended before the tick (the
+    partitions also hold the one in progress, which a schedule must not pick)."""
+
+    @schedule(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        description=description,
+        default_status=DefaultScheduleStatus.RUNNING,  # reports appear without anyone's help
+    )
+    def ended_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        start = context.scheduled_execution_time.astimezone(UTC) - window
+        key = start.strftime(key_format)
+        return RunRequest(run_key=f"{job.name}:{key}", partition_key=key)
+
+    return ended_schedule
+
+
 schedules = [
     build_schedule_from_partitioned_job(sensor_data_job, hour_of_day=0, minute_of_hour=15),
-    build_schedule_from_partitioned_job(telemetry_rollup_job, minute_of_hour=5),
-    build_schedule_from_partitioned_job(quality_report_job, hour_of_day=1, minute_of_hour=0),
+    _ended(
+        timedelta(hours=1),
+        "%Y-%m-%d-%H:00",
+        telemetry_rollup_job,
+        "5 * * * *",
+        "Roll up each hour's telemetry at five past the next one.",
+    ),
+    _ended(
+        timedelta(days=1),
+        "%Y-%m-%d",
+        quality_report_job,
+        "0 1 * * *",
+        "Write each day's quality reports at 01:00 UTC the next day.",
+    ),
     ScheduleDefinition(
         name="weekly_retraining",
         job=lifecycle_job,
@@ -58,23 +96,3 @@ schedules = [
         description="Retrain both models on the newest data (EDGELINE_RETRAIN_CRON, default Mondays 03:00 UTC).",
     ),
 ]
-
-# The demo's settings: small images and a narrow network so that the whole lifecycle, training
-# from scratch on the synthetic shapes, runs in a few minutes on 2 CPU cores.
-DEMO_SENSOR_DAYS = 14
-DEMO_RUN_CONFIG = {
-    "loggers": {"console": {"config": {"log_level": "INFO"}}},
-    "ops": {
-        "raw_images": {"config": {"demo_images_per_class": 400, "demo_image_size": 96}},
-        "image_classifier": {
-            "config": {
-                "image_size": 64,
-                "width_mult": 0.5,
-                "epochs": 25,
-                "batch_size": 32,
-                "learning_rate": 0.003,
-                "patience": 8,
-            }
-        },
-    },
-}

@@ -77,8 +77,9 @@ def run_registry_sensor_once(
     run keys it launched.
     """
     resources = {name: defs.resources[name] for name in ("registry", "artifacts")}
-    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    result = model_registry_sensor(context)
+    # a context manager: resources built by generators (aws's) live only inside it
+    with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+        result = model_registry_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     launched = []

@@ -31,6 +31,7 @@ from resources.errors import (
     UnknownModelVersionError,
 )
 
+OWNER_TAG = "edgeline:artifacts"
 PENDING = "PendingManualApproval"
 APPROVED = "Approved"
 REJECTED = "Rejected"
@@ -344,16 +345,32 @@ class SageMakerModelRegistry(ModelRegistry):
             self.sagemaker.create_model_package_group(
                 ModelPackageGroupName=model,
                 ModelPackageGroupDescription=description[:1024],
-                Tags=[{"Key": "edgeline:model", "Value": model}],
+                Tags=[
+                    {"Key": "edgeline:model", "Value": model},
+                    {"Key": OWNER_TAG, "Value": self._owner},
+                ],
             )
         except self.sagemaker.exceptions.ClientError as error:
             if "already exists" not in str(error).lower():
                 raise
 
+    @property
+    def _owner(self) -> str:
+        """The artifact store this registry keeps its cards in: its groups carry it as a tag."""
+        return (
+            f"{getattr(self.artifacts, 'bucket', 'local')}/{getattr(self.artifacts, 'prefix', '')}"
+        )
+
     def list_models(self) -> list[str]:
+        """This deployment's model groups: an account holds other teams' groups too (and other
+        Edgeline deployments'), whose cards are not in this store and which are not ours to
+        publish."""
         names = []
         for page in self.sagemaker.get_paginator("list_model_package_groups").paginate():
-            names.extend(g["ModelPackageGroupName"] for g in page["ModelPackageGroupSummaryList"])
+            for group in page["ModelPackageGroupSummaryList"]:
+                tags = self.sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]
+                if {"Key": OWNER_TAG, "Value": self._owner} in tags:
+                    names.append(group["ModelPackageGroupName"])
         return sorted(names)
 
     def register_version(self, model: str, model_card: dict[str, Any]) -> ModelVersion:

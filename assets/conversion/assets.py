@@ -42,7 +42,8 @@ def build_variant_asset(
 ) -> AssetsDefinition:
     """``<asset_prefix>_<variant>``: converted from ``<asset_prefix>_onnx``, gated against it.
 
-    The gate is a blocking asset check: when it fails, nothing downstream (registration) runs.
+    A required variant's gate is a blocking asset check: when it fails, nothing downstream
+    (registration) runs. An optional variant's gate warns, and registration leaves it out.
     """
     name = f"{asset_prefix}_{variant.name}"
     reference_input = f"{asset_prefix}_onnx"
@@ -54,7 +55,13 @@ def build_variant_asset(
         kinds={"onnx"},
         ins={reference_input: AssetIn(), **{n: AssetIn() for n in data_inputs}},
         check_specs=[
-            AssetCheckSpec(check_name, asset=name, blocking=True, description=variant.description)
+            AssetCheckSpec(
+                check_name,
+                asset=name,
+                blocking=variant.required,
+                description=variant.description
+                + ("" if variant.required else " Optional: a version without it is registered."),
+            )
         ],
         description=f"{variant.description} Gated against fp32 on held-out data.",
     )
@@ -97,7 +104,7 @@ def build_variant_asset(
         yield AssetCheckResult(
             check_name=check_name,
             passed=built.gate.passed,
-            severity=AssetCheckSeverity.ERROR,
+            severity=AssetCheckSeverity.ERROR if variant.required else AssetCheckSeverity.WARN,
             metadata={**built.gate.metrics, "failures": ", ".join(built.gate.failures) or "none"},
         )
 

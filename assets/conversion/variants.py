@@ -36,10 +36,14 @@ Converter = Callable[[Path, Path, np.ndarray], None]
 
 @dataclass(frozen=True)
 class Variant:
+    """A precision variant. A required one that fails its gate stops the version's registration;
+    an optional one is left out of it (and so never published), with the reason on the card."""
+
     name: str
     converter: Converter
     gate: Gate
     description: str = ""
+    required: bool = True
 
 
 def convert_to_fp16(src: Path, dst: Path, calibration: np.ndarray | None = None) -> None:

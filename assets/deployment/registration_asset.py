@@ -50,7 +50,16 @@ def build_registration_asset(
         context: AssetExecutionContext, registry: ModelRegistry, **upstream: Any
     ) -> Output[dict[str, Any]]:
         exported = upstream[f"{asset_prefix}_onnx"]
-        variants: list[ModelFile] = [exported["file"], *(upstream[n] for n in variant_inputs)]
+        converted: list[ModelFile] = [upstream[n] for n in variant_inputs]
+        # required variants that failed stopped the run upstream: what failed here is optional
+        variants = [exported["file"], *(v for v in converted if v.gate.get("passed"))]
+        left_out = {
+            v.precision: "; ".join(v.gate.get("failures", [])) or "gate failed"
+            for v in converted
+            if not v.gate.get("passed")
+        }
+        for precision, why in left_out.items():
+            context.log.warning("%s left out of the version: %s", precision, why)
         known = facts(upstream)
         card = build_model_card(
             model_name,
@@ -65,6 +74,7 @@ def build_registration_asset(
                 "weights_key": known.weights_key,
             },
         )
+        card["variants_left_out"] = left_out
         version = register_model_version(registry, model_name, known.description, card)
         context.log.info("registered %s v%d (%s)", model_name, version.version, version.status)
         table = "\n".join(
@@ -80,6 +90,7 @@ def build_registration_asset(
                 "status": version.status,
                 "data_version": known.data_version,
                 **known.headline,
+                "variants_left_out": MetadataValue.json(left_out),
                 "variants": MetadataValue.md(
                     "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
                     + table

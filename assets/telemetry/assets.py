@@ -21,13 +21,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.plots import histogram_plot, png_markdown
+from assets.plots import png_markdown
 from assets.telemetry.reports import (
     build_report,
     events_frame,
     readable_events,
     report_html,
     report_markdown,
+    report_plots,
 )
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
@@ -35,8 +36,10 @@ from resources.registry import ModelRegistry
 from resources.telemetry import CLIENT_KINDS, TelemetryStore
 
 GROUP = "telemetry"
-hourly_partitions = HourlyPartitionsDefinition(start_date="2026-11-01-00:00")
-daily_report_partitions = DailyPartitionsDefinition(start_date="2026-11-01")
+# the hour and the day in progress are partitions too (end_offset=1): "today so far" can be
+# rolled up and looked at; the schedules roll up each hour and day once it has ended
+hourly_partitions = HourlyPartitionsDefinition(start_date="2026-11-01-00:00", end_offset=1)
+daily_report_partitions = DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
 
 
 def events_key(client_kind: str, hour_start: datetime) -> str:
@@ -102,29 +105,6 @@ def _baseline(registry: ModelRegistry, frame: pd.DataFrame) -> tuple[dict | None
         return None, version
 
 
-def _plots(client_kind: str, frame: pd.DataFrame) -> dict[str, bytes]:
-    if frame.empty:
-        return {}
-    if client_kind == "web":
-        return {
-            "confidence": histogram_plot(
-                {"top-1 confidence": frame["confidence"].to_numpy(float)},
-                "confidence",
-                "confidence",
-                bins=10,
-            )
-        }
-    import numpy as np
-
-    return {
-        "reconstruction error": histogram_plot(
-            {"log10 error": np.log10(frame["reconstruction_error"].to_numpy(float) + 1e-6)},
-            "reconstruction error",
-            "log10 error",
-        )
-    }
-
-
 def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> AssetsDefinition:
     name = f"quality_report_{client_kind}"
 
@@ -162,7 +142,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
         baseline, version = _baseline(registry, frame)
         report = build_report(client_kind, day, frame, baseline, version)
-        plots = _plots(client_kind, frame)
+        plots = report_plots(client_kind, frame, report, baseline)
         prefix = f"reports/{client_kind}/{day}/"
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
         for title, png in plots.items():

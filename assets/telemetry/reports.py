@@ -1,8 +1,9 @@
 """Quality reports from client telemetry: plain pandas over the events of one day."""
 
 import html
+import itertools
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -284,13 +285,114 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report_plots(
+    client_kind: str, frame: pd.DataFrame, report: dict[str, Any], baseline: dict[str, Any] | None
+) -> dict[str, bytes]:
+    """The figures an engineer looks for first, as PNG bytes."""
+    from assets.plots import bar_plot, time_plot
+
+    if frame.empty:
+        return {}
+    quality, plots = report["quality"], {}
+    if client_kind == "web":
+        groups = {"today": quality["class_distribution"]}
+        if baseline:
+            groups["validation baseline"] = baseline["class_distribution"]
+        plots["class distribution"] = bar_plot(groups, "predicted classes", "share", percent=True)
+        edges = quality["confidence_histogram"]["edges"]
+        bins = [f"{a:.1f}-{b:.1f}" for a, b in itertools.pairwise(edges)]
+
+        def shares(counts: list[int]) -> dict[str, float]:
+            total = max(sum(counts), 1)
+            return {label: c / total for label, c in zip(bins, counts, strict=True)}
+
+        groups = {"today": shares(quality["confidence_histogram"]["counts"])}
+        if baseline:
+            groups["validation baseline"] = shares(baseline["confidence_histogram"]["counts"])
+        plots["confidence"] = bar_plot(groups, "top-1 confidence", "share", percent=True)
+    else:
+        plots["anomaly rate per device"] = bar_plot(
+            {"today": quality["anomaly_rate_per_device"]}, "anomaly rate", "share", percent=True
+        )
+        errors = np.log10(frame["reconstruction_error"].to_numpy(float) + 1e-6)
+        if baseline:
+            edges = np.array(baseline["log10_error_histogram"]["edges"])
+            counts, _ = np.histogram(np.clip(errors, edges[0], edges[-1]), bins=edges)
+            labels = [f"{e:.1f}" for e in edges[:-1]]
+            base = baseline["log10_error_histogram"]["counts"]
+            plots["reconstruction error"] = bar_plot(
+                {
+                    "today": dict(zip(labels, counts / max(counts.sum(), 1), strict=True)),
+                    "validation baseline": dict(
+                        zip(labels, np.array(base) / max(sum(base), 1), strict=True)
+                    ),
+                },
+                "log10 reconstruction error",
+                "share",
+                percent=True,
+            )
+    hourly = frame.assign(hour=frame["timestamp"].dt.floor("h"))
+    backend = hourly["backend"] if "backend" in hourly else pd.Series("unreported", hourly.index)
+    hourly = hourly.assign(backend=backend.fillna("unreported"))
+    series = {}
+    for (version, variant, where), part in hourly.groupby(
+        ["model_version", "variant", "backend"], sort=True
+    ):
+        p50 = part.groupby("hour")["latency_ms"].median()
+        series[f"v{version} {variant} {where}"] = (p50.index.to_pydatetime(), p50.to_numpy())
+    day = pd.Timestamp(report["day"], tz="UTC").to_pydatetime()
+    plots["latency by hour"] = time_plot(
+        series, "latency p50 per hour", "ms", span=(day, day + timedelta(days=1))
+    )
+    return plots
+
+
+def _html_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p class='muted'>none</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{v:.3f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+            for v in row.values()
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+REPORT_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2rem auto;padding:0 1rem;"
+    "color:#15202b}h1{font-size:1.5rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:"
+    "collapse;font-size:.9rem}th,td{border-bottom:1px solid #d9dee4;padding:.3rem .6rem;"
+    "text-align:left}th{background:#f4f6f8}.muted{color:#5b6773}.warn{color:#8a1c1c}"
+    ".plots{display:flex;flex-wrap:wrap;gap:1rem}.plots img{max-width:100%;border:1px solid #d9dee4}"
+)
+
+
 def report_html(report: dict[str, Any], plots: dict[str, str]) -> str:
-    """A standalone page: the Markdown tables as preformatted text, and the plots inline."""
-    images = "".join(
-        f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+    """A standalone page: summary, tables and the plots inline (no file next to it needed)."""
+    quality = {k: v for k, v in report["quality"].items() if not isinstance(v, dict)}
+    drift = report["drift_psi"]
+    figures = "".join(
+        f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{html.escape(name)}</figcaption></figure>"
         for name, data in plots.items()
     )
+    title = f"{report['client_kind']} quality report, {report['day']}"
     return (
-        "<!doctype html><meta charset='utf-8'><title>Edgeline quality report</title>"
-        f"<pre>{html.escape(report_markdown(report))}</pre>{images}"
+        "<!doctype html><html lang='en'><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{REPORT_STYLE}</style><body>"
+        f"<h1>Edgeline · {html.escape(title)}</h1>"
+        f"<p>{report['events']} events from {report['devices']} devices. Drift (largest PSI "
+        f"against the validation baseline of v{report['baseline_model_version']}): "
+        f"<strong class='{'warn' if drift > 0.2 else ''}'>{drift:.3f}</strong>.</p>"
+        f"<div class='plots'>{figures}</div>"
+        f"<h2>Latency by model version, variant and backend</h2>{_html_table(report['latency'])}"
+        f"<h2>Quality</h2>{_html_table([quality] if quality else [])}"
+        f"<h2>Fleet: each device's model as of its last event</h2>{_html_table(report['fleet'])}"
+        "</body></html>"
     )

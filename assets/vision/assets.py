@@ -61,6 +61,7 @@ VISION_VARIANTS: tuple[Variant, ...] = (
         convert_to_int8,
         classification_gate(min_top1_agreement=0.985),
         "static QDQ int8, per-channel weights, calibrated on training images.",
+        required=False,
     ),
 )
 

@@ -52,9 +52,16 @@ ISOLATION_HEADERS = {
 }
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
-    "connect-src 'self' https:; img-src 'self' blob: data:; style-src 'self'; "
+    "connect-src 'self' https:{endpoint}; img-src 'self' blob: data:; style-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+def page_policy() -> str:
+    """The page's CSP: models come from this origin or over https (presigned S3), or from the
+    AWS-compatible endpoint AWS_ENDPOINT_URL names (moto, LocalStack, MinIO)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+    return PAGE_POLICY.format(endpoint=f" {endpoint}" if endpoint else "")
 
 
 class GatewaySettings(BaseModel):
@@ -183,6 +190,8 @@ def create_app(
             expose_headers=["ETag"],
         )
 
+    policy = page_policy()
+
     @app.middleware("http")
     async def isolation_headers(request: Request, call_next) -> Response:
         response = await call_next(request)
@@ -192,7 +201,7 @@ def create_app(
             "cross-origin" if public else "same-origin"
         )
         if request.url.path == "/":
-            response.headers["Content-Security-Policy"] = PAGE_POLICY
+            response.headers["Content-Security-Policy"] = policy
         return response
 
     @app.exception_handler(RequestValidationError)

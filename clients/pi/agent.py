@@ -23,7 +23,9 @@ import json
 import logging
 import os
 import random
+import signal
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -32,7 +34,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -430,8 +432,11 @@ def run(
 ) -> None:
     """Score readings as they come (every ``interval_s``), follow the channel every ``poll_s``,
     send telemetry in batches; an unreachable gateway only delays what the backoff allows."""
-    last_poll = -float("inf")
+    last_poll = last_status = time.monotonic() - poll_s - 1
     for count, reading in enumerate(readings, start=1):
+        if time.monotonic() - last_status > 60:
+            last_status = time.monotonic()
+            log.info("status: %s", json.dumps(agent.status()))
         if time.monotonic() - last_poll > poll_s and agent.backoff.ready():
             last_poll = time.monotonic()
             try:
@@ -455,7 +460,9 @@ def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--device-id", required=True)
     parser.add_argument("--cache", default=str(Path.home() / ".edgeline-agent"))
-    parser.add_argument("--simulate", type=int, default=600, help="simulated readings to process")
+    parser.add_argument(
+        "--simulate", type=int, default=600, help="simulated readings to process (0: until stopped)"
+    )
     parser.add_argument("--interval-s", type=float, default=0.0, help="seconds between readings")
     parser.add_argument("--poll-s", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
@@ -466,12 +473,24 @@ def main() -> None:
     agent = EdgeAgent(
         GatewayClient(args.gateway, args.token), ModelCache(Path(args.cache)), args.device_id
     )
-    day = simulate_turbine(7, int(time.time() // 86400), FleetSettings(turbines=1), seed=args.seed)
-    readings = (
-        [day[name][index] for name in SIGNALS]
-        for index in range(min(args.simulate, len(day["fault"])))
-    )
-    run(agent, readings, args.interval_s, args.poll_s)
+
+    def readings() -> Iterator[list[float]]:
+        """The simulated turbine, day after day; ``--simulate 0`` runs until stopped."""
+        day_index, produced = int(time.time() // 86400), 0
+        while True:
+            day = simulate_turbine(7, day_index, FleetSettings(turbines=1), seed=args.seed)
+            for index in range(len(day["fault"])):
+                if args.simulate and produced >= args.simulate:
+                    return
+                produced += 1
+                yield [day[name][index] for name in SIGNALS]
+            day_index += 1
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl-C: the queue is on disk
+    try:
+        run(agent, readings(), args.interval_s, args.poll_s)
+    except KeyboardInterrupt:
+        log.info("stopped: %s", json.dumps(agent.status()))
 
 
 if __name__ == "__main__":

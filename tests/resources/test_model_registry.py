@@ -134,3 +134,21 @@ def test_unserialisable_card_registers_nothing(model_registry, model):
     with pytest.raises(TypeError):
         model_registry.register_version(model, {"bad": object()})
     assert model_registry.list_versions(model) == []
+
+
+def test_sagemaker_lists_only_this_deployments_models(moto_endpoint, s3_bucket):
+    """An account holds other teams' model groups (and other Edgeline deployments'): their cards
+    are not in this store, and the registry sensor once tried to publish them."""
+    import boto3
+
+    from resources import S3ArtifactStore, SageMakerModelRegistry
+
+    ours = SageMakerModelRegistry(artifacts=S3ArtifactStore(bucket=s3_bucket, prefix="a"))
+    theirs = SageMakerModelRegistry(artifacts=S3ArtifactStore(bucket=s3_bucket, prefix="b"))
+    mine, other, foreign = unique_name("mine"), unique_name("other"), unique_name("foreign")
+    ours.ensure_model(mine)
+    theirs.ensure_model(other)
+    boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=foreign)
+    assert mine in ours.list_models()
+    assert other not in ours.list_models() and foreign not in ours.list_models()
+    assert other in theirs.list_models()

@@ -131,21 +131,31 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         per_device.setdefault(event["device_id"], []).append(event["anomaly"])
     expected_rates = {device: float(np.mean(flags)) for device, flags in per_device.items()}
     assert pi["quality"]["anomaly_rate_per_device"] == pytest.approx(expected_rates)
-    assert artifacts.exists(f"reports/web/{day}/report.html") and artifacts.exists(
-        f"reports/web/{day}/report.md"
-    )
+    page = artifacts.get_bytes(f"reports/web/{day}/report.html").decode()
+    assert page.count("<table>") == 3 and "<pre>" not in page  # tables that render
+    for figure in ("class distribution", "confidence", "latency by hour"):
+        assert f"<figcaption>{figure}</figcaption>" in page
+    assert page.count("data:image/png;base64,") == 3
+    pi_page = artifacts.get_bytes(f"reports/pi/{day}/report.html").decode()
+    assert "<figcaption>anomaly rate per device</figcaption>" in pi_page
+    assert artifacts.exists(f"reports/web/{day}/report.md")
 
 
-def test_hourly_schedule_targets_the_hour_that_just_ended():
-    schedule = next(
-        s for s in defs.get_repository_def().schedule_defs if s.name == "telemetry_rollup_schedule"
-    )
+def test_schedules_target_the_hour_and_day_that_just_ended():
+    """The partitions hold the hour and day in progress too; the schedules never pick those."""
+    repository = defs.get_repository_def()
     at = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
-    with DagsterInstance.ephemeral() as instance:
-        (request,) = schedule.evaluate_tick(
-            build_schedule_context(instance=instance, scheduled_execution_time=at)
-        ).run_requests
-    assert request.partition_key == "2026-11-20-13:00"
+    for name, expected in (
+        ("telemetry_rollup_schedule", "2026-11-20-13:00"),
+        ("quality_reports_schedule", "2026-11-19"),
+    ):
+        schedule = next(s for s in repository.schedule_defs if s.name == name)
+        with DagsterInstance.ephemeral() as instance:
+            context = build_schedule_context(
+                instance=instance, scheduled_execution_time=at, repository_def=repository
+            )
+            (request,) = schedule.evaluate_tick(context).run_requests
+        assert request.partition_key == expected, name
 
 
 def _write_behind_the_gateway(telemetry, environment: str, bodies: list[str], at: datetime) -> None:

@@ -11,6 +11,7 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from assets.conversion.variants import Variant, convert_to_fp16
+from assets.deployment.publish import publish_model_version
 from assets.vision.assets import VISION_VARIANTS, build_vision_variant_asset, vision_assets
 from assets.vision.dataset import build_image_dataset, load_pixels
 from assets.vision.model import build_mobilenet_v2
@@ -157,3 +158,33 @@ def test_gate_blocks_a_damaged_fp16_variant(lineage):
     assert evaluation.check_name == "fp16_gate" and not evaluation.passed
     assert "top-1 agreement" in evaluation.metadata["failures"].value
     assert registry.list_versions("image-classifier") == before  # nothing registered
+
+
+def test_a_damaged_optional_int8_is_left_out_and_the_version_registered(lineage):
+    _, store, registry, resources, instance = lineage
+    int8 = next(v for v in VISION_VARIANTS if v.name == "int8")
+    assert not int8.required
+    damaged = build_vision_variant_asset(
+        Variant("int8", _damaged_fp16, int8.gate, "damaged on purpose", required=False)
+    )
+    graph = [a for a in vision_assets if a.key.path[-1] != "image_classifier_int8"] + [damaged]
+    before = len(registry.list_versions("image-classifier"))
+    result = materialize(
+        graph,
+        resources=resources,
+        instance=instance,
+        selection=["image_classifier_fp16", "image_classifier_int8", "registered_image_classifier"],
+        raise_on_error=False,
+    )
+    assert result.success  # a failed optional gate warns; it does not stop the run
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"fp16_gate": True, "int8_gate": False}
+    versions = registry.list_versions("image-classifier")
+    assert len(versions) == before + 1
+    card = registry.get_model_card("image-classifier", versions[-1].version)
+    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16"]
+    assert "top-1 agreement" in card["variants_left_out"]["int8"]
+    registry.approve("image-classifier", versions[-1].version, "ok", "qa")
+    published = publish_model_version(store, registry, "image-classifier", versions[-1].version)
+    manifest = store.get_json(published.manifest_key)
+    assert [v["precision"] for v in manifest["variants"]] == ["fp32", "fp16"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.browser import CHROMIUM_ARGS
 from tests.gateway.server import Gateway
 from tests.web.support import (
-    CHROMIUM_ARGS,
     ClassifierFiles,
     chromium_or_skip,
     train_classifier_files,

@@ -4,7 +4,6 @@ the same port (a real outage), and Debian's Chromium driven by Playwright."""
 
 import io
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +17,9 @@ from assets.conversion.model_file import ModelFile, store_model_file
 from assets.deployment.publish import publish_model_version
 from assets.deployment.registration import build_model_card, register_model_version
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, input_spec
+from orchestration.browser import MISSING, chromium_path
 from resources import LocalArtifactStore, SqliteModelRegistry
 
-CHROMIUM = os.environ.get("EDGELINE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # colours far apart, so the model is confident and top-1 does not hang on a near tie
 COLOURS = {
     "red": (200, 30, 30),
@@ -198,12 +188,9 @@ def approve_and_publish(store, registry, version: int, model: str = MODEL_NAME) 
 
 def chromium_or_skip() -> str:
     """Debian's Chromium; CI (EDGELINE_REQUIRE_BROWSER=1) fails instead of skipping without it."""
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return CHROMIUM
-    message = (
-        f"no Chromium at {CHROMIUM}: install Debian's package `chromium` "
-        "(make test does this when run as root)"
-    )
+    executable = chromium_path()
+    if executable:
+        return executable
     if os.environ.get("EDGELINE_REQUIRE_BROWSER") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+        pytest.fail(MISSING)
+    pytest.skip(MISSING)

@@ -260,6 +260,7 @@ function renderResult(result, totalMs) {
   $("timings").hidden = false;
   $("latency").textContent = `${result.timings.inference_ms.toFixed(1)} ms`;
   $("total").textContent = `${totalMs.toFixed(1)} ms`;
+  document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
 }
 
 async function sharePhoto(file) {

@@ -1,0 +1,429 @@
+"""`edgeline demo`: the whole loop, with no human, no account and no server to start by hand.
+
+Train both models, register them, approve them (standing in for the QA engineer), publish them
+through the registry sensor; then a few minutes of life on loopback: the gateway, a small
+simulated fleet of Pi agents with injected faults (hours of readings replayed in seconds) and the
+web page in headless Chromium classifying demo images; their telemetry rolled up and the day's
+web and Pi quality reports written. Everything it starts is stopped when it ends or is
+interrupted.
+"""
+
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orchestration.environment import dagster_home, edgeline_env, edgeline_home
+
+LOGGERS = {"console": {"config": {"log_level": "INFO"}}}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How big the demo is: the default fits about 5 minutes on 2 cores; ``quick`` is for tests."""
+
+    sensor_days: int = 14
+    images_per_class: int = 400
+    image_size: int = 64
+    width_mult: float = 0.5
+    epochs: int = 25
+    autoencoder_epochs: int = 25
+    fleet: int = 3
+    fleet_hours: int = 8
+    web_photos: int = 10
+
+    def run_config(self) -> dict[str, Any]:
+        """The lifecycle's config: small images and a narrow network, trained from scratch."""
+        return {
+            "loggers": LOGGERS,
+            "ops": {
+                "raw_images": {
+                    "config": {
+                        "demo_images_per_class": self.images_per_class,
+                        "demo_image_size": 96,
+                    }
+                },
+                "image_classifier": {
+                    "config": {
+                        "image_size": self.image_size,
+                        "width_mult": self.width_mult,
+                        "epochs": self.epochs,
+                        "batch_size": 32,
+                        "learning_rate": 0.003,
+                        "patience": 8,
+                    }
+                },
+                "turbine_autoencoder": {"config": {"epochs": self.autoencoder_epochs}},
+            },
+        }
+
+
+QUICK = DemoSettings(
+    sensor_days=6,
+    images_per_class=100,
+    image_size=32,
+    width_mult=0.35,
+    epochs=10,
+    autoencoder_epochs=8,
+    fleet=2,
+    fleet_hours=3,
+    web_photos=4,
+)
+DEMO_TOKEN = "demo-fleet-token"
+
+
+@dataclass
+class FleetResult:
+    devices: int = 0
+    hours: int = 0
+    seconds: float = 0.0
+    windows: int = 0
+    flagged: int = 0
+    faulty: int = 0
+    caught: int = 0
+    model_version: int | None = None
+
+
+@dataclass
+class WebResult:
+    skipped: str | None = None
+    photos: int = 0
+    correct: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    backend: str = ""
+    threads: int = 0
+    model_version: int | None = None
+    screenshot: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_gateway(artifacts: Any, telemetry: Any) -> Iterator[str]:
+    """The gateway on a free loopback port, stopped on the way out (also on Ctrl-C)."""
+    import uvicorn
+
+    from clients.gateway.app import GatewaySettings, create_app
+
+    settings = GatewaySettings(tokens=frozenset({DEMO_TOKEN}), web_secret=secrets.token_hex(32))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, artifacts, telemetry), "127.0.0.1", port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the demo's gateway did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def run_fleet(url: str, devices: int, hours: int, workdir: Path) -> FleetResult:
+    """Simulated turbines (with injected faults) fed through real agents, as fast as they go."""
+    from clients.pi.agent import EdgeAgent, GatewayClient, ModelCache
+    from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
+
+    settings = FleetSettings(turbines=devices, fault_rate=4.0)
+    day_index = int(time.time() // 86400)
+    result = FleetResult(devices=devices, hours=hours)
+    lock = threading.Lock()
+
+    def drive(turbine: int) -> None:
+        day = simulate_turbine(turbine, day_index, settings, seed=2026)
+        readings = np.stack([day[name] for name in SIGNALS], axis=1)[: hours * 60]
+        faults = day["fault"][: hours * 60] != 0
+        agent = EdgeAgent(
+            GatewayClient(url, DEMO_TOKEN),
+            ModelCache(workdir / f"turbine-{turbine:03d}"),
+            f"demo-turbine-{turbine:03d}",
+        )
+        agent.poll_model()
+        flags = []
+        for index, reading in enumerate(readings):
+            event = agent.process(reading)
+            if event is not None:
+                flags.append((event["anomaly"], bool(faults[index])))
+        agent.flush()
+        with lock:
+            result.windows += len(flags)
+            result.flagged += sum(flag for flag, _ in flags)
+            result.faulty += sum(fault for _, fault in flags)
+            result.caught += sum(flag and fault for flag, fault in flags)
+            result.model_version = agent.state["version"] if agent.state else None
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=drive, args=(t,), daemon=True) for t in range(devices)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def cors_refusal(artifacts: Any, origin: str) -> str | None:
+    """Why the page could not download models from the bucket (presigned S3 URLs are another
+    origin): None when the bucket's CORS rules let ``origin`` GET, or there is no bucket."""
+    import fnmatch
+
+    if not hasattr(artifacts, "bucket"):
+        return None
+    try:
+        rules = artifacts.s3.get_bucket_cors(Bucket=artifacts.bucket).get("CORSRules", [])
+    except Exception:  # NoSuchCORSConfiguration: no rule at all
+        rules = []
+    for rule in rules:
+        if "GET" in rule.get("AllowedMethods", []) and any(
+            fnmatch.fnmatch(origin, allowed) for allowed in rule.get("AllowedOrigins", [])
+        ):
+            return None
+    return (
+        f"bucket {artifacts.bucket} has no CORS rule that lets {origin} GET the models "
+        "(README: Try the aws side)"
+    )
+
+
+def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> WebResult:
+    """The page in headless Chromium: load the approved model, classify demo images through the
+    file input as a person would, send the telemetry."""
+    from orchestration.browser import CHROMIUM_ARGS, MISSING, chromium_path
+
+    executable = chromium_path()
+    if executable is None:
+        return WebResult(skipped=MISSING)
+    refused = cors_refusal(artifacts, url)
+    if refused:
+        return WebResult(skipped=refused)
+    from playwright.sync_api import sync_playwright
+
+    keys = [k for k in artifacts.list_keys("raw/images/") if k.count("/") == 3]
+    by_label: dict[str, list[str]] = {}
+    for key in keys:
+        by_label.setdefault(key.split("/")[2], []).append(key)
+    chosen = [by_label[label][i] for i in range(photos) for label in sorted(by_label)][:photos]
+    result = WebResult()
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.goto(url + "/")
+            page.wait_for_selector("body[data-status='ready']", timeout=120_000)
+            for count, key in enumerate(chosen, start=1):
+                path = Path(tmp) / key.rsplit("/", 1)[1]
+                path.write_bytes(artifacts.get_bytes(key))
+                page.set_input_files("#photo-input", str(path))
+                page.wait_for_selector(f"body[data-answers='{count}']", state="attached")
+                top = page.locator("#predictions li .label").first.inner_text()
+                result.photos += 1
+                result.correct += top == key.split("/")[2]
+                result.latencies_ms.append(float(page.inner_text("#latency").split()[0]))
+            page.evaluate("window.edgeline.flushTelemetry()")
+            deadline = time.monotonic() + 30
+            while page.evaluate("window.edgeline.telemetryStats()")["queued"]:
+                if time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(250)
+                page.evaluate("window.edgeline.flushTelemetry()")
+            state = page.evaluate("window.edgeline.state.runtime")
+            result.backend, result.threads = state["backend"], state["threads"]
+            result.model_version = int(page.get_attribute("body", "data-model-version"))
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            result.screenshot = str(screenshot)
+        finally:
+            browser.close()
+    return result
+
+
+def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
+    """The telemetry of every hour since ``since`` rolled up, and the day's reports written."""
+    now = datetime.now(UTC)
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    failed = []
+    while hour <= now:
+        rolled = defs.resolve_job_def("telemetry_rollup").execute_in_process(
+            run_config={"loggers": LOGGERS},
+            instance=instance,
+            partition_key=hour.strftime("%Y-%m-%d-%H:00"),
+            raise_on_error=False,
+        )
+        if not rolled.success:
+            failed.append(f"roll-up of {hour:%Y-%m-%d %H}:00")
+        hour += timedelta(hours=1)
+    reported = defs.resolve_job_def("quality_reports").execute_in_process(
+        run_config={"loggers": LOGGERS},
+        instance=instance,
+        partition_key=now.strftime("%Y-%m-%d"),
+        raise_on_error=False,
+    )
+    if not reported.success:
+        failed.append(f"quality reports of {now:%Y-%m-%d}")
+    return failed
+
+
+def approve_and_publish(defs: Any, instance: Any) -> bool:
+    """Stand in for the QA engineer: approve each pending version in the registry, then let the
+    registry sensor (evaluated once, with Dagster's own API) publish them."""
+    from orchestration.sensors import run_registry_sensor_once
+    from resources.registry import PENDING
+
+    registry = defs.resources["registry"]
+    print("\nApproving the new versions (the demo stands in for the QA engineer here):")
+    for model in registry.list_models():
+        for version in registry.list_versions(model, PENDING):
+            registry.approve(model, version.version, reason="demo: metrics reviewed", by="demo-qa")
+            print(f"  approved {model} v{version.version}")
+    cursor_file = dagster_home() / "demo_registry_sensor_cursor.json"
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    cursor, launched = run_registry_sensor_once(defs, instance, cursor, LOGGERS)
+    cursor_file.write_text(cursor)
+    print(f"registry sensor launched: {', '.join(launched) or 'nothing new'}")
+    return all(entry.endswith(":ok") for entry in launched)
+
+
+SUMMARY_METRICS = ("test_accuracy", "f1", "precision", "recall", "threshold")
+
+
+def model_lines(registry: Any, artifacts: Any) -> list[str]:
+    """The newest version of each model: status, channel, headline metrics, variants."""
+    from assets.deployment.publish import read_channel
+
+    lines = []
+    for model in registry.list_models():
+        versions = registry.list_versions(model)
+        if not versions:
+            continue
+        newest = versions[-1]
+        card = registry.get_model_card(model, newest.version)
+        pointer = read_channel(artifacts, model)
+        serving = (
+            f"stable -> v{pointer['version']}"
+            if pointer and pointer.get("version")
+            else "not published"
+        )
+        shown = ", ".join(
+            f"{name} {card['metrics'][name]:.3g}"
+            for name in SUMMARY_METRICS
+            if name in card["metrics"]
+        )
+        lines.append(f"  {model} v{newest.version}: {newest.status}, {serving} | {shown}")
+        for variant in card["variants"]:
+            latency = variant["latency"].get("threads_1", {})
+            lines.append(
+                f"    {variant['precision']:>5}  {variant['bytes'] / 1e6:6.2f} MB  "
+                f"p50 {latency.get('p50_ms', float('nan')):.2f} ms (1 thread)"
+            )
+    return lines
+
+
+def run_demo(settings: DemoSettings) -> int:
+    """The whole loop in-process, against the persistent instance (so `make dev` shows it)."""
+    os.environ["DAGSTER_HOME"] = str(dagster_home())
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    print(f"Edgeline demo: EDGELINE_ENV={edgeline_env()}, data under {edgeline_home()}")
+    started = time.monotonic()
+    begun = datetime.now(UTC)
+    registry, artifacts = defs.resources["registry"], defs.resources["artifacts"]
+    with DagsterInstance.get() as instance:
+        today = datetime.now(UTC).date()
+        for offset in range(settings.sensor_days, 0, -1):
+            day = (today - timedelta(days=offset)).isoformat()
+            recorded = defs.resolve_job_def("sensor_data").execute_in_process(
+                run_config={"loggers": LOGGERS},
+                instance=instance,
+                partition_key=day,
+                raise_on_error=False,
+            )
+            if not recorded.success:
+                print(f"recording turbine readings for {day} FAILED (run {recorded.run_id})")
+                return 1
+        print(f"recorded {settings.sensor_days} days of turbine readings")
+        result = defs.resolve_job_def("lifecycle").execute_in_process(
+            run_config=settings.run_config(), instance=instance, raise_on_error=False
+        )
+        took = time.monotonic() - started
+        print(f"\nlifecycle job {'succeeded' if result.success else 'FAILED'} in {took:.1f} s")
+        if not result.success or not approve_and_publish(defs, instance):
+            return 1
+        with (
+            tempfile.TemporaryDirectory() as agents_dir,
+            running_gateway(artifacts, defs.resources["telemetry"]) as url,
+        ):
+            print(f"\ngateway on {url}: the fleet and the web page take the published models")
+            fleet = run_fleet(url, settings.fleet, settings.fleet_hours, Path(agents_dir))
+            web = run_web_page(
+                url, artifacts, settings.web_photos, edgeline_home() / "demo" / "web-page.png"
+            )
+        failed = roll_up_and_report(defs, instance, begun)
+    print_summary(registry, artifacts, fleet, web, failed, time.monotonic() - started)
+    return 0 if not failed and fleet.windows else 1
+
+
+def print_summary(
+    registry: Any,
+    artifacts: Any,
+    fleet: FleetResult,
+    web: WebResult,
+    failed: list[str],
+    seconds: float,
+) -> None:
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    print(f"\n=== Edgeline demo finished in {seconds / 60:.1f} min ===")
+    print("Models")
+    for line in model_lines(registry, artifacts):
+        print(line)
+    print("Clients (live, on loopback)")
+    recall = fleet.caught / fleet.faulty if fleet.faulty else float("nan")
+    precision = fleet.caught / fleet.flagged if fleet.flagged else float("nan")
+    print(
+        f"  {fleet.devices} Pi agents ran v{fleet.model_version}: {fleet.hours} h of readings each "
+        f"in {fleet.seconds:.1f} s, {fleet.windows:,} windows scored, "
+        f"{fleet.flagged / max(fleet.windows, 1):.1%} flagged; injected faults in "
+        f"{fleet.faulty / max(fleet.windows, 1):.1%} (recall {recall:.2f}, precision {precision:.2f})"
+    )
+    if web.skipped:
+        print(f"  web page: skipped ({web.skipped})")
+    else:
+        p50 = float(np.median(web.latencies_ms)) if web.latencies_ms else float("nan")
+        print(
+            f"  web page (headless Chromium) ran v{web.model_version}: {web.photos} demo photos, "
+            f"{web.correct} right, inference p50 {p50:.1f} ms, {web.backend}, {web.threads} threads; "
+            f"screenshot {web.screenshot}"
+        )
+    print("Quality reports")
+    for kind in ("web", "pi"):
+        key = f"reports/{kind}/{day}/report.html"
+        if artifacts.exists(key):
+            root = getattr(artifacts, "root", None)
+            print(f"  {kind}: {f'{root}/{key}' if root else key}")
+    for problem in failed:
+        print(f"  FAILED: {problem}")
+    print(
+        "Next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 with these runs, the\n"
+        "gateway with the page on http://127.0.0.1:8000/ and a small fleet sending telemetry."
+    )

@@ -1,0 +1,157 @@
+"""`edgeline dev` (make dev): everything at once on the local instance, for watching it live.
+
+- the Dagster UI and daemon (`dagster dev`): the registry sensor, the hourly roll-ups and the
+  daily reports run by themselves;
+- the gateway with the web page at `/`;
+- a small simulated fleet of Pi agents (one simulated minute a second) sending telemetry.
+
+Approve a new version in the UI (the `registry_decision` job) and watch the page and the agents
+switch. Ctrl-C stops every process it started.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from orchestration.environment import REPO_ROOT, dagster_home, edgeline_home
+
+DEV_TOKEN = "dev-fleet-token"
+
+
+class Processes:
+    """Child processes, each in its own process group, stopped together."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.environment = environment
+        self.running: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], log: Path | None = None) -> subprocess.Popen:
+        output = log.open("ab") if log else None
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env=self.environment,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,  # Ctrl-C reaches this process; it stops the children
+        )
+        self.running.append((name, process))
+        return process
+
+    def failed(self) -> str | None:
+        for name, process in self.running:
+            if process.poll() is not None:
+                return f"{name} exited with status {process.returncode}"
+        return None
+
+    def stop_all(self, timeout_s: float = 30) -> None:
+        for _, process in reversed(self.running):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for _, process in self.running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
+    home = dagster_home()
+    logs = edgeline_home() / "dev"
+    logs.mkdir(parents=True, exist_ok=True)
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "EDGELINE_GATEWAY_TOKENS": os.environ.get("EDGELINE_GATEWAY_TOKENS") or DEV_TOKEN,
+    }
+    token = environment["EDGELINE_GATEWAY_TOKENS"].split(",")[0].split(":")[0]
+    bin_dir = Path(sys.executable).parent
+    processes = Processes(environment)
+    stop = {"signal": None}
+
+    def on_signal(number, _frame) -> None:
+        stop["signal"] = number
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        processes.start(
+            "dagster",
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-w",
+                str(REPO_ROOT / "workspace.yaml"),
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+        )
+        gateway = f"http://{host}:{gateway_port}"
+        processes.start(
+            "gateway",
+            [sys.executable, "-m", "clients.gateway", "--host", host, "--port", str(gateway_port)],
+            logs / "gateway.log",
+        )
+        deadline = time.monotonic() + 60
+        while not _healthy(f"{gateway}/v1/health"):
+            if time.monotonic() > deadline or processes.failed():
+                print(f"the gateway did not start: see {logs / 'gateway.log'}")
+                return 1
+            time.sleep(0.5)
+        for n in range(fleet):
+            device = f"dev-turbine-{n:03d}"
+            processes.start(
+                device,
+                [
+                    sys.executable,
+                    "-m",
+                    "clients.pi.agent",
+                    "--gateway",
+                    gateway,
+                    "--token",
+                    token,
+                    "--device-id",
+                    device,
+                    "--cache",
+                    str(edgeline_home() / "dev" / device),
+                    "--simulate",
+                    "0",
+                    "--interval-s",
+                    "1",
+                    "--poll-s",
+                    "10",
+                    "--seed",
+                    str(n),
+                ],
+                logs / f"{device}.log",
+            )
+        print(
+            f"Edgeline dev: the Dagster UI on http://{host}:{port}, the web page on {gateway}/, "
+            f"{fleet} simulated Pi agents (logs in {logs}). Ctrl-C stops everything."
+        )
+        while stop["signal"] is None:
+            problem = processes.failed()
+            if problem:
+                print(f"stopping: {problem}")
+                return 1
+            time.sleep(1)
+        return 0
+    finally:
+        print("stopping every process edgeline dev started ...")
+        processes.stop_all()
