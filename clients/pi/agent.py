@@ -429,11 +429,14 @@ def run(
     interval_s: float,
     poll_s: float,
     flush_every: int = 100,
+    flush_s: float = 10.0,
 ) -> None:
     """Score readings as they come (every ``interval_s``), follow the channel every ``poll_s``,
-    send telemetry in batches; an unreachable gateway only delays what the backoff allows."""
-    last_poll = last_status = time.monotonic() - poll_s - 1
-    for count, reading in enumerate(readings, start=1):
+    send telemetry in batches of ``flush_every`` or every ``flush_s`` seconds, whichever comes
+    first; an unreachable gateway only delays what the backoff allows."""
+    last_poll = last_status = time.monotonic() - max(poll_s, 60) - 1
+    last_flush = time.monotonic()
+    for reading in readings:
         if time.monotonic() - last_status > 60:
             last_status = time.monotonic()
             log.info("status: %s", json.dumps(agent.status()))
@@ -444,7 +447,8 @@ def run(
             except GatewayError as error:
                 log.warning("%s", error)
         agent.process(reading)
-        if count % flush_every == 0 or len(agent.outbox) >= flush_every:
+        if len(agent.outbox) >= flush_every or time.monotonic() - last_flush > flush_s:
+            last_flush = time.monotonic()
             agent.flush()
         if interval_s:
             time.sleep(interval_s)
