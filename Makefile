@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WEB := clients/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test lint format bench chromium clean
+.PHONY: install demo dev test lint format bench chromium postgresql clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,21 @@ chromium:
 		echo "The browser tests need Debian's package 'chromium' (sudo apt-get install chromium); without it they are skipped."; \
 	fi
 
-test: install lint chromium  ## the whole suite, slow end-to-end tests included
+# the Postgres instance test starts Debian's PostgreSQL server binaries
+postgresql:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's postgresql for the instance test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "The Postgres test needs Debian's package 'postgresql'; without it it is skipped."; \
+	fi
+
+test: install lint chromium postgresql  ## the whole suite, slow end-to-end tests included
 	$(BIN)/python -m pytest
+
+bench: install  ## every benchmark, and one table of every figure (bench/results/summary.json)
+	$(BIN)/python -m bench
 
 format: install
 	$(BIN)/ruff format .

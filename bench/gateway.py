@@ -39,6 +39,7 @@ def ingest(seconds: float, batch: int, clients: int) -> dict:
             "EDGELINE_HOME": tmp,
             "EDGELINE_ENV": "local",
             "EDGELINE_GATEWAY_TOKENS": TOKEN,
+            "EDGELINE_GATEWAY_DEVICE_LIMITS": "off",  # the raw capacity, not the rate limit
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "clients.gateway", "--port", str(port)], env=env

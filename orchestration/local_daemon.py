@@ -42,12 +42,29 @@ def running_daemon(home: Path, sensor_interval_s: int = 1) -> Iterator[subproces
     try:
         yield process
     finally:
+        wait_for_runs(home / "dagster", timeout_s=120)  # a run still writing outlives the daemon
         os.killpg(process.pid, 15)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
         log.close()
+
+
+def wait_for_runs(dagster_home: Path, timeout_s: float) -> None:
+    """Until no run of the instance is queued or in progress (or ``timeout_s`` passed): the
+    benchmark once removed its instance while a run the daemon launched still wrote to it."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    unfinished = [
+        DagsterRunStatus.QUEUED,
+        DagsterRunStatus.NOT_STARTED,
+        DagsterRunStatus.STARTING,
+        DagsterRunStatus.STARTED,
+        DagsterRunStatus.CANCELING,
+    ]
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        wait_for(lambda: not instance.get_runs(RunsFilter(statuses=unfinished), limit=1), timeout_s)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.2) -> float | None:

@@ -17,6 +17,8 @@ from resources import (
     SqliteModelRegistry,
     SqliteTelemetryStore,
 )
+from resources.aws import AwsSettings
+from tests.iam import CallRecorder
 
 ENVIRONMENTS = ["local", "aws"]
 
@@ -91,3 +93,38 @@ def telemetry_store(environment: str, tmp_path, request):
         return SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
     request.getfixturevalue("moto_endpoint")
     return CloudWatchTelemetryStore(log_group_prefix=f"/edgeline-test/{uuid.uuid4().hex[:8]}")
+
+
+AWS_CALLS = CallRecorder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_aws_calls():
+    """Every client the resources make reports its calls (checked at the end of the session)."""
+    make_client = AwsSettings.client
+
+    def client(self, service: str):
+        made = make_client(self, service)
+        made.meta.events.register("before-call", AWS_CALLS.before_call)
+        return made
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AwsSettings, "client", client)
+        yield AWS_CALLS
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The least-privilege policies in deploy/iam must allow every AWS call the suite made."""
+    if not AWS_CALLS.calls:
+        return
+    problems = AWS_CALLS.violations()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"IAM check: {sum(AWS_CALLS.calls.values())} AWS calls, "
+            f"{len(AWS_CALLS.calls)} kinds, {len(problems)} outside the documented policies"
+        )
+        for problem in problems:
+            reporter.write_line(f"  {problem}", red=True)
+    if problems and session.exitstatus == 0:
+        session.exitstatus = 1

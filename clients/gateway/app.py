@@ -108,7 +108,8 @@ def local_gateway_secret(home: Path) -> str:
 
 def settings_from_environment() -> GatewaySettings:
     """EDGELINE_GATEWAY_TOKENS, EDGELINE_GATEWAY_SECRET (made for you locally), ..._CORS_ORIGINS,
-    EDGELINE_WEB_MODEL, EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S."""
+    ..._DEVICE_LIMITS (off: no rate limits for device tokens), EDGELINE_WEB_MODEL,
+    EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S."""
     from resources.environment import edgeline_env, edgeline_home
 
     secret = os.environ.get("EDGELINE_GATEWAY_SECRET", "").strip()
@@ -125,11 +126,13 @@ def settings_from_environment() -> GatewaySettings:
         "web_poll_s": os.environ.get("EDGELINE_WEB_POLL_S"),
         "web_token_ttl_s": os.environ.get("EDGELINE_WEB_TOKEN_TTL_S"),
     }
+    if os.environ.get("EDGELINE_GATEWAY_DEVICE_LIMITS", "").strip().lower() == "off":
+        optional["device_rates"] = {}  # a fleet behind its own throttling, or a benchmark
     return GatewaySettings(
         tokens=tokens,
         cors_origins=_split("EDGELINE_GATEWAY_CORS_ORIGINS"),
         web_secret=secret or None,
-        **{k: v for k, v in optional.items() if v},
+        **{k: v for k, v in optional.items() if v is not None and v != ""},
     )
 
 

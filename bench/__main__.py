@@ -1,0 +1,118 @@
+"""Every benchmark, then one table of every figure the issues name (`make bench`).
+
+    .venv/bin/python -m bench [--only web,fuzz]
+
+Runs each ``bench.<name>`` in its own process (each writes bench/results/<name>.json), then
+writes bench/results/summary.json and prints the table: figure, goal, measured, pass/fail.
+A benchmark that fails is reported as failed, and the others still run.
+"""
+
+import argparse
+import json
+import operator
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path("bench/results")
+BENCHMARKS = ("vision", "turbine", "deployment", "gateway", "web", "fuzz")
+COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
+# (benchmark, figure, path into its JSON, goal or None for a figure without one)
+FIGURES: list[tuple[str, str, tuple, str | None]] = [
+    ("vision", "training images/s vs a bare loop", ("ratios", "training_images_per_s_vs_bare_loop"), ">= 0.85"),
+    ("vision", "published fp32 p50 vs a bare export", ("ratios", "published_fp32_p50_vs_bare_export_ort_defaults"), "<= 1.05"),
+    ("vision", "int8 p50 vs fp32, 1 thread", ("ratios", "int8_p50_vs_fp32_1_thread"), "<= 0.8"),
+    ("vision", "fp16 size vs fp32", ("ratios", "fp16_size_vs_fp32"), "<= 0.51"),
+    ("turbine", "held-out F1", ("held_out", "f1"), ">= 0.9"),
+    ("turbine", "fp16 size vs fp32", ("ratios", "fp16_size_vs_fp32"), None),
+    ("deployment", "approval -> a client's next poll, max (s)", ("approval_to_client_max_s",), "<= 15"),
+    ("gateway", "ingest, events/s", ("ingest", "events_per_s"), ">= 5000"),
+    ("gateway", "ingest, request p99 (ms)", ("ingest", "request_p99_ms"), "<= 50"),
+    ("gateway", "store -> report, events/min", ("rollup", "events_per_minute"), ">= 500000"),
+    ("web", "photo-to-answer vs session.run, 224 px", ("models", "mobilenet_v2_224", "ratio"), "<= 1.3"),
+    ("web", "the same at 1 thread", ("models", "mobilenet_v2_224", "by_threads", "threads_1", "ratio"), "<= 1.3"),
+    ("web", "photo-to-answer vs session.run, published", ("models", "published", "ratio"), "<= 1.3"),
+    ("web", "cold start to first answer (ms), 224 px", ("models", "mobilenet_v2_224", "cold_start", "first_answer_ms"), None),
+    ("web", "cold start bytes, 224 px", ("models", "mobilenet_v2_224", "cold_start", "bytes_transferred"), None),
+    ("web", "warm start offline (ms), 224 px", ("models", "mobilenet_v2_224", "warm_start_offline", "first_answer_ms"), None),
+    ("fuzz", "bad requests", ("requests",), ">= 10000"),
+    ("fuzz", "5xx", ("server_errors_5xx",), "== 0"),
+    ("fuzz", "good events lost", ("good_events_lost",), "== 0"),
+]  # fmt: skip
+
+
+def lookup(document: Any, path: tuple) -> Any:
+    for part in path:
+        if not isinstance(document, dict) or part not in document:
+            return None
+        document = document[part]
+    return document
+
+
+def verdict(value: Any, goal: str | None) -> str:
+    if value is None:
+        return "missing"
+    if goal is None:
+        return ""
+    sign, target = goal.split()
+    return "pass" if COMPARE[sign](value, float(target)) else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="", help="comma-separated benchmarks (default: all)")
+    args = parser.parse_args()
+    chosen = [b for b in BENCHMARKS if not args.only or b in args.only.split(",")]
+    runs: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        print(f"== bench.{name}", flush=True)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}"], capture_output=True, text=True
+        )
+        runs[name] = {"seconds": round(time.monotonic() - started, 1), "exit": done.returncode}
+        if done.returncode:
+            print(done.stderr[-2000:])
+    rows = []
+    for name, figure, path, goal in FIGURES:
+        if name not in chosen:
+            continue
+        result = RESULTS / f"{name}.json"
+        document = (
+            json.loads(result.read_text()) if result.exists() and not runs[name]["exit"] else {}
+        )
+        value = lookup(document, path)
+        rows.append(
+            {
+                "benchmark": name,
+                "figure": figure,
+                "goal": goal,
+                "measured": value,
+                "result": verdict(value, goal),
+            }
+        )
+    summary = {"benchmark": "summary", "runs": runs, "figures": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2))
+    width = max(len(r["figure"]) for r in rows) if rows else 10
+    print(f"\n{'benchmark':<11} {'figure':<{width}} {'goal':<10} {'measured':>12}  result")
+    for row in rows:
+        measured = row["measured"]
+        shown = (
+            f"{measured:,.3f}".rstrip("0").rstrip(".")
+            if isinstance(measured, float)
+            else str(measured)
+        )
+        print(
+            f"{row['benchmark']:<11} {row['figure']:<{width}} {row['goal'] or '-':<10} {shown:>12}  {row['result']}"
+        )
+    failed = [name for name, run in runs.items() if run["exit"]]
+    if failed:
+        print(f"\nbenchmarks that did not finish: {', '.join(failed)}")
+    print(f"\nwritten: {RESULTS / 'summary.json'}")
+
+
+if __name__ == "__main__":
+    main()
