@@ -33,8 +33,16 @@ def iam_action(event_name: str) -> str:
     return ACTION.get(action, action)
 
 
-def component(stack: list[traceback.FrameSummary]) -> str:
+REPO = str(Path(__file__).resolve().parents[1]).replace("\\", "/")
+
+
+def component(stack: list[traceback.FrameSummary]) -> str | None:
+    """Which component made the call; None for a test's own setup (a test calling a client
+    directly, e.g. to write into a log group behind the gateway's back)."""
     files = [frame.filename.replace("\\", "/") for frame in stack]
+    ours = [f for f in files if f.startswith(REPO) and "/.venv/" not in f]
+    if ours and "/tests/" in ours[-1]:
+        return None
     if any("/clients/gateway/" in f for f in files):
         return "gateway"
     if any("/clients/pi/" in f for f in files):
@@ -68,6 +76,8 @@ class CallRecorder:
 
     def before_call(self, event_name: str, **_) -> None:
         who = component(traceback.extract_stack()[:-1])
+        if who is None:
+            return
         with self.lock:
             self.calls[(who, iam_action(event_name))] += 1
 

@@ -11,7 +11,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 
-from tests.iam import CallRecorder, allowed_actions, component, iam_action
+from tests.iam import REPO, CallRecorder, allowed_actions, component, iam_action
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 ENVIRONMENT = {
@@ -60,11 +60,16 @@ def _frame(path: str, name: str = "f") -> traceback.FrameSummary:
 def test_calls_are_attributed_and_checked_against_each_components_policy():
     assert iam_action("before-call.s3.ListObjectsV2") == "s3:ListBucket"
     assert iam_action("before-call.cloudwatch-logs.PutLogEvents") == "logs:PutLogEvents"
-    gateway = [_frame("/r/clients/gateway/app.py"), _frame("/r/resources/artifacts.py")]
-    telemetry_test = [_frame("/r/tests/x.py"), _frame("/r/resources/telemetry.py", "append")]
-    assets = [_frame("/r/assets/deployment/publish.py")]
+    root = REPO
+    gateway = [_frame(f"{root}/clients/gateway/app.py"), _frame(f"{root}/resources/artifacts.py")]
+    telemetry_test = [
+        _frame(f"{root}/tests/x.py"),
+        _frame(f"{root}/resources/telemetry.py", "append"),
+    ]
+    assets = [_frame(f"{root}/tests/x.py"), _frame(f"{root}/assets/deployment/publish.py")]
+    setup = [_frame(f"{root}/assets/x.py"), _frame(f"{root}/tests/x.py")]  # a test's own call
     assert component(gateway) == "gateway" and component(telemetry_test) == "gateway"
-    assert component(assets) == "code-location"
+    assert component(assets) == "code-location" and component(setup) is None
     recorder = CallRecorder()
     recorder.calls[("code-location", "logs:PutLogEvents")] += 1  # the code location never writes
     recorder.calls[("gateway", "sagemaker:UpdateModelPackage")] += 1  # nor decides, the gateway
