@@ -103,7 +103,7 @@ def main() -> None:
             model,
             (pixels, targets),
             (pixels[:64], targets[:64]),
-            TrainingSettings(epochs=1, batch_size=32, augment=False),
+            TrainingSettings(epochs=1, batch_size=32, augment="none"),
             progress=lambda _: None,
         )
         return result.images_per_second

@@ -23,7 +23,7 @@ from assets.conversion.variants import Variant, build_variant
 from resources.artifacts import ArtifactStore
 
 # (artifacts, upstream values by asset name) -> (evaluation inputs, calibration inputs)
-InputLoader = Callable[[ArtifactStore, dict[str, Any]], tuple[np.ndarray, np.ndarray]]
+InputLoader = Callable[[ArtifactStore, dict[str, Any]], tuple[np.ndarray, Any]]
 
 
 def run_artifact_dir(model_name: str, context: AssetExecutionContext) -> str:
@@ -83,6 +83,7 @@ def build_variant_asset(
                     **built.gate.metrics,
                     "passed": built.gate.passed,
                     "failures": list(built.gate.failures),
+                    **({"conversion": built.conversion} if built.conversion else {}),
                 },
             )
         p50 = {k: v["p50_ms"] for k, v in built.latency.items()}
@@ -99,6 +100,9 @@ def build_variant_asset(
                 ),
                 "latency": MetadataValue.json(built.latency),
                 **built.gate.metrics,
+                **(
+                    {"conversion": MetadataValue.json(built.conversion)} if built.conversion else {}
+                ),
             },
         )
         yield AssetCheckResult(

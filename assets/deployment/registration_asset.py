@@ -8,7 +8,11 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataVa
 
 from assets.conversion.model_file import ModelFile
 from assets.deployment.registration import build_model_card, register_model_version
+from resources.artifacts import ArtifactStore
 from resources.registry import ModelRegistry
+
+# (artifacts, upstream values, the variants registered) -> metrics per variant's precision
+VariantEvaluation = Callable[[ArtifactStore, dict[str, Any], list[ModelFile]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ def build_registration_asset(
     inputs: Sequence[str],
     facts: Callable[[dict[str, Any]], RegistrationFacts],
     description: str,
+    evaluate_variants: VariantEvaluation | None = None,
 ) -> AssetsDefinition:
     """``name``: fp32 from ``<asset_prefix>_onnx`` plus each gated variant, registered as
     PendingManualApproval with metrics, baseline and lineage. It runs only when every blocking
@@ -47,7 +52,10 @@ def build_registration_asset(
         description=description,
     )
     def registration_asset(
-        context: AssetExecutionContext, registry: ModelRegistry, **upstream: Any
+        context: AssetExecutionContext,
+        registry: ModelRegistry,
+        artifacts: ArtifactStore,
+        **upstream: Any,
     ) -> Output[dict[str, Any]]:
         exported = upstream[f"{asset_prefix}_onnx"]
         converted: list[ModelFile] = [upstream[n] for n in variant_inputs]
@@ -75,6 +83,8 @@ def build_registration_asset(
             },
         )
         card["variants_left_out"] = left_out
+        if evaluate_variants is not None:  # what each variant costs, class by class
+            card["variant_metrics"] = evaluate_variants(artifacts, upstream, variants)
         version = register_model_version(registry, model_name, known.description, card)
         context.log.info("registered %s v%d (%s)", model_name, version.version, version.status)
         table = "\n".join(
@@ -91,6 +101,12 @@ def build_registration_asset(
                 "data_version": known.data_version,
                 **known.headline,
                 "variants_left_out": MetadataValue.json(left_out),
+                **(
+                    {
+                        f"{precision}_test_accuracy": m["accuracy"]
+                        for precision, m in card.get("variant_metrics", {}).items()
+                    }
+                ),
                 "variants": MetadataValue.md(
                     "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
                     + table

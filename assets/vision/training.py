@@ -15,15 +15,30 @@ from assets.vision.model import PixelClassifier, frozen_batchnorm_to_eval
 log = logging.getLogger(__name__)
 
 
+# What augmentation may change without changing the answer, by kind of data:
+#   photo              random resized crop, horizontal flip, colour jitter (users' photos)
+#   upright            a small shift and light jitter only: text, digits, signs have an up
+#   rotation-invariant adds quarter turns and both flips: shapes, microscopy, satellite tiles
+#   none               the images as they are
+AUGMENTATIONS = ("photo", "upright", "rotation-invariant", "none")
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     epochs: int = 12
     batch_size: int = 32
-    learning_rate: float = 2e-3
+    learning_rate: float = 2e-3  # the peak of a one-cycle schedule (warm-up, then cosine down)
     weight_decay: float = 1e-4
-    augment: bool = True
-    patience: int = 4  # epochs without a better validation score before stopping
+    augment: str = "photo"
+    label_smoothing: float = 0.1
+    patience: int = 4  # epochs without a lower validation loss before stopping
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(
+                f"augmentation {self.augment!r} is unknown; choose one of {', '.join(AUGMENTATIONS)}"
+            )
 
 
 @dataclass
@@ -36,21 +51,56 @@ class TrainingResult:
     seconds: float = 0.0
 
 
-def augment_batch(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flips, quarter turns, a shifted crop and brightness/contrast jitter on a float batch."""
-    n, _, height, width = pixels.shape
-    flip = torch.rand(n, generator=generator) < 0.5
-    pixels = torch.where(flip.view(n, 1, 1, 1), pixels.flip(3), pixels)
-    turns = int(torch.randint(0, 4, (1,), generator=generator))
-    pixels = torch.rot90(pixels, turns, dims=(2, 3))
-    pad = max(1, height // 10)
+def _shift(pixels: torch.Tensor, generator: torch.Generator, fraction: float) -> torch.Tensor:
+    height, width = pixels.shape[2:]
+    pad = max(1, int(height * fraction))
     padded = nn.functional.pad(pixels, (pad, pad, pad, pad), mode="reflect")
     dx, dy = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
-    pixels = padded[:, :, dy : dy + height, dx : dx + width]
-    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.4
-    brightness = (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 50
+    return padded[:, :, dy : dy + height, dx : dx + width]
+
+
+def _jitter(pixels: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Brightness, contrast and (per channel) colour balance, each up to ``strength``."""
+    n = len(pixels)
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 2 * strength
+    brightness = (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 250 * strength
+    colour = 1 + (torch.rand(n, 3, 1, 1, generator=generator) - 0.5) * strength
     mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
-    return ((pixels - mean) * contrast + mean + brightness).clamp(0, 255)
+    return (((pixels - mean) * contrast + mean) * colour + brightness).clamp(0, 255)
+
+
+def _resized_crop(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One random crop (60-100 % of the area, aspect 3:4 to 4:3) resized back, for the batch."""
+    height, width = pixels.shape[2:]
+    area = float(torch.empty(1).uniform_(0.6, 1.0, generator=generator))
+    aspect = float(torch.empty(1).uniform_(0.75, 1.333, generator=generator))
+    crop_w = min(width, max(8, round(width * (area * aspect) ** 0.5)))
+    crop_h = min(height, max(8, round(height * (area / aspect) ** 0.5)))
+    x = int(torch.randint(0, width - crop_w + 1, (1,), generator=generator))
+    y = int(torch.randint(0, height - crop_h + 1, (1,), generator=generator))
+    crop = pixels[:, :, y : y + crop_h, x : x + crop_w]
+    return nn.functional.interpolate(
+        crop, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+    )
+
+
+def augment_batch(pixels: torch.Tensor, generator: torch.Generator, preset: str) -> torch.Tensor:
+    """A float batch changed only in ways that keep its labels true for ``preset``'s kind of data."""
+    n = len(pixels)
+
+    def flip(batch: torch.Tensor, dim: int) -> torch.Tensor:
+        chosen = torch.rand(n, generator=generator) < 0.5
+        return torch.where(chosen.view(n, 1, 1, 1), batch.flip(dim), batch)
+
+    if preset == "none":
+        return pixels
+    if preset == "photo":
+        return _jitter(flip(_resized_crop(pixels, generator), 3), generator, 0.2)
+    if preset == "upright":
+        return _jitter(_shift(pixels, generator, 0.06), generator, 0.15)
+    turns = int(torch.randint(0, 4, (1,), generator=generator))
+    pixels = torch.rot90(flip(flip(pixels, 3), 2), turns, dims=(2, 3))
+    return _jitter(_shift(pixels, generator, 0.1), generator, 0.2)
 
 
 @torch.no_grad()
@@ -127,6 +177,7 @@ def train_classifier(
     )
     result = TrainingResult(model=model)
     best_score, best_state = (-1.0, float("-inf")), copy.deepcopy(model.state_dict())
+    lowest_loss, lowest_epoch = float("inf"), 0
     train_seconds, seen = 0.0, 0
     for epoch in range(1, settings.epochs + 1):
         model.train()
@@ -139,10 +190,11 @@ def train_classifier(
             if len(index) < 2:  # BatchNorm needs two samples
                 continue
             batch = train_pixels[index].float()
-            if settings.augment:
-                batch = augment_batch(batch, generator)
+            batch = augment_batch(batch, generator, settings.augment)
             logits = model.logits(batch)
-            loss = nn.functional.cross_entropy(logits, train_targets[index])
+            loss = nn.functional.cross_entropy(
+                logits, train_targets[index], label_smoothing=settings.label_smoothing
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -166,21 +218,17 @@ def train_classifier(
             f"acc {row['train_accuracy']:.3f} | val loss {val_loss:.3f} acc {val_accuracy:.3f} "
             f"| {seen / train_seconds:.0f} images/s"
         )
-        if (val_accuracy, -val_loss) > best_score:  # accuracy first, then the lower loss
+        if (val_accuracy, -val_loss) > best_score:  # kept: accuracy first, then the lower loss
             best_score, result.best_epoch = (val_accuracy, -val_loss), epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - result.best_epoch >= settings.patience:
+        if val_loss < lowest_loss:
+            lowest_loss, lowest_epoch = val_loss, epoch
+        elif epoch - lowest_epoch >= settings.patience:  # stopped: the loss no longer falls
             result.stopped_early = True
-            progress(f"early stop: no better validation score for {settings.patience} epochs")
+            progress(f"early stop: validation loss not lower for {settings.patience} epochs")
             break
     model.load_state_dict(best_state)
     model.eval()
     result.images_per_second = seen / train_seconds if train_seconds else 0.0
     result.seconds = train_seconds
     return result
-
-
-def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (targets, predictions), 1)
-    return matrix

@@ -35,7 +35,8 @@ SMALL_RUN = {
                 "batch_size": 16,
                 "width_mult": 0.35,
                 "learning_rate": 0.005,
-                "augment": False,
+                "augment": "none",
+                "label_smoothing": 0.0,
                 "threads": 1,  # single-threaded kernels: the same weights on every run
                 "patience": 12,
             }
@@ -82,9 +83,22 @@ def test_lineage_registers_a_pending_version(lineage):
         assert store.size(variant["key"]) == variant["bytes"]
         assert {"threads_1", "threads_2"} <= set(variant["latency"])
         assert variant["latency"]["threads_1"]["p50_ms"] > 0
-    fp32, fp16, _ = card["variants"]
+    fp32, fp16, int8 = card["variants"]
     assert fp16["bytes"] <= 0.51 * fp32["bytes"]
     assert card["metrics"]["test_accuracy"] >= 0.9  # colours are easy
+    assert card["metrics"]["augmentation"] == "none"  # the preset is on the card
+    assert int8["gate"]["top1_agreement"] >= 0.99
+    assert int8["gate"]["conversion"]["int8"]["calibration"] in ("MinMax", "Entropy", "Percentile")
+    # what each registered variant costs, class by class, on the test split
+    assert set(card["variant_metrics"]) == {"fp32", "fp16", "int8"}
+    for report in card["variant_metrics"].values():
+        assert set(report["per_class"]) == {"blue", "green", "red"}
+        assert sum(map(sum, report["confusion_matrix"])) == sum(
+            c["support"] for c in report["per_class"].values()
+        )
+    assert card["variant_metrics"]["fp32"]["accuracy"] == pytest.approx(
+        card["metrics"]["test_accuracy"], abs=1e-4
+    )
 
 
 def test_onnx_files_run_and_match_pytorch(lineage):

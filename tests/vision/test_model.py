@@ -40,7 +40,7 @@ def test_training_leaves_frozen_features_and_their_statistics_alone(imagenet_lik
         model,
         (pixels, targets),
         (pixels[:8], targets[:8]),
-        TrainingSettings(epochs=2, batch_size=8, augment=False),
+        TrainingSettings(epochs=2, batch_size=8, augment="none"),
         progress=lambda _: None,
     )
     state = model.network.state_dict()

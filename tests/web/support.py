@@ -103,7 +103,12 @@ def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
     torch.set_num_threads(1)
     model = build_mobilenet_v2(len(labels), width_mult=0.35)
     settings = TrainingSettings(
-        epochs=10, batch_size=16, learning_rate=0.01, augment=False, seed=seed
+        epochs=10,
+        batch_size=16,
+        learning_rate=0.01,
+        augment="none",
+        label_smoothing=0.0,
+        seed=seed,
     )
     train_classifier(
         model,
