@@ -61,7 +61,8 @@ class Processes:
                 process.wait()
 
 
-def _healthy(url: str) -> bool:
+def answers_ok(url: str) -> bool:
+    """True when ``url`` answers 200 (the dev processes' readiness)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -109,7 +110,7 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
             logs / "gateway.log",
         )
         deadline = time.monotonic() + 60
-        while not _healthy(f"{gateway}/v1/health"):
+        while not answers_ok(f"{gateway}/v1/health"):
             if time.monotonic() > deadline or processes.failed():
                 print(f"the gateway did not start: see {logs / 'gateway.log'}")
                 return 1

@@ -6,26 +6,18 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from orchestration.dev import answers_ok
 from orchestration.environment import local_io_resources
 from tests.gateway.conftest import free_port
 from tests.pi.test_agent import register_and_publish
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def processes_under(home: Path) -> list[int]:
@@ -71,8 +63,8 @@ def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
         telemetry = resources["telemetry"]
         window = lambda: (datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))  # noqa: E731
         while not (
-            answers(f"http://127.0.0.1:{ui}/server_info")
-            and answers(f"http://127.0.0.1:{gateway}/")
+            answers_ok(f"http://127.0.0.1:{ui}/server_info")
+            and answers_ok(f"http://127.0.0.1:{gateway}/")
             and {e["device_id"] for e in telemetry.read("pi", *window())}
             >= {"dev-turbine-000", "dev-turbine-001"}
         ):
@@ -87,5 +79,5 @@ def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
     while processes_under(home) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert processes_under(home) == [], processes_under(home)
-    assert not answers(f"http://127.0.0.1:{gateway}/v1/health")
-    assert not answers(f"http://127.0.0.1:{ui}/server_info")
+    assert not answers_ok(f"http://127.0.0.1:{gateway}/v1/health")
+    assert not answers_ok(f"http://127.0.0.1:{ui}/server_info")

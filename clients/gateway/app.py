@@ -136,17 +136,24 @@ def settings_from_environment() -> GatewaySettings:
     )
 
 
-async def read_json_body(request: Request, limit: int) -> Any:
-    """The request's JSON, read no further than ``limit`` bytes (413 past it); clear 400s for
-    bodies that are not JSON or nest too deeply to parse."""
+async def read_body(request: Request, limit: int, what: str = "body") -> bytes:
+    """The request's bytes, read no further than ``limit`` (413 on the declared length or past
+    it while streaming, so that no client fills memory)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body of {declared} bytes; at most {limit}")
+        raise HTTPException(413, f"{what} of {declared} bytes; at most {limit}")
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > limit:
-            raise HTTPException(413, f"body larger than {limit} bytes")
+            raise HTTPException(413, f"{what} larger than {limit} bytes")
+    return bytes(data)
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The request's JSON (see ``read_body``); clear 400s for bodies that are not JSON or nest
+    too deeply to parse."""
+    data = await read_body(request, limit)
     try:
         return json.loads(data)
     except RecursionError:
@@ -380,24 +387,17 @@ def create_app(
                 device_id = next(iter(caller.device_ids))
             if device_id not in caller.device_ids:
                 raise HTTPException(403, "this token uploads only for its own device ids")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-            raise HTTPException(413, f"image larger than {MAX_IMAGE_BYTES} bytes")
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > MAX_IMAGE_BYTES:
-                raise HTTPException(413, f"image larger than {MAX_IMAGE_BYTES} bytes")
+        data = await read_body(request, MAX_IMAGE_BYTES, "image")
         if not data:
             raise HTTPException(422, "empty body: send the image bytes")
         try:  # the header only: a small file declaring a huge picture is refused undecoded
-            header = read_image_header(bytes(data))
+            header = read_image_header(data)
         except ImageRefusedError as error:
             raise HTTPException(413 if error.too_large else 415, str(error)) from None
         extension = header.extension
         key = f"incoming/images/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4()}.{extension}"
         content_type = f"image/{'jpeg' if extension == 'jpg' else extension}"
-        await run_in_threadpool(artifacts.put_bytes, key, bytes(data), content_type)
+        await run_in_threadpool(artifacts.put_bytes, key, data, content_type)
         sidecar = {"label": label, "device_id": device_id, "bytes": len(data)}
         await run_in_threadpool(artifacts.put_json, key + ".json", sidecar)
         return {"image_key": key}
