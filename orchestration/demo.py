@@ -113,6 +113,7 @@ class WebResult:
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on now (the demo, `edgeline dev` tests, the tests)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -1,6 +1,5 @@
 """The gateway served by uvicorn on 127.0.0.1 and a free port, over each environment's stores."""
 
-import socket
 import threading
 import time
 import uuid
@@ -10,16 +9,11 @@ import pytest
 import uvicorn
 
 from clients.gateway.app import GatewaySettings, create_app
+from orchestration.demo import free_port
 from resources import LocalArtifactStore
 
 TOKEN = "device-token-1"
 WEB_SECRET = "gateway-test-secret-" + "s" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

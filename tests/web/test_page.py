@@ -23,6 +23,13 @@ pytestmark = pytest.mark.slow
 MIME = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
+def publish_version(gateway, files, note: str) -> int:
+    """Register a version of the test classifier, approve and publish it; its number."""
+    version = register_classifier(gateway.store, gateway.registry, files, note)
+    approve_and_publish(gateway.store, gateway.registry, version)
+    return version
+
+
 def wait_for_version(page, version: int | str, timeout_ms: int = 30_000) -> None:
     page.wait_for_selector(
         f"body[data-model-version='{version}']", state="attached", timeout=timeout_ms
@@ -71,8 +78,7 @@ def flush(page) -> dict:
 def test_page_classifies_like_python_onnxruntime(
     page, gateway, classifier_files, artifacts_dir, tmp_path
 ):
-    version = register_classifier(gateway.store, gateway.registry, classifier_files, "v1")
-    approve_and_publish(gateway.store, gateway.registry, version)
+    publish_version(gateway, classifier_files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
     runtime = page.evaluate("({isolated: crossOriginIsolated, ...window.edgeline.state.runtime})")
@@ -129,8 +135,7 @@ def test_page_classifies_like_python_onnxruntime(
 
 
 def test_sharing_is_opt_in_and_sends_the_label(page, gateway, classifier_files):
-    version = register_classifier(gateway.store, gateway.registry, classifier_files, "v1")
-    approve_and_publish(gateway.store, gateway.registry, version)
+    publish_version(gateway, classifier_files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
     assert not page.is_checked("#share") and page.is_disabled("#share-label")
@@ -147,9 +152,7 @@ def test_sharing_is_opt_in_and_sends_the_label(page, gateway, classifier_files):
 
 def test_page_follows_approvals_and_revocations_without_reload(page, gateway, classifier_files):
     store, registry = gateway.store, gateway.registry
-    approve_and_publish(
-        store, registry, register_classifier(store, registry, classifier_files, "v1")
-    )
+    publish_version(gateway, classifier_files, "v1")
     downloads: list[str] = []
     page.on("request", lambda r: downloads.append(r.url) if r.url.endswith(".onnx") else None)
     page.goto(gateway.url + "/")
@@ -157,9 +160,7 @@ def test_page_follows_approvals_and_revocations_without_reload(page, gateway, cl
     photo = classifier_files.photos["red-tall.png"]
     assert classify(page, "red-tall.png", photo)["event"]["model_version"] == 1
 
-    approve_and_publish(
-        store, registry, register_classifier(store, registry, classifier_files, "v2")
-    )
+    publish_version(gateway, classifier_files, "v2")
     wait_for_version(page, 2)  # the periodic check (1 s here) switched it, no reload
     assert "Switched from v1 to v2" in page.inner_text("#notice")
     assert classify(page, "red-tall.png", photo)["event"]["model_version"] == 2
@@ -188,15 +189,11 @@ def test_page_follows_approvals_and_revocations_without_reload(page, gateway, cl
 
 @pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
 def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, classifier_files):
-    store, registry = gateway.store, gateway.registry
-    approve_and_publish(
-        store, registry, register_classifier(store, registry, classifier_files, "v1")
-    )
+    store = gateway.store
+    publish_version(gateway, classifier_files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
-    approve_and_publish(
-        store, registry, register_classifier(store, registry, classifier_files, "v2")
-    )
+    publish_version(gateway, classifier_files, "v2")
     key = f"deploy/{MODEL_NAME}/2/model.fp32.onnx"
     tampered = bytearray(store.get_bytes(key))
     tampered[len(tampered) // 2] ^= 0xFF  # one flipped byte in the weights
@@ -214,10 +211,7 @@ def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, class
 
 
 def test_offline_after_first_visit(page, gateway, classifier_files):
-    store, registry = gateway.store, gateway.registry
-    approve_and_publish(
-        store, registry, register_classifier(store, registry, classifier_files, "v1")
-    )
+    publish_version(gateway, classifier_files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
@@ -259,10 +253,7 @@ def test_offline_after_first_visit(page, gateway, classifier_files):
 def test_page_renews_its_token_and_keeps_its_browser_id(page, gateway, classifier_files):
     """A page that comes back after its token expired (a laptop opened the next day) renews it
     for the same anonymous id; the page never holds anything but that short-lived token."""
-    store, registry = gateway.store, gateway.registry
-    approve_and_publish(
-        store, registry, register_classifier(store, registry, classifier_files, "v1")
-    )
+    publish_version(gateway, classifier_files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
     session = page.evaluate("JSON.parse(localStorage.getItem('edgeline.session'))")
