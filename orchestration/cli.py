@@ -2,13 +2,16 @@
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestration.environment import (
-    build_resources,
-)
+from orchestration.environment import build_resources, dagster_home
 from resources.errors import EdgelineError
+
+if TYPE_CHECKING:
+    from clients.pi.profiles import SensorProfile
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -32,26 +35,135 @@ def run_ingest_images(args: argparse.Namespace) -> int:
     return 0 if total else 1
 
 
+def _sensor_profile(spec: str, store: object) -> "SensorProfile":
+    """A profile file (.yaml, .toml, .json) or the name of a stored or built-in profile."""
+    from assets.sensors.data import read_profile
+    from clients.pi.profiles import load_profile
+
+    path = Path(spec)
+    if path.suffix.lower() in (".yaml", ".yml", ".toml", ".json") or path.is_file():
+        return load_profile(path)
+    return read_profile(store, spec)
+
+
 def run_ingest_sensors(args: argparse.Namespace) -> int:
-    """Load a user's CSV/Parquet readings with a column mapping into raw/sensors/date=.../."""
-    from assets.turbine.data import load_sensor_file, store_ingested_readings
+    """Check a user's CSV/Parquet readings against a sensor profile and store them by day."""
+    from dataclasses import replace
+
+    from assets.sensors.data import Labels, load_sensor_file, store_ingested_readings
 
     try:
         mapping = dict(pair.split("=", 1) for pair in args.map.split(",") if pair)
     except ValueError:
-        print(f"--map {args.map!r}: expected field=column pairs separated by commas")
+        print(f"error: --map {args.map!r}: expected FIELD=COLUMN pairs separated by commas")
         return 2
-    frame, report = load_sensor_file(Path(args.file), mapping, args.interval)
+    store = build_resources()["artifacts"]
+    try:
+        profile = _sensor_profile(args.profile, store)
+        if args.interval is not None:
+            profile = replace(profile, interval_s=args.interval)
+        labels = Labels(
+            column=args.label_column,
+            normal=tuple(v.strip() for v in (args.normal or "").split(",") if v.strip()),
+            all_normal=args.all_normal,
+        )
+        frame, report = load_sensor_file(
+            Path(args.file), profile, mapping, labels, args.max_out_of_range
+        )
+        for line in report.lines():
+            print(line)
+        days = store_ingested_readings(frame, profile, store)
+    except ValueError as error:  # ProfileError and SensorDataError: the cause, nothing stored
+        print(f"error: {error}")
+        print("nothing was stored")
+        return 2
     print(
-        f"read {report.rows} rows: {report.bad_timestamps} without a usable timestamp (dropped), "
-        f"bad values per column {report.bad_values}, {report.gaps} missing intervals"
+        f"stored {len(frame)} readings of profile {profile.name} for {len(days)} days: {', '.join(days)}"
     )
-    if report.missing_columns:
-        print(f"signals not in the file (left empty): {', '.join(report.missing_columns)}")
-    days = store_ingested_readings(frame, build_resources()["artifacts"])
-    print(f"stored {len(frame)} readings for {len(days)} days: {', '.join(days)}")
-    print("Materialise those raw_sensor_data partitions, then sensor_features, to use them.")
-    return 0 if days else 1
+    print(
+        f"Next: `edgeline train-sensors --profile {profile.name}` trains {profile.model} on them."
+    )
+    return 0
+
+
+def run_train_sensors(args: argparse.Namespace) -> int:
+    """The sensor lineage for one profile, on the persistent instance (so the UI shows it)."""
+    os.environ["DAGSTER_HOME"] = str(dagster_home())
+    from dagster import DagsterInstance
+
+    from assets.sensors.assets import daily_partitions
+    from assets.sensors.data import read_profile, stored_days
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import retrain_sensor_autoencoder, sensor_data_job
+
+    defs = build_definitions(build_resources())
+    store, registry = defs.resources["artifacts"], defs.resources["registry"]
+    try:
+        profile = read_profile(store, args.profile)
+    except ValueError as error:
+        print(f"error: {error}")
+        return 2
+    days = list(stored_days(store, profile.name))
+    valid = set(daily_partitions.get_partition_keys())
+    outside = [day for day in days if day not in valid]
+    if not days or outside:
+        print(
+            f"error: profile {profile.name}: "
+            + (
+                f"readings dated {outside[:5]} are outside the daily partitions "
+                f"({daily_partitions.start:%Y-%m-%d} to today)"
+                if outside
+                else "no readings stored; run `edgeline ingest-sensors` first"
+            )
+        )
+        return 2
+    raw = {"ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
+    config = {
+        "ops": {
+            "sensor_features": {
+                "config": {"profile": profile.name, "unlabelled_as_normal": not args.no_unlabelled}
+            },
+            "sensor_autoencoder": {"config": {"epochs": args.epochs}},
+        }
+    }
+    with DagsterInstance.get() as instance:
+        for day in days:
+            recorded = defs.resolve_job_def(sensor_data_job.name).execute_in_process(
+                run_config=raw, instance=instance, partition_key=day, raise_on_error=False
+            )
+            if not recorded.success:
+                print(f"error: raw_sensor_data {day} failed (run {recorded.run_id})")
+                return 1
+        print(f"recorded {len(days)} days of {profile.name} readings ({days[0]} .. {days[-1]})")
+        result = defs.resolve_job_def(retrain_sensor_autoencoder.name).execute_in_process(
+            run_config=config, instance=instance, raise_on_error=False
+        )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = failure.event_specific_data.error if failure else None
+        while error is not None and error.cause is not None:  # Dagster's wrapper -> the cause
+            error = error.cause
+        cause = error.message.strip() if error else "see the run in the Dagster UI"
+        print(f"error: training {profile.model} failed (run {result.run_id}): {cause}")
+        return 1
+    registered = result.output_for_node("registered_sensor_autoencoder")
+    card = registry.get_model_card(registered["model"], registered["version"])
+    metrics = card["metrics"]
+    quality = (
+        f"held-out F1 {metrics['f1']:.3f} (precision {metrics['precision']:.3f}, recall "
+        f"{metrics['recall']:.3f})"
+        if metrics["evaluation"] == "labelled"
+        else f"unlabelled: threshold {metrics['threshold']:.4g}, flags {metrics['flag_rate']:.2%} "
+        "of held-out windows"
+    )
+    print(
+        f"registered {registered['model']} v{registered['version']} ({registered['status']}): {quality}"
+    )
+    print(
+        f"Next: `edgeline registry approve {registered['model']} {registered['version']} "
+        "--reason TEXT` publishes it to the devices."
+    )
+    return 0
 
 
 def run_registry(args: argparse.Namespace) -> int:
@@ -114,16 +226,49 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("folder", help="folder with one sub-folder of images per label")
     ingest.set_defaults(handler=run_ingest_images)
     sensors = commands.add_parser(
-        "ingest-sensors", help="load a CSV/Parquet file of turbine readings with a column mapping"
+        "ingest-sensors",
+        help="check a CSV/Parquet file of a device's readings against a sensor profile and store it",
     )
     sensors.add_argument("file")
     sensors.add_argument(
-        "--map",
-        required=True,
-        help="field=column pairs, e.g. timestamp=Time,turbine_id=Unit,wind_speed_ms=Wind",
+        "--profile",
+        default="wind-turbine",
+        help="a profile file (.yaml, .toml) or a stored profile's name (default: %(default)s)",
     )
-    sensors.add_argument("--interval", type=int, default=60, help="seconds between readings")
+    sensors.add_argument(
+        "--map",
+        default="",
+        help="FIELD=COLUMN pairs where the file's names differ from the profile's, e.g. "
+        "timestamp=Time,device_id=Unit,pressure_bar=P1",
+    )
+    sensors.add_argument("--label-column", help="the column that says which readings are normal")
+    sensors.add_argument(
+        "--normal", help="the label column's values that mean normal, e.g. ok,idle"
+    )
+    sensors.add_argument(
+        "--all-normal", action="store_true", help="every reading in the file is normal"
+    )
+    sensors.add_argument(
+        "--interval", type=float, help="seconds between readings, if not the profile's"
+    )
+    sensors.add_argument(
+        "--max-out-of-range",
+        type=float,
+        default=0.05,
+        help="the share of a signal's values outside its range that stops the ingest",
+    )
     sensors.set_defaults(handler=run_ingest_sensors)
+    train = commands.add_parser(
+        "train-sensors", help="train, convert, check and register a profile's anomaly model"
+    )
+    train.add_argument("--profile", default="wind-turbine", help="a stored profile's name")
+    train.add_argument("--epochs", type=int, default=25)
+    train.add_argument(
+        "--no-unlabelled",
+        action="store_true",
+        help="train on readings labelled normal only (by default unlabelled ones count as normal)",
+    )
+    train.set_defaults(handler=run_train_sensors)
     registry = commands.add_parser("registry", help="list, approve or reject model versions")
     registry.add_argument("action", choices=["list", "approve", "reject"])
     registry.add_argument("model", nargs="?")

@@ -67,7 +67,7 @@ class DemoSettings:
                         "patience": 8,
                     }
                 },
-                "turbine_autoencoder": {"config": {"epochs": self.autoencoder_epochs}},
+                "sensor_autoencoder": {"config": {"epochs": self.autoencoder_epochs}},
             },
         }
 

@@ -9,20 +9,19 @@ from dagster import (
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
-    build_schedule_from_partitioned_job,
     define_asset_job,
     schedule,
 )
 
+from assets.sensors.assets import raw_sensor_data
 from assets.telemetry.assets import events_assets, report_assets
-from assets.turbine.assets import raw_sensor_data
 
 vision_selection = AssetSelection.groups("vision")
-turbine_selection = AssetSelection.groups("turbine") - AssetSelection.assets(raw_sensor_data)
+sensor_selection = AssetSelection.groups("sensors") - AssetSelection.assets(raw_sensor_data)
 
 lifecycle_job = define_asset_job(
     "lifecycle",
-    selection=vision_selection | turbine_selection,
+    selection=vision_selection | sensor_selection,
     description="Train, export, convert, validate and register every model: the demo's main job.",
 )
 retrain_image_classifier = define_asset_job(
@@ -30,15 +29,15 @@ retrain_image_classifier = define_asset_job(
     selection=vision_selection,
     description="Retrain and register the image classifier.",
 )
-retrain_turbine_autoencoder = define_asset_job(
-    "retrain_turbine_autoencoder",
-    selection=turbine_selection,
-    description="Retrain and register the turbine model.",
+retrain_sensor_autoencoder = define_asset_job(
+    "retrain_sensor_autoencoder",
+    selection=sensor_selection,
+    description="Retrain and register the sensor autoencoder (the wind-turbine profile unless configured).",
 )
 sensor_data_job = define_asset_job(
     "sensor_data",
     selection=AssetSelection.assets(raw_sensor_data),
-    description="Record one day of turbine readings (a daily partition of raw_sensor_data).",
+    description="Record one day of sensor readings (a daily partition of raw_sensor_data; the simulated wind-turbine fleet by default).",
 )
 telemetry_rollup_job = define_asset_job(
     "telemetry_rollup",
@@ -52,7 +51,9 @@ quality_report_job = define_asset_job(
 )
 
 
-def _ended(window: timedelta, key_format: str, job, cron: str, description: str):
+def _ended(
+    window: timedelta, key_format: str, job, cron: str, description: str, running: bool = True
+):
     """A schedule that runs ``job`` for the hour or day that ended before the tick (the
     partitions also hold the one in progress, which a schedule must not pick)."""
 
@@ -62,7 +63,8 @@ def _ended(window: timedelta, key_format: str, job, cron: str, description: str)
         cron_schedule=cron,
         execution_timezone="UTC",
         description=description,
-        default_status=DefaultScheduleStatus.RUNNING,  # reports appear without anyone's help
+        # reports appear without anyone's help; recording simulated readings is asked for
+        default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
     )
     def ended_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         start = context.scheduled_execution_time.astimezone(UTC) - window
@@ -73,7 +75,14 @@ def _ended(window: timedelta, key_format: str, job, cron: str, description: str)
 
 
 schedules = [
-    build_schedule_from_partitioned_job(sensor_data_job, hour_of_day=0, minute_of_hour=15),
+    _ended(
+        timedelta(days=1),
+        "%Y-%m-%d",
+        sensor_data_job,
+        "15 0 * * *",
+        "Record each day's sensor readings (the simulated fleet's by default) at 00:15 UTC.",
+        running=False,
+    ),
     _ended(
         timedelta(hours=1),
         "%Y-%m-%d-%H:00",

@@ -99,7 +99,7 @@ def run_registry_sensor_once(
     return result.cursor, launched
 
 
-RETRAINING_JOBS = {"web": "retrain_image_classifier", "pi": "retrain_turbine_autoencoder"}
+RETRAINING_JOBS = {"web": "retrain_image_classifier", "pi": "retrain_sensor_autoencoder"}
 
 
 @sensor(

@@ -2,7 +2,6 @@
 
 import io
 
-import pandas as pd
 import pytest
 from dagster import DagsterInstance
 from PIL import Image
@@ -61,7 +60,7 @@ def test_registry_commands_move_the_channel_at_once(home, capsys):
     assert read_channel(store, model)["version"] == 1
 
 
-def test_ingest_commands(home, tmp_path, capsys):
+def test_ingest_images_command(home, tmp_path, capsys):
     folder = tmp_path / "photos" / "cat"
     folder.mkdir(parents=True)
     buffer = io.BytesIO()
@@ -69,17 +68,6 @@ def test_ingest_commands(home, tmp_path, capsys):
     (folder / "a.png").write_bytes(buffer.getvalue())
     assert main(["ingest-images", str(tmp_path / "photos")]) == 0
     assert local_resources(home)["artifacts"].list_keys("raw/images/") == ["raw/images/cat/a.png"]
-    csv = tmp_path / "readings.csv"
-    pd.DataFrame(
-        {"Time": ["2026-11-20T10:00:00Z", "2026-11-20T10:01:00Z"], "Wind": ["7.5", "oops"]}
-    ).to_csv(csv, index=False)
-    assert main(["ingest-sensors", str(csv), "--map", "timestamp=Time,wind_speed_ms=Wind"]) == 0
-    out = capsys.readouterr().out
-    assert (
-        "bad values per column {'wind_speed_ms': 1" in out
-        and "stored 2 readings for 1 days: 2026-11-20" in out
-    )
-    assert main(["ingest-sensors", str(csv), "--map", "timestamp"]) == 2
 
 
 def test_registry_decision_job(home):

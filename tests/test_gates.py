@@ -17,13 +17,27 @@ def test_classification_gate_counts_flips_diff_and_size():
     assert gate(reference, reference, 1000, 500).passed
 
 
-def test_anomaly_gate_compares_flags_and_reports_error_difference():
-    reference = [None, np.array([1.0, 2.0, 4.0, 8.0]), np.array([False, False, True, True])]
-    close = [None, np.array([1.01, 2.0, 4.0, 8.0]), np.array([False, False, True, True])]
-    flipped = [None, np.array([1.0, 2.0, 4.0, 8.0]), np.array([False, True, True, True])]
-    gate = anomaly_gate(min_flag_agreement=0.995, max_size_ratio=0.6)
-    ok = gate(reference, close, 100, 55)
-    assert ok.passed and abs(ok.metrics["error_relative_diff_max"] - 0.01) < 1e-9
+def test_anomaly_gate_bounds_flags_errors_near_the_threshold_and_the_flag_rate():
+    # the reference flags 4 and 8: its threshold lies at 2 (the largest unflagged error)
+    reference = [None, np.array([0.1, 2.0, 4.0, 8.0]), np.array([False, False, True, True])]
+    gate = anomaly_gate(min_flag_agreement=0.995, max_error_relative_diff=0.1, max_size_ratio=0.6)
+
+    # an error far below the threshold that triples decides nothing: its change counts against
+    # the threshold (0.2 / 2 = 0.1), not against itself (2.0)
+    small_moved = [None, np.array([0.3, 2.02, 4.0, 8.0]), reference[2]]
+    ok = gate(reference, small_moved, 100, 55)
+    assert ok.passed, ok.failures
+    assert abs(ok.metrics["error_relative_diff_max"] - 0.1) < 1e-6
+
+    # the error at twice the threshold moving 15 % fails, flags unchanged; far above it, not
+    near_moved = [None, np.array([0.1, 2.0, 4.6, 8.0]), reference[2]]
+    failed = gate(reference, near_moved, 100, 55)
+    assert not failed.passed and failed.failures[0].startswith("error relative diff 0.15")
+    far_moved = [None, np.array([0.1, 2.0, 4.0, 12.0]), reference[2]]
+    assert gate(reference, far_moved, 100, 55).passed
+
+    # a flag that flips away from the threshold: agreement and flag rate both fail, and size
+    flipped = [None, np.array([0.1, 2.0, 4.0, 8.0]), np.array([True, False, True, True])]
     bad = gate(reference, flipped, 100, 70)
-    assert not bad.passed and bad.metrics["flag_agreement"] == 0.75
-    assert len(bad.failures) == 2
+    assert bad.metrics["flag_agreement"] == 0.75 and bad.metrics["flag_rate_change"] == 0.25
+    assert [f.split(" ")[0] for f in bad.failures] == ["anomaly-flag", "flag", "size"]

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 SMALL = {
     "ops": {
         "raw_sensor_data": {"config": {"turbines": 2}},
-        "turbine_autoencoder": {"config": {"epochs": 4}},
+        "sensor_autoencoder": {"config": {"epochs": 4}},
     }
 }
 
@@ -52,8 +52,8 @@ def test_lineage_and_sensor_on_a_postgres_instance(tmp_path):
                     )
                     .success
                 )
-            trained = defs.resolve_job_def("retrain_turbine_autoencoder").execute_in_process(
-                run_config={"ops": {"turbine_autoencoder": SMALL["ops"]["turbine_autoencoder"]}},
+            trained = defs.resolve_job_def("retrain_sensor_autoencoder").execute_in_process(
+                run_config={"ops": {"sensor_autoencoder": SMALL["ops"]["sensor_autoencoder"]}},
                 instance=instance,
             )
             assert trained.success

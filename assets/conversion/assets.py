@@ -2,7 +2,7 @@
 
 import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,6 @@ def build_variant_asset(
     variant: Variant,
     *,
     asset_prefix: str,
-    model_name: str,
     group: str,
     data_inputs: Sequence[str],
     load_inputs: InputLoader,
@@ -74,7 +73,7 @@ def build_variant_asset(
             model_file = store_model_file(
                 artifacts,
                 built.path,
-                f"{run_artifact_dir(model_name, context)}/model.{variant.name}.onnx",
+                f"{PurePosixPath(reference.key).parent}/model.{variant.name}.onnx",  # beside fp32
                 variant.name,
                 reference.input_spec,
                 reference.outputs,

@@ -4,7 +4,7 @@ from dagster import AssetExecutionContext, DynamicPartitionsDefinition, Metadata
 
 from assets.deployment.planning import parse_partition_key
 from assets.deployment.publish import iot_job_document, publish_model_version
-from assets.turbine.assets import registered_turbine_autoencoder
+from assets.sensors.assets import registered_sensor_autoencoder
 from assets.vision.assets import registered_image_classifier
 from resources.artifacts import ArtifactStore
 from resources.devices import DeviceJobs
@@ -17,7 +17,7 @@ model_versions = DynamicPartitionsDefinition(name="model_versions")
     group_name="deployment",
     kinds={"s3", "json"},
     partitions_def=model_versions,
-    deps=[registered_image_classifier, registered_turbine_autoencoder],
+    deps=[registered_image_classifier, registered_sensor_autoencoder],
     description=(
         "An approved model version published for the clients: every variant copied to "
         "deploy/<model>/<version>/ and checked against the registered sha256, the manifest and "

@@ -109,6 +109,8 @@ def build_manifest(
         manifest["threshold"] = task["threshold"]
         manifest["signals"] = task["signals"]
         manifest["window"] = task["window"]
+        if "profile" in task:  # units, valid ranges and the interval: what a device must send
+            manifest["profile"] = task["profile"]
     return manifest
 
 

@@ -19,6 +19,7 @@ VariantEvaluation = Callable[[ArtifactStore, dict[str, Any], list[ModelFile]], d
 class RegistrationFacts:
     """What a lineage says about the version it registers (the rest is common)."""
 
+    model: str
     description: str
     task: dict[str, Any]
     metrics: dict[str, Any]
@@ -30,7 +31,6 @@ class RegistrationFacts:
 def build_registration_asset(
     *,
     name: str,
-    model_name: str,
     group: str,
     asset_prefix: str,
     variant_names: Sequence[str],
@@ -69,6 +69,7 @@ def build_registration_asset(
         for precision, why in left_out.items():
             context.log.warning("%s left out of the version: %s", precision, why)
         known = facts(upstream)
+        model_name = known.model
         card = build_model_card(
             model_name,
             known.description,

@@ -473,7 +473,6 @@ def build_vision_variant_asset(variant: Variant) -> AssetsDefinition:
     return build_variant_asset(
         variant,
         asset_prefix="image_classifier",
-        model_name=MODEL_NAME,
         group=GROUP,
         data_inputs=("image_dataset", "image_classifier"),
         load_inputs=_variant_inputs,
@@ -487,6 +486,7 @@ def _registration_facts(upstream: dict[str, Any]) -> RegistrationFacts:
     trained: TrainedClassifier = upstream["image_classifier"]
     dataset: ImageDataset = upstream["image_dataset"]
     return RegistrationFacts(
+        model=MODEL_NAME,
         description=f"MobileNetV2 image classifier, {len(trained.labels)} classes",
         task={
             "kind": "image-classification",
@@ -526,7 +526,6 @@ def _evaluate_variants(
 
 registered_image_classifier = build_registration_asset(
     name="registered_image_classifier",
-    model_name=MODEL_NAME,
     group=GROUP,
     asset_prefix="image_classifier",
     variant_names=[v.name for v in VISION_VARIANTS],

@@ -14,7 +14,9 @@ Pi 4), numpy and the standard library only. What it promises, as device agents o
 - its bearer token goes to the gateway's own origin only, never to a download URL (a presigned
   S3 URL carries its own authorisation).
 
-    python -m clients.pi.agent --gateway http://127.0.0.1:8000 --token T --device-id turbine-007
+Which signals a reading holds, in which order, and how many make a window come from the model's
+manifest (its sensor profile), so one agent serves any device; readings come from a source in
+``clients/pi/sources.py``.
 """
 
 import argparse
@@ -34,7 +36,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +44,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from clients.pi.profiles import WIND_TURBINE
+from clients.pi.sources import open_source
+
 log = logging.getLogger("edgeline.agent")
-MODEL = "turbine-autoencoder"
 
 
 class GatewayError(RuntimeError):
@@ -268,8 +272,9 @@ class EdgeAgent:
         device_id: str,
         max_queue: int = 10_000,
         backoff: Backoff | None = None,
+        model: str = WIND_TURBINE.model,
     ) -> None:
-        self.gateway, self.cache, self.device_id = gateway, cache, device_id
+        self.gateway, self.cache, self.device_id, self.model = gateway, cache, device_id, model
         self.outbox = Outbox(cache.directory / "outbox.sqlite", max_queue)
         self.backoff = backoff or Backoff()
         self.etag: str | None = None
@@ -277,6 +282,8 @@ class EdgeAgent:
         self.state: dict | None = None
         self.paused: str | None = None  # why the agent does not score, when it does not
         self.readings: deque = deque(maxlen=1)
+        self.counts = {"scored": 0, "anomalies": 0, "unscored": 0}
+        self.unreadable: set[str] = set()  # why readings were not scored, logged once each
         state = cache.current()
         if state:
             self._load(state)
@@ -301,7 +308,7 @@ class EdgeAgent:
     def poll_model(self) -> bool:
         """Follow the channel; True when what the agent runs changed."""
         try:
-            kind, manifest, etag = self.gateway.manifest(MODEL, self.etag)
+            kind, manifest, etag = self.gateway.manifest(self.model, self.etag)
         except GatewayUnreachable:
             self.backoff.failed()
             raise
@@ -325,6 +332,8 @@ class EdgeAgent:
             "variant": precision,
             "path": str(path),
             "window": manifest["window"],
+            "signals": manifest["signals"],
+            "interval_s": manifest.get("profile", {}).get("interval_s"),
         }
         changed = state != self.state
         if changed:
@@ -334,11 +343,46 @@ class EdgeAgent:
         self.etag = etag
         return changed
 
-    def process(self, reading: Iterable[float]) -> dict | None:
+    @property
+    def interval_s(self) -> float:
+        """Seconds between readings, as the running model's profile declares them."""
+        return float((self.state or {}).get("interval_s") or 1.0)
+
+    def _values(self, reading: Mapping | Iterable[float]) -> np.ndarray | None:
+        """The reading in the model's signal order, or None (counted, and logged once per
+        cause) when it lacks a signal or holds something that is not a number."""
+        signals = self.state["signals"] if self.state else ()
+        try:
+            if isinstance(reading, Mapping):
+                missing = [name for name in signals if name not in reading]
+                if missing:
+                    raise KeyError(
+                        f"readings lack {missing} of the model's signals {list(signals)} "
+                        f"(they have {sorted(reading)})"
+                    )
+                values = [float(reading[name]) for name in signals]
+            else:
+                values = [float(value) for value in reading]
+                if signals and len(values) != len(signals):
+                    raise KeyError(f"readings hold {len(values)} values, the model {len(signals)}")
+        except (KeyError, TypeError, ValueError) as error:
+            cause = str(error.args[0] if isinstance(error, KeyError) else error)
+            if cause not in self.unreadable:
+                self.unreadable.add(cause)
+                log.warning("not scored: %s", cause)
+            return None
+        return np.asarray(values, dtype=np.float32)
+
+    def process(self, reading: Mapping | Iterable[float]) -> dict | None:
         """Add one reading; once a window is full, score it and queue the telemetry event."""
         if self.session is None or self.state is None:
+            self.counts["unscored"] += 1
             return None
-        self.readings.append(np.asarray(list(reading), dtype=np.float32))
+        values = self._values(reading)
+        if values is None:
+            self.counts["unscored"] += 1
+            return None
+        self.readings.append(values)
         if len(self.readings) < self.state["window"]:
             return None
         window = np.concatenate(self.readings)[None, :]
@@ -367,6 +411,8 @@ class EdgeAgent:
             "anomaly": bool(outputs["anomaly"][0]),
         }
         self.outbox.put(event)
+        self.counts["scored"] += 1
+        self.counts["anomalies"] += int(event["anomaly"])
         return event
 
     def flush(self, batch: int = 500) -> int:
@@ -417,6 +463,7 @@ class EdgeAgent:
             "state": "running" if self.session else "paused",
             "paused_because": self.paused,
             "model": self.state,
+            **self.counts,
             "queued": len(self.outbox),
             **self.outbox.counters(),
             "connection_attempts": self.gateway.attempts,
@@ -425,18 +472,22 @@ class EdgeAgent:
 
 def run(
     agent: EdgeAgent,
-    readings: Iterable[Iterable[float]],
-    interval_s: float,
+    readings: Iterable[Mapping | Iterable[float]],
+    speed: float,
     poll_s: float,
     flush_every: int = 100,
     flush_s: float = 10.0,
+    limit: int = 0,
+    paced: bool = True,
 ) -> None:
-    """Score readings as they come (every ``interval_s``), follow the channel every ``poll_s``,
-    send telemetry in batches of ``flush_every`` or every ``flush_s`` seconds, whichever comes
-    first; an unreachable gateway only delays what the backoff allows."""
+    """Score readings as they come, paced at the model's interval divided by ``speed`` (0: as
+    fast as they come), follow the channel every ``poll_s``, send telemetry in batches of
+    ``flush_every`` or every ``flush_s`` seconds, whichever comes first, and log a status line
+    a minute; an unreachable gateway only delays what the backoff allows. Ends with the
+    readings, or after ``limit`` of them."""
     last_poll = last_status = time.monotonic() - max(poll_s, 60) - 1
     last_flush = time.monotonic()
-    for reading in readings:
+    for count, reading in enumerate(readings, start=1):
         if time.monotonic() - last_status > 60:
             last_status = time.monotonic()
             log.info("status: %s", json.dumps(agent.status()))
@@ -450,50 +501,90 @@ def run(
         if len(agent.outbox) >= flush_every or time.monotonic() - last_flush > flush_s:
             last_flush = time.monotonic()
             agent.flush()
-        if interval_s:
-            time.sleep(interval_s)
+        if limit and count >= limit:
+            break
+        if paced and speed:
+            time.sleep(agent.interval_s / speed)
     agent.flush()
     log.info("status: %s", json.dumps(agent.status()))
 
 
-def main() -> None:
+HELP = """Edgeline's device agent. It keeps this device on the newest approved version of its
+model (downloaded from the gateway, checked, kept on disk), scores every window of readings
+with it, and sends the results back as telemetry. It runs until stopped (Ctrl-C or SIGTERM),
+or until a replayed file or stdin ends; nothing it scored is lost to a crash or an outage."""
+
+EPILOG = """readings (--source):
+  simulate     the demo's simulated wind turbine (model turbine-autoencoder)
+  csv:PATH     replay a recorded CSV, one reading per row, columns named as the model's signals
+  stdin        JSON lines, one reading per line: {"pressure_bar": 3.1, "flow_lpm": 410, ...}
+The model's manifest says which signals make a reading and how many readings make a window.
+
+data directory (--data-dir, default ~/.edgeline-agent):
+  *.onnx         verified model files, kept to fall back to when a version is revoked
+  current.json   the model in use (the agent resumes with it after a restart, also offline)
+  outbox.sqlite  telemetry not yet accepted by the gateway (at most --max-queue events)
+
+status: a line a minute (and at the end) with the model version, readings scored,
+anomalies, and events queued, sent, rejected and dropped.
+
+example:
+  python -m clients.pi.agent --gateway https://gw.example.com --token $EDGELINE_TOKEN \
+      --device-id pump-7 --model pump-autoencoder --source csv:pump-7.csv --speed 10
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m clients.pi.agent",
+        description=HELP,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--gateway", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--device-id", required=True)
-    parser.add_argument("--cache", default=str(Path.home() / ".edgeline-agent"))
+    parser.add_argument("--gateway", required=True, help="the gateway's URL")
+    parser.add_argument("--token", required=True, help="this device's token for the gateway")
+    parser.add_argument("--device-id", required=True, help="this device's name in telemetry")
     parser.add_argument(
-        "--simulate", type=int, default=600, help="simulated readings to process (0: until stopped)"
+        "--model", default=WIND_TURBINE.model, help="the model to follow (default: %(default)s)"
     )
-    parser.add_argument("--interval-s", type=float, default=0.0, help="seconds between readings")
-    parser.add_argument("--poll-s", type=float, default=30.0)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--source", default="simulate", help="simulate, csv:PATH or stdin (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay or simulate this many times faster than the model's interval (0: flat out)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=0, help="stop after this many readings (0: never)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=str(Path.home() / ".edgeline-agent"),
+        help="models, current model and telemetry queue (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll-s", type=float, default=30.0, help="seconds between checks for a new version"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=10_000, help="telemetry events kept while offline"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the simulated turbine's seed")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
-
+    source = open_source(args.source, args.seed)
     agent = EdgeAgent(
-        GatewayClient(args.gateway, args.token), ModelCache(Path(args.cache)), args.device_id
+        GatewayClient(args.gateway, args.token),
+        ModelCache(Path(args.data_dir)),
+        args.device_id,
+        max_queue=args.max_queue,
+        model=args.model,
     )
-
-    def readings() -> Iterator[list[float]]:
-        """The simulated turbine, day after day; ``--simulate 0`` runs until stopped."""
-        day_index, produced = int(time.time() // 86400), 0
-        while True:
-            day = simulate_turbine(7, day_index, FleetSettings(turbines=1), seed=args.seed)
-            for index in range(len(day["fault"])):
-                if args.simulate and produced >= args.simulate:
-                    return
-                produced += 1
-                yield [day[name][index] for name in SIGNALS]
-            day_index += 1
-
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl-C: the queue is on disk
     try:
-        run(agent, readings(), args.interval_s, args.poll_s)
-    except KeyboardInterrupt:
+        run(agent, source, args.speed, args.poll_s, limit=args.limit, paced=source.paced)
+    except (KeyboardInterrupt, SystemExit):
         log.info("stopped: %s", json.dumps(agent.status()))
 
 

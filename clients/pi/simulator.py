@@ -24,29 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIGNALS = (
-    "wind_speed_ms",
-    "rotor_rpm",
-    "power_kw",
-    "voltage_v",
-    "bearing_temp_c",
-    "vibration_x_mms",
-    "vibration_y_mms",
-    "yaw_error_deg",
-)
-FAULTS = ("none", "bearing_wear", "voltage_sag", "stuck_sensor", "rotor_imbalance")
+from clients.pi.profiles import WIND_TURBINE
 
-# Physically possible ranges: readings outside are sensor errors, not weather.
-VALID_RANGES = {
-    "wind_speed_ms": (0.0, 60.0),
-    "rotor_rpm": (0.0, 30.0),
-    "power_kw": (-50.0, 2500.0),
-    "voltage_v": (0.0, 1000.0),
-    "bearing_temp_c": (-40.0, 150.0),
-    "vibration_x_mms": (0.0, 100.0),
-    "vibration_y_mms": (0.0, 100.0),
-    "yaw_error_deg": (-180.0, 180.0),
-}
+SIGNALS = WIND_TURBINE.signal_names  # the order of a reading, as the profile declares it
+FAULTS = ("none", "bearing_wear", "voltage_sag", "stuck_sensor", "rotor_imbalance")
 
 CUT_IN_MS, RATED_MS, CUT_OUT_MS = 3.0, 12.0, 25.0
 RATED_KW, RATED_RPM, NOMINAL_V = 2000.0, 16.0, 690.0

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from assets.deployment.publish import publish_model_version, update_channel
 from clients.pi import agent as agent_module
 from clients.pi.agent import Backoff, EdgeAgent, GatewayClient, ModelCache, ModelRefused, Outbox
+from clients.pi.profiles import WIND_TURBINE
 from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
 from resources import SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event
@@ -83,6 +84,7 @@ def register_and_publish(store, registry, threshold: float) -> int:
         "signals": list(SIGNALS),
         "window": WINDOW,
         "threshold": threshold,
+        "profile": WIND_TURBINE.to_dict(),
     }
     registry.ensure_model(MODEL)
     version = registry.register_version(MODEL, {"task": task, "variants": [variant]}).version
@@ -226,3 +228,36 @@ def test_outbox_is_durable_bounded_and_waits_out_outages(tmp_path):
     assert agent.flush() == 0 and offline.attempts == 6  # not due yet: no connection attempt
     reopened = Outbox(tmp_path / "outbox.sqlite", max_events=3)  # as after a crash
     assert [e["n"] for _, e in reopened.peek(10)] == [2, 3, 4]
+
+
+def test_readings_by_name_from_json_lines_in_the_manifests_order(gateway, tmp_path, caplog):
+    """A reading source knows signal names, not the model: the agent orders them as the
+    manifest says, and counts (and says once why) what it cannot score."""
+    import io
+    import json
+
+    from clients.pi.sources import JsonLines
+
+    url, store, _ = gateway
+    register_and_publish(store, SqliteModelRegistry(path=str(tmp_path / "r.sqlite")), 9.0)
+    agent = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache"), "turbine-008")
+    assert agent.poll_model() and agent.state["signals"] == list(SIGNALS)
+    rows = normal_readings()[: 2 * WINDOW]
+    lines = [
+        json.dumps(dict(reversed(list(zip(SIGNALS, map(float, r), strict=True))))) for r in rows
+    ]
+    lines[3] = "not json"  # skipped by the source
+    lines[4] = json.dumps({"wind_speed_ms": 7.0})  # lacks the other signals: not scored
+    source = JsonLines(io.StringIO("\n".join(lines) + "\n"))
+    readings = list(source)
+    assert len(readings) == 2 * WINDOW - 1 and not source.paced
+    events = [e for e in (agent.process(r) for r in readings) if e]
+    assert agent.counts == {"scored": WINDOW - 1, "anomalies": 0, "unscored": 1}
+    assert sum("readings lack" in r.message for r in caplog.records) == 1
+    # the same readings as lists in the manifest's order score the same
+    ordered = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache2"), "turbine-009")
+    ordered.poll_model()
+    complete = [[r[name] for name in SIGNALS] for r in readings if len(r) == len(SIGNALS)]
+    expected = [e for e in (ordered.process(r) for r in complete) if e]
+    errors = [e["reconstruction_error"] for e in events]
+    assert errors == [e["reconstruction_error"] for e in expected]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from clients.pi.agent import Backoff, EdgeAgent, GatewayClient, ModelCache, run
+from clients.pi.profiles import WIND_TURBINE
 from tests.gateway.server import Gateway
 from tests.pi.test_agent import normal_readings, register_and_publish
 
@@ -69,7 +70,10 @@ def test_restart_and_outage_under_load_lose_and_duplicate_nothing(fleet_gateway,
 
     def drive(agent: EdgeAgent) -> None:
         try:  # the agents keep running through the whole outage
-            run(agent, readings, max(0.01, (outage_s + 8) / len(readings)), 1.0, 50)
+            # paced so that the readings last the outage and some: the model's 60 s interval,
+            # sped up to one reading every (outage_s + 8) / 1200 seconds
+            pause_s = max(0.01, (outage_s + 8) / len(readings))
+            run(agent, readings, WIND_TURBINE.interval_s / pause_s, 1.0, 50)
         except BaseException as error:  # a dead thread must fail the test, not pass it
             failures.append(error)
 
@@ -112,14 +116,14 @@ def test_an_agent_killed_and_restarted_loses_nothing(fleet_gateway, tmp_path):
         TOKEN,
         "--device-id",
         "turbine-042",
-        "--cache",
+        "--data-dir",
         str(cache),
-        "--interval-s",
-        "0.002",
+        "--speed",
+        "30000",  # a reading every 2 ms
         "--poll-s",
         "1",
     ]
-    agent = subprocess.Popen([*command, "--simulate", "5000"], cwd=REPO, stderr=subprocess.DEVNULL)
+    agent = subprocess.Popen([*command, "--limit", "5000"], cwd=REPO, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(stored_for(fleet_gateway, "turbine-042")) < 200:  # sending, mid-stream
         assert agent.poll() is None and time.monotonic() < deadline
@@ -128,7 +132,7 @@ def test_an_agent_killed_and_restarted_loses_nothing(fleet_gateway, tmp_path):
     agent.wait(timeout=30)
     killed_at = created(cache)
     subprocess.run(
-        [*command, "--simulate", "300"],
+        [*command, "--limit", "300"],
         cwd=REPO,
         check=True,
         timeout=120,

@@ -2,14 +2,18 @@
 
 import copy
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from assets.turbine.model import AnomalyDetector
+from assets.sensors.model import AnomalyDetector
+from assets.sensors.records import TrainedAutoencoder
+from resources.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,11 @@ def train_autoencoder(
     """Fit scaling and autoencoder on normal training windows; threshold from normal validation
     windows at ``threshold_percentile`` (held out, so the threshold is not fitted to noise seen
     in training)."""
+    if len(train_windows) < 2 or len(val_windows) < 1:
+        raise ValueError(
+            f"training needs normal windows: {len(train_windows)} for training, "
+            f"{len(val_windows)} for validation"
+        )
     torch.manual_seed(settings.seed)
     model = AnomalyDetector(window, signals, settings.hidden)
     train = torch.from_numpy(train_windows)
@@ -104,17 +113,14 @@ def train_autoencoder(
     return result
 
 
-def detection_scores(flags: np.ndarray, faulty: np.ndarray) -> dict[str, float]:
-    """Precision, recall and F1 of anomaly flags against ground-truth fault labels."""
-    true_positive = int((flags & faulty).sum())
-    precision = true_positive / max(1, int(flags.sum()))
-    recall = true_positive / max(1, int(faulty.sum()))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "flagged": int(flags.sum()),
-        "faulty": int(faulty.sum()),
-        "windows": len(flags),
-    }
+def save_weights(model: AnomalyDetector, store: ArtifactStore, key: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(model.state_dict(), Path(tmp) / "model.pt")
+        store.put_file(key, Path(tmp) / "model.pt")
+
+
+def load_detector(store: ArtifactStore, trained: TrainedAutoencoder, tmp: Path) -> AnomalyDetector:
+    model = AnomalyDetector(trained.window, trained.signals, trained.hidden)
+    weights = store.get_file(trained.weights_key, tmp / "model.pt")
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()

@@ -8,8 +8,8 @@ import onnxruntime as ort
 import pytest
 from dagster import DagsterInstance, FilesystemIOManager, materialize
 
-from assets.turbine.assets import turbine_assets
-from assets.turbine.data import day_range
+from assets.sensors.assets import sensor_assets
+from assets.sensors.data import day_range
 from resources import LocalArtifactStore, SqliteModelRegistry
 from resources.registry import PENDING
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 DAYS = [d.isoformat() for d in day_range(__import__("datetime").date(2026, 10, 20), 8)]
 RAW = {"ops": {"raw_sensor_data": {"config": {"turbines": 4, "fault_rate": 1.5}}}}
-REST = {"ops": {"turbine_autoencoder": {"config": {"epochs": 12}}}}
+REST = {"ops": {"sensor_autoencoder": {"config": {"epochs": 12}}}}
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +33,16 @@ def lineage(tmp_path_factory):
     instance = DagsterInstance.ephemeral()
     for day in DAYS:
         recorded = materialize(
-            [turbine_assets[0]],
+            [sensor_assets[0]],
             partition_key=day,
             resources=resources,
             run_config=RAW,
             instance=instance,
         )
         assert recorded.success
-    names = [a.key.path[-1] for a in turbine_assets[1:]]
+    names = [a.key.path[-1] for a in sensor_assets[1:]]
     result = materialize(
-        turbine_assets, selection=names, resources=resources, run_config=REST, instance=instance
+        sensor_assets, selection=names, resources=resources, run_config=REST, instance=instance
     )
     return result, store, registry
 
@@ -56,10 +56,23 @@ def test_registers_with_threshold_and_variants(lineage):
     assert version.status == PENDING
     card = registry.get_model_card("turbine-autoencoder", 1)
     assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16"]
-    assert card["task"]["threshold"] == result.output_for_node("turbine_autoencoder").threshold
+    assert card["task"]["threshold"] == result.output_for_node("sensor_autoencoder").threshold
     assert card["task"]["signals"][0] == "wind_speed_ms"
     assert card["baseline"]["samples"] > 1000
-    assert card["metrics"]["f1"] >= 0.8
+    assert card["metrics"]["f1"] >= 0.8 and card["task"]["evaluation"] == "labelled"
+    assert card["task"]["profile"]["name"] == "wind-turbine"
+    assert card["task"]["profile"]["signals"][2] == {
+        "name": "power_kw",
+        "unit": "kW",
+        "min": -50.0,
+        "max": 2500.0,
+    }
+    assert set(card["metrics"]["recall_by_label"]) <= {
+        "bearing_wear",
+        "voltage_sag",
+        "stuck_sensor",
+        "rotor_imbalance",
+    }
     assert card["variants"][1]["gate"]["flag_agreement"] >= 0.995
 
 
@@ -68,8 +81,8 @@ def test_onnx_flags_injected_faults_and_not_normal_windows(lineage):
     features = result.output_for_node("sensor_features")
     with np.load(store.get_file(features.key, Path(tempfile.mkdtemp()) / "w.npz")) as data:
         test = data["split"] == 2
-        values, fault = data["values"][test], data["fault"][test]
-    exported = result.output_for_node("turbine_onnx")["file"]
+        values, fault = data["values"][test], data["state"][test]
+    exported = result.output_for_node("sensor_autoencoder_onnx")["file"]
     with tempfile.TemporaryDirectory() as tmp:
         session = ort.InferenceSession(str(store.get_file(exported.key, Path(tmp) / "m.onnx")))
         reconstruction, _, anomaly = session.run(None, {"window": values})

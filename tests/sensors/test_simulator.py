@@ -2,10 +2,10 @@
 
 import numpy as np
 
+from clients.pi.profiles import WIND_TURBINE
 from clients.pi.simulator import (
     FAULTS,
     SIGNALS,
-    VALID_RANGES,
     FleetSettings,
     power_curve,
     simulate_fleet_day,
@@ -26,7 +26,7 @@ def test_same_seed_same_data_other_seed_other_data():
 def test_signals_are_coupled_and_in_range():
     day = simulate_fleet_day(3, FleetSettings(turbines=3, fault_rate=0.0), seed=5)
     for name in SIGNALS:
-        low, high = VALID_RANGES[name]
+        low, high = WIND_TURBINE.signals[SIGNALS.index(name)].valid_range()
         assert low <= day[name].min() and day[name].max() <= high, name
     running = day["rotor_rpm"] > 1
     assert np.corrcoef(day["wind_speed_ms"][running], day["power_kw"][running])[0, 1] > 0.7

@@ -1,0 +1,474 @@
+"""Sensor lineage: a device's readings -> windows -> autoencoder -> ONNX -> fp16 -> registered version.
+
+Which device is the profile's business (``clients/pi/profiles.py``): the simulated wind-turbine
+fleet by default, or any profile stored with ingested readings (``edgeline ingest-sensors``).
+"""
+
+import tempfile
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    DailyPartitionsDefinition,
+    DataVersion,
+    MetadataValue,
+    Output,
+    asset,
+)
+from pydantic import Field
+
+from assets.conversion.assets import build_variant_asset, run_artifact_dir
+from assets.conversion.model_file import store_model_file
+from assets.conversion.variants import Variant, anomaly_agreement, anomaly_gate, convert_to_fp16
+from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
+from assets.plots import histogram_plot, line_plot, png_markdown
+from assets.sensors.data import (
+    day_prefix,
+    parquet_bytes,
+    read_days,
+    read_profile,
+    record_profile,
+    simulated_day,
+    stored_days,
+)
+from assets.sensors.evaluation import error_baseline, evaluate_detector
+from assets.sensors.features import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    Dataset,
+    SplitSettings,
+    decode_dataset,
+    encode_dataset,
+    prepare_dataset,
+)
+from assets.sensors.records import OUTPUT_NAMES, SensorFeatures, TrainedAutoencoder, input_spec
+from clients.pi.profiles import WIND_TURBINE
+from clients.pi.simulator import FleetSettings
+from resources.artifacts import ArtifactStore
+
+GROUP = "sensors"
+PARITY_TOLERANCE = 1e-4  # relative, ONNX against PyTorch
+# from 2020, for users' older recordings; today included, for what a device recorded this morning
+daily_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
+PROFILE_FIELD = Field(
+    default=WIND_TURBINE.name,
+    description=(
+        "The sensor profile: the built-in wind-turbine (simulated when no readings were "
+        "ingested), or one stored by `edgeline ingest-sensors --profile FILE`."
+    ),
+)
+
+SENSOR_VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "fp16",
+        partial(convert_to_fp16, float_processing=True),
+        anomaly_gate(min_flag_agreement=0.995, max_error_relative_diff=0.25),
+        "fp16 weights, fp32 inputs, outputs and feature scaling: half the download for the Pi.",
+    ),
+)
+
+
+class RawSensorConfig(Config):
+    profile: str = PROFILE_FIELD
+    turbines: int = Field(default=5, ge=1, description="Simulated turbines (wind-turbine only).")
+    fault_rate: float = Field(default=1.0, ge=0, description="Fault episodes per turbine per day.")
+    seed: int = 42
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+    partitions_def=daily_partitions,
+    description=(
+        "One day of a device's readings as Parquet under raw/sensors/<profile>/date=YYYY-MM-DD/: "
+        "what `edgeline ingest-sensors` stored for that day, or, for the built-in wind-turbine "
+        "profile with nothing ingested, the simulated fleet's day."
+    ),
+)
+def raw_sensor_data(
+    context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStore
+) -> Output[dict[str, Any]]:
+    day = context.partition_key
+    profile = read_profile(artifacts, config.profile)
+    keys = stored_days(artifacts, profile.name).get(day, [])
+    ingested = [k for k in keys if not k.endswith("/simulated.parquet")]
+    if ingested:
+        frame, source = read_days(artifacts, ingested), "ingested"
+    elif profile == WIND_TURBINE:
+        settings = FleetSettings(turbines=config.turbines, fault_rate=config.fault_rate)
+        frame = simulated_day(date.fromisoformat(day), settings, config.seed)
+        record_profile(artifacts, profile)
+        artifacts.put_bytes(
+            f"{day_prefix(profile.name, day)}simulated.parquet", parquet_bytes(frame)
+        )
+        source = "simulated"
+    else:
+        raise ValueError(
+            f"no readings of profile {profile.name} for {day}: ingest them with "
+            f"`edgeline ingest-sensors FILE --profile ...` (days stored: "
+            f"{list(stored_days(artifacts, profile.name)) or 'none'})"
+        )
+    states = frame["state"].value_counts().to_dict()
+    return Output(
+        {"day": day, "rows": len(frame), "source": source, "profile": profile.name},
+        metadata={
+            "profile": profile.name,
+            "source": source,
+            "rows": len(frame),
+            "devices": int(frame["device_id"].nunique()),
+            "first_reading": str(frame["timestamp"].min()),
+            "last_reading": str(frame["timestamp"].max()),
+            "missing_values": MetadataValue.json(
+                {s: int(frame[s].isna().sum()) for s in profile.signal_names}
+            ),
+            "states": MetadataValue.json({str(k): int(v) for k, v in states.items()}),
+            "labels": MetadataValue.json(
+                {str(k): int(v) for k, v in frame["label"].value_counts().items()}
+            ),
+        },
+    )
+
+
+class SensorFeaturesConfig(Config):
+    profile: str = PROFILE_FIELD
+    val_days: int = Field(default=2, ge=1)
+    test_days: int = Field(default=3, ge=1)
+    max_days: int = Field(default=30, ge=1, description="Use at most this many recent days.")
+    unlabelled_as_normal: bool = Field(
+        default=True,
+        description=(
+            "Train on unlabelled readings as if normal (the usual unsupervised assumption). "
+            "Readings labelled anomalous never train."
+        ),
+    )
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pandas", "numpy"},
+    deps=[raw_sensor_data],
+    description=(
+        "Cleaned readings cut into windows of consecutive readings per device (the profile's "
+        "window and interval), split by time: the newest days (or, for a short recording, the "
+        "newest share of it) test, the ones before validate; training uses the oldest normal "
+        "windows only. Scaling is fitted later, on training windows."
+    ),
+)
+def sensor_features(
+    context: AssetExecutionContext, config: SensorFeaturesConfig, artifacts: ArtifactStore
+) -> Output[SensorFeatures]:
+    profile = read_profile(artifacts, config.profile)
+    days = dict(list(stored_days(artifacts, profile.name).items())[-config.max_days :])
+    if not days:
+        raise ValueError(
+            f"no readings of profile {profile.name}: materialise raw_sensor_data first"
+        )
+    frame = read_days(artifacts, [key for keys in days.values() for key in keys])
+    prepared = prepare_dataset(
+        frame,
+        profile,
+        SplitSettings(val_days=config.val_days, test_days=config.test_days),
+        config.unlabelled_as_normal,
+    )
+    data, version = encode_dataset(prepared.windows, prepared.split)
+    key = f"datasets/{profile.name}/{version}/windows.npz"
+    artifacts.put_bytes(key, data)
+    record = SensorFeatures(
+        key,
+        version,
+        profile.to_dict(),
+        prepared.counts,
+        config.unlabelled_as_normal,
+        prepared.split_how,
+        prepared.cleaning.__dict__,
+    )
+    first, last = next(iter(days)), next(reversed(days))
+    context.log.info("windows %s from %d days (%s .. %s)", prepared.counts, len(days), first, last)
+    return Output(
+        record,
+        data_version=DataVersion(version),
+        metadata={
+            "profile": profile.name,
+            "data_version": version,
+            "days": len(days),
+            "first_day": first,
+            "last_day": last,
+            "window": profile.window,
+            "interval_s": profile.interval_s,
+            "split": prepared.split_how,
+            "windows": MetadataValue.json(prepared.counts),
+            "cleaning": MetadataValue.json(prepared.cleaning.__dict__),
+        },
+    )
+
+
+def _load_dataset(artifacts: ArtifactStore, features: SensorFeatures) -> Dataset:
+    return decode_dataset(artifacts.get_bytes(features.key))
+
+
+class AutoencoderConfig(Config):
+    epochs: int = Field(default=25, ge=1)
+    batch_size: int = Field(default=256, ge=8)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    patience: int = Field(default=5, ge=1)
+    threshold_percentile: float = Field(default=99.8, gt=50, lt=100)
+    hidden: list[int] = Field(default=[64, 24, 8])
+    seed: int = 0
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pytorch"},
+    description=(
+        "Dense autoencoder trained on normal windows; anomaly threshold at a percentile of the "
+        "validation windows' reconstruction error; scored on the held-out windows (precision, "
+        "recall and F1 where they are labelled, the flag rate where they are not)."
+    ),
+)
+def sensor_autoencoder(
+    context: AssetExecutionContext,
+    config: AutoencoderConfig,
+    sensor_features: SensorFeatures,
+    artifacts: ArtifactStore,
+) -> Output[TrainedAutoencoder]:
+    from assets.sensors.training import (
+        AutoencoderSettings,
+        reconstruction_error,
+        save_weights,
+        train_autoencoder,
+    )
+
+    profile = sensor_features.sensor_profile
+    data = _load_dataset(artifacts, sensor_features)
+    settings = AutoencoderSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        patience=config.patience,
+        threshold_percentile=config.threshold_percentile,
+        hidden=tuple(config.hidden),
+        seed=config.seed,
+    )
+    result = train_autoencoder(
+        data.normal(TRAIN, sensor_features.unlabelled_as_normal),
+        data.normal(VALIDATION, sensor_features.unlabelled_as_normal),
+        profile.window,
+        len(profile.signals),
+        settings,
+        context.log.info,
+    )
+    test = data.split == TEST
+    errors = reconstruction_error(result.model, data.values[test])
+    metrics = evaluate_detector(
+        errors, result.threshold, data.state[test], data.label[test], data.labels
+    )
+    metrics["best_epoch"] = result.best_epoch
+    weights_key = f"{run_artifact_dir(profile.model, context)}/model.pt"
+    save_weights(result.model, artifacts, weights_key)
+    curves = line_plot(
+        {
+            "train": [h["train_loss"] for h in result.history],
+            "val": [h["val_loss"] for h in result.history],
+        },
+        "reconstruction loss",
+        "epoch",
+        "mean squared error (scaled)",
+    )
+    anomalous = data.state[test] == 1
+    histogram = histogram_plot(
+        {
+            "not anomalous": np.log10(errors[~anomalous] + 1e-6),
+            "anomalous": np.log10(errors[anomalous] + 1e-6),
+        },
+        "held-out reconstruction error",
+        "log10 error",
+        marker=float(np.log10(result.threshold)),
+    )
+    context.log.info("held-out: %s", metrics)
+    scores = {k: metrics[k] for k in ("precision", "recall", "f1") if k in metrics}
+    return Output(
+        TrainedAutoencoder(
+            weights_key,
+            profile.window,
+            len(profile.signals),
+            settings.hidden,
+            result.threshold,
+            metrics,
+        ),
+        metadata={
+            "profile": profile.name,
+            "evaluation": metrics["evaluation"],
+            "threshold": result.threshold,
+            "flag_rate": metrics["flag_rate"],
+            **scores,
+            "recall_by_label": MetadataValue.json(metrics.get("recall_by_label", {})),
+            "epochs_run": len(result.history),
+            "train_seconds": round(result.seconds, 1),
+            "loss_curve": MetadataValue.md(png_markdown(curves, "loss")),
+            "error_histogram": MetadataValue.md(png_markdown(histogram, "errors")),
+        },
+    )
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pytorch", "onnx"},
+    check_specs=[
+        AssetCheckSpec(
+            "pytorch_parity",
+            asset="sensor_autoencoder_onnx",
+            blocking=True,
+            description=(
+                "fp32 ONNX vs PyTorch on held-out windows: the same flags (but where the error is "
+                "within 1e-4 of the threshold), errors within 1e-4 relative up to twice it."
+            ),
+        )
+    ],
+    description=(
+        "The detector as one ONNX file: a raw window in the device's units in; smoothing, scaling, "
+        "autoencoder and threshold inside; reconstruction, error and anomaly flag out."
+    ),
+)
+def sensor_autoencoder_onnx(
+    context: AssetExecutionContext,
+    sensor_autoencoder: TrainedAutoencoder,
+    sensor_features: SensorFeatures,
+    artifacts: ArtifactStore,
+):
+    import torch
+
+    from assets.conversion.export import TensorSpec, export_onnx
+    from assets.conversion.measure import latency_profile, open_session, run_batches
+    from assets.sensors.training import load_detector
+
+    profile = sensor_features.sensor_profile
+    data = _load_dataset(artifacts, sensor_features)
+    test_values = data.part(TEST)
+    val_normal = data.normal(VALIDATION, sensor_features.unlabelled_as_normal)
+    spec = input_spec(profile)
+    threshold = sensor_autoencoder.threshold
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_detector(artifacts, sensor_autoencoder, Path(tmp))
+        path = export_onnx(
+            model,
+            torch.from_numpy(test_values[:1]),
+            Path(tmp) / "model.fp32.onnx",
+            TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
+            list(OUTPUT_NAMES),
+            metadata={"signals": ",".join(profile.signal_names), "model": profile.model},
+        )
+        session = open_session(path)
+        onnx_out = run_batches(session, test_values, batch_size=4096)
+        with torch.no_grad():
+            torch_out = [t.numpy() for t in model(torch.from_numpy(test_values))]
+        parity = anomaly_agreement(torch_out, onnx_out, threshold, PARITY_TOLERANCE)
+        passed = (
+            parity["flags_changed_away_from_threshold"] == 0
+            and parity["error_relative_diff_max"] <= PARITY_TOLERANCE
+        )
+        val_errors = run_batches(session, val_normal, batch_size=4096)[1]
+        latency = latency_profile(path, test_values)
+        model_file = store_model_file(
+            artifacts,
+            path,
+            f"{run_artifact_dir(profile.model, context)}/model.fp32.onnx",
+            "fp32",
+            spec,
+            OUTPUT_NAMES,
+            latency,
+            {**parity, "passed": passed},
+        )
+    yield Output(
+        {"file": model_file, "baseline": error_baseline(val_errors, threshold)},
+        metadata={
+            "key": model_file.key,
+            "bytes": model_file.bytes,
+            **parity,
+            "p50_ms_1_thread": latency["threads_1"]["p50_ms"],
+            "windows_per_s_1_thread": round(1000 / latency["threads_1"]["p50_ms"], 1),
+            "input": MetadataValue.json(spec),
+        },
+    )
+    yield AssetCheckResult(
+        check_name="pytorch_parity",
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=parity,
+    )
+
+
+def _variant_inputs(artifacts: ArtifactStore, inputs: dict[str, Any]) -> tuple[np.ndarray, None]:
+    return _load_dataset(artifacts, inputs["sensor_features"]).part(TEST), None
+
+
+variant_assets = [
+    build_variant_asset(
+        variant,
+        asset_prefix="sensor_autoencoder",
+        group=GROUP,
+        data_inputs=("sensor_features",),
+        load_inputs=_variant_inputs,
+    )
+    for variant in SENSOR_VARIANTS
+]
+
+
+def _registration_facts(upstream: dict[str, Any]) -> RegistrationFacts:
+    trained: TrainedAutoencoder = upstream["sensor_autoencoder"]
+    features: SensorFeatures = upstream["sensor_features"]
+    profile = features.sensor_profile
+    headline = {k: trained.metrics[k] for k in ("f1", "flag_rate") if k in trained.metrics}
+    return RegistrationFacts(
+        model=profile.model,
+        description=(
+            f"{profile.name} anomaly autoencoder, {profile.window}-reading windows of "
+            f"{len(profile.signals)} signals every {profile.interval_s:g} s"
+        ),
+        task={
+            "kind": "anomaly-detection",
+            "signals": list(profile.signal_names),
+            "window": profile.window,
+            "threshold": trained.threshold,
+            "interval_s": profile.interval_s,
+            "profile": profile.to_dict(),
+            "evaluation": trained.metrics["evaluation"],
+        },
+        metrics=trained.metrics,
+        data_version=features.data_version,
+        weights_key=trained.weights_key,
+        headline={**headline, "threshold": trained.threshold},
+    )
+
+
+registered_sensor_autoencoder = build_registration_asset(
+    name="registered_sensor_autoencoder",
+    group=GROUP,
+    asset_prefix="sensor_autoencoder",
+    variant_names=[v.name for v in SENSOR_VARIANTS],
+    inputs=("sensor_autoencoder", "sensor_features"),
+    facts=_registration_facts,
+    description=(
+        "A new version of the profile's model (turbine-autoencoder by default) in the model "
+        "registry, PendingManualApproval: variants, threshold, the profile (signals, units, "
+        "interval, window), held-out evaluation, baseline error distribution, lineage."
+    ),
+)
+
+
+sensor_assets = [
+    raw_sensor_data,
+    sensor_features,
+    sensor_autoencoder,
+    sensor_autoencoder_onnx,
+    *variant_assets,
+    registered_sensor_autoencoder,
+]

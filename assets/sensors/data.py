@@ -1,0 +1,325 @@
+"""Sensor readings as tables: the simulated fleet's days, and users' own CSV or Parquet files.
+
+Readings are stored per profile and day, as Parquet under ``raw/sensors/<profile>/date=<day>/``,
+with the profile that describes them beside (``raw/sensors/<profile>/profile.json``). Columns:
+``timestamp`` (UTC), ``device_id``, one column per signal, ``label`` (the file's own label, or
+the simulated fault, "" when unknown) and ``state``: NORMAL, ANOMALY or UNLABELLED.
+"""
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clients.pi.profiles import BUILT_IN, SensorProfile
+from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
+from resources.artifacts import ArtifactStore
+
+EPOCH_DAY = date(2026, 1, 1)  # day indices (and so the simulator's seeds) count from here
+NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
+RAW_PREFIX = "raw/sensors/"
+MAX_OUT_OF_RANGE = 0.05  # a larger share of impossible values is a wrong mapping or unit
+INTERVAL_TOLERANCE = 0.1  # the median step may differ this much from the profile's interval
+
+
+class SensorDataError(ValueError):
+    """Readings that cannot be used as they are; the message names the cause."""
+
+
+def readings_prefix(profile: str) -> str:
+    return f"{RAW_PREFIX}{profile}/"
+
+
+def day_prefix(profile: str, day: str) -> str:
+    return f"{readings_prefix(profile)}date={day}/"
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def read_parquet(store: ArtifactStore, key: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+
+
+def simulated_day(day: date, settings: FleetSettings, seed: int) -> pd.DataFrame:
+    """The simulated fleet's readings for ``day``: one row per turbine per interval."""
+    # a seed is non-negative: days before the epoch wrap around to distinct large indices
+    columns = simulate_fleet_day((day - EPOCH_DAY).days % 2**31, settings, seed)
+    midnight = datetime.combine(day, time(), tzinfo=UTC)
+    frame = pd.DataFrame({name: columns[name] for name in SIGNALS})
+    frame.insert(0, "device_id", columns["turbine_id"])
+    frame.insert(
+        0, "timestamp", pd.to_datetime(midnight) + pd.to_timedelta(columns["offset_s"], unit="s")
+    )
+    frame["label"] = np.asarray(FAULTS)[columns["fault"]]
+    frame["state"] = np.where(columns["fault"] > 0, ANOMALY, NORMAL).astype(np.int8)
+    return frame
+
+
+@dataclass(frozen=True)
+class Labels:
+    """How a user's file says which readings are normal: a column and its normal values, all
+    normal, or nothing (unlabelled)."""
+
+    column: str | None = None
+    normal: tuple[str, ...] = ()
+    all_normal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.column and self.all_normal:
+            raise SensorDataError("--label-column and --all-normal exclude each other")
+        if self.column and not self.normal:
+            raise SensorDataError(
+                f"--label-column {self.column} needs --normal: the values that mean normal"
+            )
+        if self.normal and not self.column:
+            raise SensorDataError("--normal needs --label-column: the column that holds them")
+
+
+@dataclass
+class LoadReport:
+    rows: int = 0
+    devices: int = 0
+    bad_values: dict[str, int] = field(default_factory=dict)  # text in numeric columns
+    missing_values: dict[str, int] = field(default_factory=dict)  # blanks
+    out_of_range: dict[str, int] = field(default_factory=dict)
+    bad_timestamps: int = 0
+    duplicate_timestamps: int = 0
+    median_step_s: float | None = None
+    gaps: int = 0  # missing intervals between consecutive readings of a device
+    states: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """What the ingest prints."""
+        return [
+            f"read {self.rows} rows from {self.devices} device(s); median step "
+            f"{self.median_step_s} s, {self.gaps} missing intervals",
+            f"dropped: {self.bad_timestamps} rows without a usable timestamp, "
+            f"{self.duplicate_timestamps} repeated timestamps",
+            f"text in numeric columns {self.bad_values}; blanks {self.missing_values}",
+            f"out of the profile's range (cleaned out before training) {self.out_of_range}",
+            f"labels: {self.states}",
+        ]
+
+
+def _mapping_for(
+    profile: SensorProfile, mapping: dict[str, str], columns: list[str]
+) -> dict[str, str]:
+    """Edgeline's field -> the file's column: the profile's names unless ``mapping`` says else."""
+    fields = ("timestamp", "device_id", *profile.signal_names)
+    unknown = sorted(set(mapping) - set(fields))
+    if unknown:
+        raise SensorDataError(
+            f"--map names field(s) {unknown} that profile {profile.name} does not have; "
+            f"its fields: {', '.join(fields)}"
+        )
+    resolved = {name: name for name in fields if name in columns}
+    if profile.device_column and profile.device_column in columns:
+        resolved["device_id"] = profile.device_column
+    resolved.update(mapping)
+    absent = sorted(source for source in resolved.values() if source not in columns)
+    if absent:
+        raise SensorDataError(f"the file has no column(s) {absent}; it has {columns}")
+    missing = [s for s in (*profile.signal_names, "timestamp") if s not in resolved]
+    if missing:
+        raise SensorDataError(
+            f"the file has no column for {missing} of profile {profile.name}: map each with "
+            f"--map FIELD=COLUMN (it has {columns})"
+        )
+    return resolved
+
+
+def _states(raw: pd.DataFrame, labels: Labels) -> tuple[pd.Series, pd.Series]:
+    if labels.all_normal:
+        return pd.Series("", index=raw.index), pd.Series(NORMAL, index=raw.index, dtype=np.int8)
+    if not labels.column:
+        return pd.Series("", index=raw.index), pd.Series(UNLABELLED, index=raw.index, dtype=np.int8)
+    if labels.column not in raw.columns:
+        raise SensorDataError(
+            f"--label-column {labels.column}: no such column; it has {list(raw.columns)}"
+        )
+    text = raw[labels.column].astype(str).str.strip()
+    present = sorted(text.unique())
+    if not set(labels.normal) & set(present):
+        raise SensorDataError(
+            f"none of --normal {list(labels.normal)} is a value of {labels.column}; "
+            f"its values: {present[:20]}"
+        )
+    state = np.where(
+        text.isin(labels.normal), NORMAL, np.where(text == "", UNLABELLED, ANOMALY)
+    ).astype(np.int8)
+    return text, pd.Series(state, index=raw.index)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise SensorDataError(f"{path}: no such file")
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path).astype(str)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    raise SensorDataError(f"{path.name}: expected a .csv or .parquet file")
+
+
+def load_sensor_file(
+    path: Path,
+    profile: SensorProfile,
+    mapping: dict[str, str] | None = None,
+    labels: Labels = Labels(),
+    max_out_of_range: float = MAX_OUT_OF_RANGE,
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Read a user's CSV or Parquet file into the profile's columns, or say why it cannot be.
+
+    Stops (``SensorDataError``) on what would make the data useless or wrong: a profile signal
+    the file lacks, timestamps that do not fit the profile's interval, more than
+    ``max_out_of_range`` of a signal's values outside its valid range (a wrong unit or column),
+    labels that name no normal reading. Counts what cleaning can handle: text in numeric
+    columns, blanks, rows without a timestamp, repeated timestamps, gaps.
+    """
+    raw = _read_table(path)
+    if raw.empty:
+        raise SensorDataError(f"{path.name} has no rows")
+    columns = _mapping_for(profile, mapping or {}, list(raw.columns))
+    report = LoadReport(rows=len(raw))
+    label, state = _states(raw, labels)
+    frame = pd.DataFrame(index=raw.index)
+    frame["timestamp"] = pd.to_datetime(raw[columns["timestamp"]], errors="coerce", utc=True)
+    frame["device_id"] = (
+        raw[columns["device_id"]].astype(str).str.strip() if "device_id" in columns else "device-1"
+    )
+    for signal in profile.signals:
+        source = raw[columns[signal.name]]
+        values = pd.to_numeric(source, errors="coerce").astype(float)
+        blank = source.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
+        report.missing_values[signal.name] = int(blank.sum())
+        report.bad_values[signal.name] = int((values.isna() & ~blank).sum())
+        low, high = signal.valid_range()
+        outside = (values < low) | (values > high)
+        report.out_of_range[signal.name] = int(outside.sum())
+        share = float(outside.sum()) / max(1, int(values.notna().sum()))
+        if share > max_out_of_range:
+            example = values[outside].iloc[0]
+            raise SensorDataError(
+                f"{signal.name} (column {columns[signal.name]}): {share:.0%} of values are outside "
+                f"the profile's range [{signal.min}, {signal.max}] {signal.unit} (e.g. {example}); "
+                f"a wrong column or unit? At most {max_out_of_range:.0%} is cleaned out"
+            )
+        frame[signal.name] = values
+    frame["label"], frame["state"] = label, state
+    report.bad_timestamps = int(frame["timestamp"].isna().sum())
+    frame = frame.dropna(subset=["timestamp"])
+    if frame.empty:
+        raise SensorDataError(
+            f"no usable timestamp in column {columns['timestamp']} (e.g. "
+            f"{raw[columns['timestamp']].iloc[0]!r}); expected ISO 8601 or another date format"
+        )
+    frame = frame.sort_values(["device_id", "timestamp"], kind="stable")
+    repeated = frame.duplicated(["device_id", "timestamp"])
+    report.duplicate_timestamps = int(repeated.sum())
+    frame = frame[~repeated].reset_index(drop=True)
+    report.devices = int(frame["device_id"].nunique())
+    steps = frame.groupby("device_id")["timestamp"].diff().dt.total_seconds().dropna()
+    if len(steps):
+        report.median_step_s = round(float(steps.median()), 6)
+        if abs(report.median_step_s - profile.interval_s) > INTERVAL_TOLERANCE * profile.interval_s:
+            raise SensorDataError(
+                f"readings are {report.median_step_s} s apart (the median step per device), but "
+                f"profile {profile.name} says interval_s {profile.interval_s}: fix the profile "
+                "or pass --interval SECONDS"
+            )
+        report.gaps = int((np.round(steps / profile.interval_s) - 1).clip(lower=0).sum())
+    counts = frame["state"].value_counts()
+    report.states = {
+        name: int(counts.get(code, 0))
+        for name, code in (("normal", NORMAL), ("anomalous", ANOMALY), ("unlabelled", UNLABELLED))
+    }
+    return frame, report
+
+
+def split_by_day(frame: pd.DataFrame) -> dict[date, pd.DataFrame]:
+    days = frame["timestamp"].dt.date
+    return {day: part.reset_index(drop=True) for day, part in frame.groupby(days)}
+
+
+def day_range(end: date, days: int) -> list[date]:
+    return [end - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+
+
+def profile_key(profile: str) -> str:
+    return f"{readings_prefix(profile)}profile.json"
+
+
+def record_profile(store: ArtifactStore, profile: SensorProfile) -> None:
+    """Keep the profile with its readings; refuse one that would change what stored readings
+    mean (other signals, units, ranges or interval under the same name)."""
+    key = profile_key(profile.name)
+    if store.exists(key):
+        stored = SensorProfile.from_dict(store.get_json(key), source=key)
+        if stored == profile:
+            return
+        changed = [
+            name
+            for name in ("model", "signals", "interval_s", "window", "device_column")
+            if getattr(stored, name) != getattr(profile, name)
+        ]
+        raise SensorDataError(
+            f"profile {profile.name} is already stored with other {', '.join(changed)}; its "
+            "readings would no longer match it. Give the new profile another name"
+        )
+    store.put_json(key, profile.to_dict())
+
+
+def read_profile(store: ArtifactStore, name: str) -> SensorProfile:
+    """The profile stored with ``name``'s readings, or the built-in one of that name."""
+    key = profile_key(name)
+    if store.exists(key):
+        return SensorProfile.from_dict(store.get_json(key), source=key)
+    if name in BUILT_IN:
+        return BUILT_IN[name]
+    stored = sorted(
+        {
+            k[len(RAW_PREFIX) :].split("/")[0]
+            for k in store.list_keys(RAW_PREFIX)
+            if k.endswith("profile.json")
+        }
+    )
+    raise SensorDataError(
+        f"no sensor profile {name!r}: ingest readings with `edgeline ingest-sensors FILE "
+        f"--profile FILE` first (stored: {stored or 'none'}; built in: {sorted(BUILT_IN)})"
+    )
+
+
+def store_ingested_readings(
+    frame: pd.DataFrame, profile: SensorProfile, store: ArtifactStore
+) -> list[str]:
+    """Write a user's readings as one Parquet file per day, named by content so that ingesting
+    the same file twice does not double the data; the profile first. Returns the days written."""
+    record_profile(store, profile)
+    days = []
+    for day, part in split_by_day(frame).items():
+        data = parquet_bytes(part)
+        name = f"ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
+        store.put_bytes(day_prefix(profile.name, day.isoformat()) + name, data)
+        days.append(day.isoformat())
+    return days
+
+
+def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
+    """Day -> the Parquet keys of ``profile``'s readings that day, oldest day first."""
+    prefix = readings_prefix(profile)
+    days: dict[str, list[str]] = {}
+    for key in sorted(store.list_keys(prefix)):
+        if key.endswith(".parquet") and key[len(prefix) :].startswith("date="):
+            days.setdefault(key[len(prefix) :].split("/")[0].removeprefix("date="), []).append(key)
+    return dict(sorted(days.items()))
+
+
+def read_days(store: ArtifactStore, keys: list[str]) -> pd.DataFrame:
+    return pd.concat([read_parquet(store, key) for key in keys], ignore_index=True)

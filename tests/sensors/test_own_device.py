@@ -1,0 +1,248 @@
+"""A user's own device, through the documented path: a profile file, `edgeline ingest-sensors`
+with labels, `edgeline train-sensors`, an approval, and the Pi agent replaying the device's log
+against the published model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.deployment.publish import read_channel
+from orchestration.cli import main
+from orchestration.environment import local_resources
+from tests.gateway.server import Gateway
+from tests.sensors.pump import MAP, PROFILE_YAML, pump_day, replay_csv, write_recording
+
+REPO = Path(__file__).resolve().parents[2]
+WINDOW = 20  # PROFILE_YAML's
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGELINE_ENV", "local")
+    monkeypatch.setenv("EDGELINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    (tmp_path / "pump.yaml").write_text(PROFILE_YAML)
+    return tmp_path / "home"
+
+
+def ingest(tmp_path, frames, *labels: str) -> int:
+    recording = write_recording(tmp_path / "pumps.csv", frames)
+    profile = str(tmp_path / "pump.yaml")
+    return main(["ingest-sensors", str(recording), "--profile", profile, "--map", MAP, *labels])
+
+
+def window_states(states: pd.Series) -> np.ndarray:
+    """A window is anomalous when any of its readings is (as the platform labels them)."""
+    anomalous = (states != "ok") & (states != "idle")
+    return np.lib.stride_tricks.sliding_window_view(anomalous.to_numpy(), WINDOW).any(axis=1)
+
+
+@pytest.mark.slow
+def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_path, capsys):
+    pumps = [pump_day("2026-11-20 08:00", 3, f"P-{n}", seed=n) for n in (1, 2)]
+    assert ingest(tmp_path, pumps, "--label-column", "State", "--normal", "ok,idle") == 0
+    out = capsys.readouterr().out
+    assert "read 21600 rows from 2 device(s); median step 1.0 s" in out
+    assert "stored 21600 readings of profile pump for 1 days: 2026-11-20" in out
+
+    assert main(["train-sensors", "--profile", "pump", "--epochs", "25"]) == 0
+    out = capsys.readouterr().out
+    assert "registered pump-autoencoder v1 (PendingManualApproval): held-out F1" in out
+    resources = local_resources(home)
+    card = resources["registry"].get_model_card("pump-autoencoder", 1)
+    metrics = card["metrics"]
+    assert metrics["evaluation"] == "labelled" and metrics["f1"] >= 0.85, metrics
+    assert metrics["recall_by_label"]["cavitation"] >= 0.8
+    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16"]
+    assert card["task"]["profile"]["signals"][1] == {
+        "name": "flow_lpm",
+        "unit": "l/min",
+        "min": 0.0,
+        "max": 2000.0,
+    }
+
+    assert main(["registry", "approve", "pump-autoencoder", "1", "--reason", "pump test"]) == 0
+    manifest = resources["artifacts"].get_json(
+        f"deploy/pump-autoencoder/{read_channel(resources['artifacts'], 'pump-autoencoder')['version']}/manifest.json"
+    )
+    assert manifest["signals"] == ["pressure_bar", "flow_lpm", "motor_current_a"]
+    assert manifest["window"] == WINDOW and manifest["profile"]["interval_s"] == 1.0
+
+    # another hour of a third pump, never seen in training, replayed by the agent
+    log = pump_day("2026-11-21 09:00", 1, "P-3", seed=3)
+    gateway = Gateway(home, tokens=frozenset({"pump-token"})).start()
+    try:
+        finished = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "clients.pi.agent",
+                "--gateway",
+                gateway.url,
+                "--token",
+                "pump-token",
+                "--device-id",
+                "P-3",
+                "--model",
+                "pump-autoencoder",
+                "--source",
+                f"csv:{replay_csv(tmp_path / 'p3.csv', log)}",
+                "--speed",
+                "0",
+                "--data-dir",
+                str(tmp_path / "agent"),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        gateway.stop()
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "now running pump-autoencoder v1" in finished.stderr
+    by_id = {e["event_id"]: e for e in gateway.telemetry.read("pi", *_today())}
+    events = [by_id[i] for i in gateway.telemetry.appended]  # in the order they were scored
+    expected = window_states(log["State"])
+    assert len(events) == len(expected) == 3600 - WINDOW + 1
+    flags = np.array([e["anomaly"] for e in events])
+    assert {e["model"] for e in events} == {"pump-autoencoder"}
+    recall = flags[expected].mean()
+    false_alarms = flags[~expected].mean()
+    assert expected.sum() > 100 and recall >= 0.8 and false_alarms <= 0.02, (recall, false_alarms)
+
+
+def _today():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    return now - timedelta(hours=1), now + timedelta(hours=1)
+
+
+@pytest.mark.slow
+def test_unlabelled_normal_data_trains_and_the_card_says_unlabelled(home, tmp_path, capsys):
+    quiet = [
+        pump_day("2026-11-20 08:00", 3, f"P-{n}", seed=n, cavitation_every_s=10**9) for n in (4, 5)
+    ]
+    assert ingest(tmp_path, quiet, "--all-normal") == 0
+    assert "labels: {'normal': 21600, 'anomalous': 0, 'unlabelled': 0}" in capsys.readouterr().out
+    assert main(["train-sensors", "--profile", "pump", "--epochs", "25"]) == 0
+    out = capsys.readouterr().out
+    assert "registered pump-autoencoder v1 (PendingManualApproval): unlabelled: threshold" in out
+    metrics = local_resources(home)["registry"].get_model_card("pump-autoencoder", 1)["metrics"]
+    assert metrics["evaluation"] == "unlabelled" and "f1" not in metrics
+    assert 0 <= metrics["flag_rate"] <= 0.02 and metrics["threshold"] > 0
+
+
+def _stored(home: Path) -> list[str]:
+    return sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file())
+
+
+def _pump_file(tmp_path: Path, change) -> list[str]:
+    frame = pump_day("2026-11-20 08:00", 0.5, "P-1", seed=1)
+    return [change(frame)]
+
+
+@pytest.mark.parametrize(
+    ("change", "labels", "message"),
+    [
+        (
+            lambda f: f.drop(columns=["Q_lpm"]),
+            (),
+            "the file has no column(s) ['Q_lpm']",
+        ),
+        (
+            lambda f: f.assign(P_bar=f["P_bar"] * 100),  # kPa, not bar
+            (),
+            "pressure_bar (column P_bar): 100% of values are outside the profile's range [0.0, 16.0]",
+        ),
+        (
+            lambda f: f.iloc[::60],  # a reading a minute, the profile says one a second
+            (),
+            "readings are 60.0 s apart (the median step per device), but profile pump says interval_s 1",
+        ),
+        (
+            lambda f: f,
+            ("--label-column", "State", "--normal", "good"),
+            "none of --normal ['good'] is a value of State; its values: ['cavitation', 'ok']",
+        ),
+        (
+            lambda f: f,
+            ("--label-column", "Status", "--normal", "ok"),
+            "--label-column Status: no such column",
+        ),
+        (lambda f: f, ("--label-column", "State"), "--label-column State needs --normal"),
+        (
+            lambda f: f,
+            ("--all-normal", "--label-column", "State", "--normal", "ok"),
+            "exclude each other",
+        ),
+        (lambda f: f.assign(Time="soon"), (), "no usable timestamp in column Time (e.g. 'soon')"),
+    ],
+)
+def test_ingest_errors_name_the_cause_and_store_nothing(
+    home, tmp_path, capsys, change, labels, message
+):
+    assert ingest(tmp_path, _pump_file(tmp_path, change), *labels) == 2
+    out = capsys.readouterr().out
+    assert message in out and "nothing was stored" in out, out
+    assert "Traceback" not in out
+    assert _stored(home) == []
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        (PROFILE_YAML.replace("model: pump-autoencoder\n", ""), "missing model"),
+        (PROFILE_YAML.replace("interval_s: 1", "interval_s: 0"), "interval_s 0 must be seconds"),
+        (
+            PROFILE_YAML.replace("name: pump\n", "name: Pump Station\n"),
+            "name 'Pump Station' must be",
+        ),
+        (
+            PROFILE_YAML.replace("min: 0, max: 16", "min: 16, max: 0"),
+            "min 16.0 must be below max 0.0",
+        ),
+        (PROFILE_YAML.replace("unit: A,", "unit: A, scale: 2,"), "unknown field(s) ['scale']"),
+        (PROFILE_YAML + "  - {name: flow_lpm}\n", "signals named more than once: ['flow_lpm']"),
+        ("name: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_profiles_are_named(home, tmp_path, capsys, profile, message):
+    (tmp_path / "pump.yaml").write_text(profile)
+    assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f)) == 2
+    out = capsys.readouterr().out
+    assert message in out and "nothing was stored" in out, out
+    assert _stored(home) == []
+
+
+def test_a_changed_profile_cannot_reinterpret_stored_readings(home, tmp_path, capsys):
+    assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 0
+    before = _stored(home)
+    (tmp_path / "pump.yaml").write_text(PROFILE_YAML.replace("unit: bar", "unit: psi"))
+    assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 2
+    assert "profile pump is already stored with other signals" in capsys.readouterr().out
+    assert _stored(home) == before
+
+
+def test_too_little_to_train_on_stops_in_sensor_features_with_the_counts(home, tmp_path, capsys):
+    # 45 readings: 26 windows, of which the newest half are held out
+    short = [pump_day("2026-11-20 08:00", 45 / 3600, "P-1", seed=1, cavitation_every_s=10**9)]
+    assert ingest(tmp_path, short, "--all-normal") == 0
+    assert main(["train-sensors", "--profile", "pump", "--epochs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "error: training pump-autoencoder failed" in out
+    assert "too few normal windows to train on: 13 for training (at least 32)" in out
+    assert "ZeroDivisionError" not in out
+
+
+def test_a_recording_shorter_than_a_window_names_why(home, tmp_path, capsys):
+    tiny = [pump_day("2026-11-20 08:00", 15 / 3600, "P-1", seed=1)]
+    assert ingest(tmp_path, tiny, "--all-normal") == 0
+    assert main(["train-sensors", "--profile", "pump", "--epochs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "no complete window of 20 consecutive readings (1 s apart): 15 readings" in out
