@@ -59,7 +59,7 @@ def test_registers_with_threshold_and_variants(lineage):
     assert card["task"]["threshold"] == result.output_for_node("sensor_autoencoder").threshold
     assert card["task"]["signals"][0] == "wind_speed_ms"
     assert card["baseline"]["samples"] > 1000
-    assert card["metrics"]["f1"] >= 0.8 and card["task"]["evaluation"] == "labelled"
+    assert card["metrics"]["f1"] >= 0.9 and card["task"]["evaluation"] == "labelled"
     assert card["task"]["profile"]["name"] == "wind-turbine"
     assert card["task"]["profile"]["signals"][2] == {
         "name": "power_kw",

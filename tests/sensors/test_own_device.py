@@ -246,3 +246,13 @@ def test_a_recording_shorter_than_a_window_names_why(home, tmp_path, capsys):
     assert main(["train-sensors", "--profile", "pump", "--epochs", "1"]) == 1
     out = capsys.readouterr().out
     assert "no complete window of 20 consecutive readings (1 s apart): 15 readings" in out
+
+
+def test_unlabelled_readings_train_as_normal_unless_told_otherwise(home, tmp_path, capsys):
+    recording = [pump_day("2026-11-20 08:00", 0.5, "P-1", seed=1)]
+    assert ingest(tmp_path, recording) == 0  # no label column, no --all-normal
+    assert "labels: {'normal': 0, 'anomalous': 0, 'unlabelled': 1800}" in capsys.readouterr().out
+    assert main(["train-sensors", "--profile", "pump", "--epochs", "1", "--no-unlabelled"]) == 1
+    out = capsys.readouterr().out
+    assert "too few normal windows to train on: 0 for training" in out
+    assert "(unlabelled_as_normal is off)" in out
