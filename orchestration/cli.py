@@ -4,6 +4,7 @@ import argparse
 import getpass
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,8 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
     from assets.sensors.data import Labels, load_sensor_file, store_ingested_readings
 
     try:
-        mapping = dict(pair.split("=", 1) for pair in args.map.split(",") if pair)
+        pairs = [pair.split("=", 1) for pair in args.map.split(",") if pair.strip()]
+        mapping = {field.strip(): column.strip() for field, column in pairs}
     except ValueError:
         print(f"error: --map {args.map!r}: expected FIELD=COLUMN pairs separated by commas")
         return 2
@@ -68,17 +70,18 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
             all_normal=args.all_normal,
         )
         frame, report = load_sensor_file(
-            Path(args.file), profile, mapping, labels, args.max_out_of_range
+            Path(args.file), profile, mapping, labels, args.max_out_of_range, args.date_format
         )
         for line in report.lines():
             print(line)
-        days = store_ingested_readings(frame, profile, store)
+        days = store_ingested_readings(frame, profile, store, replace=args.replace)
     except ValueError as error:  # ProfileError and SensorDataError: the cause, nothing stored
         print(f"error: {error}")
         print("nothing was stored")
         return 2
     print(
-        f"stored {len(frame)} readings of profile {profile.name} for {len(days)} days: {', '.join(days)}"
+        f"stored {len(frame)} readings of profile {profile.name} for {len(days)} day(s): "
+        f"{', '.join(days)}{' (replacing what those days held)' if args.replace else ''}"
     )
     print(
         f"Next: `edgeline train-sensors --profile {profile.name}` trains {profile.model} on them."
@@ -89,17 +92,18 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
 def run_train_sensors(args: argparse.Namespace) -> int:
     """The sensor lineage for one profile, on the persistent instance (so the UI shows it)."""
     os.environ["DAGSTER_HOME"] = str(dagster_home())
-    from dagster import DagsterInstance
+    from dagster import BetaWarning, DagsterInstance
 
     from assets.sensors.assets import daily_partitions
     from assets.sensors.data import read_profile, stored_days
     from orchestration.definitions import build_definitions
     from orchestration.jobs import retrain_sensor_autoencoder, sensor_data_job
 
+    warnings.filterwarnings("ignore", category=BetaWarning)  # Output(data_version=...)
     defs = build_definitions(build_resources())
     store, registry = defs.resources["artifacts"], defs.resources["registry"]
-    try:
-        profile = read_profile(store, args.profile)
+    try:  # a stored profile's name, or the file it was ingested with
+        profile = read_profile(store, _sensor_profile(args.profile, store).name)
     except ValueError as error:
         print(f"error: {error}")
         return 2
@@ -117,14 +121,16 @@ def run_train_sensors(args: argparse.Namespace) -> int:
             )
         )
         return 2
-    raw = {"ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
+    logs = {"console": {"config": {"log_level": "INFO"}}}  # progress, not Dagster's debug events
+    raw = {"loggers": logs, "ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
     config = {
+        "loggers": logs,
         "ops": {
             "sensor_features": {
                 "config": {"profile": profile.name, "unlabelled_as_normal": not args.no_unlabelled}
             },
             "sensor_autoencoder": {"config": {"epochs": args.epochs}},
-        }
+        },
     }
     with DagsterInstance.get() as instance:
         for day in days:
@@ -134,7 +140,7 @@ def run_train_sensors(args: argparse.Namespace) -> int:
             if not recorded.success:
                 print(f"error: raw_sensor_data {day} failed (run {recorded.run_id})")
                 return 1
-        print(f"recorded {len(days)} days of {profile.name} readings ({days[0]} .. {days[-1]})")
+        print(f"recorded {len(days)} day(s) of {profile.name} readings ({days[0]} .. {days[-1]})")
         result = defs.resolve_job_def(retrain_sensor_autoencoder.name).execute_in_process(
             run_config=config, instance=instance, raise_on_error=False
         )
@@ -163,6 +169,23 @@ def run_train_sensors(args: argparse.Namespace) -> int:
         f"Next: `edgeline registry approve {registered['model']} {registered['version']} "
         "--reason TEXT` publishes it to the devices."
     )
+    return 0
+
+
+def run_forget_sensors(args: argparse.Namespace) -> int:
+    """Remove a profile's stored readings (and the profile), e.g. after a wrong ingest."""
+    from assets.sensors.data import forget_readings, stored_days
+
+    store = build_resources()["artifacts"]
+    days = list(stored_days(store, args.profile))
+    if not args.yes:
+        print(
+            f"profile {args.profile} has readings for {len(days)} day(s)"
+            f"{f' ({days[0]} .. {days[-1]})' if days else ''}; add --yes to remove them and the "
+            "profile (datasets and models trained on them stay)"
+        )
+        return 2
+    print(f"removed {forget_readings(store, args.profile)} file(s) of profile {args.profile}")
     return 0
 
 
@@ -252,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, help="seconds between readings, if not the profile's"
     )
     sensors.add_argument(
+        "--date-format",
+        help="the timestamps' strftime format when not ISO 8601, e.g. '%%d/%%m/%%Y %%H:%%M:%%S' "
+        "(without it, 01/12/2026 is read month first: January 12)",
+    )
+    sensors.add_argument(
+        "--replace",
+        action="store_true",
+        help="the file's days hold only its readings afterwards (a corrected export)",
+    )
+    sensors.add_argument(
         "--max-out-of-range",
         type=float,
         default=0.05,
@@ -261,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train-sensors", help="train, convert, check and register a profile's anomaly model"
     )
-    train.add_argument("--profile", default="wind-turbine", help="a stored profile's name")
+    train.add_argument(
+        "--profile", default="wind-turbine", help="a stored profile's name (or its file)"
+    )
     train.add_argument("--epochs", type=int, default=25)
     train.add_argument(
         "--no-unlabelled",
@@ -269,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on readings labelled normal only (by default unlabelled ones count as normal)",
     )
     train.set_defaults(handler=run_train_sensors)
+    forget = commands.add_parser(
+        "forget-sensors", help="remove a profile's stored readings and the profile"
+    )
+    forget.add_argument("profile")
+    forget.add_argument("--yes", action="store_true", help="really remove them")
+    forget.set_defaults(handler=run_forget_sensors)
     registry = commands.add_parser("registry", help="list, approve or reject model versions")
     registry.add_argument("action", choices=["list", "approve", "reject"])
     registry.add_argument("model", nargs="?")

@@ -102,11 +102,12 @@ def raw_sensor_data(
     keys = stored_days(artifacts, profile.name).get(day, [])
     ingested = [k for k in keys if not k.endswith("/simulated.parquet")]
     if ingested:
-        frame, source = read_days(artifacts, ingested), "ingested"
+        (frame, repeated), source = read_days(artifacts, ingested), "ingested"
     elif profile == WIND_TURBINE:
         settings = FleetSettings(turbines=config.turbines, fault_rate=config.fault_rate)
         frame = simulated_day(date.fromisoformat(day), settings, config.seed)
         record_profile(artifacts, profile)
+        repeated = 0
         artifacts.put_bytes(
             f"{day_prefix(profile.name, day)}simulated.parquet", parquet_bytes(frame)
         )
@@ -124,6 +125,7 @@ def raw_sensor_data(
             "profile": profile.name,
             "source": source,
             "rows": len(frame),
+            "repeated_readings_dropped": repeated,
             "devices": int(frame["device_id"].nunique()),
             "first_reading": str(frame["timestamp"].min()),
             "last_reading": str(frame["timestamp"].max()),
@@ -172,7 +174,13 @@ def sensor_features(
         raise ValueError(
             f"no readings of profile {profile.name}: materialise raw_sensor_data first"
         )
-    frame = read_days(artifacts, [key for keys in days.values() for key in keys])
+    frame, repeated = read_days(artifacts, [key for keys in days.values() for key in keys])
+    if repeated:
+        context.log.warning(
+            "%d readings were ingested more than once (overlapping files); each counts once. "
+            "Re-ingest corrections with --replace",
+            repeated,
+        )
     prepared = prepare_dataset(
         frame,
         profile,
@@ -205,6 +213,7 @@ def sensor_features(
             "window": profile.window,
             "interval_s": profile.interval_s,
             "split": prepared.split_how,
+            "repeated_readings_dropped": repeated,
             "windows": MetadataValue.json(prepared.counts),
             "cleaning": MetadataValue.json(prepared.cleaning.__dict__),
         },

@@ -8,6 +8,7 @@ the simulated fault, "" when unknown) and ``state``: NORMAL, ANOMALY or UNLABELL
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ EPOCH_DAY = date(2026, 1, 1)  # day indices (and so the simulator's seeds) count
 NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
 RAW_PREFIX = "raw/sensors/"
 MAX_OUT_OF_RANGE = 0.05  # a larger share of impossible values is a wrong mapping or unit
+MAX_BAD_TIMESTAMPS = 0.05  # a larger share of unreadable times is a wrong date format
+MAX_ANOMALOUS = 0.5  # a device is mostly normal: more anomalies is an incomplete --normal
 INTERVAL_TOLERANCE = 0.1  # the median step may differ this much from the profile's interval
 
 
@@ -95,6 +98,7 @@ class LoadReport:
     median_step_s: float | None = None
     gaps: int = 0  # missing intervals between consecutive readings of a device
     states: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # worth a look, not a reason to stop
 
     def lines(self) -> list[str]:
         """What the ingest prints."""
@@ -106,6 +110,7 @@ class LoadReport:
             f"text in numeric columns {self.bad_values}; blanks {self.missing_values}",
             f"out of the profile's range (cleaned out before training) {self.out_of_range}",
             f"labels: {self.states}",
+            *(f"note: {note}" for note in self.notes),
         ]
 
 
@@ -136,7 +141,7 @@ def _mapping_for(
     return resolved
 
 
-def _states(raw: pd.DataFrame, labels: Labels) -> tuple[pd.Series, pd.Series]:
+def _states(raw: pd.DataFrame, labels: Labels, report: LoadReport) -> tuple[pd.Series, pd.Series]:
     if labels.all_normal:
         return pd.Series("", index=raw.index), pd.Series(NORMAL, index=raw.index, dtype=np.int8)
     if not labels.column:
@@ -146,16 +151,28 @@ def _states(raw: pd.DataFrame, labels: Labels) -> tuple[pd.Series, pd.Series]:
             f"--label-column {labels.column}: no such column; it has {list(raw.columns)}"
         )
     text = raw[labels.column].astype(str).str.strip()
-    present = sorted(text.unique())
-    if not set(labels.normal) & set(present):
+    counts = text.value_counts()
+    values = {str(k): int(v) for k, v in counts.head(20).items()}
+    absent = [value for value in labels.normal if value not in counts.index]
+    if len(absent) == len(labels.normal):
         raise SensorDataError(
             f"none of --normal {list(labels.normal)} is a value of {labels.column}; "
-            f"its values: {present[:20]}"
+            f"its values: {sorted(values)}"
+        )
+    if absent:
+        report.notes.append(
+            f"--normal value(s) {absent} do not occur in {labels.column} (its values: {values})"
         )
     state = np.where(
         text.isin(labels.normal), NORMAL, np.where(text == "", UNLABELLED, ANOMALY)
     ).astype(np.int8)
     return text, pd.Series(state, index=raw.index)
+
+
+def _timestamps(source: pd.Series, timestamp_format: str | None) -> pd.Series:
+    with warnings.catch_warnings():  # pandas' guess-the-format chatter; the checks speak instead
+        warnings.simplefilter("ignore", UserWarning)
+        return pd.to_datetime(source, errors="coerce", utc=True, format=timestamp_format)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -174,23 +191,34 @@ def load_sensor_file(
     mapping: dict[str, str] | None = None,
     labels: Labels = Labels(),
     max_out_of_range: float = MAX_OUT_OF_RANGE,
+    timestamp_format: str | None = None,
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Read a user's CSV or Parquet file into the profile's columns, or say why it cannot be.
 
     Stops (``SensorDataError``) on what would make the data useless or wrong: a profile signal
     the file lacks, timestamps that do not fit the profile's interval, more than
     ``max_out_of_range`` of a signal's values outside its valid range (a wrong unit or column),
-    labels that name no normal reading. Counts what cleaning can handle: text in numeric
-    columns, blanks, rows without a timestamp, repeated timestamps, gaps.
+    more than MAX_BAD_TIMESTAMPS of timestamps unreadable (a wrong ``timestamp_format``, e.g.
+    days first), labels that name no normal reading or make most readings anomalies. Counts
+    what cleaning can handle: text in numeric columns, blanks, rows without a timestamp,
+    repeated timestamps, gaps.
     """
     raw = _read_table(path)
     if raw.empty:
         raise SensorDataError(f"{path.name} has no rows")
     columns = _mapping_for(profile, mapping or {}, list(raw.columns))
     report = LoadReport(rows=len(raw))
-    label, state = _states(raw, labels)
+    label, state = _states(raw, labels, report)
+    anomalous = float((state == ANOMALY).mean())
+    if anomalous > MAX_ANOMALOUS:
+        raise SensorDataError(
+            f"{anomalous:.0%} of readings would be anomalies (every {labels.column} value but "
+            f"{list(labels.normal)}; its values: "
+            f"{ {str(k): int(v) for k, v in label.value_counts().head(20).items()} }): "
+            "is a normal value missing or misspelled in --normal?"
+        )
     frame = pd.DataFrame(index=raw.index)
-    frame["timestamp"] = pd.to_datetime(raw[columns["timestamp"]], errors="coerce", utc=True)
+    frame["timestamp"] = _timestamps(raw[columns["timestamp"]], timestamp_format)
     frame["device_id"] = (
         raw[columns["device_id"]].astype(str).str.strip() if "device_id" in columns else "device-1"
     )
@@ -213,13 +241,21 @@ def load_sensor_file(
             )
         frame[signal.name] = values
     frame["label"], frame["state"] = label, state
-    report.bad_timestamps = int(frame["timestamp"].isna().sum())
-    frame = frame.dropna(subset=["timestamp"])
-    if frame.empty:
-        raise SensorDataError(
-            f"no usable timestamp in column {columns['timestamp']} (e.g. "
-            f"{raw[columns['timestamp']].iloc[0]!r}); expected ISO 8601 or another date format"
+    unreadable = frame["timestamp"].isna()
+    report.bad_timestamps = int(unreadable.sum())
+    if unreadable.mean() > MAX_BAD_TIMESTAMPS:
+        example = raw.loc[unreadable, columns["timestamp"]].iloc[0]
+        given = (
+            f"--date-format {timestamp_format!r}"
+            if timestamp_format
+            else "ISO 8601, or month first"
         )
+        raise SensorDataError(
+            f"{report.bad_timestamps} of {len(frame)} timestamps in column {columns['timestamp']} "
+            f"could not be read as {given} (e.g. {example!r}): pass the format, e.g. "
+            "--date-format '%d/%m/%Y %H:%M:%S' when days come first"
+        )
+    frame = frame.dropna(subset=["timestamp"])
     frame = frame.sort_values(["device_id", "timestamp"], kind="stable")
     repeated = frame.duplicated(["device_id", "timestamp"])
     report.duplicate_timestamps = int(repeated.sum())
@@ -230,9 +266,9 @@ def load_sensor_file(
         report.median_step_s = round(float(steps.median()), 6)
         if abs(report.median_step_s - profile.interval_s) > INTERVAL_TOLERANCE * profile.interval_s:
             raise SensorDataError(
-                f"readings are {report.median_step_s} s apart (the median step per device), but "
-                f"profile {profile.name} says interval_s {profile.interval_s}: fix the profile "
-                "or pass --interval SECONDS"
+                f"readings are {report.median_step_s} s apart (the median step per device), not "
+                f"the expected {profile.interval_s:g} s (profile {profile.name}'s interval_s, or "
+                "--interval): fix the profile or --interval, or check --date-format"
             )
         report.gaps = int((np.round(steps / profile.interval_s) - 1).clip(lower=0).sum())
     counts = frame["state"].value_counts()
@@ -265,13 +301,14 @@ def record_profile(store: ArtifactStore, profile: SensorProfile) -> None:
         if stored == profile:
             return
         changed = [
-            name
+            f"{name} (stored {getattr(stored, name)!r}, now {getattr(profile, name)!r})"
             for name in ("model", "signals", "interval_s", "window", "device_column")
             if getattr(stored, name) != getattr(profile, name)
         ]
         raise SensorDataError(
-            f"profile {profile.name} is already stored with other {', '.join(changed)}; its "
-            "readings would no longer match it. Give the new profile another name"
+            f"profile {profile.name} is already stored with other {'; '.join(changed)}: its "
+            "readings would no longer match it. Give the new profile another name, or remove "
+            f"the old readings first (`edgeline forget-sensors {profile.name} --yes`)"
         )
     store.put_json(key, profile.to_dict())
 
@@ -297,18 +334,34 @@ def read_profile(store: ArtifactStore, name: str) -> SensorProfile:
 
 
 def store_ingested_readings(
-    frame: pd.DataFrame, profile: SensorProfile, store: ArtifactStore
+    frame: pd.DataFrame, profile: SensorProfile, store: ArtifactStore, replace: bool = False
 ) -> list[str]:
     """Write a user's readings as one Parquet file per day, named by content so that ingesting
-    the same file twice does not double the data; the profile first. Returns the days written."""
+    the same file twice does not double the data; the profile first. ``replace``: the file's
+    days hold only these readings afterwards (a corrected export replaces the first one; the
+    new file is written before the old ones go). Returns the days written."""
     record_profile(store, profile)
     days = []
     for day, part in split_by_day(frame).items():
         data = parquet_bytes(part)
-        name = f"ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
-        store.put_bytes(day_prefix(profile.name, day.isoformat()) + name, data)
+        prefix = day_prefix(profile.name, day.isoformat())
+        key = f"{prefix}ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
+        store.put_bytes(key, data)
+        if replace:
+            for old in store.list_keys(prefix):
+                if old != key and old.rsplit("/", 1)[-1].startswith("ingested-"):
+                    store.delete(old)
         days.append(day.isoformat())
     return days
+
+
+def forget_readings(store: ArtifactStore, profile: str) -> int:
+    """Remove a profile's stored readings and the profile itself (datasets and models made from
+    them stay, with their lineage). Returns the files removed."""
+    keys = store.list_keys(readings_prefix(profile))
+    for key in keys:
+        store.delete(key)
+    return len(keys)
 
 
 def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
@@ -321,5 +374,10 @@ def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
     return dict(sorted(days.items()))
 
 
-def read_days(store: ArtifactStore, keys: list[str]) -> pd.DataFrame:
-    return pd.concat([read_parquet(store, key) for key in keys], ignore_index=True)
+def read_days(store: ArtifactStore, keys: list[str]) -> tuple[pd.DataFrame, int]:
+    """The readings in ``keys``, each device's timestamp once (two ingested files that overlap
+    would count readings twice; which one is kept is not defined, so corrections are ingested
+    with ``replace``); returns how many repeats were dropped."""
+    frame = pd.concat([read_parquet(store, key) for key in keys], ignore_index=True)
+    repeated = frame.duplicated(["device_id", "timestamp"], keep="last")
+    return frame[~repeated].reset_index(drop=True), int(repeated.sum())

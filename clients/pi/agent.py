@@ -280,7 +280,7 @@ class EdgeAgent:
         self.etag: str | None = None
         self.session: ort.InferenceSession | None = None
         self.state: dict | None = None
-        self.paused: str | None = None  # why the agent does not score, when it does not
+        self.paused: str | None = "no model yet"  # why it does not score, when it does not
         self.readings: deque = deque(maxlen=1)
         self.counts = {"scored": 0, "anomalies": 0, "unscored": 0}
         self.unreadable: set[str] = set()  # why readings were not scored, logged once each
@@ -360,7 +360,12 @@ class EdgeAgent:
                         f"readings lack {missing} of the model's signals {list(signals)} "
                         f"(they have {sorted(reading)})"
                     )
-                values = [float(reading[name]) for name in signals]
+                values = []
+                for name in signals:
+                    try:
+                        values.append(float(reading[name]))
+                    except (TypeError, ValueError):
+                        raise ValueError(f"{name} is {reading[name]!r}, not a number") from None
             else:
                 values = [float(value) for value in reading]
                 if signals and len(values) != len(signals):
@@ -497,6 +502,8 @@ def run(
                 agent.poll_model()
             except GatewayError as error:
                 log.warning("%s", error)
+                if agent.session is None:  # say why nothing is scored (a 401, an unknown model)
+                    agent.paused = f"no model: {error}"
         agent.process(reading)
         if len(agent.outbox) >= flush_every or time.monotonic() - last_flush > flush_s:
             last_flush = time.monotonic()
@@ -514,7 +521,7 @@ model (downloaded from the gateway, checked, kept on disk), scores every window 
 with it, and sends the results back as telemetry. It runs until stopped (Ctrl-C or SIGTERM),
 or until a replayed file or stdin ends; nothing it scored is lost to a crash or an outage."""
 
-EPILOG = """readings (--source):
+EPILOG = r"""readings (--source):
   simulate     the demo's simulated wind turbine (model turbine-autoencoder)
   csv:PATH     replay a recorded CSV, one reading per row, columns named as the model's signals
   stdin        JSON lines, one reading per line: {"pressure_bar": 3.1, "flow_lpm": 410, ...}
@@ -586,6 +593,10 @@ def main(argv: list[str] | None = None) -> None:
         run(agent, source, args.speed, args.poll_s, limit=args.limit, paced=source.paced)
     except (KeyboardInterrupt, SystemExit):
         log.info("stopped: %s", json.dumps(agent.status()))
+        return
+    if agent.counts["unscored"] and not agent.counts["scored"]:  # a replay that did nothing
+        reason = agent.paused or "; ".join(sorted(agent.unreadable)) or "see above"
+        sys.exit(f"no reading was scored ({agent.counts['unscored']} read): {reason}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from assets.deployment.publish import read_channel
+from assets.sensors.data import read_days
 from orchestration.cli import main
 from orchestration.environment import local_resources
 from tests.gateway.server import Gateway
@@ -47,7 +48,7 @@ def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_pa
     assert ingest(tmp_path, pumps, "--label-column", "State", "--normal", "ok,idle") == 0
     out = capsys.readouterr().out
     assert "read 21600 rows from 2 device(s); median step 1.0 s" in out
-    assert "stored 21600 readings of profile pump for 1 days: 2026-11-20" in out
+    assert "stored 21600 readings of profile pump for 1 day(s): 2026-11-20" in out
 
     assert main(["train-sensors", "--profile", "pump", "--epochs", "25"]) == 0
     out = capsys.readouterr().out
@@ -75,32 +76,27 @@ def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_pa
     # another hour of a third pump, never seen in training, replayed by the agent
     log = pump_day("2026-11-21 09:00", 1, "P-3", seed=3)
     gateway = Gateway(home, tokens=frozenset({"pump-token"})).start()
+    command = [
+        sys.executable,
+        "-m",
+        "clients.pi.agent",
+        "--gateway",
+        gateway.url,
+        "--token",
+        "pump-token",
+        "--device-id",
+        "P-3",
+        "--model",
+        "pump-autoencoder",
+        "--source",
+        f"csv:{replay_csv(tmp_path / 'p3.csv', log)}",
+        "--speed",
+        "0",
+        "--data-dir",
+        str(tmp_path / "agent"),
+    ]
     try:
-        finished = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "clients.pi.agent",
-                "--gateway",
-                gateway.url,
-                "--token",
-                "pump-token",
-                "--device-id",
-                "P-3",
-                "--model",
-                "pump-autoencoder",
-                "--source",
-                f"csv:{replay_csv(tmp_path / 'p3.csv', log)}",
-                "--speed",
-                "0",
-                "--data-dir",
-                str(tmp_path / "agent"),
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
     finally:
         gateway.stop()
     assert finished.returncode == 0, finished.stderr[-2000:]
@@ -114,6 +110,28 @@ def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_pa
     recall = flags[expected].mean()
     false_alarms = flags[~expected].mean()
     assert expected.sum() > 100 and recall >= 0.8 and false_alarms <= 0.02, (recall, false_alarms)
+
+    # a wrong token: the agent says why it scored nothing, and fails
+    gateway.start()
+    try:
+        refused = subprocess.run(
+            [
+                *command[:6],
+                "not-a-token",
+                *command[7:-1],
+                str(tmp_path / "agent-2"),
+                "--limit",
+                "100",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        gateway.stop()
+    assert refused.returncode == 1
+    assert "no reading was scored (100 read): no model: manifest: HTTP 401" in refused.stderr
 
 
 def _today():
@@ -142,6 +160,10 @@ def _stored(home: Path) -> list[str]:
     return sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if p.is_file())
 
 
+def _day_first(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(Time=pd.to_datetime(frame["Time"]).dt.strftime("%d/%m/%Y %H:%M:%S"))
+
+
 def _pump_file(tmp_path: Path, change) -> list[str]:
     frame = pump_day("2026-11-20 08:00", 0.5, "P-1", seed=1)
     return [change(frame)]
@@ -163,7 +185,8 @@ def _pump_file(tmp_path: Path, change) -> list[str]:
         (
             lambda f: f.iloc[::60],  # a reading a minute, the profile says one a second
             (),
-            "readings are 60.0 s apart (the median step per device), but profile pump says interval_s 1",
+            "readings are 60.0 s apart (the median step per device), not the expected 1 s (profile "
+            "pump's interval_s, or --interval)",
         ),
         (
             lambda f: f,
@@ -181,7 +204,26 @@ def _pump_file(tmp_path: Path, change) -> list[str]:
             ("--all-normal", "--label-column", "State", "--normal", "ok"),
             "exclude each other",
         ),
-        (lambda f: f.assign(Time="soon"), (), "no usable timestamp in column Time (e.g. 'soon')"),
+        (
+            lambda f: f.assign(Time="soon"),
+            (),
+            "1800 of 1800 timestamps in column Time could not be read as ISO 8601, or month first "
+            "(e.g. 'soon')",
+        ),
+        (
+            # 12/12 then 13/12 at midnight: read month first, the 13th month does not exist
+            lambda f: _day_first(pump_day("2026-12-12 23:45", 0.5, "P-1", seed=1)),
+            (),
+            "900 of 1800 timestamps in column Time could not be read as ISO 8601, or month first "
+            "(e.g. '13/12/2026 00:00:00'): pass the format, e.g. --date-format "
+            "'%d/%m/%Y %H:%M:%S' when days come first",
+        ),
+        (
+            lambda f: f,
+            ("--label-column", "State", "--normal", "idle,cavitation"),
+            "% of readings would be anomalies (every State value but ['idle', 'cavitation']; "
+            "its values: {'ok': ",
+        ),
     ],
 )
 def test_ingest_errors_name_the_cause_and_store_nothing(
@@ -223,10 +265,44 @@ def test_bad_profiles_are_named(home, tmp_path, capsys, profile, message):
 def test_a_changed_profile_cannot_reinterpret_stored_readings(home, tmp_path, capsys):
     assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 0
     before = _stored(home)
-    (tmp_path / "pump.yaml").write_text(PROFILE_YAML.replace("unit: bar", "unit: psi"))
+    (tmp_path / "pump.yaml").write_text(PROFILE_YAML.replace("window: 20", "window: 30"))
     assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 2
-    assert "profile pump is already stored with other signals" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "profile pump is already stored with other window (stored 20, now 30)" in out
+    assert "`edgeline forget-sensors pump --yes`" in out
     assert _stored(home) == before
+    assert main(["forget-sensors", "pump"]) == 2  # says what it would remove, removes nothing
+    assert "profile pump has readings for 1 day(s) (2026-11-20 .. 2026-11-20)" in (
+        capsys.readouterr().out
+    )
+    assert main(["forget-sensors", "pump", "--yes"]) == 0
+    assert not any(k.startswith("artifacts/raw/sensors/pump/") for k in _stored(home))
+    assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 0
+
+
+def test_day_first_dates_a_corrected_export_and_a_partial_normal_list(home, tmp_path, capsys):
+    day_first = _pump_file(
+        tmp_path,
+        lambda f: f.assign(Time=pd.to_datetime(f["Time"]).dt.strftime("%d/%m/%Y %H:%M:%S")),
+    )
+    labels = ("--label-column", "State", "--normal", "ok,idle")
+    assert ingest(tmp_path, day_first, *labels, "--date-format", "%d/%m/%Y %H:%M:%S") == 0
+    out = capsys.readouterr().out
+    assert "stored 1800 readings of profile pump for 1 day(s): 2026-11-20" in out
+    # the half hour has no idle spell: worth a note, not a stop
+    assert "note: --normal value(s) ['idle'] do not occur in State" in out
+    store = local_resources(home)["artifacts"]
+    (first,) = store.list_keys("raw/sensors/pump/date=2026-11-20/")
+    corrected = _pump_file(tmp_path, lambda f: f.assign(P_bar=f["P_bar"] + 0.01))
+    assert ingest(tmp_path, corrected, *labels, "--replace") == 0
+    assert "(replacing what those days held)" in capsys.readouterr().out
+    (second,) = store.list_keys("raw/sensors/pump/date=2026-11-20/")
+    assert second != first
+    # without --replace both files stay, and training counts each reading once
+    assert ingest(tmp_path, day_first, *labels, "--date-format", "%d/%m/%Y %H:%M:%S") == 0
+    keys = store.list_keys("raw/sensors/pump/date=2026-11-20/")
+    frame, repeated = read_days(store, keys)
+    assert len(keys) == 2 and repeated == 1800 and len(frame) == 1800
 
 
 def test_too_little_to_train_on_stops_in_sensor_features_with_the_counts(home, tmp_path, capsys):
