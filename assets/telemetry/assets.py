@@ -93,16 +93,18 @@ class ReportConfig(Config):
     )
 
 
-def _baseline(registry: ModelRegistry, frame: pd.DataFrame) -> tuple[dict | None, int | None]:
-    """The validation baseline of the newest model version seen in the events."""
+def _baseline(
+    registry: ModelRegistry, frame: pd.DataFrame
+) -> tuple[str | None, dict | None, int | None]:
+    """The model most events came from, and its newest version's validation baseline."""
     if frame.empty:
-        return None, None
-    model = frame["model"].mode().iloc[0]
+        return None, None, None
+    model = str(frame["model"].mode().iloc[0])
     version = int(frame.loc[frame["model"] == model, "model_version"].max())
     try:
-        return registry.get_model_card(model, version).get("baseline"), version
+        return model, registry.get_model_card(model, version).get("baseline"), version
     except EdgelineError:
-        return None, version
+        return model, None, version
 
 
 def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> AssetsDefinition:
@@ -140,8 +142,8 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         parts = [pd.read_parquet(io.BytesIO(artifacts.get_bytes(k))) for k in hours]
         filled = [p for p in parts if not p.empty]
         frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
-        baseline, version = _baseline(registry, frame)
-        report = build_report(client_kind, day, frame, baseline, version)
+        model, baseline, version = _baseline(registry, frame)
+        report = build_report(client_kind, day, frame, baseline, version, model)
         plots = report_plots(client_kind, frame, report, baseline)
         prefix = f"reports/{client_kind}/{day}/"
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}

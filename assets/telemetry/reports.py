@@ -233,21 +233,29 @@ def build_report(
     frame: pd.DataFrame,
     baseline: dict[str, Any] | None,
     baseline_version: int | None,
+    model: str | None = None,
 ) -> dict[str, Any]:
+    """Counts, latency and the fleet over every event; quality and drift over ``model``'s events
+    only (a Pi fleet may run several devices' models: one model's baseline says nothing of
+    another's errors)."""
+    models = frame["model"].value_counts() if len(frame) else pd.Series(dtype=int)
+    scored = frame[frame["model"] == model] if model else frame
     report: dict[str, Any] = {
         "schema": "edgeline.quality-report/1",
         "client_kind": client_kind,
         "day": day,
         "events": len(frame),
         "devices": int(frame["device_id"].nunique()) if len(frame) else 0,
+        "baseline_model": model,
         "baseline_model_version": baseline_version,
+        "events_per_model": {str(k): int(v) for k, v in models.items()},
         "latency": latency_table(frame) if len(frame) else [],
         "fleet": fleet_view(frame) if len(frame) else [],
         "quality": {},
     }
-    if len(frame):
+    if len(scored):
         report["quality"] = (
-            web_quality(frame, baseline) if client_kind == "web" else pi_quality(frame, baseline)
+            web_quality(scored, baseline) if client_kind == "web" else pi_quality(scored, baseline)
         )
     report["drift_psi"] = drift_score(report)
     return report
@@ -271,7 +279,9 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"# {report['client_kind']} quality report, {report['day']}",
         "",
         f"{report['events']} events from {report['devices']} devices; drift (max PSI) {report['drift_psi']:.3f} "
-        f"against the baseline of v{report['baseline_model_version']}.",
+        f"against the baseline of {report.get('baseline_model') or 'the model'} "
+        f"v{report['baseline_model_version']} (quality over its events only; events per model: "
+        f"{report.get('events_per_model', {})}).",
         "",
         "## Latency by model version, variant and backend",
         _table(report["latency"]),
@@ -314,7 +324,9 @@ def report_plots(
         plots["anomaly rate per device"] = bar_plot(
             {"today": quality["anomaly_rate_per_device"]}, "anomaly rate", "share", percent=True
         )
-        errors = np.log10(frame["reconstruction_error"].to_numpy(float) + 1e-6)
+        model = report.get("baseline_model")
+        scored = frame[frame["model"] == model] if model else frame
+        errors = np.log10(scored["reconstruction_error"].to_numpy(float) + 1e-6)
         if baseline:
             edges = np.array(baseline["log10_error_histogram"]["edges"])
             counts, _ = np.histogram(np.clip(errors, edges[0], edges[-1]), bins=edges)
