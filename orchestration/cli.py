@@ -51,6 +51,7 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
     """Check a user's CSV/Parquet readings against a sensor profile and store them by day."""
     from dataclasses import replace
 
+    from assets.sensors.assets import check_partition_days
     from assets.sensors.data import Labels, load_sensor_file, store_ingested_readings
 
     try:
@@ -74,6 +75,7 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
         )
         for line in report.lines():
             print(line)
+        check_partition_days(sorted({d.isoformat() for d in frame["timestamp"].dt.date}))
         days = store_ingested_readings(frame, profile, store, replace=args.replace)
     except ValueError as error:  # ProfileError and SensorDataError: the cause, nothing stored
         print(f"error: {error}")
@@ -94,7 +96,7 @@ def run_train_sensors(args: argparse.Namespace) -> int:
     os.environ["DAGSTER_HOME"] = str(dagster_home())
     from dagster import BetaWarning, DagsterInstance
 
-    from assets.sensors.assets import daily_partitions
+    from assets.sensors.assets import check_partition_days
     from assets.sensors.data import read_profile, stored_days
     from orchestration.definitions import build_definitions
     from orchestration.jobs import retrain_sensor_autoencoder, sensor_data_job
@@ -108,18 +110,13 @@ def run_train_sensors(args: argparse.Namespace) -> int:
         print(f"error: {error}")
         return 2
     days = list(stored_days(store, profile.name))
-    valid = set(daily_partitions.get_partition_keys())
-    outside = [day for day in days if day not in valid]
-    if not days or outside:
-        print(
-            f"error: profile {profile.name}: "
-            + (
-                f"readings dated {outside[:5]} are outside the daily partitions "
-                f"({daily_partitions.start:%Y-%m-%d} to today)"
-                if outside
-                else "no readings stored; run `edgeline ingest-sensors` first"
-            )
-        )
+    if not days:
+        print(f"error: profile {profile.name}: no readings stored; run `edgeline ingest-sensors`")
+        return 2
+    try:
+        check_partition_days(days)
+    except ValueError as error:
+        print(f"error: profile {profile.name}: {error}")
         return 2
     logs = {"console": {"config": {"log_level": "INFO"}}}  # progress, not Dagster's debug events
     raw = {"loggers": logs, "ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
@@ -174,10 +171,17 @@ def run_train_sensors(args: argparse.Namespace) -> int:
 
 def run_forget_sensors(args: argparse.Namespace) -> int:
     """Remove a profile's stored readings (and the profile), e.g. after a wrong ingest."""
-    from assets.sensors.data import forget_readings, stored_days
+    from assets.sensors.data import forget_readings, readings_prefix, stored_days
+    from clients.pi.profiles import NAME
 
+    if not NAME.match(args.profile):
+        print(f"error: {args.profile!r} is not a profile name (lowercase letters, digits, '-')")
+        return 2
     store = build_resources()["artifacts"]
     days = list(stored_days(store, args.profile))
+    if not store.list_keys(readings_prefix(args.profile)):
+        print(f"error: nothing is stored for profile {args.profile}")
+        return 2
     if not args.yes:
         print(
             f"profile {args.profile} has readings for {len(days)} day(s)"

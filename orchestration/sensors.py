@@ -17,6 +17,7 @@ from dagster import (
 
 from assets.deployment.assets import model_versions, published_model
 from assets.deployment.planning import DeploymentCursor, partition_key, plan_deployments
+from assets.sensors.data import profile_for_model
 from orchestration.environment import sensor_interval_s
 from orchestration.registry_jobs import channel_rollback
 from resources.artifacts import ArtifactStore
@@ -99,6 +100,17 @@ def run_registry_sensor_once(
     return result.cursor, launched
 
 
+def _retraining_config(artifacts: ArtifactStore, report: dict) -> dict:
+    """A Pi model is retrained on its own device's profile (the report names the model)."""
+    model = report.get("baseline_model")
+    profile = (
+        profile_for_model(artifacts, model) if report["client_kind"] == "pi" and model else None
+    )
+    if profile is None:
+        return {}
+    return {"ops": {"sensor_features": {"config": {"profile": profile}}}}
+
+
 RETRAINING_JOBS = {"web": "retrain_image_classifier", "pi": "retrain_sensor_autoencoder"}
 
 
@@ -126,6 +138,7 @@ def drift_retraining_sensor(
                 RunRequest(
                     run_key=f"drift:{key}",
                     job_name=RETRAINING_JOBS[report["client_kind"]],
+                    run_config=_retraining_config(artifacts, report),
                     tags={"edgeline/drift_report": key},
                 )
             )

@@ -31,6 +31,7 @@ from assets.conversion.variants import Variant, anomaly_agreement, anomaly_gate,
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
 from assets.plots import histogram_plot, line_plot, png_markdown
 from assets.sensors.data import (
+    SIMULATED,
     day_prefix,
     parquet_bytes,
     read_days,
@@ -59,6 +60,20 @@ GROUP = "sensors"
 PARITY_TOLERANCE = 1e-4  # relative, ONNX against PyTorch
 # from 2020, for users' older recordings; today included, for what a device recorded this morning
 daily_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
+
+
+def check_partition_days(days: list[str]) -> None:
+    """Readings must fall on a day partition (2020-01-01 to today) to be trained on."""
+    valid = set(daily_partitions.get_partition_keys())
+    outside = [day for day in days if day not in valid]
+    if outside:
+        raise ValueError(
+            f"readings dated {outside[:5]}{' ...' if len(outside) > 5 else ''} fall outside the "
+            f"daily partitions ({daily_partitions.start:%Y-%m-%d} to today): check the "
+            "timestamps (and --date-format)"
+        )
+
+
 PROFILE_FIELD = Field(
     default=WIND_TURBINE.name,
     description=(
@@ -100,7 +115,7 @@ def raw_sensor_data(
     day = context.partition_key
     profile = read_profile(artifacts, config.profile)
     keys = stored_days(artifacts, profile.name).get(day, [])
-    ingested = [k for k in keys if not k.endswith("/simulated.parquet")]
+    ingested = [k for k in keys if not k.endswith(f"/{SIMULATED}")]
     if ingested:
         (frame, repeated), source = read_days(artifacts, ingested), "ingested"
     elif profile == WIND_TURBINE:
@@ -108,9 +123,7 @@ def raw_sensor_data(
         frame = simulated_day(date.fromisoformat(day), settings, config.seed)
         record_profile(artifacts, profile)
         repeated = 0
-        artifacts.put_bytes(
-            f"{day_prefix(profile.name, day)}simulated.parquet", parquet_bytes(frame)
-        )
+        artifacts.put_bytes(day_prefix(profile.name, day) + SIMULATED, parquet_bytes(frame))
         source = "simulated"
     else:
         raise ValueError(

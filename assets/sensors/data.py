@@ -23,6 +23,7 @@ from resources.artifacts import ArtifactStore
 EPOCH_DAY = date(2026, 1, 1)  # day indices (and so the simulator's seeds) count from here
 NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
 RAW_PREFIX = "raw/sensors/"
+SIMULATED = "simulated.parquet"  # the simulated fleet's day, when nothing was ingested for it
 MAX_OUT_OF_RANGE = 0.05  # a larger share of impossible values is a wrong mapping or unit
 MAX_BAD_TIMESTAMPS = 0.05  # a larger share of unreadable times is a wrong date format
 MAX_ANOMALOUS = 0.5  # a device is mostly normal: more anomalies is an incomplete --normal
@@ -151,6 +152,7 @@ def _states(raw: pd.DataFrame, labels: Labels, report: LoadReport) -> tuple[pd.S
             f"--label-column {labels.column}: no such column; it has {list(raw.columns)}"
         )
     text = raw[labels.column].astype(str).str.strip()
+    text = text.where(~text.isin(["nan", "NaN", "None", "null", "<NA>"]), "")  # unlabelled
     counts = text.value_counts()
     values = {str(k): int(v) for k, v in counts.head(20).items()}
     absent = [value for value in labels.normal if value not in counts.index]
@@ -179,7 +181,10 @@ def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise SensorDataError(f"{path}: no such file")
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path).astype(str)
+        table = pd.read_parquet(path)
+        if not isinstance(table.index, pd.RangeIndex):  # e.g. timestamps kept as the index
+            table = table.reset_index()
+        return table.astype(str).where(table.notna(), "")  # nulls: blanks, as in a CSV
     if path.suffix.lower() in (".csv", ".txt"):
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     raise SensorDataError(f"{path.name}: expected a .csv or .parquet file")
@@ -337,22 +342,36 @@ def store_ingested_readings(
     frame: pd.DataFrame, profile: SensorProfile, store: ArtifactStore, replace: bool = False
 ) -> list[str]:
     """Write a user's readings as one Parquet file per day, named by content so that ingesting
-    the same file twice does not double the data; the profile first. ``replace``: the file's
-    days hold only these readings afterwards (a corrected export replaces the first one; the
-    new file is written before the old ones go). Returns the days written."""
+    the same file twice does not double the data; the profile first. ``replace``: on the
+    file's days, the devices it holds have only these readings afterwards (a corrected export);
+    other devices' readings stay. New files are written before old ones go. Returns the days
+    written."""
     record_profile(store, profile)
     days = []
     for day, part in split_by_day(frame).items():
-        data = parquet_bytes(part)
         prefix = day_prefix(profile.name, day.isoformat())
-        key = f"{prefix}ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
-        store.put_bytes(key, data)
+        key = _put_readings(store, prefix, part)
         if replace:
+            devices = set(part["device_id"])
             for old in store.list_keys(prefix):
-                if old != key and old.rsplit("/", 1)[-1].startswith("ingested-"):
-                    store.delete(old)
+                if old == key or not old.rsplit("/", 1)[-1].startswith("ingested-"):
+                    continue
+                stored = read_parquet(store, old)
+                kept = stored[~stored["device_id"].isin(devices)]
+                if len(kept) == len(stored):
+                    continue
+                if len(kept):
+                    _put_readings(store, prefix, kept)
+                store.delete(old)
         days.append(day.isoformat())
     return days
+
+
+def _put_readings(store: ArtifactStore, prefix: str, part: pd.DataFrame) -> str:
+    data = parquet_bytes(part.reset_index(drop=True))
+    key = f"{prefix}ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
+    store.put_bytes(key, data)
+    return key
 
 
 def forget_readings(store: ArtifactStore, profile: str) -> int:
@@ -365,13 +384,29 @@ def forget_readings(store: ArtifactStore, profile: str) -> int:
 
 
 def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
-    """Day -> the Parquet keys of ``profile``'s readings that day, oldest day first."""
+    """Day -> the Parquet keys of ``profile``'s readings that day, oldest day first: the
+    ingested files, or, on a day nothing was ingested, the simulated one."""
     prefix = readings_prefix(profile)
     days: dict[str, list[str]] = {}
     for key in sorted(store.list_keys(prefix)):
         if key.endswith(".parquet") and key[len(prefix) :].startswith("date="):
             days.setdefault(key[len(prefix) :].split("/")[0].removeprefix("date="), []).append(key)
+    for day, keys in days.items():
+        ingested = [k for k in keys if not k.endswith(f"/{SIMULATED}")]
+        days[day] = ingested or keys
     return dict(sorted(days.items()))
+
+
+def profile_for_model(store: ArtifactStore, model: str) -> str | None:
+    """The stored (or built-in) profile that trains ``model``, if one does."""
+    names = {k[len(RAW_PREFIX) :].split("/")[0] for k in store.list_keys(RAW_PREFIX)}
+    for name in sorted(names | set(BUILT_IN)):
+        try:
+            if read_profile(store, name).model == model:
+                return name
+        except ValueError:
+            continue
+    return None
 
 
 def read_days(store: ArtifactStore, keys: list[str]) -> tuple[pd.DataFrame, int]:

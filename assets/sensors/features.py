@@ -90,7 +90,7 @@ def make_windows(frame: pd.DataFrame, profile: SensorProfile) -> Windows:
         k: [] for k in ("values", "state", "label", "end", "device")
     }
     incomplete = 0
-    span_ns = (window - 1) * profile.interval_s * 1e9
+    interval_ns = profile.interval_s * 1e9
     for device, part in frame.groupby("device_id", sort=True):
         part = part.sort_values("timestamp")
         if len(part) < window:
@@ -100,9 +100,11 @@ def make_windows(frame: pd.DataFrame, profile: SensorProfile) -> Windows:
         stacked = np.lib.stride_tricks.sliding_window_view(readings, window, axis=0)  # [n, S, W]
         stacked = stacked.transpose(0, 2, 1).reshape(len(stacked), -1)
         stamps = part["timestamp"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
-        elapsed = (stamps[window - 1 :] - stamps[: len(stamps) - window + 1]).astype(np.int64)
-        # consecutive: the window spans (window - 1) intervals, give or take half of one
-        contiguous = np.abs(elapsed - span_ns) <= 0.5 * profile.interval_s * 1e9
+        # consecutive: every step one interval, give or take half of one (a clock that drifts
+        # a little stays in; a missing reading does not)
+        steps = np.diff(stamps).astype(np.int64)
+        regular = np.abs(steps - interval_ns) <= 0.5 * interval_ns
+        contiguous = np.lib.stride_tricks.sliding_window_view(regular, window - 1).all(axis=1)
         complete = ~np.isnan(stacked).any(axis=1) & contiguous
         incomplete += int((~complete).sum())
         last = slice(window - 1, None)

@@ -282,7 +282,7 @@ class EdgeAgent:
         self.state: dict | None = None
         self.paused: str | None = "no model yet"  # why it does not score, when it does not
         self.readings: deque = deque(maxlen=1)
-        self.counts = {"scored": 0, "anomalies": 0, "unscored": 0}
+        self.counts = {"read": 0, "scored": 0, "anomalies": 0, "unscored": 0}
         self.unreadable: set[str] = set()  # why readings were not scored, logged once each
         state = cache.current()
         if state:
@@ -294,9 +294,11 @@ class EdgeAgent:
         self.session = ort.InferenceSession(
             state["path"], options, providers=["CPUExecutionProvider"]
         )
+        # readings carry over to a new version of the same signals; other signals start over
+        same = self.state is not None and self.state.get("signals") == state.get("signals")
         self.state = state
         self.paused = None
-        self.readings = deque(self.readings, maxlen=state["window"])
+        self.readings = deque(self.readings if same else (), maxlen=state["window"])
 
     def _pause(self, reason: str) -> None:
         """Stop scoring with a model that is no longer approved."""
@@ -351,9 +353,11 @@ class EdgeAgent:
     def _values(self, reading: Mapping | Iterable[float]) -> np.ndarray | None:
         """The reading in the model's signal order, or None (counted, and logged once per
         cause) when it lacks a signal or holds something that is not a number."""
-        signals = self.state["signals"] if self.state else ()
+        signals = (self.state or {}).get("signals") or ()  # a state cached before signals
         try:
             if isinstance(reading, Mapping):
+                if not signals:
+                    raise KeyError("the model's manifest names no signals to read by name")
                 missing = [name for name in signals if name not in reading]
                 if missing:
                     raise KeyError(
@@ -380,12 +384,14 @@ class EdgeAgent:
 
     def process(self, reading: Mapping | Iterable[float]) -> dict | None:
         """Add one reading; once a window is full, score it and queue the telemetry event."""
+        self.counts["read"] += 1
         if self.session is None or self.state is None:
             self.counts["unscored"] += 1
             return None
         values = self._values(reading)
         if values is None:
             self.counts["unscored"] += 1
+            self.readings.clear()  # the next window must not span the gap
             return None
         self.readings.append(values)
         if len(self.readings) < self.state["window"]:
@@ -594,9 +600,13 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, SystemExit):
         log.info("stopped: %s", json.dumps(agent.status()))
         return
-    if agent.counts["unscored"] and not agent.counts["scored"]:  # a replay that did nothing
-        reason = agent.paused or "; ".join(sorted(agent.unreadable)) or "see above"
-        sys.exit(f"no reading was scored ({agent.counts['unscored']} read): {reason}")
+    if not agent.counts["scored"]:  # a replay or a stream that ended without a single window
+        reason = (
+            agent.paused
+            or "; ".join(sorted(agent.unreadable))
+            or f"fewer readings than a window ({agent.state['window'] if agent.state else '?'})"
+        )
+        sys.exit(f"no reading was scored ({agent.counts['read']} read): {reason}")
 
 
 if __name__ == "__main__":

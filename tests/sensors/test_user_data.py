@@ -11,6 +11,7 @@ from assets.sensors.data import (
     ANOMALY,
     NORMAL,
     UNLABELLED,
+    Labels,
     SensorDataError,
     load_sensor_file,
     store_ingested_readings,
@@ -121,3 +122,41 @@ def test_a_window_is_anomalous_when_any_reading_is_and_those_never_train():
         True, True, False, False, False, False, True, True, True, True, True, True
     ]  # fmt: skip
     assert trains_as_normal(merged, False).sum() == 5
+
+
+def _pump_profile():
+    from clients.pi.profiles import SensorProfile, Signal
+
+    return SensorProfile("pump", "pump-autoencoder", (Signal("p", "bar", 0, 16),), 1.0, 30)
+
+
+def test_a_drifting_clock_keeps_its_windows_and_a_missing_reading_breaks_them():
+    profile = _pump_profile()
+    steps = np.full(200, 1.05)  # every step 5 % long: 30 readings span 30.45 s, not 29
+    steps[100] = 2.0  # one reading missing
+    stamps = pd.Timestamp("2026-11-20", tz="UTC") + pd.to_timedelta(
+        np.concatenate([[0], np.cumsum(steps)]), unit="s"
+    )
+    frame = pd.DataFrame(
+        {"timestamp": stamps, "device_id": "P-1", "p": 3.0, "label": "", "state": UNLABELLED}
+    )
+    windows = make_windows(frame, profile)
+    # 201 readings make 172 runs of 30; the 29 that hold the missing reading's step are out
+    assert len(windows.values) == 172 - 29 and windows.incomplete == 29
+
+
+def test_null_labels_in_a_parquet_file_are_unlabelled(tmp_path):
+    path = tmp_path / "pump.parquet"
+    pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2026-11-20", periods=100, freq="1s", tz="UTC"),
+            "p": [3.0] * 99 + [None],
+            "status": ["ok"] * 60 + [None] * 40,
+        }
+    ).set_index("timestamp").to_parquet(path)  # timestamps as the index, as pandas users do
+    frame, report = load_sensor_file(
+        path, _pump_profile(), labels=Labels(column="status", normal=("ok",))
+    )
+    assert report.states == {"normal": 60, "anomalous": 0, "unlabelled": 40}
+    assert len(frame) == 100 and frame["label"].iloc[-1] == ""
+    assert report.missing_values == {"p": 1} and report.bad_values == {"p": 0}

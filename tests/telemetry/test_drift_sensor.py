@@ -21,3 +21,23 @@ def test_drift_sensor_requests_retraining_once(tmp_path):
             )
         )
         assert again.run_requests == []
+
+
+def test_a_drifted_pi_model_is_retrained_on_its_own_profile(tmp_path):
+    from assets.sensors.data import record_profile
+    from clients.pi.profiles import WIND_TURBINE, SensorProfile, Signal
+
+    store = LocalArtifactStore(root=str(tmp_path))
+    pump = SensorProfile("pump", "pump-autoencoder", (Signal("pressure_bar", "bar"),), 1.0, 20)
+    record_profile(store, pump)
+    for day, model in (("2026-11-20", "pump-autoencoder"), ("2026-11-21", WIND_TURBINE.model)):
+        store.put_json(
+            f"reports/pi/{day}/report.json",
+            {"client_kind": "pi", "drift_psi": 0.5, "baseline_model": model},
+        )
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(instance=instance, resources={"artifacts": store})
+        requests = drift_retraining_sensor(context).run_requests
+    assert [r.job_name for r in requests] == ["retrain_sensor_autoencoder"] * 2
+    profiles = [r.run_config["ops"]["sensor_features"]["config"]["profile"] for r in requests]
+    assert profiles == ["pump", "wind-turbine"]
