@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WEB := clients/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test lint format bench chromium postgresql clean
+.PHONY: install demo dev test test-fast lint format bench chromium postgresql clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ postgresql:
 
 test: install lint chromium postgresql  ## the whole suite, slow end-to-end tests included
 	$(BIN)/python -m pytest
+
+# the unit tests, in well under a minute: no `slow` end-to-end test (training, daemon, browser,
+# PostgreSQL, demo, `edgeline dev`) and no `aws` one (moto's server; marked in tests/conftest.py).
+# Needs only the venv: made if there is none, never refreshed here (`make install` does that).
+test-fast: | $(BIN)/python  ## unit tests only
+	$(BIN)/python -m pytest -q -m "not slow and not aws"
+
+$(BIN)/python:
+	$(MAKE) $(STAMP)
 
 bench: install  ## every benchmark, and one table of every figure (bench/results/summary.json)
 	$(BIN)/python -m bench

@@ -16,8 +16,8 @@ import numpy as np
 
 from assets.deployment.publish import read_channel
 from bench.report import emit_report
-from orchestration.environment import local_resources
 from orchestration.local_daemon import running_daemon, wait_for
+from resources.environment import local_resources
 from tests.deployment.conftest import register_tiny_version
 
 MODEL = "turbine-autoencoder"

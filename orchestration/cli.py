@@ -8,7 +8,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestration.environment import build_resources, dagster_home
+from resources import layout
+from resources.environment import build_resources, dagster_home
 from resources.errors import EdgelineError
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def run_train_sensors(args: argparse.Namespace) -> int:
 
 def run_forget_sensors(args: argparse.Namespace) -> int:
     """Remove a profile's stored readings (and the profile), e.g. after a wrong ingest."""
-    from assets.sensors.data import forget_readings, readings_prefix, stored_days
+    from assets.sensors.data import forget_readings, stored_days
     from clients.pi.profiles import NAME
 
     if not NAME.match(args.profile):
@@ -179,7 +180,7 @@ def run_forget_sensors(args: argparse.Namespace) -> int:
         return 2
     store = build_resources()["artifacts"]
     days = list(stored_days(store, args.profile))
-    if not store.list_keys(readings_prefix(args.profile)):
+    if not store.list_keys(layout.sensor_readings(args.profile)):
         print(f"error: nothing is stored for profile {args.profile}")
         return 2
     if not args.yes:

@@ -2,15 +2,15 @@
 
 from typing import Any
 
-from dagster import Definitions
+from dagster import AssetsDefinition, Definitions
 
 from assets.deployment.assets import deployment_assets
 from assets.sensors.assets import sensor_assets
 from assets.telemetry.assets import telemetry_assets
 from assets.vision.assets import vision_assets
-from orchestration.environment import build_resources
 from orchestration.jobs import (
     lifecycle_job,
+    publish_job,
     quality_report_job,
     retrain_image_classifier,
     retrain_sensor_autoencoder,
@@ -19,13 +19,31 @@ from orchestration.jobs import (
     telemetry_rollup_job,
 )
 from orchestration.registry_jobs import channel_rollback, registry_decision
-from orchestration.sensors import drift_retraining_sensor, model_registry_sensor, publish_job
+from orchestration.sensors import drift_retraining_sensor, model_registry_sensor
+from resources.environment import build_resources, edgeline_env
+
+# Kinds that name an AWS service (how assets declare where their data lives in production), and
+# what stands in for each on the local default, so the UI's badges say where data really is.
+LOCAL_KINDS = {"s3": "filesystem", "sagemaker": "sqlite", "cloudwatch": "sqlite"}
 
 
-def build_definitions(resources: dict[str, Any]) -> Definitions:
-    """Everything Edgeline defines, bound to ``resources`` (tests bind their own)."""
+def kinds_for(assets: list[AssetsDefinition], env: str) -> list[AssetsDefinition]:
+    if env == "aws":
+        return assets
+    return [
+        a.map_asset_specs(
+            lambda spec: spec.replace_attributes(kinds={LOCAL_KINDS.get(k, k) for k in spec.kinds})
+        )
+        for a in assets
+    ]
+
+
+def build_definitions(resources: dict[str, Any], env: str | None = None) -> Definitions:
+    """Everything Edgeline defines, bound to ``resources`` (tests bind their own), with kinds
+    for ``env`` (default: EDGELINE_ENV)."""
+    assets = [*vision_assets, *sensor_assets, *deployment_assets, *telemetry_assets]
     return Definitions(
-        assets=[*vision_assets, *sensor_assets, *deployment_assets, *telemetry_assets],
+        assets=kinds_for(assets, env or edgeline_env()),
         jobs=[
             lifecycle_job,
             retrain_image_classifier,

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestration.environment import dagster_home, edgeline_env, edgeline_home
+from resources import layout
+from resources.environment import dagster_home, edgeline_env, edgeline_home
 
 LOGGERS = {"console": {"config": {"log_level": "INFO"}}}
 
@@ -149,8 +150,10 @@ def running_gateway(artifacts: Any, telemetry: Any) -> Iterator[str]:
 
 def run_fleet(url: str, devices: int, hours: int, workdir: Path) -> FleetResult:
     """Simulated turbines (with injected faults) fed through real agents, as fast as they go."""
-    from clients.pi.agent import EdgeAgent, GatewayClient, ModelCache
+    from clients.pi.agent import EdgeAgent
+    from clients.pi.gateway_client import GatewayClient
     from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
+    from clients.pi.storage import ModelCache
 
     settings = FleetSettings(turbines=devices, fault_rate=4.0)
     day_index = int(time.time() // 86400)
@@ -225,7 +228,7 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
         return WebResult(skipped=refused)
     from playwright.sync_api import sync_playwright
 
-    keys = [k for k in artifacts.list_keys("raw/images/") if k.count("/") == 3]
+    keys = [k for k in artifacts.list_keys(layout.RAW_IMAGES) if k.count("/") == 3]
     by_label: dict[str, list[str]] = {}
     for key in keys:
         by_label.setdefault(key.split("/")[2], []).append(key)
@@ -266,11 +269,13 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
 
 def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
     """The telemetry of every hour since ``since`` rolled up, and the day's reports written."""
+    from orchestration.jobs import quality_report_job, telemetry_rollup_job
+
     now = datetime.now(UTC)
     hour = since.replace(minute=0, second=0, microsecond=0)
     failed = []
     while hour <= now:
-        rolled = defs.resolve_job_def("telemetry_rollup").execute_in_process(
+        rolled = defs.resolve_job_def(telemetry_rollup_job.name).execute_in_process(
             run_config={"loggers": LOGGERS},
             instance=instance,
             partition_key=hour.strftime("%Y-%m-%d-%H:00"),
@@ -279,7 +284,7 @@ def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
         if not rolled.success:
             failed.append(f"roll-up of {hour:%Y-%m-%d %H}:00")
         hour += timedelta(hours=1)
-    reported = defs.resolve_job_def("quality_reports").execute_in_process(
+    reported = defs.resolve_job_def(quality_report_job.name).execute_in_process(
         run_config={"loggers": LOGGERS},
         instance=instance,
         partition_key=now.strftime("%Y-%m-%d"),
@@ -351,6 +356,7 @@ def run_demo(settings: DemoSettings) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
+    from orchestration.jobs import lifecycle_job, sensor_data_job
 
     print(f"Edgeline demo: EDGELINE_ENV={edgeline_env()}, data under {edgeline_home()}")
     started = time.monotonic()
@@ -360,7 +366,7 @@ def run_demo(settings: DemoSettings) -> int:
         today = datetime.now(UTC).date()
         for offset in range(settings.sensor_days, 0, -1):
             day = (today - timedelta(days=offset)).isoformat()
-            recorded = defs.resolve_job_def("sensor_data").execute_in_process(
+            recorded = defs.resolve_job_def(sensor_data_job.name).execute_in_process(
                 run_config={"loggers": LOGGERS},
                 instance=instance,
                 partition_key=day,
@@ -370,7 +376,7 @@ def run_demo(settings: DemoSettings) -> int:
                 print(f"recording turbine readings for {day} FAILED (run {recorded.run_id})")
                 return 1
         print(f"recorded {settings.sensor_days} days of turbine readings")
-        result = defs.resolve_job_def("lifecycle").execute_in_process(
+        result = defs.resolve_job_def(lifecycle_job.name).execute_in_process(
             run_config=settings.run_config(), instance=instance, raise_on_error=False
         )
         took = time.monotonic() - started
@@ -424,7 +430,7 @@ def print_summary(
         )
     print("Quality reports")
     for kind in ("web", "pi"):
-        key = f"reports/{kind}/{day}/report.html"
+        key = layout.report(kind, day) + "report.html"
         if artifacts.exists(key):
             root = getattr(artifacts, "root", None)
             print(f"  {kind}: {f'{root}/{key}' if root else key}")

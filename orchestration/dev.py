@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from orchestration.environment import REPO_ROOT, dagster_home, edgeline_home
+from resources.environment import PACKAGE_ROOT, code_location_args, dagster_home, edgeline_home
 
 DEV_TOKEN = "dev-fleet-token"
 
@@ -33,7 +33,7 @@ class Processes:
         output = log.open("ab") if log else None
         process = subprocess.Popen(
             argv,
-            cwd=REPO_ROOT,
+            cwd=PACKAGE_ROOT,
             env=self.environment,
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
@@ -95,8 +95,7 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
             [
                 str(bin_dir / "dagster"),
                 "dev",
-                "-w",
-                str(REPO_ROOT / "workspace.yaml"),
+                *code_location_args(),
                 "--host",
                 host,
                 "--port",

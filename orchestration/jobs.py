@@ -13,6 +13,7 @@ from dagster import (
     schedule,
 )
 
+from assets.deployment.assets import published_model
 from assets.sensors.assets import raw_sensor_data
 from assets.telemetry.assets import events_assets, report_assets
 
@@ -38,6 +39,11 @@ sensor_data_job = define_asset_job(
     "sensor_data",
     selection=AssetSelection.assets(raw_sensor_data),
     description="Record one day of sensor readings (a daily partition of raw_sensor_data; the simulated wind-turbine fleet by default).",
+)
+publish_job = define_asset_job(
+    "publish_model_version",
+    selection=[published_model],
+    description="Publish one approved model version (partition `<model>@<version>`).",
 )
 telemetry_rollup_job = define_asset_job(
     "telemetry_rollup",

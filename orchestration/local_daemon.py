@@ -8,20 +8,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestration.environment import REPO_ROOT
+from resources.environment import PACKAGE_ROOT, code_location_args, dagster_home
 
 
 def daemon_environment(home: Path, sensor_interval_s: int = 1) -> dict[str, str]:
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n"
-    )
     return {
         **os.environ,
         "EDGELINE_ENV": "local",
         "EDGELINE_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_HOME": str(dagster_home(home / "dagster")),
         "EDGELINE_SENSOR_INTERVAL_S": str(sensor_interval_s),
     }
 
@@ -32,8 +27,8 @@ def running_daemon(home: Path, sensor_interval_s: int = 1) -> Iterator[subproces
     daemon = Path(sys.executable).with_name("dagster-daemon")
     log = (home / "daemon.log").open("wb")
     process = subprocess.Popen(
-        [str(daemon), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-        cwd=REPO_ROOT,
+        [str(daemon), "run", *code_location_args()],
+        cwd=PACKAGE_ROOT,
         env=daemon_environment(home, sensor_interval_s),
         stdout=log,
         stderr=subprocess.STDOUT,

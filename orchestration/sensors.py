@@ -11,23 +11,18 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     build_sensor_context,
-    define_asset_job,
     sensor,
 )
 
-from assets.deployment.assets import model_versions, published_model
+from assets.deployment.assets import model_versions
 from assets.deployment.planning import DeploymentCursor, partition_key, plan_deployments
 from assets.sensors.data import profile_for_model
-from orchestration.environment import sensor_interval_s
+from orchestration.jobs import publish_job, retrain_image_classifier, retrain_sensor_autoencoder
 from orchestration.registry_jobs import channel_rollback
+from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.environment import sensor_interval_s
 from resources.registry import ModelRegistry
-
-publish_job = define_asset_job(
-    "publish_model_version",
-    selection=[published_model],
-    description="Publish one approved model version (partition '<model>@<version>').",
-)
 
 
 @sensor(
@@ -111,7 +106,7 @@ def _retraining_config(artifacts: ArtifactStore, report: dict) -> dict:
     return {"ops": {"sensor_features": {"config": {"profile": profile}}}}
 
 
-RETRAINING_JOBS = {"web": "retrain_image_classifier", "pi": "retrain_sensor_autoencoder"}
+RETRAINING_JOBS = {"web": retrain_image_classifier.name, "pi": retrain_sensor_autoencoder.name}
 
 
 @sensor(
@@ -128,7 +123,7 @@ def drift_retraining_sensor(
     threshold = float(os.environ.get("EDGELINE_DRIFT_PSI", "0.2"))
     handled = set(json.loads(context.cursor)) if context.cursor else set()
     requests = []
-    for key in artifacts.list_keys("reports/"):
+    for key in artifacts.list_keys(layout.REPORTS):
         if not key.endswith("/report.json") or key in handled:
             continue
         report = artifacts.get_json(key)

@@ -6,6 +6,7 @@ sees the old bytes or the new bytes, never a part.
 """
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -14,14 +15,17 @@ import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from resources.aws import AwsSettings
 from resources.errors import ArtifactNotFoundError, InvalidKeyError
 from resources.keys import validate_key, validate_prefix
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_URL_EXPIRY_S = 15 * 60
 
@@ -71,6 +75,22 @@ class ArtifactStore(ConfigurableResource, ABC):
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
+
+    def put_frame(self, key: str, frame: "pd.DataFrame") -> None:
+        """Write a table as Parquet (readings, telemetry roll-ups)."""
+        self.put_bytes(key, frame_bytes(frame), content_type="application/vnd.apache.parquet")
+
+    def get_frame(self, key: str) -> "pd.DataFrame":
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(self.get_bytes(key)))
+
+
+def frame_bytes(frame: "pd.DataFrame") -> bytes:
+    """A table as Parquet bytes, without its index (the same table gives the same bytes)."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -180,13 +200,10 @@ class S3ArtifactStore(ArtifactStore):
         default=DEFAULT_URL_EXPIRY_S, ge=1, le=7 * 24 * 3600, description="Presigned URL lifetime."
     )
     aws: AwsSettings = Field(default_factory=AwsSettings)
-    _client: Any = PrivateAttr(default=None)
 
     @property
     def s3(self) -> Any:
-        if self._client is None:
-            self._client = self.aws.client("s3")
-        return self._client
+        return self.aws.cached_client("s3")
 
     def _object_key(self, key: str) -> str:
         validate_key(key)

@@ -6,7 +6,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotocoreConfig
 from dagster import Config
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 
 class AwsSettings(Config):
@@ -28,6 +28,7 @@ class AwsSettings(Config):
     max_attempts: int = Field(default=5, ge=1, description="Attempts per call (adaptive retries).")
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=30.0, gt=0)
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def botocore_config(self) -> BotocoreConfig:
         return BotocoreConfig(
@@ -46,3 +47,10 @@ class AwsSettings(Config):
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         return boto3.session.Session().client(service, **kwargs)
+
+    def cached_client(self, service: str) -> Any:
+        """The one client for ``service`` these settings made (boto3 clients are thread-safe
+        and keep their connection pool: a resource makes each once)."""
+        if service not in self._clients:
+            self._clients[service] = self.client(service)
+        return self._clients[service]

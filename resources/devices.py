@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from resources.aws import AwsSettings
 
@@ -33,13 +33,10 @@ class IotDeviceJobs(DeviceJobs):
 
     thing_group_arn: str = Field(default="", description="Target thing group ARN (empty: no jobs).")
     aws: AwsSettings = Field(default_factory=AwsSettings)
-    _client: Any = PrivateAttr(default=None)
 
     @property
     def iot(self) -> Any:
-        if self._client is None:
-            self._client = self.aws.client("iot")
-        return self._client
+        return self.aws.cached_client("iot")
 
     def announce(self, model: str, version: int, document: dict[str, Any]) -> str:
         if not self.thing_group_arn:

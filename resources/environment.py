@@ -1,6 +1,7 @@
-"""Which implementation of each IO boundary to use: EDGELINE_ENV (local|aws) and its settings.
+"""The environment, in one place: EDGELINE_ENV (local|aws), where local data lives, which
+implementation of each IO boundary to use, the Dagster IO manager and instance config.
 
-Read here and in orchestration/ only. The gateway uses this too, without Dagster wiring.
+The gateway uses it too (``io_resources``: no Dagster wiring is imported for it).
 """
 
 import os
@@ -13,7 +14,15 @@ from resources.registry import SageMakerModelRegistry, SqliteModelRegistry
 from resources.telemetry import CloudWatchTelemetryStore, SqliteTelemetryStore
 
 ENVIRONMENTS = ("local", "aws")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the checkout, or site-packages
+# a source checkout keeps its data beside the code; an installed package in the user's home
+IN_CHECKOUT = (PACKAGE_ROOT / "pyproject.toml").is_file()
+WORKSPACE = PACKAGE_ROOT / "workspace.yaml"
+INSTANCE_CONFIG = (
+    "telemetry:\n  enabled: false\n"
+    "run_queue:\n  max_concurrent_runs: 2\n"
+    "sensors:\n  use_threads: true\n  num_workers: 2\n"
+)
 
 
 def edgeline_env() -> str:
@@ -25,7 +34,8 @@ def edgeline_env() -> str:
 
 def edgeline_home() -> Path:
     """Local data root: artifacts, registry, telemetry and the Dagster instance."""
-    return Path(os.environ.get("EDGELINE_HOME") or REPO_ROOT / ".edgeline").resolve()
+    default = PACKAGE_ROOT / ".edgeline" if IN_CHECKOUT else Path.home() / ".edgeline"
+    return Path(os.environ.get("EDGELINE_HOME") or default).resolve()
 
 
 def s3_location() -> tuple[str, str]:
@@ -66,3 +76,57 @@ def io_resources(env: str | None = None) -> dict[str, Any]:
     """Artifacts, registry, telemetry and device jobs for ``env`` (default: EDGELINE_ENV)."""
     env = env or edgeline_env()
     return local_io_resources(edgeline_home()) if env == "local" else aws_io_resources()
+
+
+def code_location_args() -> list[str]:
+    """How the dagster commands find Edgeline: the checkout's workspace.yaml, or the installed
+    module when there is no checkout."""
+    if WORKSPACE.is_file():
+        return ["-w", str(WORKSPACE)]
+    return ["-m", "orchestration.definitions"]
+
+
+def sensor_interval_s() -> int:
+    """How often the registry sensor polls (EDGELINE_SENSOR_INTERVAL_S, default 10 s)."""
+    return int(os.environ.get("EDGELINE_SENSOR_INTERVAL_S", "10"))
+
+
+def dagster_home(home: Path | None = None) -> Path:
+    """DAGSTER_HOME (or ``home``): absolute, created, with Edgeline's instance config (telemetry
+    off, runs capped for SQLite storage) unless one is there."""
+    home = Path(home or os.environ.get("DAGSTER_HOME") or edgeline_home() / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG)
+    return home
+
+
+def local_resources(home: Path) -> dict[str, Any]:
+    from dagster import FilesystemIOManager
+
+    return {
+        **local_io_resources(home),
+        "io_manager": FilesystemIOManager(base_dir=str(home / "dagster-storage")),
+    }
+
+
+def aws_resources() -> dict[str, Any]:
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
+
+    resources = aws_io_resources()
+    bucket, prefix = s3_location()
+    return {
+        **resources,
+        "io_manager": S3PickleIOManager(
+            s3_resource=S3Resource(region_name=resources["artifacts"].aws.region_name),
+            s3_bucket=bucket,
+            s3_prefix=f"{prefix}/dagster-io" if prefix else "dagster-io",
+        ),
+    }
+
+
+def build_resources(env: str | None = None) -> dict[str, Any]:
+    """Every resource for ``env`` (default: EDGELINE_ENV), keyed as the assets ask for them."""
+    env = env or edgeline_env()
+    return local_resources(edgeline_home()) if env == "local" else aws_resources()

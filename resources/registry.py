@@ -293,13 +293,10 @@ class SageMakerModelRegistry(ModelRegistry):
 
     artifacts: ArtifactStore = Field(description="Where model cards are stored.")
     aws: AwsSettings = Field(default_factory=AwsSettings)
-    _client: Any = PrivateAttr(default=None)
 
     @property
     def sagemaker(self) -> Any:
-        if self._client is None:
-            self._client = self.aws.client("sagemaker")
-        return self._client
+        return self.aws.cached_client("sagemaker")
 
     @staticmethod
     def _error_code(error: Exception) -> str:

@@ -175,14 +175,11 @@ class CloudWatchTelemetryStore(TelemetryStore):
 
     log_group_prefix: str = Field(default="/edgeline/telemetry")
     aws: AwsSettings = Field(default_factory=AwsSettings)
-    _client: Any = PrivateAttr(default=None)
     _streams: set = PrivateAttr(default_factory=set)
 
     @property
     def logs(self) -> Any:
-        if self._client is None:
-            self._client = self.aws.client("logs")
-        return self._client
+        return self.aws.cached_client("logs")
 
     def log_group(self, client_kind: str) -> str:
         return f"{self.log_group_prefix.rstrip('/')}/{validate_client_kind(client_kind)}"

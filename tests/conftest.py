@@ -4,6 +4,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -18,6 +19,7 @@ from resources import (
     SqliteTelemetryStore,
 )
 from resources.aws import AwsSettings
+from resources.environment import local_resources
 from tests.iam import CallRecorder
 
 ENVIRONMENTS = ["local", "aws"]
@@ -64,13 +66,20 @@ def s3_bucket(moto_endpoint: str) -> str:
     return name
 
 
-def unique_name(stem: str) -> str:
-    return f"{stem}-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture(params=ENVIRONMENTS)
 def environment(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `aws` every test that talks to moto's server: the aws half of the ``environment``
+    parametrisation (artifact_store, model_registry, telemetry_store, gateway) and every test
+    that asks for ``moto_endpoint`` itself. `make test-fast` leaves them out."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        aws_param = callspec is not None and callspec.params.get("environment") == "aws"
+        if aws_param or "moto_endpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.aws)
 
 
 @pytest.fixture
@@ -85,6 +94,15 @@ def model_registry(environment: str, tmp_path, artifact_store):
     if environment == "local":
         return SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
     return SageMakerModelRegistry(artifacts=artifact_store)
+
+
+@pytest.fixture
+def tmp_resources(tmp_path, monkeypatch) -> dict[str, Any]:
+    """Every resource of the local environment with tmp_path as its home, as the code location
+    builds them (``local_resources``): artifacts (tmp_path/artifacts), registry
+    (tmp_path/registry.sqlite), telemetry, device_jobs and the FilesystemIOManager."""
+    monkeypatch.delenv("EDGELINE_GATEWAY_URL", raising=False)  # no download URLs from the shell
+    return local_resources(tmp_path)
 
 
 @pytest.fixture

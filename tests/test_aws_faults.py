@@ -22,9 +22,9 @@ from resources import (
     SageMakerModelRegistry,
 )
 from resources.aws import AwsSettings
-from tests.conftest import unique_name
 from tests.deployment.conftest import register_tiny_version
 from tests.gateway.conftest import pi_event
+from tests.helpers import unique_name
 
 pytestmark = pytest.mark.slow
 

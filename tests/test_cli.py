@@ -9,7 +9,7 @@ from PIL import Image
 from assets.deployment.publish import read_channel
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
-from orchestration.environment import local_resources
+from resources.environment import local_resources
 from resources.registry import APPROVED, REJECTED
 from tests.deployment.conftest import register_tiny_version
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.environment import build_resources, edgeline_env
 from resources import (
     CloudWatchTelemetryStore,
     LocalArtifactStore,
@@ -16,6 +15,7 @@ from resources import (
     SqliteModelRegistry,
     SqliteTelemetryStore,
 )
+from resources.environment import build_resources, edgeline_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +74,34 @@ def test_dagster_definitions_validate(env, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "published", "registered"),
+    [("local", {"filesystem", "json"}, {"sqlite"}), ("aws", {"s3", "json"}, {"sagemaker"})],
+)
+def test_asset_kinds_say_where_the_data_lives(env, published, registered, tmp_path):
+    from dagster import AssetKey
+
+    from orchestration.definitions import build_definitions
+    from resources.environment import local_resources
+
+    graph = build_definitions(local_resources(tmp_path), env).resolve_asset_graph()
+    kinds = {key: graph.get(key).kinds for key in graph.get_all_asset_keys()}
+    assert kinds[AssetKey("published_model")] == published
+    assert kinds[AssetKey("registered_sensor_autoencoder")] == registered
+    assert kinds[AssetKey("sensor_autoencoder_onnx")] == {"pytorch", "onnx"}  # unchanged
+
+
+def test_an_installed_package_keeps_data_in_the_home_and_loads_by_module(monkeypatch, tmp_path):
+    """Without a checkout (a wheel in site-packages) nothing may be written beside the code."""
+    import resources.environment as environment
+
+    monkeypatch.delenv("EDGELINE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(environment, "IN_CHECKOUT", False)
+    monkeypatch.setattr(environment, "WORKSPACE", tmp_path / "no-such-workspace.yaml")
+    assert environment.edgeline_home() == tmp_path / ".edgeline"
+    assert environment.code_location_args() == ["-m", "orchestration.definitions"]
+    monkeypatch.setattr(environment, "IN_CHECKOUT", True)
+    assert environment.edgeline_home() == environment.PACKAGE_ROOT / ".edgeline"

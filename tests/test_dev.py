@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.dev import answers_ok
-from orchestration.environment import local_io_resources
+from resources.environment import local_io_resources
 from tests.gateway.conftest import free_port
 from tests.pi.test_agent import register_and_publish
 

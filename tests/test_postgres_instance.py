@@ -10,8 +10,8 @@ from dagster import DagsterInstance
 
 from assets.deployment.publish import read_channel
 from orchestration.definitions import build_definitions
-from orchestration.environment import local_resources
 from orchestration.sensors import run_registry_sensor_once
+from resources.environment import local_resources
 from tests.postgres import postgres_server
 
 pytestmark = pytest.mark.slow

@@ -2,8 +2,9 @@
 
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from dagster import (
@@ -18,17 +19,137 @@ from dagster import (
     asset,
 )
 
-from assets.conversion.model_file import ModelFile, store_model_file
+from assets.conversion.model_file import ModelFile, TensorSpec, store_model_file
 from assets.conversion.variants import Variant, build_variant
+from assets.metadata import rounded
+from resources import layout
 from resources.artifacts import ArtifactStore
+
+if TYPE_CHECKING:
+    import torch
 
 # (artifacts, upstream values by asset name) -> (evaluation inputs, calibration inputs)
 InputLoader = Callable[[ArtifactStore, dict[str, Any]], tuple[np.ndarray, Any]]
 
+PARITY_TOLERANCE = 1e-4  # how far an fp32 ONNX file may differ from the PyTorch module it is
+
+
+@dataclass(frozen=True)
+class Parity:
+    passed: bool
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What a lineage says about its fp32 export; exporting, comparing, timing and storing are
+    common (``build_export_asset``)."""
+
+    model_name: str
+    module: "torch.nn.Module"  # loaded, in eval mode
+    example: np.ndarray  # one input, for tracing
+    input: TensorSpec
+    outputs: tuple[str, ...]
+    onnx_metadata: dict[str, str]
+    test_inputs: np.ndarray  # parity and latency are measured on these
+    baseline_inputs: np.ndarray  # the validation inputs whose outputs become the drift baseline
+    reference: Callable[[np.ndarray], list[np.ndarray]]  # the module's outputs, as numpy
+    parity: Callable[[list[np.ndarray], list[np.ndarray]], Parity]  # (PyTorch, ONNX) -> gate
+    baseline: Callable[[list[np.ndarray]], dict[str, Any]]
+
+
+# (artifacts, upstream values by asset name) -> the plan
+ExportPlanner = Callable[[ArtifactStore, dict[str, Any]], ExportPlan]
+
 
 def run_artifact_dir(model_name: str, context: AssetExecutionContext) -> str:
     """Where a run's model files go: immutable, one folder per run."""
-    return f"models/{model_name}/{context.run.run_id}"
+    return layout.model_run(model_name, context.run.run_id)
+
+
+def build_export_asset(
+    *,
+    name: str,
+    group: str,
+    inputs: Sequence[str],
+    plan: ExportPlanner,
+    parity_description: str,
+    description: str,
+) -> AssetsDefinition:
+    """``name``: the lineage's module as one fp32 ONNX file, with a blocking ``pytorch_parity``
+    check (the file computes what PyTorch computes), latency measured, and the validation
+    outputs kept as the baseline that drift reports compare telemetry with."""
+
+    @asset(
+        name=name,
+        group_name=group,
+        kinds={"pytorch", "onnx"},
+        ins={n: AssetIn() for n in inputs},
+        check_specs=[
+            AssetCheckSpec(
+                "pytorch_parity", asset=name, blocking=True, description=parity_description
+            )
+        ],
+        description=description,
+    )
+    def export_asset(context: AssetExecutionContext, artifacts: ArtifactStore, **upstream: Any):
+        import torch
+
+        from assets.conversion.export import export_onnx
+        from assets.conversion.measure import latency_profile, open_session, run_batches
+
+        exported = plan(artifacts, upstream)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(
+                exported.module,
+                torch.from_numpy(exported.example),
+                Path(tmp) / "model.fp32.onnx",
+                exported.input,
+                list(exported.outputs),
+                metadata=exported.onnx_metadata,
+            )
+            session = open_session(path)
+            with torch.no_grad():
+                parity = exported.parity(
+                    exported.reference(exported.test_inputs),
+                    run_batches(session, exported.test_inputs),
+                )
+            baseline = exported.baseline(run_batches(session, exported.baseline_inputs))
+            latency = latency_profile(path, exported.test_inputs)
+            model_file = store_model_file(
+                artifacts,
+                path,
+                key=run_artifact_dir(exported.model_name, context) + "model.fp32.onnx",
+                precision="fp32",
+                input_spec=exported.input.as_dict(),
+                outputs=exported.outputs,
+                latency=latency,
+                gate={**parity.metrics, "passed": parity.passed},
+            )
+        context.log.info("fp32 ONNX: parity %s, latency %s", parity.metrics, latency)
+        yield Output(
+            {"file": model_file, "baseline": baseline},
+            metadata=rounded(
+                {
+                    "key": model_file.key,
+                    "bytes": model_file.bytes,
+                    "sha256": model_file.sha256,
+                    **parity.metrics,
+                    "p50_ms_1_thread": latency["threads_1"]["p50_ms"],
+                    "p50_ms_2_threads": latency["threads_2"]["p50_ms"],
+                    "latency": MetadataValue.json(latency),
+                    "input": MetadataValue.json(exported.input.as_dict()),
+                }
+            ),
+        )
+        yield AssetCheckResult(
+            check_name="pytorch_parity",
+            passed=parity.passed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata=rounded({**parity.metrics, "test_inputs": len(exported.test_inputs)}),
+        )
+
+    return export_asset
 
 
 def build_variant_asset(
@@ -73,12 +194,12 @@ def build_variant_asset(
             model_file = store_model_file(
                 artifacts,
                 built.path,
-                f"{PurePosixPath(reference.key).parent}/model.{variant.name}.onnx",  # beside fp32
-                variant.name,
-                reference.input_spec,
-                reference.outputs,
-                built.latency,
-                {
+                key=f"{PurePosixPath(reference.key).parent}/model.{variant.name}.onnx",  # by fp32
+                precision=variant.name,
+                input_spec=reference.input_spec,
+                outputs=reference.outputs,
+                latency=built.latency,
+                gate={
                     **built.gate.metrics,
                     "passed": built.gate.passed,
                     "failures": list(built.gate.failures),
@@ -88,27 +209,33 @@ def build_variant_asset(
         p50 = {k: v["p50_ms"] for k, v in built.latency.items()}
         yield Output(
             model_file,
-            metadata={
-                "key": model_file.key,
-                "bytes": model_file.bytes,
-                "size_ratio_vs_fp32": round(model_file.bytes / reference.bytes, 4),
-                "p50_ms_1_thread": p50["threads_1"],
-                "p50_ms_2_threads": p50["threads_2"],
-                "p50_ratio_vs_fp32_1_thread": round(
-                    p50["threads_1"] / reference.latency["threads_1"]["p50_ms"], 3
-                ),
-                "latency": MetadataValue.json(built.latency),
-                **built.gate.metrics,
-                **(
-                    {"conversion": MetadataValue.json(built.conversion)} if built.conversion else {}
-                ),
-            },
+            metadata=rounded(
+                {
+                    "key": model_file.key,
+                    "bytes": model_file.bytes,
+                    "size_ratio_vs_fp32": round(model_file.bytes / reference.bytes, 4),
+                    "p50_ms_1_thread": p50["threads_1"],
+                    "p50_ms_2_threads": p50["threads_2"],
+                    "p50_ratio_vs_fp32_1_thread": round(
+                        p50["threads_1"] / reference.latency["threads_1"]["p50_ms"], 3
+                    ),
+                    "latency": MetadataValue.json(built.latency),
+                    **built.gate.metrics,
+                    **(
+                        {"conversion": MetadataValue.json(built.conversion)}
+                        if built.conversion
+                        else {}
+                    ),
+                }
+            ),
         )
         yield AssetCheckResult(
             check_name=check_name,
             passed=built.gate.passed,
             severity=AssetCheckSeverity.ERROR if variant.required else AssetCheckSeverity.WARN,
-            metadata={**built.gate.metrics, "failures": ", ".join(built.gate.failures) or "none"},
+            metadata=rounded(
+                {**built.gate.metrics, "failures": ", ".join(built.gate.failures) or "none"}
+            ),
         )
 
     return variant_asset

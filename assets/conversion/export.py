@@ -2,33 +2,16 @@
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 import torch
 
+from assets.conversion.model_file import TensorSpec
+
 log = logging.getLogger(__name__)
 
 OPSET = 18
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Name, shape (None for a dynamic axis) and dtype of a graph input, as a client sees it."""
-
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: str
-    description: str = ""
-
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "shape": list(self.shape),
-            "dtype": self.dtype,
-            "description": self.description,
-        }
 
 
 def strip_debug_info(model: onnx.ModelProto) -> None:

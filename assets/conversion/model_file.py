@@ -1,11 +1,32 @@
 """ONNX files as the artifact store holds them, with what was measured of each."""
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from resources.artifacts import ArtifactStore
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape (None for a dynamic axis) and dtype of a graph input, as a client sees it."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. a sensor's signals and window
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "description": self.description,
+            **self.extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,7 @@ def sha256_file(path: Path) -> str:
 def store_model_file(
     store: ArtifactStore,
     path: Path,
+    *,
     key: str,
     precision: str,
     input_spec: dict[str, Any],

@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, DynamicPartitionsDefinition, Metadata
 
 from assets.deployment.planning import parse_partition_key
 from assets.deployment.publish import iot_job_document, publish_model_version
+from assets.metadata import rounded
 from assets.sensors.assets import registered_sensor_autoencoder
 from assets.vision.assets import registered_image_classifier
 from resources.artifacts import ArtifactStore
@@ -20,9 +21,9 @@ model_versions = DynamicPartitionsDefinition(name="model_versions")
     deps=[registered_image_classifier, registered_sensor_autoencoder],
     description=(
         "An approved model version published for the clients: every variant copied to "
-        "deploy/<model>/<version>/ and checked against the registered sha256, the manifest and "
+        "`deploy/<model>/<version>/` and checked against the registered sha256, the manifest and "
         "the device job written, and only then the stable channel pointer moved. "
-        "Partition '<model>@<version>'; publishing again is a no-op."
+        "Partition `<model>@<version>`; publishing again is a no-op."
     ),
 )
 def published_model(
@@ -50,17 +51,19 @@ def published_model(
     )
     return Output(
         {"model": model, "version": version, "manifest_key": result.manifest_key},
-        metadata={
-            "model": model,
-            "version": version,
-            "manifest_key": result.manifest_key,
-            "channel_endpoint": f"/v1/models/{model}/channels/stable",  # on any gateway
-            "files_written": len(result.copied),
-            "already_published": not result.copied,
-            "stable_channel": moved,
-            "recommended": MetadataValue.json(manifest["recommended"]),
-            "device_jobs": announced,
-        },
+        metadata=rounded(
+            {
+                "model": model,
+                "version": version,
+                "manifest_key": result.manifest_key,
+                "channel_endpoint": f"/v1/models/{model}/channels/stable",  # on any gateway
+                "files_written": len(result.copied),
+                "already_published": not result.copied,
+                "stable_channel": moved,
+                "recommended": MetadataValue.json(manifest["recommended"]),
+                "device_jobs": announced,
+            }
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
 from resources.registry import APPROVED, ModelRegistry
@@ -43,14 +44,6 @@ class PublishResult:
     channel_to: int | None
 
 
-def version_prefix(model: str, version: int) -> str:
-    return f"deploy/{model}/{version}/"
-
-
-def channel_key(model: str, channel: str = "stable") -> str:
-    return f"deploy/{model}/{channel}.json"
-
-
 def recommended_variant(variants: list[dict[str, Any]], backend: str = "cpu") -> str:
     """The variant ``backend`` should download, among those that passed their gate."""
     passed = [v for v in variants if v.get("gate", {}).get("passed", False)]
@@ -79,7 +72,7 @@ def build_manifest(
         {
             "precision": v["precision"],
             "file": PurePosixPath(v["key"]).name,
-            "key": version_prefix(model, version) + PurePosixPath(v["key"]).name,
+            "key": layout.deployed_version(model, version) + PurePosixPath(v["key"]).name,
             "sha256": v["sha256"],
             "bytes": v["bytes"],
             "input": {k: v["input_spec"][k] for k in ("name", "shape", "dtype")},
@@ -130,7 +123,7 @@ def publish_model_version(
         raise PublishError(
             f"{model} v{version} is {described.status}, not Approved: not publishing"
         )
-    prefix = version_prefix(model, version)
+    prefix = layout.deployed_version(model, version)
     manifest_key = prefix + "manifest.json"
     copied: list[str] = []
     if not store.exists(manifest_key):
@@ -174,7 +167,7 @@ def iot_job_document(manifest: dict[str, Any], manifest_key: str) -> dict[str, A
 def read_channel(
     store: ArtifactStore, model: str, channel: str = "stable"
 ) -> dict[str, Any] | None:
-    key = channel_key(model, channel)
+    key = layout.channel(model, channel)
     return store.get_json(key) if store.exists(key) else None
 
 
@@ -190,7 +183,8 @@ def update_channel(
     before = current.get("version") if current else None
     approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
     target = next(
-        (v for v in approved if store.exists(version_prefix(model, v) + "manifest.json")), None
+        (v for v in approved if store.exists(layout.deployed_version(model, v) + "manifest.json")),
+        None,
     )
     if current is not None and before == target:
         return before, target
@@ -203,8 +197,8 @@ def update_channel(
         "previous_version": before,
     }
     if target is not None:
-        manifest_key = version_prefix(model, target) + "manifest.json"
+        manifest_key = layout.deployed_version(model, target) + "manifest.json"
         pointer["manifest_key"] = manifest_key
         pointer["manifest_sha256"] = _sha256(store.get_bytes(manifest_key))
-    store.put_json(channel_key(model, channel), pointer)
+    store.put_json(layout.channel(model, channel), pointer)
     return before, target

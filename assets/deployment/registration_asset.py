@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataVa
 
 from assets.conversion.model_file import ModelFile
 from assets.deployment.registration import build_model_card, register_model_version
+from assets.metadata import rounded
 from resources.artifacts import ArtifactStore
 from resources.registry import ModelRegistry
 
@@ -95,24 +96,26 @@ def build_registration_asset(
         )
         return Output(
             {"model": model_name, "version": version.version, "status": version.status},
-            metadata={
-                "model": model_name,
-                "version": version.version,
-                "status": version.status,
-                "data_version": known.data_version,
-                **known.headline,
-                "variants_left_out": MetadataValue.json(left_out),
-                **(
-                    {
-                        f"{precision}_test_accuracy": m["accuracy"]
-                        for precision, m in card.get("variant_metrics", {}).items()
-                    }
-                ),
-                "variants": MetadataValue.md(
-                    "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
-                    + table
-                ),
-            },
+            metadata=rounded(
+                {
+                    "model": model_name,
+                    "version": version.version,
+                    "status": version.status,
+                    "data_version": known.data_version,
+                    **known.headline,
+                    "variants_left_out": MetadataValue.json(left_out),
+                    **(
+                        {
+                            f"{precision}_test_accuracy": m["accuracy"]
+                            for precision, m in card.get("variant_metrics", {}).items()
+                        }
+                    ),
+                    "variants": MetadataValue.md(
+                        "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
+                        + table
+                    ),
+                }
+            ),
         )
 
     return registration_asset

@@ -4,17 +4,12 @@ Which device is the profile's business (``clients/pi/profiles.py``): the simulat
 fleet by default, or any profile stored with ingested readings (``edgeline ingest-sensors``).
 """
 
-import tempfile
 from datetime import date
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     DailyPartitionsDefinition,
@@ -25,15 +20,20 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.conversion.assets import build_variant_asset, run_artifact_dir
-from assets.conversion.model_file import store_model_file
+from assets.conversion.assets import (
+    PARITY_TOLERANCE,
+    ExportPlan,
+    Parity,
+    build_export_asset,
+    build_variant_asset,
+    run_artifact_dir,
+)
 from assets.conversion.variants import Variant, anomaly_agreement, anomaly_gate, convert_to_fp16
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
+from assets.metadata import rounded
 from assets.plots import histogram_plot, line_plot, png_markdown
 from assets.sensors.data import (
     SIMULATED,
-    day_prefix,
-    parquet_bytes,
     read_days,
     read_profile,
     record_profile,
@@ -54,10 +54,10 @@ from assets.sensors.features import (
 from assets.sensors.records import OUTPUT_NAMES, SensorFeatures, TrainedAutoencoder, input_spec
 from clients.pi.profiles import WIND_TURBINE
 from clients.pi.simulator import FleetSettings
+from resources import layout
 from resources.artifacts import ArtifactStore
 
 GROUP = "sensors"
-PARITY_TOLERANCE = 1e-4  # relative, ONNX against PyTorch
 # from 2020, for users' older recordings; today included, for what a device recorded this morning
 daily_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
 
@@ -104,7 +104,7 @@ class RawSensorConfig(Config):
     kinds={"pandas", "parquet"},
     partitions_def=daily_partitions,
     description=(
-        "One day of a device's readings as Parquet under raw/sensors/<profile>/date=YYYY-MM-DD/: "
+        "One day of a device's readings as Parquet under `raw/sensors/<profile>/date=YYYY-MM-DD/`: "
         "what `edgeline ingest-sensors` stored for that day, or, for the built-in wind-turbine "
         "profile with nothing ingested, the simulated fleet's day."
     ),
@@ -123,7 +123,7 @@ def raw_sensor_data(
         frame = simulated_day(date.fromisoformat(day), settings, config.seed)
         record_profile(artifacts, profile)
         repeated = 0
-        artifacts.put_bytes(day_prefix(profile.name, day) + SIMULATED, parquet_bytes(frame))
+        artifacts.put_frame(layout.sensor_day(profile.name, day) + SIMULATED, frame)
         source = "simulated"
     else:
         raise ValueError(
@@ -134,22 +134,24 @@ def raw_sensor_data(
     states = frame["state"].value_counts().to_dict()
     return Output(
         {"day": day, "rows": len(frame), "source": source, "profile": profile.name},
-        metadata={
-            "profile": profile.name,
-            "source": source,
-            "rows": len(frame),
-            "repeated_readings_dropped": repeated,
-            "devices": int(frame["device_id"].nunique()),
-            "first_reading": str(frame["timestamp"].min()),
-            "last_reading": str(frame["timestamp"].max()),
-            "missing_values": MetadataValue.json(
-                {s: int(frame[s].isna().sum()) for s in profile.signal_names}
-            ),
-            "states": MetadataValue.json({str(k): int(v) for k, v in states.items()}),
-            "labels": MetadataValue.json(
-                {str(k): int(v) for k, v in frame["label"].value_counts().items()}
-            ),
-        },
+        metadata=rounded(
+            {
+                "profile": profile.name,
+                "source": source,
+                "rows": len(frame),
+                "repeated_readings_dropped": repeated,
+                "devices": int(frame["device_id"].nunique()),
+                "first_reading": str(frame["timestamp"].min()),
+                "last_reading": str(frame["timestamp"].max()),
+                "missing_values": MetadataValue.json(
+                    {s: int(frame[s].isna().sum()) for s in profile.signal_names}
+                ),
+                "states": MetadataValue.json({str(k): int(v) for k, v in states.items()}),
+                "labels": MetadataValue.json(
+                    {str(k): int(v) for k, v in frame["label"].value_counts().items()}
+                ),
+            }
+        ),
     )
 
 
@@ -201,7 +203,7 @@ def sensor_features(
         config.unlabelled_as_normal,
     )
     data, version = encode_dataset(prepared.windows, prepared.split)
-    key = f"datasets/{profile.name}/{version}/windows.npz"
+    key = layout.dataset(profile.name, version) + "windows.npz"
     artifacts.put_bytes(key, data)
     record = SensorFeatures(
         key,
@@ -217,19 +219,21 @@ def sensor_features(
     return Output(
         record,
         data_version=DataVersion(version),
-        metadata={
-            "profile": profile.name,
-            "data_version": version,
-            "days": len(days),
-            "first_day": first,
-            "last_day": last,
-            "window": profile.window,
-            "interval_s": profile.interval_s,
-            "split": prepared.split_how,
-            "repeated_readings_dropped": repeated,
-            "windows": MetadataValue.json(prepared.counts),
-            "cleaning": MetadataValue.json(prepared.cleaning.__dict__),
-        },
+        metadata=rounded(
+            {
+                "profile": profile.name,
+                "data_version": version,
+                "days": len(days),
+                "first_day": first,
+                "last_day": last,
+                "window": profile.window,
+                "interval_s": profile.interval_s,
+                "split": prepared.split_how,
+                "repeated_readings_dropped": repeated,
+                "windows": MetadataValue.json(prepared.counts),
+                "cleaning": MetadataValue.json(prepared.cleaning.__dict__),
+            }
+        ),
     )
 
 
@@ -262,10 +266,10 @@ def sensor_autoencoder(
     sensor_features: SensorFeatures,
     artifacts: ArtifactStore,
 ) -> Output[TrainedAutoencoder]:
+    from assets.conversion.weights import save_weights
     from assets.sensors.training import (
         AutoencoderSettings,
         reconstruction_error,
-        save_weights,
         train_autoencoder,
     )
 
@@ -294,7 +298,7 @@ def sensor_autoencoder(
         errors, result.threshold, data.state[test], data.label[test], data.labels
     )
     metrics["best_epoch"] = result.best_epoch
-    weights_key = f"{run_artifact_dir(profile.model, context)}/model.pt"
+    weights_key = run_artifact_dir(profile.model, context) + "model.pt"
     save_weights(result.model, artifacts, weights_key)
     curves = line_plot(
         {
@@ -326,106 +330,76 @@ def sensor_autoencoder(
             result.threshold,
             metrics,
         ),
-        metadata={
-            "profile": profile.name,
-            "evaluation": metrics["evaluation"],
-            "threshold": result.threshold,
-            "flag_rate": metrics["flag_rate"],
-            **scores,
-            "recall_by_label": MetadataValue.json(metrics.get("recall_by_label", {})),
-            "epochs_run": len(result.history),
-            "train_seconds": round(result.seconds, 1),
-            "loss_curve": MetadataValue.md(png_markdown(curves, "loss")),
-            "error_histogram": MetadataValue.md(png_markdown(histogram, "errors")),
-        },
+        metadata=rounded(
+            {
+                "profile": profile.name,
+                "evaluation": metrics["evaluation"],
+                "threshold": result.threshold,
+                "flag_rate": metrics["flag_rate"],
+                **scores,
+                "recall_by_label": MetadataValue.json(metrics.get("recall_by_label", {})),
+                "epochs_run": len(result.history),
+                "train_seconds": round(result.seconds, 1),
+                "loss_curve": MetadataValue.md(png_markdown(curves, "loss")),
+                "error_histogram": MetadataValue.md(png_markdown(histogram, "errors")),
+            }
+        ),
     )
 
 
-@asset(
-    group_name=GROUP,
-    kinds={"pytorch", "onnx"},
-    check_specs=[
-        AssetCheckSpec(
-            "pytorch_parity",
-            asset="sensor_autoencoder_onnx",
-            blocking=True,
-            description=(
-                "fp32 ONNX vs PyTorch on held-out windows: the same flags (but where the error is "
-                "within 1e-4 of the threshold), errors within 1e-4 relative up to twice it."
-            ),
+def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPlan:
+    """The detector with its threshold: flags must agree with PyTorch's (but where an error lies
+    within the tolerance of the threshold) and errors up to twice the threshold too."""
+    import torch
+
+    from assets.conversion.weights import load_weights
+    from assets.sensors.model import AnomalyDetector
+
+    trained: TrainedAutoencoder = upstream["sensor_autoencoder"]
+    features: SensorFeatures = upstream["sensor_features"]
+    profile = features.sensor_profile
+    data = _load_dataset(artifacts, features)
+    test_values = data.part(TEST)
+    module = AnomalyDetector(trained.window, trained.signals, trained.hidden)
+    module = load_weights(module, artifacts, trained.weights_key)
+
+    def parity(torch_out: list[np.ndarray], onnx_out: list[np.ndarray]) -> Parity:
+        metrics = anomaly_agreement(torch_out, onnx_out, trained.threshold, PARITY_TOLERANCE)
+        passed = (
+            metrics["flags_changed_away_from_threshold"] == 0
+            and metrics["error_relative_diff_max"] <= PARITY_TOLERANCE
         )
-    ],
+        return Parity(passed, metrics)
+
+    return ExportPlan(
+        model_name=profile.model,
+        module=module,
+        example=test_values[:1],
+        input=input_spec(profile),
+        outputs=OUTPUT_NAMES,
+        onnx_metadata={"signals": ",".join(profile.signal_names), "model": profile.model},
+        test_inputs=test_values,
+        baseline_inputs=data.normal(VALIDATION, features.unlabelled_as_normal),
+        reference=lambda values: [t.numpy() for t in module(torch.from_numpy(values))],
+        parity=parity,
+        baseline=lambda outputs: error_baseline(outputs[1], trained.threshold),
+    )
+
+
+sensor_autoencoder_onnx = build_export_asset(
+    name="sensor_autoencoder_onnx",
+    group=GROUP,
+    inputs=("sensor_autoencoder", "sensor_features"),
+    plan=_export_plan,
+    parity_description=(
+        "fp32 ONNX vs PyTorch on held-out windows: the same flags (but where the error is "
+        "within 1e-4 of the threshold), errors within 1e-4 relative up to twice it."
+    ),
     description=(
         "The detector as one ONNX file: a raw window in the device's units in; smoothing, scaling, "
         "autoencoder and threshold inside; reconstruction, error and anomaly flag out."
     ),
 )
-def sensor_autoencoder_onnx(
-    context: AssetExecutionContext,
-    sensor_autoencoder: TrainedAutoencoder,
-    sensor_features: SensorFeatures,
-    artifacts: ArtifactStore,
-):
-    import torch
-
-    from assets.conversion.export import TensorSpec, export_onnx
-    from assets.conversion.measure import latency_profile, open_session, run_batches
-    from assets.sensors.training import load_detector
-
-    profile = sensor_features.sensor_profile
-    data = _load_dataset(artifacts, sensor_features)
-    test_values = data.part(TEST)
-    val_normal = data.normal(VALIDATION, sensor_features.unlabelled_as_normal)
-    spec = input_spec(profile)
-    threshold = sensor_autoencoder.threshold
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_detector(artifacts, sensor_autoencoder, Path(tmp))
-        path = export_onnx(
-            model,
-            torch.from_numpy(test_values[:1]),
-            Path(tmp) / "model.fp32.onnx",
-            TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
-            list(OUTPUT_NAMES),
-            metadata={"signals": ",".join(profile.signal_names), "model": profile.model},
-        )
-        session = open_session(path)
-        onnx_out = run_batches(session, test_values, batch_size=4096)
-        with torch.no_grad():
-            torch_out = [t.numpy() for t in model(torch.from_numpy(test_values))]
-        parity = anomaly_agreement(torch_out, onnx_out, threshold, PARITY_TOLERANCE)
-        passed = (
-            parity["flags_changed_away_from_threshold"] == 0
-            and parity["error_relative_diff_max"] <= PARITY_TOLERANCE
-        )
-        val_errors = run_batches(session, val_normal, batch_size=4096)[1]
-        latency = latency_profile(path, test_values)
-        model_file = store_model_file(
-            artifacts,
-            path,
-            f"{run_artifact_dir(profile.model, context)}/model.fp32.onnx",
-            "fp32",
-            spec,
-            OUTPUT_NAMES,
-            latency,
-            {**parity, "passed": passed},
-        )
-    yield Output(
-        {"file": model_file, "baseline": error_baseline(val_errors, threshold)},
-        metadata={
-            "key": model_file.key,
-            "bytes": model_file.bytes,
-            **parity,
-            "p50_ms_1_thread": latency["threads_1"]["p50_ms"],
-            "windows_per_s_1_thread": round(1000 / latency["threads_1"]["p50_ms"], 1),
-            "input": MetadataValue.json(spec),
-        },
-    )
-    yield AssetCheckResult(
-        check_name="pytorch_parity",
-        passed=passed,
-        severity=AssetCheckSeverity.ERROR,
-        metadata=parity,
-    )
 
 
 def _variant_inputs(artifacts: ArtifactStore, inputs: dict[str, Any]) -> tuple[np.ndarray, None]:

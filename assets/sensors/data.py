@@ -7,7 +7,6 @@ the simulated fault, "" when unknown) and ``state``: NORMAL, ANOMALY or UNLABELL
 """
 
 import hashlib
-import io
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,11 +17,11 @@ import pandas as pd
 
 from clients.pi.profiles import BUILT_IN, SensorProfile
 from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
-from resources.artifacts import ArtifactStore
+from resources import layout
+from resources.artifacts import ArtifactStore, frame_bytes
 
 EPOCH_DAY = date(2026, 1, 1)  # day indices (and so the simulator's seeds) count from here
 NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
-RAW_PREFIX = "raw/sensors/"
 SIMULATED = "simulated.parquet"  # the simulated fleet's day, when nothing was ingested for it
 MAX_OUT_OF_RANGE = 0.05  # a larger share of impossible values is a wrong mapping or unit
 MAX_BAD_TIMESTAMPS = 0.05  # a larger share of unreadable times is a wrong date format
@@ -32,24 +31,6 @@ INTERVAL_TOLERANCE = 0.1  # the median step may differ this much from the profil
 
 class SensorDataError(ValueError):
     """Readings that cannot be used as they are; the message names the cause."""
-
-
-def readings_prefix(profile: str) -> str:
-    return f"{RAW_PREFIX}{profile}/"
-
-
-def day_prefix(profile: str, day: str) -> str:
-    return f"{readings_prefix(profile)}date={day}/"
-
-
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def read_parquet(store: ArtifactStore, key: str) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(store.get_bytes(key)))
 
 
 def simulated_day(day: date, settings: FleetSettings, seed: int) -> pd.DataFrame:
@@ -293,14 +274,10 @@ def day_range(end: date, days: int) -> list[date]:
     return [end - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
 
-def profile_key(profile: str) -> str:
-    return f"{readings_prefix(profile)}profile.json"
-
-
 def record_profile(store: ArtifactStore, profile: SensorProfile) -> None:
     """Keep the profile with its readings; refuse one that would change what stored readings
     mean (other signals, units, ranges or interval under the same name)."""
-    key = profile_key(profile.name)
+    key = layout.sensor_profile(profile.name)
     if store.exists(key):
         stored = SensorProfile.from_dict(store.get_json(key), source=key)
         if stored == profile:
@@ -320,15 +297,15 @@ def record_profile(store: ArtifactStore, profile: SensorProfile) -> None:
 
 def read_profile(store: ArtifactStore, name: str) -> SensorProfile:
     """The profile stored with ``name``'s readings, or the built-in one of that name."""
-    key = profile_key(name)
+    key = layout.sensor_profile(name)
     if store.exists(key):
         return SensorProfile.from_dict(store.get_json(key), source=key)
     if name in BUILT_IN:
         return BUILT_IN[name]
     stored = sorted(
         {
-            k[len(RAW_PREFIX) :].split("/")[0]
-            for k in store.list_keys(RAW_PREFIX)
+            k[len(layout.RAW_SENSORS) :].split("/")[0]
+            for k in store.list_keys(layout.RAW_SENSORS)
             if k.endswith("profile.json")
         }
     )
@@ -349,14 +326,14 @@ def store_ingested_readings(
     record_profile(store, profile)
     days = []
     for day, part in split_by_day(frame).items():
-        prefix = day_prefix(profile.name, day.isoformat())
+        prefix = layout.sensor_day(profile.name, day.isoformat())
         key = _put_readings(store, prefix, part)
         if replace:
             devices = set(part["device_id"])
             for old in store.list_keys(prefix):
                 if old == key or not old.rsplit("/", 1)[-1].startswith("ingested-"):
                     continue
-                stored = read_parquet(store, old)
+                stored = store.get_frame(old)
                 kept = stored[~stored["device_id"].isin(devices)]
                 if len(kept) == len(stored):
                     continue
@@ -368,7 +345,7 @@ def store_ingested_readings(
 
 
 def _put_readings(store: ArtifactStore, prefix: str, part: pd.DataFrame) -> str:
-    data = parquet_bytes(part.reset_index(drop=True))
+    data = frame_bytes(part.reset_index(drop=True))
     key = f"{prefix}ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
     store.put_bytes(key, data)
     return key
@@ -377,7 +354,7 @@ def _put_readings(store: ArtifactStore, prefix: str, part: pd.DataFrame) -> str:
 def forget_readings(store: ArtifactStore, profile: str) -> int:
     """Remove a profile's stored readings and the profile itself (datasets and models made from
     them stay, with their lineage). Returns the files removed."""
-    keys = store.list_keys(readings_prefix(profile))
+    keys = store.list_keys(layout.sensor_readings(profile))
     for key in keys:
         store.delete(key)
     return len(keys)
@@ -386,7 +363,7 @@ def forget_readings(store: ArtifactStore, profile: str) -> int:
 def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
     """Day -> the Parquet keys of ``profile``'s readings that day, oldest day first: the
     ingested files, or, on a day nothing was ingested, the simulated one."""
-    prefix = readings_prefix(profile)
+    prefix = layout.sensor_readings(profile)
     days: dict[str, list[str]] = {}
     for key in sorted(store.list_keys(prefix)):
         if key.endswith(".parquet") and key[len(prefix) :].startswith("date="):
@@ -399,7 +376,9 @@ def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
 
 def profile_for_model(store: ArtifactStore, model: str) -> str | None:
     """The stored (or built-in) profile that trains ``model``, if one does."""
-    names = {k[len(RAW_PREFIX) :].split("/")[0] for k in store.list_keys(RAW_PREFIX)}
+    names = {
+        k[len(layout.RAW_SENSORS) :].split("/")[0] for k in store.list_keys(layout.RAW_SENSORS)
+    }
     for name in sorted(names | set(BUILT_IN)):
         try:
             if read_profile(store, name).model == model:
@@ -413,6 +392,6 @@ def read_days(store: ArtifactStore, keys: list[str]) -> tuple[pd.DataFrame, int]
     """The readings in ``keys``, each device's timestamp once (two ingested files that overlap
     would count readings twice; which one is kept is not defined, so corrections are ingested
     with ``replace``); returns how many repeats were dropped."""
-    frame = pd.concat([read_parquet(store, key) for key in keys], ignore_index=True)
+    frame = pd.concat([store.get_frame(key) for key in keys], ignore_index=True)
     repeated = frame.duplicated(["device_id", "timestamp"], keep="last")
     return frame[~repeated].reset_index(drop=True), int(repeated.sum())

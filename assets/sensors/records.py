@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from assets.conversion.model_file import TensorSpec
 from clients.pi.profiles import SensorProfile
 
 INPUT_NAME = "window"
@@ -34,18 +35,17 @@ class TrainedAutoencoder:
     metrics: dict[str, Any]
 
 
-def input_spec(profile: SensorProfile) -> dict[str, Any]:
+def input_spec(profile: SensorProfile) -> TensorSpec:
     units = ", ".join(f"{s.name} ({s.unit})" if s.unit else s.name for s in profile.signals)
-    return {
-        "name": INPUT_NAME,
-        "shape": [None, profile.window * len(profile.signals)],
-        "dtype": "float32",
-        "description": (
+    return TensorSpec(
+        INPUT_NAME,
+        (None, profile.window * len(profile.signals)),
+        "float32",
+        (
             f"The last {profile.window} readings (oldest first, {profile.interval_s:g} s apart) of "
             f"{len(profile.signals)} signals, flattened time-major, in the device's units: {units}. "
             "Smoothing, scaling, the reconstruction error and the anomaly threshold are inside "
             "the model."
         ),
-        "signals": list(profile.signal_names),
-        "window": profile.window,
-    }
+        extra={"signals": list(profile.signal_names), "window": profile.window},
+    )

@@ -2,18 +2,14 @@
 
 import copy
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from assets.sensors.model import AnomalyDetector
-from assets.sensors.records import TrainedAutoencoder
-from resources.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +107,3 @@ def train_autoencoder(
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
-
-
-def save_weights(model: AnomalyDetector, store: ArtifactStore, key: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.save(model.state_dict(), Path(tmp) / "model.pt")
-        store.put_file(key, Path(tmp) / "model.pt")
-
-
-def load_detector(store: ArtifactStore, trained: TrainedAutoencoder, tmp: Path) -> AnomalyDetector:
-    model = AnomalyDetector(trained.window, trained.signals, trained.hidden)
-    weights = store.get_file(trained.weights_key, tmp / "model.pt")
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model.eval()

@@ -1,8 +1,6 @@
 """Telemetry assets: hourly roll-ups of each client kind's events, daily quality reports, drift."""
 
 import base64
-import io
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -21,6 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.metadata import rounded
 from assets.plots import png_markdown
 from assets.telemetry.reports import (
     build_report,
@@ -30,6 +29,7 @@ from assets.telemetry.reports import (
     report_markdown,
     report_plots,
 )
+from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
 from resources.registry import ModelRegistry
@@ -40,11 +40,6 @@ GROUP = "telemetry"
 # rolled up and looked at; the schedules roll up each hour and day once it has ended
 hourly_partitions = HourlyPartitionsDefinition(start_date="2026-11-01-00:00", end_offset=1)
 daily_report_partitions = DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
-
-
-def events_key(client_kind: str, hour_start: datetime) -> str:
-    """``telemetry/<kind>/hour=YYYY-MM-DDTHH/events.parquet``: a day's hours share a prefix."""
-    return f"telemetry/{client_kind}/hour={hour_start:%Y-%m-%dT%H}/events.parquet"
 
 
 def build_events_asset(client_kind: str) -> AssetsDefinition:
@@ -67,21 +62,21 @@ def build_events_asset(client_kind: str) -> AssetsDefinition:
         )
         for event_id, reason in skipped[:20]:
             context.log.warning("skipped event %s: %s", event_id, reason)
-        buffer = io.BytesIO()
-        pd.DataFrame(events).to_parquet(buffer, index=False)
-        key = events_key(client_kind, window.start)
-        artifacts.put_bytes(key, buffer.getvalue())
+        key = layout.telemetry_hour(client_kind, window.start)
+        artifacts.put_frame(key, pd.DataFrame(events))
         devices = len({e["device_id"] for e in events})
         return Output(
             {"key": key, "events": len(events)},
-            metadata={
-                "events": len(events),
-                "skipped_unreadable": len(skipped),
-                "devices": devices,
-                "window_start": window.start.isoformat(),
-                "window_end": window.end.isoformat(),
-                "key": key,
-            },
+            metadata=rounded(
+                {
+                    "events": len(events),
+                    "skipped_unreadable": len(skipped),
+                    "devices": devices,
+                    "window_start": window.start.isoformat(),
+                    "window_end": window.end.isoformat(),
+                    "key": key,
+                }
+            ),
         )
 
     return events_asset
@@ -138,14 +133,14 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         registry: ModelRegistry,
     ):
         day = context.partition_key
-        hours = artifacts.list_keys(f"telemetry/{client_kind}/hour={day}T")
-        parts = [pd.read_parquet(io.BytesIO(artifacts.get_bytes(k))) for k in hours]
+        hours = artifacts.list_keys(layout.telemetry_day(client_kind, day))
+        parts = [artifacts.get_frame(k) for k in hours]
         filled = [p for p in parts if not p.empty]
         frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
         model, baseline, version = _baseline(registry, frame)
         report = build_report(client_kind, day, frame, baseline, version, model)
         plots = report_plots(client_kind, frame, report, baseline)
-        prefix = f"reports/{client_kind}/{day}/"
+        prefix = layout.report(client_kind, day)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
         for title, png in plots.items():
             artifacts.put_bytes(prefix + title.replace(" ", "_") + ".png", png, "image/png")
@@ -165,12 +160,14 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         }
         for title, png in plots.items():
             metadata[f"plot_{title.replace(' ', '_')}"] = MetadataValue.md(png_markdown(png, title))
-        yield Output(report, metadata=metadata)
+        yield Output(report, metadata=rounded(metadata))
         yield AssetCheckResult(
             check_name="drift",
             passed=report["drift_psi"] <= config.drift_psi_threshold,
             severity=AssetCheckSeverity.WARN,
-            metadata={"max_psi": report["drift_psi"], "threshold": config.drift_psi_threshold},
+            metadata=rounded(
+                {"max_psi": report["drift_psi"], "threshold": config.drift_psi_threshold}
+            ),
         )
 
     return report_asset

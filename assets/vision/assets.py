@@ -11,9 +11,6 @@ from typing import Any, Literal
 
 import numpy as np
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     Config,
@@ -25,8 +22,15 @@ from dagster import (
 from PIL import Image
 from pydantic import Field
 
-from assets.conversion.assets import build_variant_asset, run_artifact_dir
-from assets.conversion.model_file import ModelFile, store_model_file
+from assets.conversion.assets import (
+    PARITY_TOLERANCE,
+    ExportPlan,
+    Parity,
+    build_export_asset,
+    build_variant_asset,
+    run_artifact_dir,
+)
+from assets.conversion.model_file import ModelFile
 from assets.conversion.variants import (
     Calibration,
     Variant,
@@ -35,6 +39,7 @@ from assets.conversion.variants import (
     convert_to_int8,
 )
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
+from assets.metadata import rounded
 from assets.plots import confusion_plot, image_grid, line_plot, png_markdown
 from assets.vision.dataset import (
     ImageDataset,
@@ -45,10 +50,11 @@ from assets.vision.dataset import (
 )
 from assets.vision.demo_data import generate_demo_images
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
+from resources import layout
 from resources.artifacts import ArtifactStore
 
 GROUP = "vision"
-RAW_PREFIX = "raw/images/"
+RAW_PREFIX = layout.RAW_IMAGES
 
 VISION_VARIANTS: tuple[Variant, ...] = (
     Variant(
@@ -127,7 +133,7 @@ def raw_images(
         metadata["samples"] = MetadataValue.md(
             png_markdown(image_grid(thumbs, captions), "samples")
         )
-    return Output(counts, metadata=metadata)
+    return Output(counts, metadata=rounded(metadata))
 
 
 class ImageDatasetConfig(Config):
@@ -151,7 +157,7 @@ def image_dataset(
     dataset = build_image_dataset(artifacts, RAW_PREFIX, config.val_fraction, config.test_fraction)
     version = dataset.data_version
     artifacts.put_json(
-        f"datasets/images/{version}.json",
+        layout.dataset("images", version) + "dataset.json",
         {
             "labels": list(dataset.labels),
             "records": [r.__dict__ for r in dataset.records],
@@ -162,16 +168,18 @@ def image_dataset(
     return Output(
         dataset,
         data_version=DataVersion(version),
-        metadata={
-            "data_version": version,
-            "images": len(dataset.records),
-            "labels": MetadataValue.json(list(dataset.labels)),
-            "split_counts": MetadataValue.json(dataset.counts()),
-            "skipped": len(dataset.skipped),
-            "skipped_files": MetadataValue.md(
-                "| file | reason |\n| --- | --- |\n" + skipped_md if skipped_md else "none"
-            ),
-        },
+        metadata=rounded(
+            {
+                "data_version": version,
+                "images": len(dataset.records),
+                "labels": MetadataValue.json(list(dataset.labels)),
+                "split_counts": MetadataValue.json(dataset.counts()),
+                "skipped": len(dataset.skipped),
+                "skipped_files": MetadataValue.md(
+                    "| file | reason |\n| --- | --- |\n" + skipped_md if skipped_md else "none"
+                ),
+            }
+        ),
     )
 
 
@@ -235,6 +243,7 @@ def image_classifier(
 ) -> Output[TrainedClassifier]:
     import torch
 
+    from assets.conversion.weights import save_weights
     from assets.vision.metrics import confusion_matrix
     from assets.vision.model import build_mobilenet_v2
     from assets.vision.training import (
@@ -277,11 +286,8 @@ def image_classifier(
     matrix = confusion_matrix(test_targets, predictions, len(labels))
     best = result.history[result.best_epoch - 1]
 
-    weights_key = f"{_run_dir(context)}/model.pt"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.pt"
-        torch.save(model.state_dict(), path)
-        artifacts.put_file(weights_key, path)
+    weights_key = _run_dir(context) + "model.pt"
+    save_weights(model, artifacts, weights_key)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     metrics = {
         "val_accuracy": best["val_accuracy"],
@@ -311,22 +317,24 @@ def image_classifier(
         "value",
     )
     confusion = confusion_plot(matrix, labels, f"test set (accuracy {test_accuracy:.3f})")
-    artifacts.put_bytes(f"{_run_dir(context)}/training_curves.png", curves, "image/png")
-    artifacts.put_bytes(f"{_run_dir(context)}/confusion_matrix.png", confusion, "image/png")
+    artifacts.put_bytes(_run_dir(context) + "training_curves.png", curves, "image/png")
+    artifacts.put_bytes(_run_dir(context) + "confusion_matrix.png", confusion, "image/png")
     record = TrainedClassifier(weights_key, labels, image_size, width_mult, metrics, result.history)
     return Output(
         record,
-        metadata={
-            "val_accuracy": best["val_accuracy"],
-            "test_accuracy": test_accuracy,
-            "epochs_run": len(result.history),
-            "best_epoch": result.best_epoch,
-            "train_images_per_second": round(result.images_per_second, 1),
-            "trainable_parameters": trainable,
-            "weights_key": weights_key,
-            "training_curves": MetadataValue.md(png_markdown(curves, "training curves")),
-            "confusion_matrix": MetadataValue.md(png_markdown(confusion, "confusion matrix")),
-        },
+        metadata=rounded(
+            {
+                "val_accuracy": best["val_accuracy"],
+                "test_accuracy": test_accuracy,
+                "epochs_run": len(result.history),
+                "best_epoch": result.best_epoch,
+                "train_images_per_second": round(result.images_per_second, 1),
+                "trainable_parameters": trainable,
+                "weights_key": weights_key,
+                "training_curves": MetadataValue.md(png_markdown(curves, "training curves")),
+                "confusion_matrix": MetadataValue.md(png_markdown(confusion, "confusion matrix")),
+            }
+        ),
     )
 
 
@@ -354,95 +362,52 @@ def _baseline(probabilities: np.ndarray, labels: tuple[str, ...]) -> dict[str, A
     }
 
 
-@asset(
-    group_name=GROUP,
-    kinds={"pytorch", "onnx"},
-    check_specs=[
-        AssetCheckSpec(
-            "pytorch_parity",
-            asset="image_classifier_onnx",
-            blocking=True,
-            description="fp32 ONNX vs PyTorch on the test set: max abs probability diff <= 1e-4.",
-        )
-    ],
+def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPlan:
+    """The classifier with its normalisation and softmax: probabilities within the parity
+    tolerance of PyTorch's on the test images."""
+    from assets.conversion.weights import load_weights
+    from assets.vision.model import build_mobilenet_v2
+    from assets.vision.training import predict_probabilities
+
+    trained: TrainedClassifier = upstream["image_classifier"]
+    dataset: ImageDataset = upstream["image_dataset"]
+    module = build_mobilenet_v2(len(trained.labels), width_mult=trained.width_mult)
+    module = load_weights(module, artifacts, trained.weights_key)
+    test_inputs = _eval_inputs(artifacts, dataset, trained, "test")
+    size = trained.image_size
+
+    def parity(torch_out: list[np.ndarray], onnx_out: list[np.ndarray]) -> Parity:
+        max_diff = float(np.abs(onnx_out[0] - torch_out[0]).max())
+        top1 = float(np.mean(onnx_out[0].argmax(1) == torch_out[0].argmax(1)))
+        metrics = {"max_abs_diff_vs_pytorch": max_diff, "top1_agreement_vs_pytorch": top1}
+        return Parity(max_diff <= PARITY_TOLERANCE, metrics)
+
+    return ExportPlan(
+        model_name=MODEL_NAME,
+        module=module,
+        example=(np.random.default_rng(0).random((1, 3, size, size)) * 255).astype(np.float32),
+        input=input_spec(size),
+        outputs=OUTPUT_NAMES,
+        onnx_metadata={"labels": ",".join(trained.labels), "model": MODEL_NAME},
+        test_inputs=test_inputs,
+        baseline_inputs=_eval_inputs(artifacts, dataset, trained, "val"),
+        reference=lambda pixels: [predict_probabilities(module, pixels)],
+        parity=parity,
+        baseline=lambda outputs: _baseline(outputs[0], trained.labels),
+    )
+
+
+image_classifier_onnx = build_export_asset(
+    name="image_classifier_onnx",
+    group=GROUP,
+    inputs=("image_classifier", "image_dataset"),
+    plan=_export_plan,
+    parity_description="fp32 ONNX vs PyTorch on the test set: max abs probability diff <= 1e-4.",
     description=(
         "The classifier as one self-contained ONNX file (opset 18, dynamic batch): float32 RGB "
         "pixels 0-255 NCHW in, normalisation, MobileNetV2 and softmax inside, probabilities out."
     ),
 )
-def image_classifier_onnx(
-    context: AssetExecutionContext,
-    image_classifier: TrainedClassifier,
-    image_dataset: ImageDataset,
-    artifacts: ArtifactStore,
-):
-    import torch
-
-    from assets.conversion.export import TensorSpec, export_onnx
-    from assets.conversion.measure import latency_profile, open_session, run_batches
-    from assets.vision.model import build_mobilenet_v2
-    from assets.vision.training import predict_probabilities
-
-    trained = image_classifier
-    model = build_mobilenet_v2(len(trained.labels), width_mult=trained.width_mult)
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = artifacts.get_file(trained.weights_key, Path(tmp) / "model.pt")
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        spec = input_spec(trained.image_size)
-        path = export_onnx(
-            model,
-            torch.rand(1, 3, trained.image_size, trained.image_size) * 255,
-            Path(tmp) / "model.fp32.onnx",
-            TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
-            list(OUTPUT_NAMES),
-            metadata={"labels": ",".join(trained.labels), "model": MODEL_NAME},
-        )
-        test_inputs = _eval_inputs(artifacts, image_dataset, trained, "test")
-        session = open_session(path)
-        onnx_probabilities = run_batches(session, test_inputs)[0]
-        torch_probabilities = predict_probabilities(model, test_inputs)
-        max_diff = float(np.abs(onnx_probabilities - torch_probabilities).max())
-        top1 = float(np.mean(onnx_probabilities.argmax(1) == torch_probabilities.argmax(1)))
-        val_probabilities = run_batches(
-            session, _eval_inputs(artifacts, image_dataset, trained, "val")
-        )[0]
-        gate = {"max_abs_diff_vs_pytorch": max_diff, "top1_agreement_vs_pytorch": top1}
-        latency = latency_profile(path, test_inputs)
-        model_file = store_model_file(
-            artifacts,
-            path,
-            f"{_run_dir(context)}/model.fp32.onnx",
-            "fp32",
-            spec,
-            OUTPUT_NAMES,
-            latency,
-            {**gate, "passed": max_diff <= 1e-4},
-        )
-    baseline = _baseline(val_probabilities, trained.labels)
-    context.log.info("fp32 ONNX: max diff vs PyTorch %.2e, latency %s", max_diff, latency)
-    yield Output(
-        {"file": model_file, "baseline": baseline},
-        metadata={
-            "key": model_file.key,
-            "bytes": model_file.bytes,
-            "sha256": model_file.sha256,
-            "max_abs_diff_vs_pytorch": max_diff,
-            "p50_ms_1_thread": latency["threads_1"]["p50_ms"],
-            "p50_ms_2_threads": latency["threads_2"]["p50_ms"],
-            "latency": MetadataValue.json(latency),
-            "input": MetadataValue.json(spec),
-        },
-    )
-    yield AssetCheckResult(
-        check_name="pytorch_parity",
-        passed=max_diff <= 1e-4,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "max_abs_diff": max_diff,
-            "top1_agreement": top1,
-            "test_images": len(test_inputs),
-        },
-    )
 
 
 def _variant_inputs(

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
+from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.images import read_image_header
 
@@ -92,7 +93,7 @@ def inspect_image(data: bytes) -> tuple[int, int]:
 
 def build_image_dataset(
     store: ArtifactStore,
-    prefix: str = "raw/images/",
+    prefix: str = layout.RAW_IMAGES,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
 ) -> ImageDataset:
@@ -165,7 +166,7 @@ def load_pixels(
 
 
 def ingest_image_folder(
-    folder: Path, store: ArtifactStore, prefix: str = "raw/images/"
+    folder: Path, store: ArtifactStore, prefix: str = layout.RAW_IMAGES
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Copy a user's ``<label>/<image>`` folder into the artifact store.
 
@@ -193,11 +194,11 @@ def ingest_image_folder(
     return copied, left_out
 
 
-def adopt_shared_images(store: ArtifactStore, prefix: str = "raw/images/") -> int:
+def adopt_shared_images(store: ArtifactStore, prefix: str = layout.RAW_IMAGES) -> int:
     """Copy images that web users shared with a label (``incoming/images/...`` + sidecar JSON)
     into ``<prefix><label>/shared-<name>``, once each. Unlabelled ones wait for a label."""
     adopted = 0
-    for key in store.list_keys("incoming/images/"):
+    for key in store.list_keys(layout.INCOMING_IMAGES):
         if PurePosixPath(key).suffix.lower() not in IMAGE_SUFFIXES or not store.exists(
             key + ".json"
         ):

@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from assets.conversion.model_file import TensorSpec
+
 MODEL_NAME = "image-classifier"
 INPUT_NAME = "pixels"
 OUTPUT_NAMES = ("probabilities",)
@@ -18,14 +20,14 @@ class TrainedClassifier:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def input_spec(image_size: int) -> dict[str, Any]:
-    return {
-        "name": INPUT_NAME,
-        "shape": [None, 3, image_size, image_size],
-        "dtype": "float32",
-        "description": (
+def input_spec(image_size: int) -> TensorSpec:
+    return TensorSpec(
+        INPUT_NAME,
+        (None, 3, image_size, image_size),
+        "float32",
+        (
             "RGB pixels 0-255 as float32, NCHW; resize the shorter side to "
             f"{image_size} px and centre-crop to {image_size}x{image_size} (no stretching). "
             "Normalisation and softmax are inside the model."
         ),
-    }
+    )

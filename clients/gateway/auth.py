@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fastapi import Header, HTTPException, Request
+from fastapi import HTTPException, Request
 
 from clients.gateway.rate_limit import Rate, RateLimiter
 from clients.gateway.web_tokens import PREFIX, TokenError, WebTokenSigner
@@ -113,14 +113,6 @@ class Authenticator:
         rate = rates.get(scope)
         if rate is not None and (wait := self.limiter.acquire(scope, key, rate)):
             raise _too_many(wait)
-
-    def requires(self, scope: str):
-        """A FastAPI dependency that admits callers allowed ``scope``."""
-
-        def dependency(authorization: str | None = Header(default=None)) -> Caller:
-            return self.caller(authorization, scope)
-
-        return dependency
 
 
 def client_address(request: Request) -> str:

@@ -1,6 +1,6 @@
 """The web client's files, served by the gateway: the page at ``/``, its modules under ``/app/``,
 onnxruntime-web from the installed npm package under ``/app/vendor/ort/``, the service worker at
-``/sw.js`` (so that its scope is the whole site), and Swagger UI's assets for ``/docs``.
+``/sw.js`` (so that its scope is the whole site), and ``/docs`` with Swagger UI's assets.
 
 Nothing is fetched from anywhere else. Text and wasm files go out gzip-compressed (each file is
 compressed once, then kept) with an ETag; the service worker keeps them for offline use.
@@ -14,8 +14,11 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 ORT_PACKAGE = "onnxruntime-web"
@@ -125,45 +128,66 @@ class WebFiles:
         return path
 
 
-def web_router(files: WebFiles) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+def web_files(request: Request) -> WebFiles:
+    """The serving app's files (one ``WebFiles`` per app keeps its compressed copies)."""
+    return request.app.state.web_files
 
-    def require_runtime() -> None:
-        if not files.installed:
-            raise HTTPException(503, f"the web client's runtime is not installed: {INSTALL_HINT}")
 
-    @router.get("/")
-    def page(request: Request) -> Response:
-        require_runtime()
-        return files.respond(request, files.root / "index.html")
+Files = Annotated[WebFiles, Depends(web_files)]
 
-    @router.get("/sw.js")
-    def service_worker(request: Request) -> Response:
-        require_runtime()
-        shell = json.dumps({"version": files.shell_version(), "urls": files.shell_urls()})
 
-        def inject(source: bytes) -> bytes:
-            return source.replace(b"__EDGELINE_SHELL__", shell.encode())
+def require_runtime(files: Files) -> None:
+    """503 with the fix, rather than a page that cannot run, until onnxruntime-web is installed."""
+    if not files.installed:
+        raise HTTPException(503, f"the web client's runtime is not installed: {INSTALL_HINT}")
 
-        return files.respond(request, files.root / "sw.js", transform=inject)
 
-    @router.get("/app/vendor/ort/{name}")
-    def ort_file(name: str, request: Request) -> Response:
-        require_runtime()
-        if not ORT_FILE.match(name):
-            raise HTTPException(404, f"no onnxruntime-web file {name!r}")
-        return files.respond(request, files.inside(files.ort_dir, name))
+router = APIRouter(include_in_schema=False)
+needs_runtime = [Depends(require_runtime)]
 
-    @router.get("/app/{relative:path}")
-    def app_file(relative: str, request: Request) -> Response:
-        return files.respond(request, files.inside(files.app_dir, relative))
 
-    @router.get("/docs/vendor/{name}")
-    def swagger_file(name: str, request: Request) -> Response:
-        if name not in SWAGGER_FILES:
-            raise HTTPException(404, f"no Swagger UI file {name!r}")
-        return files.respond(
-            request, files.inside(files.swagger_dir, name), "public, max-age=86400"
-        )
+@router.get("/", dependencies=needs_runtime)
+def page(request: Request, files: Files) -> Response:
+    return files.respond(request, files.root / "index.html")
 
-    return router
+
+@router.get("/sw.js", dependencies=needs_runtime)
+def service_worker(request: Request, files: Files) -> Response:
+    """The service worker, told which shell to keep and its version (new files, new shell)."""
+    shell = json.dumps({"version": files.shell_version(), "urls": files.shell_urls()})
+
+    def inject(source: bytes) -> bytes:
+        return source.replace(b"__EDGELINE_SHELL__", shell.encode())
+
+    return files.respond(request, files.root / "sw.js", transform=inject)
+
+
+@router.get("/app/vendor/ort/{name}", dependencies=needs_runtime)
+def ort_file(name: str, request: Request, files: Files) -> Response:
+    if not ORT_FILE.match(name):
+        raise HTTPException(404, f"no onnxruntime-web file {name!r}")
+    return files.respond(request, files.inside(files.ort_dir, name))
+
+
+@router.get("/app/{relative:path}")
+def app_file(relative: str, request: Request, files: Files) -> Response:
+    return files.respond(request, files.inside(files.app_dir, relative))
+
+
+@router.get("/docs/vendor/{name}")
+def swagger_file(name: str, request: Request, files: Files) -> Response:
+    if name not in SWAGGER_FILES:
+        raise HTTPException(404, f"no Swagger UI file {name!r}")
+    return files.respond(request, files.inside(files.swagger_dir, name), "public, max-age=86400")
+
+
+@router.get("/docs")
+def docs(request: Request) -> HTMLResponse:
+    """Swagger UI from this gateway's own copy, so that /docs loads nothing from elsewhere."""
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=request.app.title,
+        swagger_js_url="/docs/vendor/swagger-ui-bundle.js",
+        swagger_css_url="/docs/vendor/swagger-ui.css",
+        swagger_favicon_url="/app/icon.svg",
+    )

@@ -20,248 +20,32 @@ manifest (its sensor profile), so one agent serves any device; readings come fro
 """
 
 import argparse
-import hashlib
 import json
 import logging
-import os
-import random
 import signal
-import sqlite3
 import sys
-import tempfile
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from clients.pi.gateway_client import (
+    Backoff,
+    GatewayClient,
+    GatewayError,
+    GatewayUnreachable,
+    retry_after,
+)
 from clients.pi.profiles import WIND_TURBINE
 from clients.pi.sources import open_source
+from clients.pi.storage import ModelCache, Outbox
 
 log = logging.getLogger("edgeline.agent")
-
-
-class GatewayError(RuntimeError):
-    """The gateway answered with something the agent cannot use."""
-
-
-class GatewayUnreachable(GatewayError):
-    """No answer at all: the network or the gateway is down."""
-
-
-class ModelRefused(GatewayError):
-    """A downloaded model that is not the file the manifest names."""
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> object:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
-
-
-@dataclass
-class GatewayClient:
-    base_url: str
-    token: str
-    timeout_s: float = 10.0
-    attempts: int = 0  # requests tried, answered or not (what an outage costs the network)
-
-    def request(
-        self, path_or_url: str, body: bytes | None = None, headers: dict | None = None
-    ) -> HttpResponse:
-        url = urllib.parse.urljoin(self.base_url.rstrip("/") + "/", path_or_url)
-        headers = dict(headers or {})
-        if _origin(url) == _origin(self.base_url):  # the token is for the gateway only
-            headers["Authorization"] = f"Bearer {self.token}"
-        self.attempts += 1
-        request = urllib.request.Request(url, data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return HttpResponse(response.status, dict(response.headers), response.read())
-        except urllib.error.HTTPError as error:
-            return HttpResponse(error.code, dict(error.headers), error.read())
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-            raise GatewayUnreachable(f"gateway unreachable: {error}") from None
-
-    def manifest(self, model: str, etag: str | None) -> tuple[str, dict | None, str | None]:
-        """("unchanged", None, etag), ("manifest", manifest, etag) or ("empty", answer, None)
-        when the channel names no version (every version revoked)."""
-        response = self.request(
-            f"/v1/models/{model}/channels/stable", headers={"If-None-Match": etag} if etag else {}
-        )
-        if response.status == 304:
-            return "unchanged", None, etag
-        body = response.json()
-        if response.status == 404 and isinstance(body, dict) and body.get("version", 0) is None:
-            return "empty", body, None
-        if response.status != 200 or not isinstance(body, dict):
-            raise GatewayError(f"manifest: HTTP {response.status}: {response.body[:200]!r}")
-        return "manifest", body, response.headers.get("ETag") or response.headers.get("etag")
-
-    def download(self, url: str) -> bytes:
-        response = self.request(url)
-        if response.status != 200:
-            raise GatewayError(f"download {url.split('?')[0]}: HTTP {response.status}")
-        return response.body
-
-    def send(self, events: list[dict]) -> HttpResponse:
-        body = json.dumps({"events": events}).encode()
-        return self.request("/v1/telemetry", body, {"Content-Type": "application/json"})
-
-
-class ModelCache:
-    """Verified model files on disk and a ``current.json`` that names the one in use."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def path_for(self, model: str, version: int, precision: str) -> Path:
-        return self.directory / f"{model}-v{version}-{precision}.onnx"
-
-    def _write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-
-    def install(self, path: Path, data: bytes, sha256: str) -> Path:
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise ModelRefused(
-                f"{path.name}: sha256 does not match the manifest; keeping the current model"
-            )
-        self._write(path, data)
-        return path
-
-    def cached(self, path: Path, sha256: str) -> bool:
-        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
-
-    def set_current(self, state: dict | None) -> None:
-        self._write(self.directory / "current.json", json.dumps(state).encode())
-
-    def current(self) -> dict | None:
-        path = self.directory / "current.json"
-        return json.loads(path.read_text()) if path.is_file() else None
-
-
-class Outbox:
-    """Telemetry waiting for the gateway, on disk (SQLite, WAL): a SIGKILL loses nothing that
-    was put. Bounded: past ``max_events`` the oldest go first, and are counted."""
-
-    def __init__(self, path: Path, max_events: int = 10_000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.max_events = max_events
-        # one connection, used under a lock from whichever thread the agent runs in
-        self.db = sqlite3.connect(
-            str(path), timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self.lock = threading.RLock()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # each commit survives the process dying
-        self.db.executescript(
-            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " body TEXT NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-        )
-
-    def put(self, event: dict) -> None:
-        with self.lock, self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT INTO events (body) VALUES (?)", (json.dumps(event),))
-            (count,) = self.db.execute("SELECT COUNT(*) FROM events").fetchone()
-            if count > self.max_events:
-                excess = count - self.max_events
-                self.db.execute(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)",
-                    (excess,),
-                )
-                self._bump(overflowed=excess)
-
-    def peek(self, limit: int) -> list[tuple[int, dict]]:
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT seq, body FROM events ORDER BY seq LIMIT ?", (limit,)
-            ).fetchall()
-        return [(seq, json.loads(body)) for seq, body in rows]
-
-    def remove(self, seqs: list[int], **counts: int) -> None:
-        """Take sent or refused events off the queue and count them, in one transaction."""
-        with self.lock, self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in seqs])
-            self._bump(**counts)
-
-    def _bump(self, **counts: int) -> None:
-        for name, value in counts.items():
-            if value:
-                self.db.execute(
-                    "INSERT INTO counters VALUES (?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    (name, value),
-                )
-
-    def __len__(self) -> int:
-        with self.lock:
-            return self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-
-    def counters(self) -> dict[str, int]:
-        counts = {"sent": 0, "rejected": 0, "refused": 0, "overflowed": 0}
-        with self.lock:
-            counts.update(self.db.execute("SELECT name, value FROM counters").fetchall())
-        return counts
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter between ``base_s`` and ``cap_s``."""
-
-    base_s: float = 1.0
-    cap_s: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    rng: random.Random = field(default_factory=random.Random)
-    failures: int = 0
-    next_at: float = 0.0
-
-    def ready(self) -> bool:
-        return self.clock() >= self.next_at
-
-    def failed(self, retry_after_s: float = 0.0) -> float:
-        self.failures += 1
-        ceiling = min(self.cap_s, self.base_s * 2 ** (self.failures - 1))
-        delay = max(retry_after_s, self.rng.uniform(ceiling / 2, ceiling))
-        self.next_at = self.clock() + delay
-        return delay
-
-    def succeeded(self) -> None:
-        self.failures, self.next_at = 0, 0.0
-
-
-def _retry_after(response: HttpResponse) -> float:
-    value = response.headers.get("Retry-After") or response.headers.get("retry-after") or "0"
-    return float(value) if value.replace(".", "", 1).isdigit() else 0.0
 
 
 class EdgeAgent:
@@ -442,7 +226,7 @@ class EdgeAgent:
                 break
             if response.status == 429 or response.status >= 500 or response.status == 401:
                 # busy, broken or a token an operator must fix: the events stay for later
-                delay = self.backoff.failed(_retry_after(response))
+                delay = self.backoff.failed(retry_after(response))
                 log.warning("telemetry: HTTP %d; retrying in %.1f s", response.status, delay)
                 break
             self.backoff.succeeded()

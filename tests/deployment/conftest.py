@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from resources import LocalArtifactStore, SqliteModelRegistry
-
 
 def tiny_onnx(scale: float) -> bytes:
     """y = x * scale: a real model onnxruntime runs, a few hundred bytes."""
@@ -64,8 +62,6 @@ def register_tiny_version(store, registry, model: str = "turbine-autoencoder") -
 
 
 @pytest.fixture
-def local_pair(tmp_path):
-    return (
-        LocalArtifactStore(root=str(tmp_path / "artifacts")),
-        SqliteModelRegistry(path=str(tmp_path / "registry.sqlite")),
-    )
+def local_pair(tmp_resources):
+    """The store and the registry of ``tmp_resources`` (the same objects)."""
+    return tmp_resources["artifacts"], tmp_resources["registry"]

@@ -3,8 +3,8 @@
 import pytest
 
 from assets.deployment.publish import read_channel
-from orchestration.environment import local_resources
 from orchestration.local_daemon import running_daemon, wait_for
+from resources.environment import local_resources
 from tests.deployment.conftest import register_tiny_version
 
 pytestmark = pytest.mark.slow

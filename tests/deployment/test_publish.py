@@ -17,8 +17,8 @@ from assets.deployment.publish import (
 )
 from resources import IotDeviceJobs
 from resources.errors import UnknownModelVersionError
-from tests.conftest import unique_name
 from tests.deployment.conftest import register_tiny_version
+from tests.helpers import unique_name
 
 
 @pytest.fixture

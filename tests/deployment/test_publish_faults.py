@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from assets.deployment.publish import publish_model_version, read_channel
-from tests.conftest import unique_name
 from tests.deployment.conftest import register_tiny_version
 from tests.deployment.publish_run import run_publish_job
+from tests.helpers import unique_name
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

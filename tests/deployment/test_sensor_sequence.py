@@ -4,12 +4,11 @@ import random
 from collections import Counter
 
 import pytest
-from dagster import DagsterInstance, FilesystemIOManager
+from dagster import DagsterInstance
 
 from assets.deployment.publish import read_channel
 from orchestration.definitions import build_definitions
 from orchestration.sensors import run_registry_sensor_once
-from resources import PollingDeviceJobs, SqliteTelemetryStore
 from resources.registry import APPROVED, PENDING, REJECTED
 from tests.deployment.conftest import register_tiny_version
 
@@ -17,15 +16,9 @@ MODEL = "turbine-autoencoder"
 
 
 @pytest.mark.slow
-def test_random_sequence_publishes_each_approval_once(local_pair, tmp_path):
-    store, registry = local_pair
-    resources = {
-        "artifacts": store,
-        "registry": registry,
-        "device_jobs": PollingDeviceJobs(),
-        "telemetry": SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite")),
-        "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "io")),
-    }
+def test_random_sequence_publishes_each_approval_once(tmp_resources, tmp_path):
+    resources = tmp_resources
+    store, registry = resources["artifacts"], resources["registry"]
     defs = build_definitions(resources)
     rng = random.Random(20261123)
     launched: Counter = Counter()

@@ -11,10 +11,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from assets.deployment.publish import publish_model_version, update_channel
-from clients.pi import agent as agent_module
-from clients.pi.agent import Backoff, EdgeAgent, GatewayClient, ModelCache, ModelRefused, Outbox
+from clients.pi import gateway_client
+from clients.pi.agent import EdgeAgent
+from clients.pi.gateway_client import Backoff, GatewayClient, ModelRefused
 from clients.pi.profiles import WIND_TURBINE
 from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
+from clients.pi.storage import ModelCache, Outbox
 from resources import SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event
 
@@ -97,13 +99,13 @@ def register_and_publish(store, registry, threshold: float) -> int:
 def sent_headers(monkeypatch) -> list[tuple[str, dict]]:
     """Every request the agent makes: its URL and headers."""
     seen: list[tuple[str, dict]] = []
-    real = agent_module.urllib.request.urlopen
+    real = gateway_client.urllib.request.urlopen
 
     def recording(request, timeout):
         seen.append((request.full_url, dict(request.header_items())))
         return real(request, timeout=timeout)
 
-    monkeypatch.setattr(agent_module.urllib.request, "urlopen", recording)
+    monkeypatch.setattr(gateway_client.urllib.request, "urlopen", recording)
     return seen
 
 

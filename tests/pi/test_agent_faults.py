@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from clients.pi.agent import Backoff, EdgeAgent, GatewayClient, ModelCache, run
+from clients.pi.agent import EdgeAgent, run
+from clients.pi.gateway_client import Backoff, GatewayClient
 from clients.pi.profiles import WIND_TURBINE
+from clients.pi.storage import ModelCache
 from tests.gateway.server import Gateway
 from tests.pi.test_agent import normal_readings, register_and_publish
 

@@ -9,7 +9,7 @@ from resources.errors import (
     UnknownModelVersionError,
 )
 from resources.registry import APPROVED, PENDING, REJECTED
-from tests.conftest import unique_name
+from tests.helpers import unique_name
 
 CARD = {
     "description": "MobileNetV2, 5 classes",

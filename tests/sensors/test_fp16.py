@@ -5,7 +5,8 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from assets.conversion.export import TensorSpec, export_onnx
+from assets.conversion.export import export_onnx
+from assets.conversion.model_file import TensorSpec
 from assets.conversion.variants import convert_to_fp16
 from assets.sensors.model import AnomalyDetector
 

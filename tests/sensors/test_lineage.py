@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from dagster import DagsterInstance, FilesystemIOManager, materialize
+from dagster import DagsterInstance, materialize
 
 from assets.sensors.assets import sensor_assets
 from assets.sensors.data import day_range
-from resources import LocalArtifactStore, SqliteModelRegistry
+from resources.environment import local_resources
 from resources.registry import PENDING
 
 pytestmark = pytest.mark.slow
@@ -23,13 +23,8 @@ REST = {"ops": {"sensor_autoencoder": {"config": {"epochs": 12}}}}
 @pytest.fixture(scope="module")
 def lineage(tmp_path_factory):
     root = tmp_path_factory.mktemp("turbine")
-    store = LocalArtifactStore(root=str(root / "artifacts"))
-    registry = SqliteModelRegistry(path=str(root / "registry.sqlite"))
-    resources = {
-        "artifacts": store,
-        "registry": registry,
-        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
-    }
+    resources = local_resources(root)  # what tmp_resources gives a function-scoped test
+    store, registry = resources["artifacts"], resources["registry"]
     instance = DagsterInstance.ephemeral()
     for day in DAYS:
         recorded = materialize(

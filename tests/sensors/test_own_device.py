@@ -13,7 +13,7 @@ import pytest
 from assets.deployment.publish import read_channel
 from assets.sensors.data import read_days
 from orchestration.cli import main
-from orchestration.environment import local_resources
+from resources.environment import local_resources
 from tests.gateway.server import Gateway
 from tests.sensors.pump import MAP, PROFILE_YAML, pump_day, replay_csv, write_recording
 

@@ -16,7 +16,7 @@ from assets.vision.assets import VISION_VARIANTS, build_vision_variant_asset, vi
 from assets.vision.dataset import build_image_dataset, load_pixels
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import predict_probabilities
-from resources import LocalArtifactStore, SqliteModelRegistry
+from resources.environment import local_resources
 from resources.registry import PENDING
 from tests.vision.conftest import write_colour_images
 
@@ -48,17 +48,10 @@ SMALL_RUN = {
 @pytest.fixture(scope="module")
 def lineage(tmp_path_factory):
     root = tmp_path_factory.mktemp("vision")
-    store = LocalArtifactStore(root=str(root / "artifacts"))
+    resources = local_resources(root)  # what tmp_resources gives a function-scoped test
+    store, registry = resources["artifacts"], resources["registry"]
     write_colour_images(store, per_class=PER_CLASS)
     store.put_bytes("raw/images/red/broken.png", b"\x89PNG\r\n\x1a\n not really")
-    registry = SqliteModelRegistry(path=str(root / "registry.sqlite"))
-    from dagster import FilesystemIOManager
-
-    resources = {
-        "artifacts": store,
-        "registry": registry,
-        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
-    }
     instance = DagsterInstance.ephemeral()
     result = materialize(
         vision_assets, resources=resources, run_config=SMALL_RUN, instance=instance

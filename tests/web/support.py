@@ -62,16 +62,15 @@ def export_classifier(
     """Export a PixelClassifier as the lineage does (pixels in, probabilities out), and fp16."""
     import torch
 
-    from assets.conversion.export import TensorSpec, export_onnx
+    from assets.conversion.export import export_onnx
     from assets.conversion.variants import convert_to_fp16
 
-    spec = input_spec(image_size)
     directory.mkdir(parents=True, exist_ok=True)
     export_onnx(
         module,
         torch.rand(1, 3, image_size, image_size) * 255,
         directory / "model.fp32.onnx",
-        TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["description"]),
+        input_spec(image_size),
         list(OUTPUT_NAMES),
         metadata={"labels": ",".join(labels), "model": model},
     )
@@ -168,17 +167,17 @@ def register_classifier(
                 store_model_file(
                     store,
                     path,
-                    f"models/{model}/{run}/model.{precision}.onnx",
-                    precision,
-                    input_spec(size),
-                    OUTPUT_NAMES,
-                    {
+                    key=f"models/{model}/{run}/model.{precision}.onnx",
+                    precision=precision,
+                    input_spec=input_spec(size).as_dict(),
+                    outputs=OUTPUT_NAMES,
+                    latency={
                         "threads_1": {
                             "p50_ms": latency_ms[precision],
                             "p95_ms": latency_ms[precision],
                         }
                     },
-                    {"passed": True},
+                    gate={"passed": True},
                 )
             )
     task = {"kind": "image-classification", "labels": list(files.labels), "image_size": size}

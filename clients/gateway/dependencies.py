@@ -1,0 +1,66 @@
+"""What the routers share, made once per app and handed to each route as a dependency.
+
+``create_app`` keeps one ``GatewayContext`` on ``app.state``; routes ask for it (``Context``)
+or for an admitted caller (``ManifestReader`` and the like) instead of closing over locals, so
+that the routers can live in their own modules and serve any number of apps.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from clients.gateway.auth import Authenticator, Caller, parse_device_tokens
+from clients.gateway.settings import GatewaySettings
+from clients.gateway.web_tokens import WebTokenSigner
+from resources.artifacts import ArtifactStore
+from resources.telemetry import TelemetryStore
+
+
+@dataclass(frozen=True)
+class GatewayContext:
+    """One app's settings, stores and admission (tokens and rate limits), for its routes."""
+
+    settings: GatewaySettings
+    artifacts: ArtifactStore
+    telemetry: TelemetryStore
+    auth: Authenticator  # its rate-limit buckets live as long as the app
+
+    @classmethod
+    def build(
+        cls, settings: GatewaySettings, artifacts: ArtifactStore, telemetry: TelemetryStore
+    ) -> "GatewayContext":
+        """The context for ``settings``: web tokens only where a secret signs them."""
+        secret = settings.web_secret
+        signer = (
+            WebTokenSigner(secret.get_secret_value().encode(), settings.web_token_ttl_s)
+            if secret
+            else None
+        )
+        auth = Authenticator(
+            parse_device_tokens(settings.tokens), signer, settings.web_rates, settings.device_rates
+        )
+        return cls(settings, artifacts, telemetry, auth)
+
+
+def gateway_context(request: Request) -> GatewayContext:
+    """The serving app's context (each app has its own stores and rate limits)."""
+    return request.app.state.gateway
+
+
+Context = Annotated[GatewayContext, Depends(gateway_context)]
+
+
+def requires(scope: str) -> Callable[..., Caller]:
+    """A dependency that admits callers allowed ``scope`` (401, 403 or 429 for the others)."""
+
+    def admit(context: Context, authorization: str | None = Header(default=None)) -> Caller:
+        return context.auth.caller(authorization, scope)
+
+    return admit
+
+
+ManifestReader = Annotated[Caller, Depends(requires("manifest:read"))]
+TelemetryWriter = Annotated[Caller, Depends(requires("telemetry:write"))]
+ImageWriter = Annotated[Caller, Depends(requires("images:write"))]

@@ -1,0 +1,92 @@
+"""Models for clients: a channel's manifest (with a token) and the published files it names."""
+
+import hashlib
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from clients.gateway.dependencies import Context, ManifestReader
+from resources import layout
+from resources.artifacts import ArtifactStore, LocalArtifactStore
+from resources.errors import ArtifactNotFoundError, InvalidKeyError
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a model or channel name in a path
+PUBLIC_FILE = re.compile(r"^deploy/[^/]+/[0-9]+/[^/]+$")  # deploy/<model>/<version>/<file>
+PRIVATE_FILES = ("/manifest.json", "/iot-job.json")
+
+router = APIRouter()
+
+
+def download_url(request: Request, artifacts: ArtifactStore, key: str) -> str:
+    """Where a client fetches ``key``: this gateway for a local store, else the store's URL."""
+    if isinstance(artifacts, LocalArtifactStore):  # served by this gateway, at its own address
+        return str(request.url_for("artifact", key=key))
+    return artifacts.download_url(key)
+
+
+def channel_pointer(artifacts: ArtifactStore, model: str, channel: str) -> dict[str, Any]:
+    """The channel's pointer to its manifest; 404 for a channel that was never published."""
+    try:
+        return artifacts.get_json(layout.channel(model, channel))
+    except (ArtifactNotFoundError, InvalidKeyError):
+        raise HTTPException(404, f"no channel {channel!r} for model {model!r}") from None
+
+
+def revoked(model: str, channel: str, pointer: dict[str, Any]) -> JSONResponse:
+    """A 404 that names the revoked version, so that clients drop it rather than retry."""
+    content = {
+        "detail": f"channel {channel!r} of {model!r} names no version (all revoked)",
+        "version": None,
+        "revoked": pointer.get("previous_version"),
+    }
+    return JSONResponse(content, status_code=404, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/v1/models/{model}/channels/{channel}")
+def channel_manifest(
+    model: Annotated[str, PathParam(pattern=NAME)],
+    channel: Annotated[str, PathParam(pattern=NAME)],
+    request: Request,
+    response: Response,
+    _: ManifestReader,
+    context: Context,
+) -> Any:
+    artifacts = context.artifacts
+    pointer = channel_pointer(artifacts, model, channel)
+    if not pointer.get("version"):
+        return revoked(model, channel, pointer)
+    etag = f'"{pointer["manifest_sha256"]}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    manifest = artifacts.get_json(pointer["manifest_key"])
+    manifest.pop("lineage", None)  # manifests published before it stayed in the registry
+    for variant in manifest["variants"]:
+        variant["url"] = download_url(request, artifacts, variant["key"])
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    return manifest
+
+
+@router.get("/v1/artifacts/{key:path}")
+def artifact(key: str, context: Context) -> Response:
+    """Published model files for local clients (on aws they get presigned S3 URLs instead).
+
+    Public, like a CDN: each is immutable under its version and checked by the sha256 that
+    the (authenticated) manifest names. Manifests, device jobs and channel pointers are not
+    served here: clients read them through the channel endpoint, with a token.
+    """
+    if not PUBLIC_FILE.match(key) or key.endswith(PRIVATE_FILES):
+        raise HTTPException(404, "only published model files are served here")
+    try:
+        data = context.artifacts.get_bytes(key)
+    except InvalidKeyError as error:
+        raise HTTPException(400, str(error)) from None
+    except ArtifactNotFoundError:
+        raise HTTPException(404, f"no artifact {key!r}") from None
+    media = "application/json" if key.endswith(".json") else "application/octet-stream"
+    etag = f'"{hashlib.sha256(data).hexdigest()}"'
+    cache = "public, max-age=31536000, immutable"  # a version's files never change
+    return Response(data, media_type=media, headers={"ETag": etag, "Cache-Control": cache})

@@ -1,0 +1,83 @@
+"""The gateway's settings, from code or from the environment."""
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+from clients.gateway.auth import DEFAULT_DEVICE_RATES, DEFAULT_WEB_RATES
+from clients.gateway.rate_limit import Rate
+from clients.gateway.schema import MAX_BATCH
+
+
+class GatewaySettings(BaseModel):
+    tokens: frozenset[str] = Field(
+        default=frozenset(),
+        description="Device bearer tokens (one per device or shared); 'TOKEN:dev-1|dev-2' binds "
+        "a token to the device ids it may write for.",
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    max_batch: int = MAX_BATCH
+    web_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret that signs the web page's short-lived tokens."
+    )
+    web_token_ttl_s: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
+    web_model: str = "image-classifier"
+    web_channel: str = "stable"
+    web_poll_s: float = Field(
+        default=300.0, gt=0, description="How often the page checks the channel."
+    )
+    web_rates: dict[str, Rate] = Field(
+        default_factory=lambda: dict(DEFAULT_WEB_RATES),
+        description="Per browser (per address for 'tokens'): requests a minute and burst.",
+    )
+    device_rates: dict[str, Rate] = Field(
+        default_factory=lambda: dict(DEFAULT_DEVICE_RATES),
+        description="Per device token: requests a minute and burst.",
+    )
+
+
+def _split(variable: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(variable, "").split(",") if item.strip()]
+
+
+def local_gateway_secret(home: Path) -> str:
+    """The local default's web-token secret: made once, kept (0600) under EDGELINE_HOME."""
+    path = home / "gateway-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def settings_from_environment() -> GatewaySettings:
+    """EDGELINE_GATEWAY_TOKENS, EDGELINE_GATEWAY_SECRET (made for you locally), ..._CORS_ORIGINS,
+    ..._DEVICE_LIMITS (off: no rate limits for device tokens), EDGELINE_WEB_MODEL,
+    EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S."""
+    from resources.environment import edgeline_env, edgeline_home
+
+    secret = os.environ.get("EDGELINE_GATEWAY_SECRET", "").strip()
+    if not secret and edgeline_env() == "local":
+        secret = local_gateway_secret(edgeline_home())
+    tokens = frozenset(_split("EDGELINE_GATEWAY_TOKENS"))
+    if not tokens and not secret:
+        raise ValueError(
+            "the gateway has no way to admit anyone: set EDGELINE_GATEWAY_TOKENS (device tokens) "
+            "and/or EDGELINE_GATEWAY_SECRET (signs the web page's tokens)"
+        )
+    optional = {
+        "web_model": os.environ.get("EDGELINE_WEB_MODEL"),
+        "web_poll_s": os.environ.get("EDGELINE_WEB_POLL_S"),
+        "web_token_ttl_s": os.environ.get("EDGELINE_WEB_TOKEN_TTL_S"),
+    }
+    if os.environ.get("EDGELINE_GATEWAY_DEVICE_LIMITS", "").strip().lower() == "off":
+        optional["device_rates"] = {}  # a fleet behind its own throttling, or a benchmark
+    return GatewaySettings(
+        tokens=tokens,
+        cors_origins=_split("EDGELINE_GATEWAY_CORS_ORIGINS"),
+        web_secret=secret or None,
+        **{k: v for k, v in optional.items() if v is not None and v != ""},
+    )

@@ -1,0 +1,66 @@
+"""The artifact store's key layout, in one place: the assets, the gateway and the reports build
+every key with these functions, so a prefix is spelled once.
+
+    raw/images/<label>/<image>                    images to train on (and users' shared ones)
+    incoming/images/<day>/<uuid>.<ext>            images web users shared, not yet labelled
+    raw/sensors/<profile>/profile.json            a sensor profile, beside its readings
+    raw/sensors/<profile>/date=<day>/*.parquet    readings, one folder per day
+    datasets/<name>/<version>/...                 prepared datasets, by content version
+    models/<model>/<run id>/...                   weights and ONNX files of one run
+    deploy/<model>/<version>/...                  a published version (files, manifest, job)
+    deploy/<model>/<channel>.json                 a channel pointer
+    telemetry/<kind>/hour=<hour>/events.parquet   an hour's telemetry, rolled up
+    reports/<kind>/<day>/report.{json,md,html}    a day's quality report
+"""
+
+from datetime import date, datetime
+
+RAW_IMAGES = "raw/images/"
+INCOMING_IMAGES = "incoming/images/"
+RAW_SENSORS = "raw/sensors/"
+REPORTS = "reports/"
+
+
+def sensor_readings(profile: str) -> str:
+    return f"{RAW_SENSORS}{profile}/"
+
+
+def sensor_day(profile: str, day: str) -> str:
+    return f"{sensor_readings(profile)}date={day}/"
+
+
+def sensor_profile(profile: str) -> str:
+    return f"{sensor_readings(profile)}profile.json"
+
+
+def incoming_image(day: date, name: str) -> str:
+    return f"{INCOMING_IMAGES}{day:%Y-%m-%d}/{name}"
+
+
+def dataset(name: str, version: str) -> str:
+    return f"datasets/{name}/{version}/"
+
+
+def model_run(model: str, run_id: str) -> str:
+    return f"models/{model}/{run_id}/"
+
+
+def deployed_version(model: str, version: int) -> str:
+    return f"deploy/{model}/{version}/"
+
+
+def channel(model: str, name: str = "stable") -> str:
+    return f"deploy/{model}/{name}.json"
+
+
+def telemetry_hour(client_kind: str, hour_start: datetime) -> str:
+    return f"telemetry/{client_kind}/hour={hour_start:%Y-%m-%dT%H}/events.parquet"
+
+
+def telemetry_day(client_kind: str, day: str) -> str:
+    """The prefix of a day's hourly roll-ups."""
+    return f"telemetry/{client_kind}/hour={day}T"
+
+
+def report(client_kind: str, day: str) -> str:
+    return f"{REPORTS}{client_kind}/{day}/"
