@@ -78,12 +78,15 @@ class ArtifactStore(ConfigurableResource, ABC):
 
     def put_frame(self, key: str, frame: "pd.DataFrame") -> None:
         """Write a table as Parquet (readings, telemetry roll-ups)."""
-        self.put_bytes(key, frame_bytes(frame), content_type="application/vnd.apache.parquet")
+        self.put_bytes(key, frame_bytes(frame), content_type=PARQUET)
 
     def get_frame(self, key: str) -> "pd.DataFrame":
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(self.get_bytes(key)))
+
+
+PARQUET = "application/vnd.apache.parquet"
 
 
 def frame_bytes(frame: "pd.DataFrame") -> bytes:

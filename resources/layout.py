@@ -11,6 +11,7 @@ every key with these functions, so a prefix is spelled once.
     deploy/<model>/<channel>.json                 a channel pointer
     telemetry/<kind>/hour=<hour>/events.parquet   an hour's telemetry, rolled up
     reports/<kind>/<day>/report.{json,md,html}    a day's quality report
+    registry/<model>/cards/<sha256>.json          model cards the SageMaker registry points to
 """
 
 from datetime import date, datetime
@@ -64,3 +65,7 @@ def telemetry_day(client_kind: str, day: str) -> str:
 
 def report(client_kind: str, day: str) -> str:
     return f"{REPORTS}{client_kind}/{day}/"
+
+
+def model_card(model: str, digest: str) -> str:
+    return f"registry/{model}/cards/{digest}.json"

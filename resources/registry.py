@@ -21,6 +21,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.aws import AwsSettings
 from resources.errors import (
@@ -374,7 +375,7 @@ class SageMakerModelRegistry(ModelRegistry):
         self._group_arn(model)
         body = json.dumps(model_card, sort_keys=True).encode()
         # The card is stored first under its content hash, so the package never exists without it.
-        card_key = f"registry/{model}/cards/{hashlib.sha256(body).hexdigest()}.json"
+        card_key = layout.model_card(model, hashlib.sha256(body).hexdigest())
         self.artifacts.put_bytes(card_key, body, content_type="application/json")
         created = self.sagemaker.create_model_package(
             ModelPackageGroupName=model,

@@ -383,6 +383,7 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
         reference=lambda values: [t.numpy() for t in module(torch.from_numpy(values))],
         parity=parity,
         baseline=lambda outputs: error_baseline(outputs[1], trained.threshold),
+        batch_size=4096,
     )
 
 

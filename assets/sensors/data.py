@@ -18,7 +18,7 @@ import pandas as pd
 from clients.pi.profiles import BUILT_IN, SensorProfile
 from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
 from resources import layout
-from resources.artifacts import ArtifactStore, frame_bytes
+from resources.artifacts import PARQUET, ArtifactStore, frame_bytes
 
 EPOCH_DAY = date(2026, 1, 1)  # day indices (and so the simulator's seeds) count from here
 NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
@@ -347,7 +347,7 @@ def store_ingested_readings(
 def _put_readings(store: ArtifactStore, prefix: str, part: pd.DataFrame) -> str:
     data = frame_bytes(part.reset_index(drop=True))
     key = f"{prefix}ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
-    store.put_bytes(key, data)
+    store.put_bytes(key, data, content_type=PARQUET)
     return key
 
 

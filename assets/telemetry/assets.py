@@ -165,9 +165,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             check_name="drift",
             passed=report["drift_psi"] <= config.drift_psi_threshold,
             severity=AssetCheckSeverity.WARN,
-            metadata=rounded(
-                {"max_psi": report["drift_psi"], "threshold": config.drift_psi_threshold}
-            ),
+            metadata={"max_psi": report["drift_psi"], "threshold": config.drift_psi_threshold},
         )
 
     return report_asset
