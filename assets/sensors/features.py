@@ -56,7 +56,6 @@ class Windows:
     label: np.ndarray  # int16 index into ``labels``
     labels: tuple[str, ...]
     end: np.ndarray  # datetime64[s] of the last reading
-    device: np.ndarray
     incomplete: int = 0  # runs of ``window`` readings with a gap or a missing value
 
 
@@ -86,12 +85,10 @@ def make_windows(frame: pd.DataFrame, profile: SensorProfile) -> Windows:
     window, signals = profile.window, list(profile.signal_names)
     labels = tuple(sorted(frame["label"].astype(str).unique())) if len(frame) else ()
     label_index = {name: i for i, name in enumerate(labels)}
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("values", "state", "label", "end", "device")
-    }
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("values", "state", "label", "end")}
     incomplete = 0
     interval_ns = profile.interval_s * 1e9
-    for device, part in frame.groupby("device_id", sort=True):
+    for _, part in frame.groupby("device_id", sort=True):
         part = part.sort_values("timestamp")
         if len(part) < window:
             incomplete += max(0, len(part) - window + 1)
@@ -117,7 +114,6 @@ def make_windows(frame: pd.DataFrame, profile: SensorProfile) -> Windows:
         parts["state"].append(state[complete])
         parts["label"].append(codes[complete])
         parts["end"].append(stamps.astype("datetime64[s]")[last][complete])
-        parts["device"].append(np.full(int(complete.sum()), str(device)))
     if not parts["values"]:
         return Windows(
             np.zeros((0, window * len(signals)), np.float32),
@@ -125,7 +121,6 @@ def make_windows(frame: pd.DataFrame, profile: SensorProfile) -> Windows:
             np.zeros(0, np.int16),
             labels,
             np.zeros(0, "datetime64[s]"),
-            np.zeros(0, str),
             incomplete,
         )
     joined = {name: np.concatenate(arrays) for name, arrays in parts.items()}
