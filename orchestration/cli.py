@@ -100,6 +100,7 @@ def run_train_sensors(args: argparse.Namespace) -> int:
     from assets.sensors.assets import check_partition_days
     from assets.sensors.data import read_profile, stored_days
     from orchestration.definitions import build_definitions
+    from orchestration.demo import LOGGERS  # progress, not Dagster's debug events
     from orchestration.jobs import retrain_sensor_autoencoder, sensor_data_job
 
     warnings.filterwarnings("ignore", category=BetaWarning)  # Output(data_version=...)
@@ -119,10 +120,9 @@ def run_train_sensors(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: profile {profile.name}: {error}")
         return 2
-    logs = {"console": {"config": {"log_level": "INFO"}}}  # progress, not Dagster's debug events
-    raw = {"loggers": logs, "ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
+    raw = {"loggers": LOGGERS, "ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
     config = {
-        "loggers": logs,
+        "loggers": LOGGERS,
         "ops": {
             "sensor_features": {
                 "config": {"profile": profile.name, "unlabelled_as_normal": not args.no_unlabelled}
