@@ -2,10 +2,14 @@
 
 Both implementations lay keys out the same way, so ``deploy/<model>/stable.json`` is a file
 under the local root or an object under the bucket prefix. Every write is atomic: a reader
-sees the old bytes or the new bytes, never a part.
+sees the old bytes or the new bytes, never a part. Model files and published versions' files
+are written once (``layout.is_write_once``): the store refuses other bytes under such a key.
+Pointers that several writers move (channels) change by compare-and-swap.
 """
 
 import contextlib
+import fcntl
+import hashlib
 import io
 import json
 import os
@@ -21,8 +25,14 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.aws import AwsSettings
-from resources.errors import ArtifactNotFoundError, InvalidKeyError
+from resources.errors import (
+    ArtifactNotFoundError,
+    ConcurrentWriteError,
+    ImmutableArtifactError,
+    InvalidKeyError,
+)
 from resources.keys import validate_key, validate_prefix
+from resources.layout import is_write_once
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,11 +45,27 @@ class ArtifactStore(ConfigurableResource, ABC):
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        """Store ``data`` under ``key``, replacing what was there in one atomic step."""
+        """Store ``data`` under ``key``, replacing what was there in one atomic step; under a
+        write-once key, only if nothing or the same bytes are there (else
+        ``ImmutableArtifactError``)."""
 
     @abstractmethod
     def put_file(self, key: str, path: str | os.PathLike, content_type: str | None = None) -> None:
-        """Store the file at ``path`` under ``key`` (streamed, not read into memory)."""
+        """Store the file at ``path`` under ``key`` (streamed, not read into memory), with
+        ``put_bytes``'s rule for write-once keys."""
+
+    @abstractmethod
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The bytes under ``key`` and a tag that changes whenever they do (None if absent):
+        what ``compare_and_swap`` expects."""
+
+    @abstractmethod
+    def compare_and_swap(
+        self, key: str, data: bytes, expected_tag: str | None, content_type: str | None = None
+    ) -> str:
+        """Write ``data`` only if ``key`` still holds what ``read_tagged`` returned with
+        ``expected_tag`` (None: only if nothing is stored); else ``ConcurrentWriteError``.
+        Returns the new tag."""
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
@@ -70,8 +96,7 @@ class ArtifactStore(ConfigurableResource, ABC):
 
     def put_json(self, key: str, document: Any) -> None:
         """Write a small JSON document (a manifest, a channel pointer) atomically."""
-        body = json.dumps(document, indent=2, sort_keys=True).encode()
-        self.put_bytes(key, body, content_type="application/json")
+        self.put_bytes(key, json_bytes(document), content_type="application/json")
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
@@ -87,6 +112,27 @@ class ArtifactStore(ConfigurableResource, ABC):
 
 
 PARQUET = "application/vnd.apache.parquet"
+
+
+def json_bytes(document: Any) -> bytes:
+    """A JSON document as the store writes it (the same document gives the same bytes)."""
+    return json.dumps(document, indent=2, sort_keys=True).encode()
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _refused(key: str) -> ImmutableArtifactError:
+    return ImmutableArtifactError(
+        f"refusing to overwrite {key!r}: model files and published versions are written once "
+        "(a new run or version writes under its own key)"
+    )
 
 
 def frame_bytes(frame: "pd.DataFrame") -> bytes:
@@ -109,7 +155,10 @@ class LocalArtifactStore(ArtifactStore):
     def _path(self, key: str) -> Path:
         return Path(self.root) / validate_key(key)
 
-    def _write_atomically(self, key: str, write: Any) -> None:
+    def _write_atomically(self, key: str, write: Any, create_only: bool = False) -> None:
+        """Write to a temporary file beside the target, then move it in place in one step; with
+        ``create_only``, link it in (which fails if the target exists) and accept only a target
+        that already holds the same bytes."""
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -123,13 +172,19 @@ class LocalArtifactStore(ArtifactStore):
                 write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
+            if not create_only:
+                os.replace(tmp, target)
+                return
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                if sha256_file(Path(tmp)) != sha256_file(target):
+                    raise _refused(key) from None
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        self._write_atomically(key, lambda handle: handle.write(data))
+        self._write_atomically(key, lambda handle: handle.write(data), is_write_once(key))
 
     def put_file(self, key: str, path: str | os.PathLike, content_type: str | None = None) -> None:
         source = Path(path)
@@ -140,7 +195,36 @@ class LocalArtifactStore(ArtifactStore):
             with source.open("rb") as src:
                 shutil.copyfileobj(src, handle, 1 << 20)
 
-        self._write_atomically(key, copy)
+        self._write_atomically(key, copy, is_write_once(key))
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        """An exclusive lock (between processes too) on a hidden file beside ``key``."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.with_name(f".{target.name}.lock"), "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            data = self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def compare_and_swap(
+        self, key: str, data: bytes, expected_tag: str | None, content_type: str | None = None
+    ) -> str:
+        with self._locked(key):
+            current = self.read_tagged(key)
+            if (current[1] if current else None) != expected_tag:
+                raise ConcurrentWriteError(f"{key!r} changed since it was read")
+            self._write_atomically(key, lambda handle: handle.write(data))
+        return hashlib.sha256(data).hexdigest()
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -175,8 +259,8 @@ class LocalArtifactStore(ArtifactStore):
             return
         for directory, _, files in os.walk(start):
             for name in files:
-                if name.startswith(".") and name.endswith(".tmp"):
-                    continue  # a write in progress
+                if name.startswith(".") and name.endswith((".tmp", ".lock")):
+                    continue  # a write in progress, a compare-and-swap's lock
                 yield Path(directory, name).relative_to(root).as_posix()
 
     def list_keys(self, prefix: str = "") -> list[str]:
@@ -192,6 +276,10 @@ class LocalArtifactStore(ArtifactStore):
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:
         quoted = urllib.parse.quote(validate_key(key))
         return f"{self.gateway_url.rstrip('/')}/v1/artifacts/{quoted}"  # relative without a base
+
+
+# S3's answers to a failed condition: 412, or 409 when another conditional write is in flight
+_PRECONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -221,7 +309,28 @@ class S3ArtifactStore(ArtifactStore):
         code = getattr(error, "response", {}).get("Error", {}).get("Code")
         return code in ("NoSuchKey", "404", "NotFound")
 
+    @staticmethod
+    def _error_code(error: Exception) -> str:
+        return getattr(error, "response", {}).get("Error", {}).get("Code", "")
+
+    def _put_once(self, key: str, body: Any, digest: str, content_type: str | None) -> None:
+        """A conditional PUT (``If-None-Match: *``): S3 itself refuses a second writer; the same
+        bytes already there count as written."""
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=self._object_key(key), Body=body, IfNoneMatch="*", **extra
+            )
+        except self.s3.exceptions.ClientError as error:
+            if self._error_code(error) not in _PRECONDITION_FAILED:
+                raise
+            if hashlib.sha256(self.get_bytes(key)).hexdigest() != digest:
+                raise _refused(key) from None
+
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        if is_write_once(key):
+            self._put_once(key, data, hashlib.sha256(data).hexdigest(), content_type)
+            return
         extra = {"ContentType": content_type} if content_type else {}
         self.s3.put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data, **extra)
 
@@ -229,8 +338,36 @@ class S3ArtifactStore(ArtifactStore):
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"cannot store {key!r}: {source} is not a file")
+        if is_write_once(key):  # one conditional PUT (up to 5 GB), streamed from the file
+            with source.open("rb") as body:
+                self._put_once(key, body, sha256_file(source), content_type)
+            return
         extra = {"ExtraArgs": {"ContentType": content_type}} if content_type else {}
         self.s3.upload_file(str(source), self.bucket, self._object_key(key), **extra)
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            found = self.s3.get_object(Bucket=self.bucket, Key=self._object_key(key))
+        except self.s3.exceptions.ClientError as error:
+            if self._is_missing(error):
+                return None
+            raise
+        return found["Body"].read(), found["ETag"]
+
+    def compare_and_swap(
+        self, key: str, data: bytes, expected_tag: str | None, content_type: str | None = None
+    ) -> str:
+        condition = {"IfMatch": expected_tag} if expected_tag else {"IfNoneMatch": "*"}
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            written = self.s3.put_object(
+                Bucket=self.bucket, Key=self._object_key(key), Body=data, **condition, **extra
+            )
+        except self.s3.exceptions.ClientError as error:
+            if self._error_code(error) in _PRECONDITION_FAILED:
+                raise ConcurrentWriteError(f"{key!r} changed since it was read") from None
+            raise
+        return written["ETag"]
 
     def get_bytes(self, key: str) -> bytes:
         try:

@@ -38,3 +38,12 @@ class InvalidDecisionError(EdgelineError, ValueError):
 
 class InvalidTelemetryEventError(EdgelineError, ValueError):
     """A telemetry event that lacks a field the store needs, or has a bad value in it."""
+
+
+class ImmutableArtifactError(EdgelineError, RuntimeError):
+    """A write to a write-once key (a model file, a published version's file) that already
+    holds other bytes."""
+
+
+class ConcurrentWriteError(EdgelineError, RuntimeError):
+    """A compare-and-swap lost: the key no longer holds what the writer read."""

@@ -9,11 +9,13 @@ every key with these functions, so a prefix is spelled once.
     models/<model>/<run id>/...                   weights and ONNX files of one run
     deploy/<model>/<version>/...                  a published version (files, manifest, job)
     deploy/<model>/<channel>.json                 a channel pointer
+    verdicts/<model>/<sha256>/<check>.json        a gate's verdict on the file with that sha256
     telemetry/<kind>/hour=<hour>/events.parquet   an hour's telemetry, rolled up
     reports/<kind>/<day>/report.{json,md,html}    a day's quality report
     registry/<model>/cards/<sha256>.json          model cards the SageMaker registry points to
 """
 
+import re
 from datetime import date, datetime
 
 RAW_IMAGES = "raw/images/"
@@ -44,6 +46,27 @@ def dataset(name: str, version: str) -> str:
 
 def model_run(model: str, run_id: str) -> str:
     return f"models/{model}/{run_id}/"
+
+
+def parse_model_run(key: str) -> tuple[str, str]:
+    """(model, run id) of a key under ``models/<model>/<run id>/``."""
+    parts = key.split("/")
+    if len(parts) < 4 or parts[0] != "models":
+        raise ValueError(f"{key!r} is not a model run's file (models/<model>/<run id>/...)")
+    return parts[1], parts[2]
+
+
+# Model files of a run and the files of a published version are written once: a registered
+# version's bytes never change (the store refuses other bytes under such a key).
+_WRITE_ONCE = re.compile(r"^(models/[^/]+/[^/]+/|deploy/[^/]+/[0-9]+/)")
+
+
+def is_write_once(key: str) -> bool:
+    return _WRITE_ONCE.match(key) is not None
+
+
+def verdict(model: str, sha256: str, check: str) -> str:
+    return f"verdicts/{model}/{sha256}/{check}.json"
 
 
 def deployed_version(model: str, version: int) -> str:

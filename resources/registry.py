@@ -294,6 +294,7 @@ class SageMakerModelRegistry(ModelRegistry):
 
     artifacts: ArtifactStore = Field(description="Where model cards are stored.")
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    _group_arns: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def sagemaker(self) -> Any:
@@ -304,15 +305,19 @@ class SageMakerModelRegistry(ModelRegistry):
         return getattr(error, "response", {}).get("Error", {}).get("Code", "")
 
     def _group_arn(self, model: str) -> str:
-        """The model package group's ARN; ``UnknownModelError`` if there is no such group."""
+        """The model package group's ARN; ``UnknownModelError`` if there is no such group.
+        Found ARNs are kept: a group's ARN never changes, and every call asks for it."""
         validate_model_name(model)
+        if model in self._group_arns:
+            return self._group_arns[model]
         try:
             group = self.sagemaker.describe_model_package_group(ModelPackageGroupName=model)
         except self.sagemaker.exceptions.ClientError as error:
             if self._error_code(error) in ("ValidationException", "ResourceNotFound"):
                 raise UnknownModelError(f"no model named {model!r} is registered") from None
             raise
-        return group["ModelPackageGroupArn"]
+        self._group_arns[model] = group["ModelPackageGroupArn"]
+        return self._group_arns[model]
 
     @staticmethod
     def _to_version(model: str, package: dict[str, Any]) -> ModelVersion:

@@ -1,6 +1,7 @@
 """The variant gates' arithmetic, on outputs made by hand."""
 
 import numpy as np
+import pytest
 
 from assets.conversion.variants import anomaly_gate, classification_gate
 
@@ -60,3 +61,60 @@ def test_anomaly_gate_bounds_flags_errors_near_the_threshold_and_the_flag_rate()
         "anomaly-flag agreement 0.9900 < 0.995",
         "flag rate moved by +0.0100",
     ]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(1, keepdims=True))
+    return shifted / shifted.sum(1, keepdims=True)
+
+
+def _confident_model_and_a_variant(noise: float, seed: int = 0):
+    """200 inputs over 5 classes, fp32 confident (margins 1-6 in logits) but for one input that
+    is a tie within 0.002; the variant moves every logit by ``noise`` (fp16's rounding, or
+    damage)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1, (200, 5))
+    logits[np.arange(200), rng.integers(0, 5, 200)] += rng.uniform(3, 8, 200)
+    logits[7, :] = [1.0, 1.002, -2, -2, -2]  # class 1 over class 0 by 0.002
+    moved = logits + rng.normal(0, noise, logits.shape)
+    moved[7, :] = [1.002, 1.0, -2, -2, -2]  # the variant's rounding turns the tie around
+    return _softmax(logits), _softmax(moved), logits.argmax(1)  # labels: fp32 is right
+
+
+def test_a_flip_on_a_tie_within_the_variants_error_is_excused_and_reported():
+    reference, candidate, answers = _confident_model_and_a_variant(noise=0.003)
+    gate = classification_gate(min_top1_agreement=0.995, max_abs_diff=1e-2)
+    result = gate([reference], [candidate], 1000, 500, targets=answers)
+    assert result.passed, result.failures
+    metrics = result.metrics
+    assert metrics["flips"] == 1 and metrics["near_tie_flips_excused"] == 1
+    assert metrics["top1_agreement"] == 0.995  # 199 of 200, as before
+    assert metrics["top1_agreement_excluding_near_ties"] == 1.0
+    # the tolerance comes from the measured error: twice its 90th percentile, here ~0.01
+    assert 0.002 < metrics["tie_margin"] < 0.03
+    assert metrics["tie_margin"] == 2 * metrics["margin_error_p90"]
+    # on the labels: fp32 right everywhere, the variant wrong on the tie it turned around
+    assert metrics["fp32_accuracy"] == 1.0 and metrics["accuracy"] == 0.995
+    assert metrics["accuracy_drop"] == pytest.approx(0.005)
+
+
+def test_a_flip_of_a_confident_answer_is_not_excused():
+    reference, candidate, answers = _confident_model_and_a_variant(noise=0.003)
+    candidate[3] = np.roll(candidate[3], 1)  # a confident answer turned into another class
+    gate = classification_gate(min_top1_agreement=0.995)
+    result = gate([reference], [candidate], 1000, 500, targets=answers)
+    assert not result.passed
+    assert result.failures[0].startswith("top-1 agreement 0.9950 < 0.995 on the 199 inputs")
+    assert result.metrics["flips"] == 2 and result.metrics["near_tie_flips_excused"] == 1
+
+
+def test_a_damaged_variant_cannot_excuse_its_flips_as_ties():
+    """Large numeric error would make every answer a "tie": the tolerance is capped."""
+    reference, candidate, answers = _confident_model_and_a_variant(noise=3.0)
+    gate = classification_gate(min_top1_agreement=0.985, max_tie_margin=0.1)
+    result = gate([reference], [candidate], 1000, 500, targets=answers)
+    assert not result.passed
+    assert result.metrics["tie_margin"] == 0.1
+    assert result.metrics["margin_error_p90"] > 1
+    assert result.metrics["flips"] > 10
+    assert result.metrics["accuracy_drop"] > 0.05

@@ -3,7 +3,7 @@
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from dagster import (
 
 from assets.conversion.model_file import ModelFile, TensorSpec, store_model_file
 from assets.conversion.variants import Variant, build_variant
+from assets.conversion.verdicts import PARITY_CHECK, gate_check, record_verdict
 from assets.metadata import rounded
 from resources import layout
 from resources.artifacts import ArtifactStore
@@ -28,16 +29,28 @@ from resources.artifacts import ArtifactStore
 if TYPE_CHECKING:
     import torch
 
-# (artifacts, upstream values by asset name) -> (evaluation inputs, calibration inputs)
-InputLoader = Callable[[ArtifactStore, dict[str, Any]], tuple[np.ndarray, Any]]
-
 PARITY_TOLERANCE = 1e-4  # how far an fp32 ONNX file may differ from the PyTorch module it is
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What a variant is judged on: held-out inputs, their labels where known, and what its
+    converter may calibrate with."""
+
+    inputs: np.ndarray
+    targets: np.ndarray | None = None
+    calibration: Any = None
+
+
+# (artifacts, upstream values by asset name) -> what the variant's gate runs on
+InputLoader = Callable[[ArtifactStore, dict[str, Any]], GateInputs]
 
 
 @dataclass(frozen=True)
 class Parity:
     passed: bool
     metrics: dict[str, Any]
+    failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,9 +100,7 @@ def build_export_asset(
         kinds={"pytorch", "onnx"},
         ins={n: AssetIn() for n in inputs},
         check_specs=[
-            AssetCheckSpec(
-                "pytorch_parity", asset=name, blocking=True, description=parity_description
-            )
+            AssetCheckSpec(PARITY_CHECK, asset=name, blocking=True, description=parity_description)
         ],
         description=description,
     )
@@ -129,6 +140,16 @@ def build_export_asset(
                 latency=latency,
                 gate={**parity.metrics, "passed": parity.passed},
             )
+        verdict = record_verdict(
+            artifacts,
+            exported.model_name,
+            PARITY_CHECK,
+            model_file,
+            parity.passed,
+            context.run.run_id,
+            parity.metrics,
+            parity.failures,
+        )
         context.log.info("fp32 ONNX: parity %s, latency %s", parity.metrics, latency)
         yield Output(
             {"file": model_file, "baseline": baseline},
@@ -146,10 +167,15 @@ def build_export_asset(
             ),
         )
         yield AssetCheckResult(
-            check_name="pytorch_parity",
+            check_name=PARITY_CHECK,
             passed=parity.passed,
             severity=AssetCheckSeverity.ERROR,
-            metadata={**parity.metrics, "test_inputs": len(exported.test_inputs)},
+            metadata={
+                **parity.metrics,
+                "test_inputs": len(exported.test_inputs),
+                "failures": ", ".join(parity.failures) or "none",
+                "judged_sha256": verdict.sha256,
+            },
         )
 
     return export_asset
@@ -170,7 +196,7 @@ def build_variant_asset(
     """
     name = f"{asset_prefix}_{variant.name}"
     reference_input = f"{asset_prefix}_onnx"
-    check_name = f"{variant.name}_gate"
+    check_name = gate_check(variant.name)
 
     @asset(
         name=name,
@@ -190,14 +216,22 @@ def build_variant_asset(
     )
     def variant_asset(context: AssetExecutionContext, artifacts: ArtifactStore, **inputs: Any):
         reference: ModelFile = inputs[reference_input]["file"]
-        eval_inputs, calibration = load_inputs(artifacts, inputs)
+        model, _ = layout.parse_model_run(reference.key)
+        judged_on = load_inputs(artifacts, inputs)
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = artifacts.get_file(reference.key, Path(tmp) / "model.fp32.onnx")
-            built = build_variant(variant, fp32, Path(tmp), eval_inputs, calibration)
+            built = build_variant(
+                variant,
+                fp32,
+                Path(tmp),
+                judged_on.inputs,
+                judged_on.calibration,
+                judged_on.targets,
+            )
             model_file = store_model_file(
                 artifacts,
                 built.path,
-                key=f"{PurePosixPath(reference.key).parent}/model.{variant.name}.onnx",  # by fp32
+                key=run_artifact_dir(model, context) + f"model.{variant.name}.onnx",  # its own run
                 precision=variant.name,
                 input_spec=reference.input_spec,
                 outputs=reference.outputs,
@@ -209,6 +243,17 @@ def build_variant_asset(
                     **({"conversion": built.conversion} if built.conversion else {}),
                 },
             )
+        verdict = record_verdict(
+            artifacts,
+            model,
+            check_name,
+            model_file,
+            built.gate.passed,
+            context.run.run_id,
+            built.gate.metrics,
+            built.gate.failures,
+            reference=reference,
+        )
         p50 = {k: v["p50_ms"] for k, v in built.latency.items()}
         yield Output(
             model_file,
@@ -236,7 +281,13 @@ def build_variant_asset(
             check_name=check_name,
             passed=built.gate.passed,
             severity=AssetCheckSeverity.ERROR if variant.required else AssetCheckSeverity.WARN,
-            metadata={**built.gate.metrics, "failures": ", ".join(built.gate.failures) or "none"},
+            metadata={
+                **built.gate.metrics,
+                "failures": ", ".join(built.gate.failures) or "none",
+                "judged_on": len(judged_on.inputs),
+                "judged_sha256": verdict.sha256,
+                "fp32_sha256": reference.sha256,
+            },
         )
 
     return variant_asset

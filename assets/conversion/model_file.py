@@ -1,12 +1,11 @@
 """ONNX files as the artifact store holds them, with what was measured of each."""
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resources.artifacts import ArtifactStore
+from resources.artifacts import ArtifactStore, sha256_file
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,6 @@ class ModelFile:
         document = asdict(self)
         document["outputs"] = list(self.outputs)
         return document
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def store_model_file(

@@ -4,18 +4,21 @@ Layout in the artifact store (the bucket on aws):
     deploy/<model>/<version>/<files>        immutable once written, sha256-checked
     deploy/<model>/<version>/manifest.json  written after every file it names
     deploy/<model>/<version>/iot-job.json   the device job document (Pi fleets)
-    deploy/<model>/<channel>.json           the pointer clients poll, replaced last, atomically
+    deploy/<model>/<channel>.json           the pointer clients poll, moved last, by compare-and-swap
 """
 
 import hashlib
+import json
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 from resources import layout
-from resources.artifacts import ArtifactStore
-from resources.errors import EdgelineError
+from resources.artifacts import ArtifactStore, json_bytes
+from resources.errors import ConcurrentWriteError, EdgelineError
 from resources.registry import APPROVED, ModelRegistry
 
 MANIFEST_SCHEMA = "edgeline.manifest/1"
@@ -171,34 +174,65 @@ def read_channel(
     return store.get_json(key) if store.exists(key) else None
 
 
+def _channel_target(store: ArtifactStore, registry: ModelRegistry, model: str) -> int | None:
+    """The newest version that is approved now and fully published (its manifest written)."""
+    approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
+    return next(
+        (v for v in approved if store.exists(layout.deployed_version(model, v) + "manifest.json")),
+        None,
+    )
+
+
+class ChannelContentionError(PublishError):
+    """The channel kept changing under this writer: it never won a compare-and-swap."""
+
+
+CHANNEL_ATTEMPTS = 50
+
+
 def update_channel(
     store: ArtifactStore, registry: ModelRegistry, model: str, channel: str = "stable"
 ) -> tuple[int | None, int | None]:
     """Point the channel at the newest version that is approved now and fully published.
 
     Called after a publication and after a rejection; when nothing qualifies the pointer says
-    so (version null) rather than keep naming a revoked version. Returns (from, to).
+    so (version null) rather than keep naming a revoked version. The pointer moves by
+    compare-and-swap (its generation counts the moves), and the writer that won reads the
+    registry again: a decision made while it wrote sends it round once more, so the registry's
+    last decision always wins, whoever writes last. Returns (from, to).
     """
-    current = read_channel(store, model, channel)
-    before = current.get("version") if current else None
-    approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
-    target = next(
-        (v for v in approved if store.exists(layout.deployed_version(model, v) + "manifest.json")),
-        None,
+    key = layout.channel(model, channel)
+    first: int | None = None
+    for attempt in range(CHANNEL_ATTEMPTS):
+        read = store.read_tagged(key)
+        current = json.loads(read[0]) if read else None
+        before = current.get("version") if current else None
+        first = before if attempt == 0 else first
+        target = _channel_target(store, registry, model)
+        if current is not None and before == target:
+            return first, target
+        pointer: dict[str, Any] = {
+            "schema": POINTER_SCHEMA,
+            "model": model,
+            "channel": channel,
+            "version": target,
+            "generation": int(current.get("generation", 0) if current else 0) + 1,
+            "updated": datetime.now(UTC).isoformat(),
+            "previous_version": before,
+        }
+        if target is not None:
+            manifest_key = layout.deployed_version(model, target) + "manifest.json"
+            pointer["manifest_key"] = manifest_key
+            pointer["manifest_sha256"] = _sha256(store.get_bytes(manifest_key))
+        try:
+            store.compare_and_swap(
+                key, json_bytes(pointer), read[1] if read else None, "application/json"
+            )
+        except ConcurrentWriteError:
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # another writer moved it
+            continue
+        if _channel_target(store, registry, model) == target:
+            return first, target
+    raise ChannelContentionError(
+        f"{model}: the {channel} channel changed under every one of {CHANNEL_ATTEMPTS} attempts"
     )
-    if current is not None and before == target:
-        return before, target
-    pointer: dict[str, Any] = {
-        "schema": POINTER_SCHEMA,
-        "model": model,
-        "channel": channel,
-        "version": target,
-        "updated": datetime.now(UTC).isoformat(),
-        "previous_version": before,
-    }
-    if target is not None:
-        manifest_key = layout.deployed_version(model, target) + "manifest.json"
-        pointer["manifest_key"] = manifest_key
-        pointer["manifest_sha256"] = _sha256(store.get_bytes(manifest_key))
-    store.put_json(layout.channel(model, channel), pointer)
-    return before, target

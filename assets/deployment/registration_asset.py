@@ -7,6 +7,8 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, Output, asset
 
 from assets.conversion.model_file import ModelFile
+from assets.conversion.variants import Variant
+from assets.conversion.verdicts import gated_files
 from assets.deployment.registration import build_model_card, register_model_version
 from assets.metadata import rounded
 from resources.artifacts import ArtifactStore
@@ -34,16 +36,19 @@ def build_registration_asset(
     name: str,
     group: str,
     asset_prefix: str,
-    variant_names: Sequence[str],
+    variants: Sequence[Variant],
     inputs: Sequence[str],
     facts: Callable[[dict[str, Any]], RegistrationFacts],
     description: str,
     evaluate_variants: VariantEvaluation | None = None,
 ) -> AssetsDefinition:
     """``name``: fp32 from ``<asset_prefix>_onnx`` plus each gated variant, registered as
-    PendingManualApproval with metrics, baseline and lineage. It runs only when every blocking
-    gate upstream passed."""
-    variant_inputs = [f"{asset_prefix}_{v}" for v in variant_names]
+    PendingManualApproval with metrics, baseline and lineage. In the run that holds the gates,
+    a failed blocking gate stops it before it starts; in any run, it registers only files with
+    a passing verdict for their exact bytes (``gated_files``), and refuses, naming the gate and
+    the run, when fp32 or a required variant has none."""
+    variant_inputs = [f"{asset_prefix}_{v.name}" for v in variants]
+    required = {v.name: v.required for v in variants}
 
     @asset(
         name=name,
@@ -60,17 +65,16 @@ def build_registration_asset(
     ) -> Output[dict[str, Any]]:
         exported = upstream[f"{asset_prefix}_onnx"]
         converted: list[ModelFile] = [upstream[n] for n in variant_inputs]
-        # required variants that failed stopped the run upstream: what failed here is optional
-        variants = [exported["file"], *(v for v in converted if v.gate.get("passed"))]
-        left_out = {
-            v.precision: "; ".join(v.gate.get("failures", [])) or "gate failed"
-            for v in converted
-            if not v.gate.get("passed")
-        }
-        for precision, why in left_out.items():
-            context.log.warning("%s left out of the version: %s", precision, why)
         known = facts(upstream)
         model_name = known.model
+        variants, left_out = gated_files(
+            artifacts,
+            model_name,
+            exported["file"],
+            [(v, required[v.precision]) for v in converted],
+        )
+        for precision, why in left_out.items():
+            context.log.warning("%s left out of the version: %s", precision, why)
         card = build_model_card(
             model_name,
             known.description,

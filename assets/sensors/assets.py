@@ -23,6 +23,7 @@ from pydantic import Field
 from assets.conversion.assets import (
     PARITY_TOLERANCE,
     ExportPlan,
+    GateInputs,
     Parity,
     build_export_asset,
     build_variant_asset,
@@ -365,11 +366,18 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
 
     def parity(torch_out: list[np.ndarray], onnx_out: list[np.ndarray]) -> Parity:
         metrics = anomaly_agreement(torch_out, onnx_out, trained.threshold, PARITY_TOLERANCE)
-        passed = (
-            metrics["flags_changed_away_from_threshold"] == 0
-            and metrics["error_relative_diff_max"] <= PARITY_TOLERANCE
-        )
-        return Parity(passed, metrics)
+        failures = []
+        if metrics["flags_changed_away_from_threshold"]:
+            failures.append(
+                f"{metrics['flags_changed_away_from_threshold']} anomaly flags differ from "
+                "PyTorch's away from the threshold"
+            )
+        if metrics["error_relative_diff_max"] > PARITY_TOLERANCE:
+            failures.append(
+                f"error relative diff vs PyTorch {metrics['error_relative_diff_max']:.3g} > "
+                f"{PARITY_TOLERANCE}"
+            )
+        return Parity(not failures, metrics, tuple(failures))
 
     return ExportPlan(
         model_name=profile.model,
@@ -403,8 +411,9 @@ sensor_autoencoder_onnx = build_export_asset(
 )
 
 
-def _variant_inputs(artifacts: ArtifactStore, inputs: dict[str, Any]) -> tuple[np.ndarray, None]:
-    return _load_dataset(artifacts, inputs["sensor_features"]).part(TEST), None
+def _variant_inputs(artifacts: ArtifactStore, inputs: dict[str, Any]) -> GateInputs:
+    """The held-out windows (flags are judged against fp32's, so no labels)."""
+    return GateInputs(_load_dataset(artifacts, inputs["sensor_features"]).part(TEST))
 
 
 variant_assets = [
@@ -450,7 +459,7 @@ registered_sensor_autoencoder = build_registration_asset(
     name="registered_sensor_autoencoder",
     group=GROUP,
     asset_prefix="sensor_autoencoder",
-    variant_names=[v.name for v in SENSOR_VARIANTS],
+    variants=SENSOR_VARIANTS,
     inputs=("sensor_autoencoder", "sensor_features"),
     facts=_registration_facts,
     description=(

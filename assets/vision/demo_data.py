@@ -1,7 +1,10 @@
 """A deterministic synthetic image set, so the local default has data to train on.
 
 Five shape classes drawn with random colour, size, rotation and position over textured,
-noisy backgrounds: easy for a person, not trivial for a network trained from scratch.
+noisy backgrounds: easy for a person, not trivial for a network trained from scratch (a few
+hundred images and seconds of training leave it near chance, and its answers near ties). With
+``class_backgrounds`` each class is drawn on a background of its own colour: a few epochs learn
+it confidently (the quick demo, so that its gates judge a model that knows its answers).
 """
 
 import io
@@ -13,6 +16,14 @@ from PIL import Image, ImageDraw, ImageFilter
 
 SHAPES = ("circle", "cross", "square", "star", "triangle")
 FORMATS = ("png", "jpg", "webp")
+# with class_backgrounds: each shape's background colour (a class the colour gives away)
+CLASS_BACKGROUNDS = {
+    "circle": (200, 60, 60),
+    "cross": (60, 170, 70),
+    "square": (60, 80, 200),
+    "star": (210, 190, 60),
+    "triangle": (170, 70, 190),
+}
 
 
 def _polygon(shape: str, cx: float, cy: float, radius: float, angle: float) -> list[tuple]:
@@ -54,10 +65,12 @@ def _polygon(shape: str, cx: float, cy: float, radius: float, angle: float) -> l
     return [(cx + scale * (x * cos - y * sin), cy + scale * (x * sin + y * cos)) for x, y in points]
 
 
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
-    """A colour gradient with stripes or blobs and pixel noise."""
+def _background(
+    rng: np.random.Generator, size: int, colour: tuple[int, int, int] | None = None
+) -> Image.Image:
+    """A colour gradient (around ``colour`` when given) with stripes or blobs and pixel noise."""
     y, x = np.mgrid[0:size, 0:size] / size
-    base = rng.uniform(0, 255, 3)
+    base = rng.uniform(0, 255, 3) if colour is None else np.array(colour) + rng.uniform(-25, 25, 3)
     tilt = rng.uniform(-90, 90, (2, 3))
     pixels = base + x[..., None] * tilt[0] + y[..., None] * tilt[1]
     if rng.random() < 0.5:
@@ -77,10 +90,18 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def render_shape_image(shape: str, rng: np.random.Generator, size: int = 128) -> Image.Image:
-    """One image of ``shape``: random colour, scale (25-45 % of the side), rotation and position."""
+def render_shape_image(
+    shape: str,
+    rng: np.random.Generator,
+    size: int = 128,
+    background: tuple[int, int, int] | None = None,
+) -> Image.Image:
+    """One image of ``shape``: random colour, scale (25-45 % of the side), rotation and position,
+    over a random background (or one around ``background``)."""
     oversample = 2
-    canvas = _background(rng, size).resize((size * oversample,) * 2, Image.Resampling.BILINEAR)
+    canvas = _background(rng, size, background).resize(
+        (size * oversample,) * 2, Image.Resampling.BILINEAR
+    )
     draw = ImageDraw.Draw(canvas)
     radius = rng.uniform(0.25, 0.45) * size * oversample
     margin = radius * 0.9
@@ -108,14 +129,19 @@ def encode(image: Image.Image, fmt: str) -> bytes:
 
 
 def generate_demo_images(
-    per_class: int = 160, size: int = 128, seed: int = 7, shapes: tuple[str, ...] = SHAPES
+    per_class: int = 160,
+    size: int = 128,
+    seed: int = 7,
+    shapes: tuple[str, ...] = SHAPES,
+    class_backgrounds: bool = False,
 ) -> Iterator[tuple[str, bytes]]:
     """Yield ``(relative key "<label>/<name>.<ext>", encoded bytes)``; same seed, same bytes."""
     for class_index, shape in enumerate(shapes):
         rng = np.random.default_rng([seed, class_index])
+        background = CLASS_BACKGROUNDS[shape] if class_backgrounds else None
         for i in range(per_class):
             fmt = FORMATS[i % len(FORMATS)]
             yield (
                 f"{shape}/{shape}-{i:04d}.{fmt}",
-                encode(render_shape_image(shape, rng, size), fmt),
+                encode(render_shape_image(shape, rng, size, background), fmt),
             )

@@ -18,7 +18,7 @@ from assets.deployment.publish import (
 from resources import IotDeviceJobs
 from resources.errors import UnknownModelVersionError
 from tests.deployment.conftest import register_tiny_version
-from tests.helpers import unique_name
+from tests.helpers import unique_name, write_behind_the_store
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_altered_or_missing_artifact_fails_and_pointer_stays(
     model_registry.approve(model, bad, "ok", "qa")
     key = model_registry.get_model_card(model, bad)["variants"][1]["key"]
     if damage == "tamper":
-        artifact_store.put_bytes(key, artifact_store.get_bytes(key) + b"\x00")
+        write_behind_the_store(artifact_store, key, artifact_store.get_bytes(key) + b"\x00")
     else:
         artifact_store.delete(key)
     message = "does not match the registered sha256" if damage == "tamper" else "is missing"

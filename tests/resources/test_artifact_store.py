@@ -167,3 +167,71 @@ def test_download_url_serves_the_bytes(artifact_store, environment):
         with urllib.request.urlopen(url, timeout=10) as response:
             assert response.read() == b'["cat","dog"]'
         assert "X-Amz-Expires=60" in artifact_store.download_url("deploy/m/1/labels.json", 60)
+
+
+def test_model_files_and_published_versions_are_written_once(artifact_store, tmp_path):
+    """A registered version's bytes never change: the store refuses other bytes under a model
+    run's or a published version's key (the same bytes again are no change), while other keys
+    (datasets, channel pointers) are replaced as before."""
+    from resources.errors import ImmutableArtifactError
+
+    artifact_store.put_bytes("models/m/run-1/model.fp16.onnx", b"first")
+    artifact_store.put_bytes("models/m/run-1/model.fp16.onnx", b"first")  # a retried write
+    with pytest.raises(ImmutableArtifactError, match=r"models/m/run-1/model\.fp16\.onnx"):
+        artifact_store.put_bytes("models/m/run-1/model.fp16.onnx", b"second")
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"third")
+    with pytest.raises(ImmutableArtifactError):
+        artifact_store.put_file("models/m/run-1/model.fp16.onnx", other)
+    assert artifact_store.get_bytes("models/m/run-1/model.fp16.onnx") == b"first"
+    artifact_store.put_file("deploy/m/3/model.fp16.onnx", other)
+    with pytest.raises(ImmutableArtifactError):
+        artifact_store.put_json("deploy/m/3/model.fp16.onnx", {"x": 1})
+    assert artifact_store.get_bytes("deploy/m/3/model.fp16.onnx") == b"third"
+    artifact_store.put_json("deploy/m/stable.json", {"version": 3})
+    artifact_store.put_json("deploy/m/stable.json", {"version": 2})
+    assert artifact_store.get_json("deploy/m/stable.json") == {"version": 2}
+    assert artifact_store.list_keys("models/") == ["models/m/run-1/model.fp16.onnx"]
+
+
+def test_compare_and_swap_refuses_a_stale_tag(artifact_store):
+    from resources.errors import ConcurrentWriteError
+
+    key = "deploy/m/stable.json"
+    assert artifact_store.read_tagged(key) is None
+    first = artifact_store.compare_and_swap(key, b'{"version": 1}', None)
+    with pytest.raises(ConcurrentWriteError, match="changed since it was read"):
+        artifact_store.compare_and_swap(key, b'{"version": 9}', None)  # create-only lost
+    data, tag = artifact_store.read_tagged(key)
+    assert (data, tag) == (b'{"version": 1}', first)
+    second = artifact_store.compare_and_swap(key, b'{"version": 2}', tag)
+    assert second != first
+    with pytest.raises(ConcurrentWriteError):
+        artifact_store.compare_and_swap(key, b'{"version": 3}', first)  # stale
+    assert artifact_store.get_bytes(key) == b'{"version": 2}'
+    assert artifact_store.list_keys("deploy/") == [key]  # no lock file shows as a key
+
+
+def test_compare_and_swap_lets_exactly_one_of_many_writers_win(artifact_store):
+    from resources.errors import ConcurrentWriteError
+
+    key = "deploy/m/stable.json"
+    artifact_store.compare_and_swap(key, b"0", None)
+    _, tag = artifact_store.read_tagged(key)
+    won, barrier = [], threading.Barrier(8)
+
+    def write(index: int) -> None:
+        barrier.wait()
+        try:
+            artifact_store.compare_and_swap(key, str(index).encode(), tag)
+            won.append(index)
+        except ConcurrentWriteError:
+            pass
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    assert artifact_store.get_bytes(key) == str(won[0]).encode()

@@ -127,6 +127,14 @@ def test_dataset_skipped_the_broken_file(lineage):
     assert len(dataset.records) == 3 * PER_CLASS
 
 
+def rerun(lineage, selection: list[str], graph=vision_assets):
+    """Materialise ``selection`` of ``graph`` in the lineage's instance, failures allowed."""
+    _, _, _, resources, instance = lineage
+    return materialize(
+        graph, resources=resources, instance=instance, selection=selection, raise_on_error=False
+    )
+
+
 def _damaged_fp16(src: Path, dst: Path, calibration) -> None:
     """A converter that breaks the model: the classifier head's weights are scrambled."""
     convert_to_fp16(src, dst, calibration)
@@ -145,30 +153,38 @@ def _damaged_fp16(src: Path, dst: Path, calibration) -> None:
     onnx.save(model, str(dst))
 
 
-def test_gate_blocks_a_damaged_fp16_variant(lineage):
-    _, _, registry, resources, instance = lineage
+def _failure_text(result, node: str) -> str:
+    failure = result.failure_data_for_node(node)
+    assert failure is not None, f"{node} did not fail"
+    return failure.error.to_string()
+
+
+def test_gate_blocks_a_damaged_fp16_variant_in_its_run_and_after(lineage):
+    """In the run that holds the gate, Dagster's blocking check stops registration; a later run
+    of registration alone once read the failed fp16 and registered a version without it."""
+    registry = lineage[2]
     fp16 = next(v for v in VISION_VARIANTS if v.name == "fp16")
     damaged = build_vision_variant_asset(
         Variant("fp16", _damaged_fp16, fp16.gate, "damaged on purpose")
     )
     graph = [a for a in vision_assets if a.key.path[-1] != "image_classifier_fp16"] + [damaged]
     before = registry.list_versions("image-classifier")
-    result = materialize(
-        graph,
-        resources=resources,
-        instance=instance,
-        selection=["image_classifier_fp16", "registered_image_classifier"],
-        raise_on_error=False,
-    )
+    result = rerun(lineage, ["image_classifier_fp16", "registered_image_classifier"], graph)
     assert not result.success
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == "fp16_gate" and not evaluation.passed
     assert "top-1 agreement" in evaluation.metadata["failures"].value
     assert registry.list_versions("image-classifier") == before  # nothing registered
+    alone = rerun(lineage, ["registered_image_classifier"])
+    assert not alone.success
+    message = _failure_text(alone, "registered_image_classifier")
+    assert "refusing to register image-classifier: its required fp16" in message
+    assert f"failed fp16_gate in run {result.run_id}" in message
+    assert registry.list_versions("image-classifier") == before
 
 
 def test_a_damaged_optional_int8_is_left_out_and_the_version_registered(lineage):
-    _, store, registry, resources, instance = lineage
+    _, store, registry, *_ = lineage
     int8 = next(v for v in VISION_VARIANTS if v.name == "int8")
     assert not int8.required
     damaged = build_vision_variant_asset(
@@ -176,12 +192,10 @@ def test_a_damaged_optional_int8_is_left_out_and_the_version_registered(lineage)
     )
     graph = [a for a in vision_assets if a.key.path[-1] != "image_classifier_int8"] + [damaged]
     before = len(registry.list_versions("image-classifier"))
-    result = materialize(
+    result = rerun(
+        lineage,
+        ["image_classifier_fp16", "image_classifier_int8", "registered_image_classifier"],
         graph,
-        resources=resources,
-        instance=instance,
-        selection=["image_classifier_fp16", "image_classifier_int8", "registered_image_classifier"],
-        raise_on_error=False,
     )
     assert result.success  # a failed optional gate warns; it does not stop the run
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
@@ -195,3 +209,59 @@ def test_a_damaged_optional_int8_is_left_out_and_the_version_registered(lineage)
     published = publish_model_version(store, registry, "image-classifier", versions[-1].version)
     manifest = store.get_json(published.manifest_key)
     assert [v["precision"] for v in manifest["variants"]] == ["fp32", "fp16"]
+
+
+def _broken_export_plan(artifacts, upstream):
+    """The real plan, but the module exported is not the one trained: the classifier head's
+    weights are negated after PyTorch's reference answers were taken from the trained one."""
+    import copy
+    import dataclasses
+
+    from assets.vision.assets import _export_plan
+
+    plan = _export_plan(artifacts, upstream)
+    broken = copy.deepcopy(plan.module)
+    with torch.no_grad():
+        for parameter in broken.network.classifier.parameters():
+            parameter.neg_()
+    return dataclasses.replace(plan, module=broken)
+
+
+def test_a_failed_fp32_parity_cannot_be_registered_in_a_later_run(lineage):
+    """After a failed parity, registration alone registered the broken fp32; then fp16, int8
+    and registration without a new export made a version whose fp16 passed its gate against
+    the broken fp32. Neither may register anything."""
+    from assets.conversion.assets import build_export_asset
+    from assets.vision.assets import image_classifier_onnx
+
+    registry = lineage[2]
+    broken_export = build_export_asset(
+        name="image_classifier_onnx",
+        group="vision",
+        inputs=("image_classifier", "image_dataset"),
+        plan=_broken_export_plan,
+        parity_description="broken on purpose",
+        description="broken on purpose",
+    )
+    graph = [a for a in vision_assets if a is not image_classifier_onnx] + [broken_export]
+    before = registry.list_versions("image-classifier")
+    exported = rerun(lineage, ["image_classifier_onnx"], graph)
+    assert not exported.success
+    (parity,) = exported.get_asset_check_evaluations()
+    assert parity.check_name == "pytorch_parity" and not parity.passed
+    try:
+        for selection in (
+            ["registered_image_classifier"],
+            ["image_classifier_fp16", "image_classifier_int8", "registered_image_classifier"],
+        ):
+            later = rerun(lineage, selection)
+            assert not later.success
+            message = _failure_text(later, "registered_image_classifier")
+            assert f"failed pytorch_parity in run {exported.run_id}" in message
+            assert "max abs diff vs PyTorch" in message
+            assert registry.list_versions("image-classifier") == before
+        # the fp16 of the second run passed its gate, against the broken fp32: not enough
+        gates = {c.check_name: c.passed for c in later.get_asset_check_evaluations()}
+        assert gates["fp16_gate"]
+    finally:  # the module's lineage goes on with a good export
+        assert rerun(lineage, ["image_classifier_onnx"]).success
