@@ -58,7 +58,9 @@ def approved_version(store, registry, model: str) -> int:
     return version
 
 
-def test_a_publish_racing_a_revoke_never_leaves_the_revoked_version(artifact_store, model_registry):
+def test_a_publish_racing_a_revoke_never_leaves_the_revoked_version(
+    artifact_store, model_registry, tries
+):
     model = unique_name("race-revoke")
     stable = approved_version(artifact_store, model_registry, model)
     publish_model_version(artifact_store, model_registry, model, stable)
