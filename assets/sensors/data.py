@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from clients.pi.profiles import BUILT_IN, SensorProfile
 from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
@@ -25,6 +26,9 @@ NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
 SIMULATED = "simulated.parquet"  # the simulated fleet's day, when nothing was ingested for it
 MAX_OUT_OF_RANGE = 0.05  # a larger share of impossible values is a wrong mapping or unit
 MAX_BAD_TIMESTAMPS = 0.05  # a larger share of unreadable times is a wrong date format
+UNREADABLE_SHOWN = 3  # distinct unreadable timestamps quoted when there are too many
+GUESS_FROM = 20  # unreadable values tried for a format to guess (past a units row, blanks)
+ISO8601 = "ISO8601"  # pandas' format for ISO 8601 in any precision, with or without offsets
 MAX_ANOMALOUS = 0.5  # a device is mostly normal: more anomalies is an incomplete --normal
 INTERVAL_TOLERANCE = 0.1  # the median step may differ this much from the profile's interval
 
@@ -152,10 +156,63 @@ def _states(raw: pd.DataFrame, labels: Labels, report: LoadReport) -> tuple[pd.S
     return text, pd.Series(state, index=raw.index)
 
 
-def _timestamps(source: pd.Series, timestamp_format: str | None) -> pd.Series:
+def _timestamps(source: pd.Series, timestamp_format: str | None) -> tuple[pd.Series, str]:
+    """The timestamps in UTC (unreadable ones NaT) and the format they were read in.
+
+    Without ``timestamp_format``: ISO 8601 in any precision, since ``isoformat()`` leaves out
+    ``.000000`` on whole seconds and so mixes two formats in one file. A file that is not ISO
+    8601 is read in the format pandas guesses from its first guessable value (01/12/2026 is
+    January 12, as pandas infers it), and only in that format: never each value its own way,
+    which would read 01/12 month first and 13/12 day first in the same file.
+    """
     with warnings.catch_warnings():  # pandas' guess-the-format chatter; the checks speak instead
         warnings.simplefilter("ignore", UserWarning)
-        return pd.to_datetime(source, errors="coerce", utc=True, format=timestamp_format)
+        if timestamp_format:
+            return _read_as(source, timestamp_format), timestamp_format
+        iso = _read_as(source, ISO8601)
+        if iso.notna().all():
+            return iso, ISO8601
+        guesses = (guess_datetime_format(value) for value in source[iso.isna()].head(GUESS_FROM))
+        guessed = next((guess for guess in guesses if guess), None)
+        if guessed:
+            inferred = _read_as(source, guessed)
+            if inferred.notna().sum() > iso.notna().sum():
+                return inferred, guessed
+        return iso, ISO8601
+
+
+def _read_as(source: pd.Series, timestamp_format: str) -> pd.Series:
+    return pd.to_datetime(source, errors="coerce", utc=True, format=timestamp_format)
+
+
+def _unreadable_timestamps(source: pd.Series, read: pd.Series, read_as: str, given: bool) -> str:
+    """Too many of ``source`` unreadable: quote the first few as the file has them, and offer a
+    day-first format only when they look day first (read month first, a day above 12 is no
+    month) and it reads more of the file."""
+    values = source[read.isna()]
+    if given:
+        tried = f"--date-format {read_as!r}"
+    elif read_as == ISO8601:
+        tried = "ISO 8601"
+    else:
+        tried = f"{read_as!r} (guessed from the file: it is not ISO 8601)"
+    shown = ", ".join(map(repr, values.drop_duplicates().head(UNREADABLE_SHOWN)))
+    message = (
+        f"{len(values)} of {len(source)} timestamps in column {source.name} could not be read "
+        f"as {tried}; first unreadable values: {shown}"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        guesses = (guess_datetime_format(v, dayfirst=True) for v in values.head(GUESS_FROM))
+        day_first = next((g for g in guesses if g and g.startswith("%d") and g != read_as), None)
+        if day_first:
+            readable = int(_read_as(source, day_first).notna().sum())
+            if readable > read.notna().sum():
+                message += (
+                    f": they look day first; --date-format {day_first!r} reads {readable} of "
+                    f"{len(source)}"
+                )
+    return message
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -204,7 +261,7 @@ def load_sensor_file(
             "is a normal value missing or misspelled in --normal?"
         )
     frame = pd.DataFrame(index=raw.index)
-    frame["timestamp"] = _timestamps(raw[columns["timestamp"]], timestamp_format)
+    frame["timestamp"], read_as = _timestamps(raw[columns["timestamp"]], timestamp_format)
     frame["device_id"] = (
         raw[columns["device_id"]].astype(str).str.strip() if "device_id" in columns else "device-1"
     )
@@ -230,16 +287,10 @@ def load_sensor_file(
     unreadable = frame["timestamp"].isna()
     report.bad_timestamps = int(unreadable.sum())
     if unreadable.mean() > MAX_BAD_TIMESTAMPS:
-        example = raw.loc[unreadable, columns["timestamp"]].iloc[0]
-        given = (
-            f"--date-format {timestamp_format!r}"
-            if timestamp_format
-            else "ISO 8601, or month first"
-        )
         raise SensorDataError(
-            f"{report.bad_timestamps} of {len(frame)} timestamps in column {columns['timestamp']} "
-            f"could not be read as {given} (e.g. {example!r}): pass the format, e.g. "
-            "--date-format '%d/%m/%Y %H:%M:%S' when days come first"
+            _unreadable_timestamps(
+                raw[columns["timestamp"]], frame["timestamp"], read_as, bool(timestamp_format)
+            )
         )
     frame = frame.dropna(subset=["timestamp"])
     frame = frame.sort_values(["device_id", "timestamp"], kind="stable")

@@ -4,6 +4,7 @@ against the published model."""
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,12 @@ def _day_first(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(Time=pd.to_datetime(frame["Time"]).dt.strftime("%d/%m/%Y %H:%M:%S"))
 
 
+def _isoformat_10hz(start: datetime, rows: int) -> list[str]:
+    """Times as Python's ``isoformat()`` writes them at 10 Hz: ``.100000`` and so on, and no
+    fraction at all on whole seconds."""
+    return [(start + timedelta(microseconds=100_000 * i)).isoformat() for i in range(rows)]
+
+
 def _pump_file(tmp_path: Path, change) -> list[str]:
     frame = pump_day("2026-11-20 08:00", 0.5, "P-1", seed=1)
     return [change(frame)]
@@ -209,18 +216,33 @@ def _pump_file(tmp_path: Path, change) -> list[str]:
             "exclude each other",
         ),
         (
+            # the line ends after the value: no --date-format for times that are not day first
             lambda f: f.assign(Time="soon"),
             (),
-            "1800 of 1800 timestamps in column Time could not be read as ISO 8601, or month first "
-            "(e.g. 'soon')",
+            "1800 of 1800 timestamps in column Time could not be read as ISO 8601; "
+            "first unreadable values: 'soon'\n",
         ),
         (
             # 12/12 then 13/12 at midnight: read month first, the 13th month does not exist
             lambda f: _day_first(pump_day("2026-12-12 23:45", 0.5, "P-1", seed=1)),
             (),
-            "900 of 1800 timestamps in column Time could not be read as ISO 8601, or month first "
-            "(e.g. '13/12/2026 00:00:00'): pass the format, e.g. --date-format "
-            "'%d/%m/%Y %H:%M:%S' when days come first",
+            "900 of 1800 timestamps in column Time could not be read as '%m/%d/%Y %H:%M:%S' "
+            "(guessed from the file: it is not ISO 8601); first unreadable values: "
+            "'13/12/2026 00:00:00', '13/12/2026 00:00:01', '13/12/2026 00:00:02': they look day "
+            "first; --date-format '%d/%m/%Y %H:%M:%S' reads 1800 of 1800\n",
+        ),
+        (
+            # the whole seconds of a 10 Hz isoformat() log in a month 13; the others are read
+            lambda f: f.assign(
+                Time=[
+                    t if i % 10 else t.replace("2026-11-", "2026-13-")
+                    for i, t in enumerate(_isoformat_10hz(datetime(2026, 11, 20, 0, 59), len(f)))
+                ]
+            ),
+            (),
+            "180 of 1800 timestamps in column Time could not be read as ISO 8601; first "
+            "unreadable values: '2026-13-20T00:59:00', '2026-13-20T00:59:01', "
+            "'2026-13-20T00:59:02'\n",
         ),
         (
             lambda f: f.assign(Time=pd.to_datetime(f["Time"]) - pd.Timedelta(days=365 * 7)),
@@ -290,6 +312,42 @@ def test_a_changed_profile_cannot_reinterpret_stored_readings(home, tmp_path, ca
     assert main(["forget-sensors", "pump", "--yes"]) == 0
     assert not any(k.startswith("artifacts/raw/sensors/pump/") for k in _stored(home))
     assert ingest(tmp_path, _pump_file(tmp_path, lambda f: f), "--all-normal") == 0
+
+
+@pytest.mark.parametrize(
+    ("zone", "suffix", "first_utc", "days"),
+    [
+        (None, "", "2026-11-20 00:59:00", "1 day(s): 2026-11-20"),  # no offset: UTC
+        (UTC, "+00:00", "2026-11-20 00:59:00", "1 day(s): 2026-11-20"),
+        (UTC, "Z", "2026-11-20 00:59:00", "1 day(s): 2026-11-20"),
+        (
+            timezone(timedelta(hours=1)),
+            "+01:00",
+            "2026-11-19 23:59:00",
+            "2 day(s): 2026-11-19, 2026-11-20",
+        ),
+    ],
+)
+def test_a_10_hz_isoformat_recording_is_read_with_every_timestamp(
+    home, tmp_path, capsys, zone: tzinfo | None, suffix: str, first_utc: str, days: str
+):
+    times = _isoformat_10hz(datetime(2026, 11, 20, 0, 59, tzinfo=zone), 1800)
+    times = [t.replace("+00:00", suffix) for t in times]
+    # as the user's file: the first row a whole second, fractions on all rows but those
+    assert times[:2] == [f"2026-11-20T00:59:00{suffix}", f"2026-11-20T00:59:00.100000{suffix}"]
+    assert sum("." not in t for t in times) == 180
+    recording = pump_day("2026-11-20 00:59", 0.5, "P-1", seed=1).assign(Time=times)
+    assert ingest(tmp_path, [recording], "--all-normal", "--interval", "0.1") == 0
+    out = capsys.readouterr().out
+    assert "read 1800 rows from 1 device(s); median step 0.1 s, 0 missing intervals" in out
+    assert "dropped: 0 rows without a usable timestamp, 0 repeated timestamps" in out
+    assert f"stored 1800 readings of profile pump for {days}" in out
+    store = local_resources(home)["artifacts"]
+    keys = [k for k in store.list_keys("raw/sensors/pump/") if k.endswith(".parquet")]
+    stored = read_days(store, keys)[0].sort_values("timestamp", ignore_index=True)
+    expected = pd.date_range(first_utc, periods=1800, freq="100ms", tz="UTC")
+    assert stored["timestamp"].tolist() == expected.tolist()
+    assert stored["pressure_bar"].tolist() == recording["P_bar"].tolist()
 
 
 def test_day_first_dates_a_corrected_export_and_a_partial_normal_list(home, tmp_path, capsys):

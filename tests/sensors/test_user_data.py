@@ -160,3 +160,36 @@ def test_null_labels_in_a_parquet_file_are_unlabelled(tmp_path):
     assert report.states == {"normal": 60, "anomalous": 0, "unlabelled": 40}
     assert len(frame) == 100 and frame["label"].iloc[-1] == ""
     assert report.missing_values == {"p": 1} and report.bad_values == {"p": 0}
+
+
+def _times_file(tmp_path, start: str, strftime: str):
+    """40 readings a second apart in ``strftime``, after a units row as some exports have."""
+    times = pd.date_range(start, periods=40, freq="1s").strftime(strftime)
+    path = tmp_path / "pump.csv"
+    pd.DataFrame({"timestamp": ["s", *times], "p": "3.0"}).to_csv(path, index=False)
+    return path
+
+
+def test_month_first_dates_are_read_in_the_format_guessed_from_the_file(tmp_path):
+    path = _times_file(tmp_path, "2026-11-20 08:00", "%m/%d/%Y %H:%M:%S")
+    frame, report = load_sensor_file(path, _pump_profile())
+    assert report.bad_timestamps == 1 and len(frame) == 40
+    expected = pd.date_range("2026-11-20 08:00", periods=40, freq="1s", tz="UTC")
+    assert frame["timestamp"].tolist() == expected.tolist()
+
+
+def test_day_first_dates_are_not_read_each_its_own_way(tmp_path):
+    # 12/12 would be December 12 month first and 13/12 December 13 day first: one format
+    # for the file, so the 13th is unreadable and the error offers the day-first format
+    path = _times_file(tmp_path, "2026-12-12 23:59:40", "%d/%m/%Y %H:%M:%S")
+    message = (
+        "21 of 41 timestamps in column timestamp could not be read as '%m/%d/%Y %H:%M:%S' "
+        "(guessed from the file: it is not ISO 8601); first unreadable values: 's', "
+        "'13/12/2026 00:00:00', '13/12/2026 00:00:01': they look day first; --date-format "
+        "'%d/%m/%Y %H:%M:%S' reads 40 of 41"
+    )
+    with pytest.raises(SensorDataError, match=re.escape(message)):
+        load_sensor_file(path, _pump_profile())
+    frame, report = load_sensor_file(path, _pump_profile(), timestamp_format="%d/%m/%Y %H:%M:%S")
+    assert report.bad_timestamps == 1 and len(frame) == 40
+    assert frame["timestamp"].iloc[-1] == pd.Timestamp("2026-12-13 00:00:19", tz="UTC")
