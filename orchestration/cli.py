@@ -37,6 +37,44 @@ def run_ingest_images(args: argparse.Namespace) -> int:
     return 0 if total else 1
 
 
+def run_images(args: argparse.Namespace) -> int:
+    """The review queue of shared images: list it, accept some into raw/images/, reject some."""
+    from assets.vision.review import accept_images, classes, pending_images, reject_images
+
+    store = build_resources()["artifacts"]
+    pending = pending_images(store)
+    if args.action == "review":
+        for image in pending:
+            print(
+                f"{image.key}  suggested: {image.suggested_label or '-'}  from: "
+                f"{image.uploader or '-'}  {image.bytes / 1e3:.0f} kB"
+            )
+        by_label: dict[str, int] = {}
+        for image in pending:
+            by_label[image.suggested_label or "-"] = (
+                by_label.get(image.suggested_label or "-", 0) + 1
+            )
+        print(f"{len(pending)} shared images wait for review; by suggested label: {by_label}")
+        print(f"classes now: {', '.join(sorted(classes(store))) or 'none'}")
+        return 0
+    keys = list(args.keys)
+    if args.suggested:
+        keys += [i.key for i in pending if (i.suggested_label or "") == args.suggested]
+    keys = list(dict.fromkeys(keys))  # a key named and also suggested counts once
+    try:
+        if args.action == "accept":
+            targets = accept_images(store, keys, args.by, args.label, args.new_class)
+            print(f"accepted {len(targets)} images into {layout.RAW_IMAGES}")
+            print("Materialise raw_images (or retrain) to train on them.")
+        else:
+            print(f"rejected {reject_images(store, keys, args.by, args.reason)} images")
+    except EdgelineError as error:
+        print(f"error: {error}")
+        print("nothing was changed")
+        return 2
+    return 0
+
+
 def _sensor_profile(spec: str, store: object) -> "SensorProfile":
     """A profile file (.yaml, .toml, .json) or the name of a stored or built-in profile."""
     from assets.sensors.data import read_profile
@@ -253,6 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("folder", help="folder with one sub-folder of images per label")
     ingest.set_defaults(handler=run_ingest_images)
+    images = commands.add_parser(
+        "images",
+        help="review images that web pages and devices shared: only accepted ones ever train",
+    )
+    images.add_argument("action", choices=["review", "accept", "reject"])
+    images.add_argument("keys", nargs="*", help="image keys, as `images review` lists them")
+    images.add_argument(
+        "--suggested", help="also every waiting image whose suggested label is this one"
+    )
+    images.add_argument("--label", help="accept: file them under this class (default: suggested)")
+    images.add_argument(
+        "--new-class", action="store_true", help="accept: a label that is not a class yet"
+    )
+    images.add_argument("--reason", default="", help="reject: why")
+    images.add_argument("--by", default=getpass.getuser())
+    images.set_defaults(handler=run_images)
     sensors = commands.add_parser(
         "ingest-sensors",
         help="check a CSV/Parquet file of a device's readings against a sensor profile and store it",

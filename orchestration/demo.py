@@ -132,14 +132,12 @@ def running_gateway(artifacts: Any, telemetry: Any) -> Iterator[str]:
     import uvicorn
 
     from clients.gateway.app import GatewaySettings, create_app
+    from clients.gateway.settings import server_config
 
     settings = GatewaySettings(tokens=frozenset({DEMO_TOKEN}), web_secret=secrets.token_hex(32))
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, artifacts, telemetry), "127.0.0.1", port, log_level="warning"
-        )
-    )
+    app = create_app(settings, artifacts, telemetry)
+    server = uvicorn.Server(server_config(app, settings, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, name="gateway", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -16,8 +16,10 @@ from dagster import (
 from assets.deployment.assets import published_model
 from assets.sensors.assets import raw_sensor_data
 from assets.telemetry.assets import events_assets, report_assets
+from assets.vision.assets import shared_image_queue
 
-vision_selection = AssetSelection.groups("vision")
+# training never decides what enters the training set: the review queue is a person's job
+vision_selection = AssetSelection.groups("vision") - AssetSelection.assets(shared_image_queue)
 sensor_selection = AssetSelection.groups("sensors") - AssetSelection.assets(raw_sensor_data)
 
 lifecycle_job = define_asset_job(
@@ -39,6 +41,12 @@ sensor_data_job = define_asset_job(
     "sensor_data",
     selection=AssetSelection.assets(raw_sensor_data),
     description="Record one day of sensor readings (a daily partition of raw_sensor_data; the simulated wind-turbine fleet by default).",
+)
+review_shared_images = define_asset_job(
+    "review_shared_images",
+    selection=AssetSelection.assets(shared_image_queue),
+    description="See the images web pages and devices shared, and accept or reject them "
+    "(config: accept, reject, label, new_class, reason, by); only accepted ones ever train.",
 )
 publish_job = define_asset_job(
     "publish_model_version",

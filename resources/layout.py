@@ -2,7 +2,8 @@
 every key with these functions, so a prefix is spelled once.
 
     raw/images/<label>/<image>                    images to train on (and users' shared ones)
-    incoming/images/<day>/<uuid>.<ext>            images web users shared, not yet labelled
+    incoming/images/<day>/<uploader>/<uuid>.<ext> images clients shared, waiting for review
+    reviews/images/<day>/<uuid>.<ext>.json        a person's decision on one of them
     raw/sensors/<profile>/profile.json            a sensor profile, beside its readings
     raw/sensors/<profile>/date=<day>/*.parquet    readings, one folder per day
     datasets/<name>/<version>/...                 prepared datasets, by content version
@@ -36,8 +37,17 @@ def sensor_profile(profile: str) -> str:
     return f"{sensor_readings(profile)}profile.json"
 
 
-def incoming_image(day: date, name: str) -> str:
-    return f"{INCOMING_IMAGES}{day:%Y-%m-%d}/{name}"
+def incoming_images(day: str, uploader: str | None = None) -> str:
+    """The prefix of a day's shared images (by one uploader: a browser or device id)."""
+    return f"{INCOMING_IMAGES}{day}/" + (f"{uploader}/" if uploader else "")
+
+
+def incoming_image(day: date, uploader: str, name: str) -> str:
+    return incoming_images(f"{day:%Y-%m-%d}", uploader) + name
+
+
+def image_review(day: date, name: str) -> str:
+    return f"reviews/images/{day:%Y-%m-%d}/{name}.json"
 
 
 def dataset(name: str, version: str) -> str:

@@ -40,7 +40,8 @@ class _Body:
 class FaultInjector:
     """Answers ``rate`` of the calls itself, before they reach the server, as AWS does when it
     throttles or fails: never more than ``max_in_a_row`` times in a row, so that the retry
-    budget (5 attempts) decides the outcome, not luck."""
+    budget (5 attempts) decides the outcome, not luck. Each service's first call fails, so
+    that every service is hit however few calls it gets."""
 
     def __init__(self, rate: float, seed: int, max_in_a_row: int = 2) -> None:
         self.rate, self.max_in_a_row = rate, max_in_a_row
@@ -54,7 +55,8 @@ class FaultInjector:
         service = event_name.split(".")[1]
         with self.lock:
             self.calls[service] += 1
-            if self.in_a_row >= self.max_in_a_row or self.rng.random() >= self.rate:
+            hit = self.calls[service] == 1 or self.rng.random() < self.rate
+            if self.in_a_row >= self.max_in_a_row or not hit:
                 self.in_a_row = 0
                 return None
             self.in_a_row += 1

@@ -29,6 +29,7 @@ from assets.telemetry.reports import (
     report_markdown,
     report_plots,
 )
+from assets.vision.review import pending_images
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
@@ -138,7 +139,8 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         filled = [p for p in parts if not p.empty]
         frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
         model, baseline, version = _baseline(registry, frame)
-        report = build_report(client_kind, day, frame, baseline, version, model)
+        waiting = len(pending_images(artifacts)) if client_kind == "web" else None
+        report = build_report(client_kind, day, frame, baseline, version, model, waiting)
         plots = report_plots(client_kind, frame, report, baseline)
         prefix = layout.report(client_kind, day)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
@@ -155,6 +157,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             "devices": report["devices"],
             "hours_read": len(hours),
             "drift_psi": report["drift_psi"],
+            **({"shared_images_waiting_for_review": waiting} if waiting is not None else {}),
             "report": MetadataValue.md(markdown),
             "report_key": prefix + "report.json",
         }

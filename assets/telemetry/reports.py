@@ -234,10 +234,11 @@ def build_report(
     baseline: dict[str, Any] | None,
     baseline_version: int | None,
     model: str | None = None,
+    waiting_for_review: int | None = None,
 ) -> dict[str, Any]:
     """Counts, latency and the fleet over every event; quality and drift over ``model``'s events
     only (a Pi fleet may run several devices' models: one model's baseline says nothing of
-    another's errors)."""
+    another's errors); for web pages, the photos shared and those waiting for review."""
     models = frame["model"].value_counts() if len(frame) else pd.Series(dtype=int)
     scored = frame[frame["model"] == model] if model else frame
     report: dict[str, Any] = {
@@ -258,7 +259,20 @@ def build_report(
             web_quality(scored, baseline) if client_kind == "web" else pi_quality(scored, baseline)
         )
     report["drift_psi"] = drift_score(report)
+    if client_kind == "web":
+        shared = int(frame["image_key"].notna().sum()) if "image_key" in frame else 0
+        report["shared_images"] = {"shared": shared, "waiting_for_review": waiting_for_review}
     return report
+
+
+def _shared_line(report: dict[str, Any]) -> str:
+    shared = report.get("shared_images")
+    if not shared:
+        return ""
+    return (
+        f"Photos shared with predictions: {shared['shared']}; waiting for a person's review: "
+        f"{shared['waiting_for_review']} (none trains until accepted)."
+    )
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -282,6 +296,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"against the baseline of {report.get('baseline_model') or 'the model'} "
         f"v{report['baseline_model_version']} (quality over its events only; events per model: "
         f"{report.get('events_per_model', {})}).",
+        "",
+        _shared_line(report),
         "",
         "## Latency by model version, variant and backend",
         _table(report["latency"]),
@@ -402,6 +418,7 @@ def report_html(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"<p>{report['events']} events from {report['devices']} devices. Drift (largest PSI "
         f"against the validation baseline of v{report['baseline_model_version']}): "
         f"<strong class='{'warn' if drift > 0.2 else ''}'>{drift:.3f}</strong>.</p>"
+        f"<p>{html.escape(_shared_line(report))}</p>"
         f"<div class='plots'>{figures}</div>"
         f"<h2>Latency by model version, variant and backend</h2>{_html_table(report['latency'])}"
         f"<h2>Quality</h2>{_html_table([quality] if quality else [])}"

@@ -44,13 +44,13 @@ from assets.metadata import rounded
 from assets.plots import confusion_plot, image_grid, line_plot, png_markdown
 from assets.vision.dataset import (
     ImageDataset,
-    adopt_shared_images,
     build_image_dataset,
     inspect_image,
     load_pixels,
 )
 from assets.vision.demo_data import generate_demo_images
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
+from assets.vision.review import accept_images, pending_images, reject_images
 from resources import layout
 from resources.artifacts import ArtifactStore
 
@@ -97,16 +97,20 @@ class RawImagesConfig(Config):
     kinds={"pillow", "s3"},
     description=(
         "An ImageFolder tree (<label>/<image>, jpg/png/webp) under raw/images/ in the artifact "
-        "store: your own images (`edgeline ingest-images FOLDER`), labelled images web users "
-        "shared through the gateway, or the synthetic demo set."
+        "store: your own images (`edgeline ingest-images FOLDER`), shared images a person "
+        "accepted from the review queue, or the synthetic demo set."
     ),
 )
 def raw_images(
     context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
 ) -> Output[dict[str, int]]:
-    shared = adopt_shared_images(artifacts, RAW_PREFIX)
-    if shared:
-        context.log.info("adopted %d labelled images shared by web users", shared)
+    waiting = len(pending_images(artifacts))
+    if waiting:
+        context.log.info(
+            "%d shared images wait for review (`edgeline images review`); none of them trains "
+            "until a person accepts it",
+            waiting,
+        )
     keys = artifacts.list_keys(RAW_PREFIX)
     if not keys and config.generate_demo_if_empty:
         context.log.info("raw/images/ is empty: writing the synthetic demo set")
@@ -123,26 +127,93 @@ def raw_images(
         label = key[len(RAW_PREFIX) :].split("/")[0]
         counts[label] = counts.get(label, 0) + 1
     samples = [k for k in keys if "/" in k[len(RAW_PREFIX) :]][:: max(1, len(keys) // 24)][:24]
+    metadata: dict[str, Any] = {
+        "files": len(keys),
+        "shared_images_waiting_for_review": waiting,
+        "classes": len(counts),
+        "count_per_class": MetadataValue.json(counts),
+        **sample_grid(artifacts, [(k, k[len(RAW_PREFIX) :].split("/")[0]) for k in samples]),
+    }
+    return Output(counts, metadata=rounded(metadata))
+
+
+def sample_grid(artifacts: ArtifactStore, captioned: list[tuple[str, str]]) -> dict[str, Any]:
+    """``{"samples": a grid of the (key, caption) images}``, or nothing when none is readable
+    (unreadable files, bombs included, are skipped: the dataset reports them)."""
     thumbs, captions = [], []
-    for key in samples:
+    for key, caption in captioned:
         data = artifacts.get_bytes(key)
         try:
             inspect_image(data)
-            thumbs.append(Image.open(io.BytesIO(data)).convert("RGB"))
-            captions.append(key[len(RAW_PREFIX) :].split("/")[0])
         except ValueError:
-            continue  # unreadable files (bombs included) are the dataset's to report
+            continue
+        thumbs.append(Image.open(io.BytesIO(data)).convert("RGB"))
+        captions.append(caption)
+    if not thumbs:
+        return {}
+    return {"samples": MetadataValue.md(png_markdown(image_grid(thumbs, captions), "samples"))}
+
+
+class ImageReviewConfig(Config):
+    accept: list[str] = Field(
+        default=[], description="Keys of shared images to add to raw/images/ (as listed below)."
+    )
+    reject: list[str] = Field(default=[], description="Keys of shared images to throw away.")
+    label: str | None = Field(
+        default=None,
+        description="The class for the accepted images; empty: each one's suggested label.",
+    )
+    new_class: bool = Field(
+        default=False, description="Allow a label that is not a class yet (starts a new class)."
+    )
+    reason: str = Field(default="", description="Why (required to reject).")
+    by: str = Field(default="dagster-ui", min_length=1, max_length=100)
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"pillow", "s3"},
+    description=(
+        "The review queue of images that web pages and devices shared: nothing in it trains a "
+        "model until a person accepts it (here, with config, or `edgeline images accept`). "
+        "Materialise with no config to see what waits: counts by suggested label and samples."
+    ),
+)
+def shared_image_queue(
+    context: AssetExecutionContext, config: ImageReviewConfig, artifacts: ArtifactStore
+) -> Output[dict[str, int]]:
+    accepted = (
+        accept_images(artifacts, config.accept, config.by, config.label, config.new_class)
+        if config.accept
+        else []
+    )
+    rejected = (
+        reject_images(artifacts, config.reject, config.by, config.reason) if config.reject else 0
+    )
+    if accepted or rejected:
+        context.log.info("accepted %d, rejected %d (by %s)", len(accepted), rejected, config.by)
+    pending = pending_images(artifacts)
+    suggested: dict[str, int] = {}
+    for image in pending:
+        label = image.suggested_label or "(no label)"
+        suggested[label] = suggested.get(label, 0) + 1
+    rows = "\n".join(
+        f"| {p.key} | {p.suggested_label or ''} | {p.uploader or ''} | {p.bytes / 1e3:.0f} kB |"
+        for p in pending[:100]
+    )
     metadata: dict[str, Any] = {
-        "files": len(keys),
-        "shared_images_adopted": shared,
-        "classes": len(counts),
-        "count_per_class": MetadataValue.json(counts),
+        "waiting": len(pending),
+        "accepted_now": len(accepted),
+        "rejected_now": rejected,
+        "suggested_labels": MetadataValue.json(suggested),
+        "queue": MetadataValue.md(
+            "| key | suggested label | uploader | size |\n| --- | --- | --- | --- |\n" + rows
+            if rows
+            else "nothing waits for review"
+        ),
     }
-    if thumbs:
-        metadata["samples"] = MetadataValue.md(
-            png_markdown(image_grid(thumbs, captions), "samples")
-        )
-    return Output(counts, metadata=rounded(metadata))
+    metadata |= sample_grid(artifacts, [(p.key, p.suggested_label or "?") for p in pending[:24]])
+    return Output({"waiting": len(pending), "accepted": len(accepted)}, metadata=metadata)
 
 
 class ImageDatasetConfig(Config):
@@ -520,6 +591,7 @@ registered_image_classifier = build_registration_asset(
 
 
 vision_assets = [
+    shared_image_queue,
     raw_images,
     image_dataset,
     image_classifier,

@@ -29,6 +29,11 @@ SPLITS = ("train", "val", "test")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def safe_name(text: str) -> str:
+    """``text`` usable as a key segment: anything but letters, digits and ``._-`` becomes ``-``."""
+    return _SAFE.sub("-", text)
+
+
 @dataclass(frozen=True)
 class ImageRecord:
     key: str
@@ -188,26 +193,7 @@ def ingest_image_folder(
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             left_out.append((str(relative), "not a jpg, png or webp file"))
             continue
-        label, name = (_SAFE.sub("-", part) for part in relative.parts)
+        label, name = (safe_name(part) for part in relative.parts)
         store.put_file(f"{prefix}{label}/{name}", path)
         copied[label] = copied.get(label, 0) + 1
     return copied, left_out
-
-
-def adopt_shared_images(store: ArtifactStore, prefix: str = layout.RAW_IMAGES) -> int:
-    """Copy images that web users shared with a label (``incoming/images/...`` + sidecar JSON)
-    into ``<prefix><label>/shared-<name>``, once each. Unlabelled ones wait for a label."""
-    adopted = 0
-    for key in store.list_keys(layout.INCOMING_IMAGES):
-        if PurePosixPath(key).suffix.lower() not in IMAGE_SUFFIXES or not store.exists(
-            key + ".json"
-        ):
-            continue
-        label = store.get_json(key + ".json").get("label")
-        if not label:
-            continue
-        target = f"{prefix}{_SAFE.sub('-', label)}/shared-{PurePosixPath(key).name}"
-        if not store.exists(target):
-            store.put_bytes(target, store.get_bytes(key))
-            adopted += 1
-    return adopted

@@ -5,9 +5,11 @@ import argparse
 import uvicorn
 
 from clients.gateway.app import app_from_environment
+from clients.gateway.settings import server_config, settings_from_environment
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--port", type=int, default=8000)
 args = parser.parse_args()
-uvicorn.run(app_from_environment(), host=args.host, port=args.port, log_level="warning")
+settings = settings_from_environment()
+uvicorn.Server(server_config(app_from_environment(settings), settings, args.host, args.port)).run()

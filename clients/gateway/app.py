@@ -114,9 +114,11 @@ def create_app(
     return app
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment(settings: GatewaySettings | None = None) -> FastAPI:
     """The app wired to the resources EDGELINE_ENV selects (uvicorn and Lambda entry point)."""
     from resources.environment import io_resources
 
     resources = io_resources()
-    return create_app(settings_from_environment(), resources["artifacts"], resources["telemetry"])
+    return create_app(
+        settings or settings_from_environment(), resources["artifacts"], resources["telemetry"]
+    )

@@ -45,7 +45,9 @@ class TelemetryEvent(BaseModel):
     reconstruction_error: float | None = Field(default=None, ge=0.0, le=MAX_RECONSTRUCTION_ERROR)
     anomaly: bool | None = None
     image_key: str | None = Field(
-        default=None, pattern=r"^incoming/images/\d{4}-\d{2}-\d{2}/[0-9a-f-]{36}\.(jpg|png|webp)$"
+        default=None,
+        pattern=r"^incoming/images/\d{4}-\d{2}-\d{2}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/"
+        r"[0-9a-f-]{36}\.(jpg|png|webp)$",
     )
 
     @field_validator("device_id")

@@ -3,12 +3,16 @@
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr
 
 from clients.gateway.auth import DEFAULT_DEVICE_RATES, DEFAULT_WEB_RATES
 from clients.gateway.rate_limit import Rate
 from clients.gateway.schema import MAX_BATCH
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 class GatewaySettings(BaseModel):
@@ -36,6 +40,24 @@ class GatewaySettings(BaseModel):
         default_factory=lambda: dict(DEFAULT_DEVICE_RATES),
         description="Per device token: requests a minute and burst.",
     )
+    web_sharing: bool = Field(
+        default=True,
+        description="Whether web pages may share photos (for review before any trains a model).",
+    )
+    shares_per_browser_per_day: int = Field(
+        default=20, ge=0, description="Photos one browser id may share a day."
+    )
+    web_shares_per_day: int = Field(
+        default=1000, ge=0, description="Photos all web pages together may share a day."
+    )
+    shares_per_device_per_day: int = Field(
+        default=1000, ge=0, description="Images one device id may upload a day."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of the reverse proxies whose X-Forwarded-For is believed; none by "
+        "default, so a caller's address is its connection's and cannot be forged.",
+    )
 
 
 def _split(variable: str) -> list[str]:
@@ -55,8 +77,9 @@ def local_gateway_secret(home: Path) -> str:
 
 def settings_from_environment() -> GatewaySettings:
     """EDGELINE_GATEWAY_TOKENS, EDGELINE_GATEWAY_SECRET (made for you locally), ..._CORS_ORIGINS,
-    ..._DEVICE_LIMITS (off: no rate limits for device tokens), EDGELINE_WEB_MODEL,
-    EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S."""
+    ..._DEVICE_LIMITS (off: no rate limits for device tokens), ..._TRUSTED_PROXIES,
+    EDGELINE_WEB_MODEL, EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S, EDGELINE_WEB_SHARING
+    (off: pages may not share photos)."""
     from resources.environment import edgeline_env, edgeline_home
 
     secret = os.environ.get("EDGELINE_GATEWAY_SECRET", "").strip()
@@ -75,9 +98,30 @@ def settings_from_environment() -> GatewaySettings:
     }
     if os.environ.get("EDGELINE_GATEWAY_DEVICE_LIMITS", "").strip().lower() == "off":
         optional["device_rates"] = {}  # a fleet behind its own throttling, or a benchmark
+    sharing = os.environ.get("EDGELINE_WEB_SHARING", "on").strip().lower()
+    if sharing not in ("on", "off"):
+        raise ValueError(f"EDGELINE_WEB_SHARING is {sharing!r}: use on or off")
     return GatewaySettings(
         tokens=tokens,
         cors_origins=_split("EDGELINE_GATEWAY_CORS_ORIGINS"),
+        trusted_proxies=_split("EDGELINE_GATEWAY_TRUSTED_PROXIES"),
+        web_sharing=sharing == "on",
         web_secret=secret or None,
         **{k: v for k, v in optional.items() if v is not None and v != ""},
+    )
+
+
+def server_config(app: Any, settings: GatewaySettings, host: str, port: int) -> "uvicorn.Config":
+    """How uvicorn serves the gateway, for every launcher (the CLI, the demo, ``edgeline dev``,
+    the tests): X-Forwarded-For is believed only from ``trusted_proxies`` (uvicorn believes it
+    from 127.0.0.1 by default, so any local caller could pose as many clients)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )

@@ -67,10 +67,12 @@ class WebTokenSigner:
     def _signature(self, payload: str) -> str:
         return _b64(hmac.new(self.secret, payload.encode(), hashlib.sha256).digest())
 
-    def issue(self, browser_id: str, now: float | None = None) -> tuple[str, WebToken]:
+    def issue(
+        self, browser_id: str, now: float | None = None, scopes: tuple[str, ...] = WEB_SCOPES
+    ) -> tuple[str, WebToken]:
         issued = int(time.time() if now is None else now)
-        token = WebToken(browser_id, WEB_SCOPES, issued, issued + self.ttl_s)
-        body = {"sub": browser_id, "scp": list(WEB_SCOPES), "iat": issued, "exp": token.expires_at}
+        token = WebToken(browser_id, scopes, issued, issued + self.ttl_s)
+        body = {"sub": browser_id, "scp": list(scopes), "iat": issued, "exp": token.expires_at}
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{PREFIX}.{payload}.{self._signature(payload)}", token
 

@@ -9,6 +9,7 @@ import pytest
 import uvicorn
 
 from clients.gateway.app import GatewaySettings, create_app
+from clients.gateway.settings import server_config
 from orchestration.demo import free_port
 from resources import LocalArtifactStore
 
@@ -29,7 +30,7 @@ def gateway(artifact_store, telemetry_store):
             root=artifact_store.root, gateway_url="http://127.0.0.1:8000"
         )
     app = create_app(settings, artifact_store, telemetry_store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, settings, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -8,6 +8,7 @@ from pathlib import Path
 import uvicorn
 
 from clients.gateway.app import GatewaySettings, create_app
+from clients.gateway.settings import server_config
 from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
 from tests.gateway.conftest import free_port
 
@@ -63,7 +64,7 @@ class Gateway:
         self.thread: threading.Thread | None = None
 
     def start(self) -> "Gateway":
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = server_config(self.app, self.settings, "127.0.0.1", self.port)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

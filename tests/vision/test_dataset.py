@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from assets.vision.dataset import (
-    adopt_shared_images,
     assign_split,
     build_image_dataset,
     fit_square,
@@ -145,16 +144,3 @@ def test_ingest_image_folder(tmp_path):
     assert {p for p, _ in left_out} == {"dog/readme.md", "stray.png"}
     with pytest.raises(NotADirectoryError, match="nope"):
         ingest_image_folder(tmp_path / "nope", store)
-
-
-def test_labelled_shared_images_join_the_raw_set_once(colour_store):
-    colour_store.put_bytes("incoming/images/2026-11-20/aaaa.png", _png(colour=(1, 2, 3)))
-    colour_store.put_json(
-        "incoming/images/2026-11-20/aaaa.png.json", {"label": "red", "device_id": "b1"}
-    )
-    colour_store.put_bytes("incoming/images/2026-11-20/bbbb.png", _png(colour=(4, 5, 6)))
-    colour_store.put_json("incoming/images/2026-11-20/bbbb.png.json", {"label": None})
-    assert adopt_shared_images(colour_store) == 1
-    assert adopt_shared_images(colour_store) == 0
-    assert colour_store.exists("raw/images/red/shared-aaaa.png")
-    assert not colour_store.list_keys("raw/images/unlabelled")

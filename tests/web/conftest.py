@@ -44,8 +44,14 @@ def poll_s() -> float:
 
 
 @pytest.fixture
-def gateway(tmp_path, poll_s):
-    running = Gateway(tmp_path, poll_s=poll_s).start()
+def gateway_settings() -> dict:
+    """GatewaySettings a test changes (it overrides this fixture, or parametrizes it)."""
+    return {}
+
+
+@pytest.fixture
+def gateway(tmp_path, poll_s, gateway_settings):
+    running = Gateway(tmp_path, poll_s=poll_s, **gateway_settings).start()
     yield running
     running.stop()
 

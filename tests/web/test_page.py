@@ -150,6 +150,19 @@ def test_sharing_is_opt_in_and_sends_the_label(page, gateway, classifier_files):
     assert stored_web_events(gateway)[0]["image_key"] == key
 
 
+@pytest.mark.parametrize("gateway_settings", [{"web_sharing": False}])
+def test_the_page_says_when_the_gateway_takes_no_shared_photos(page, gateway, classifier_files):
+    publish_version(gateway, classifier_files, "v1")
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    assert page.get_attribute("body", "data-sharing") == "off"
+    assert page.is_disabled("#share") and page.is_disabled("#share-label")
+    assert "does not take shared photos" in page.inner_text("#share-off")
+    result = classify(page, "green-tall.png", classifier_files.photos["green-tall.png"])
+    assert "image_key" not in result["event"]
+    assert gateway.store.list_keys("incoming/") == []
+
+
 def test_page_follows_approvals_and_revocations_without_reload(page, gateway, classifier_files):
     store, registry = gateway.store, gateway.registry
     publish_version(gateway, classifier_files, "v1")

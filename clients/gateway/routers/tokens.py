@@ -11,6 +11,7 @@ from clients.gateway.dependencies import Context
 from clients.gateway.settings import GatewaySettings
 from clients.gateway.web_tokens import (
     PREFIX,
+    WEB_SCOPES,
     TokenError,
     WebToken,
     WebTokenSigner,
@@ -44,6 +45,7 @@ def token_body(text: str, token: WebToken, settings: GatewaySettings) -> dict[st
             "model": settings.web_model,
             "channel": settings.web_channel,
             "manifest_poll_s": settings.web_poll_s,
+            "sharing": settings.web_sharing,
         },
     }
 
@@ -58,6 +60,8 @@ def web_token(
     if signer is None:
         raise HTTPException(503, "web tokens are not configured: set EDGELINE_GATEWAY_SECRET")
     context.auth.throttle("tokens", client_address(request))
-    text, token = signer.issue(renewed_browser_id(signer, authorization))
+    sharing = context.settings.web_sharing
+    scopes = WEB_SCOPES if sharing else tuple(s for s in WEB_SCOPES if s != "images:write")
+    text, token = signer.issue(renewed_browser_id(signer, authorization), scopes=scopes)
     body = token_body(text, token, context.settings)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -263,6 +263,18 @@ function renderResult(result, totalMs) {
   document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
 }
 
+// the gateway says whether it takes shared photos (EDGELINE_WEB_SHARING); when it does not,
+// the switch is off and says so
+function showSharing() {
+  const allowed = config().sharing !== false;
+  const share = $("share");
+  share.disabled = !allowed;
+  if (!allowed) share.checked = false;
+  $("share-label").disabled = !allowed || !share.checked;
+  $("share-off").hidden = allowed;
+  document.body.dataset.sharing = allowed ? "on" : "off";
+}
+
 async function sharePhoto(file) {
   const label = $("share-label").value.trim();
   const query = label ? `?label=${encodeURIComponent(label)}` : "";
@@ -380,6 +392,7 @@ async function start() {
     return worker;
   });
   await state.session.token().catch(() => null); // offline on a first visit: the check says so
+  showSharing();
   const saved = savedModelState();
   if (saved) {
     try {

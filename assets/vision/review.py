@@ -1,0 +1,141 @@
+"""Images that web users and devices shared: a queue a person reviews before any of it trains.
+
+Nothing a client sends enters a training set by itself: an upload waits under
+``incoming/images/<day>/<uploader>/`` with the label its sender suggested, and only a person's
+decision (``edgeline images accept|reject``, or the ``review_shared_images`` job) moves it into
+``raw/images/<label>/`` or removes it. A new class starts only when the reviewer says so
+(``new_class``), so no number of uploads with a made-up label can add one. Each decision is
+kept under ``reviews/images/<day>/``.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from assets.vision.dataset import IMAGE_SUFFIXES, safe_name
+from resources import layout
+from resources.artifacts import ArtifactStore
+from resources.errors import EdgelineError
+
+
+class ReviewError(EdgelineError, ValueError):
+    """A review decision that cannot be applied; the message says why (nothing was changed)."""
+
+
+@dataclass(frozen=True)
+class SharedImage:
+    key: str
+    suggested_label: str | None
+    uploader: str | None
+    day: str
+    bytes: int
+
+
+def _image_keys(store: ArtifactStore, prefix: str) -> list[str]:
+    return [k for k in store.list_keys(prefix) if PurePosixPath(k).suffix.lower() in IMAGE_SUFFIXES]
+
+
+def pending_images(store: ArtifactStore) -> list[SharedImage]:
+    """Every shared image waiting for a decision, oldest day first."""
+    pending = []
+    for key in _image_keys(store, layout.INCOMING_IMAGES):
+        sidecar = store.get_json(key + ".json") if store.exists(key + ".json") else {}
+        pending.append(
+            SharedImage(
+                key=key,
+                suggested_label=sidecar.get("label") or None,
+                uploader=sidecar.get("device_id"),
+                day=key[len(layout.INCOMING_IMAGES) :].split("/")[0],
+                bytes=int(sidecar.get("bytes") or store.size(key)),
+            )
+        )
+    return pending
+
+
+def classes(store: ArtifactStore) -> set[str]:
+    """The labels raw/images/ holds (a user's folders and accepted images)."""
+    return {k[len(layout.RAW_IMAGES) :].split("/")[0] for k in store.list_keys(layout.RAW_IMAGES)}
+
+
+def _queued(store: ArtifactStore, keys: list[str]) -> dict[str, SharedImage]:
+    if not keys:
+        raise ReviewError("name at least one image (its key, as `edgeline images review` lists)")
+    queue = {image.key: image for image in pending_images(store)}
+    unknown = [k for k in keys if k not in queue]
+    if unknown:
+        raise ReviewError(
+            f"not in the review queue: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
+        )
+    return {k: queue[k] for k in keys}
+
+
+def _decided(
+    store: ArtifactStore, image: SharedImage, decision: str, by: str, **details: str | None
+) -> None:
+    """Keep the decision, then take the image out of the queue."""
+    now = datetime.now(UTC)
+    name = PurePosixPath(image.key).name
+    store.put_json(
+        layout.image_review(now.date(), name),
+        {
+            "decision": decision,
+            "image_key": image.key,
+            "suggested_label": image.suggested_label,
+            "uploader": image.uploader,
+            "by": by,
+            "at": now.isoformat(),
+            **details,
+        },
+    )
+    store.delete(image.key + ".json")
+    store.delete(image.key)
+
+
+def _check_by(by: str) -> str:
+    if not by.strip():
+        raise ReviewError("a review decision needs a non-blank 'by'")
+    return by.strip()
+
+
+def accept_images(
+    store: ArtifactStore,
+    keys: list[str],
+    by: str,
+    label: str | None = None,
+    new_class: bool = False,
+) -> list[str]:
+    """Move the named images into ``raw/images/<label>/`` (``label``, else each one's suggested
+    label); a label that is not a class yet needs ``new_class``. Returns where each went."""
+    by = _check_by(by)
+    images = _queued(store, keys)
+    known = classes(store)
+    targets = {}
+    for key, image in images.items():
+        chosen = label or image.suggested_label
+        if not chosen:
+            raise ReviewError(f"{key} came without a label: accept it with --label")
+        chosen = safe_name(chosen.strip()).strip("-.")
+        if not chosen:
+            raise ReviewError(f"{key}: the label has no letters or digits")
+        if chosen not in known and not new_class:
+            raise ReviewError(
+                f"{key}: {chosen!r} is not a class yet (classes: {', '.join(sorted(known)) or 'none'});"
+                " pass --new-class to start it, or --label to file it under another"
+            )
+        targets[key] = f"{layout.RAW_IMAGES}{chosen}/shared-{PurePosixPath(key).name}"
+    for key, image in images.items():
+        store.put_bytes(targets[key], store.get_bytes(key))
+        label_of = targets[key][len(layout.RAW_IMAGES) :].split("/")[0]
+        _decided(store, image, "accepted", by, label=label_of, target=targets[key])
+    return [targets[key] for key in keys]
+
+
+def reject_images(store: ArtifactStore, keys: list[str], by: str, reason: str) -> int:
+    """Remove the named images from the queue (their bytes are deleted; the decision kept)."""
+    by = _check_by(by)
+    if not reason.strip():
+        raise ReviewError("a rejection needs a reason")
+    images = _queued(store, keys)
+    for image in images.values():
+        _decided(store, image, "rejected", by, reason=reason.strip())
+    return len(images)

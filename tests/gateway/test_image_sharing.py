@@ -1,0 +1,138 @@
+"""Photos the page shares: bounded, waiting for a person's review, and never a way to poison a
+training set. Once, 310 anonymous uploads were adopted by raw_images with no review and the
+dataset went from 5 to 8 classes; rotating tokens from one address gave 29 tokens and 293 images
+in 60 s; and 40 of 40 token requests with a forged X-Forwarded-For counted as other clients."""
+
+import io
+
+import httpx
+import numpy as np
+import pytest
+from dagster import DagsterInstance, materialize
+from PIL import Image
+
+from assets.vision.assets import image_dataset, raw_images, shared_image_queue
+from assets.vision.review import pending_images
+from clients.gateway.rate_limit import Rate
+from resources.environment import local_resources
+from tests.gateway.server import Gateway
+from tests.vision.conftest import write_colour_images
+
+
+def photo(seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fresh_token(url: str) -> dict:
+    response = httpx.post(f"{url}/v1/web/tokens")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def share(url: str, token: str, data: bytes, label: str | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/images",
+        content=data,
+        params={"label": label} if label else {},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+@pytest.fixture
+def running(tmp_path):
+    started: list[Gateway] = []
+
+    def start(**settings) -> Gateway:
+        gateway = Gateway(tmp_path / f"gateway-{len(started)}", **settings).start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.mark.slow
+def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(running, tmp_path):
+    """500 labelled uploads from fresh tokens: no new class and no image in the training set;
+    accepting 10 adds exactly those 10."""
+    gateway = running(web_rates={"tokens": Rate(per_minute=60_000, burst=1_000)})
+    resources = {**local_resources(tmp_path / "home"), "artifacts": gateway.store}
+    write_colour_images(gateway.store, per_class=20)
+    for seed in range(500):
+        token = fresh_token(gateway.url)["token"]
+        response = share(gateway.url, token, photo(seed), label="hacked-class")
+        assert response.status_code == 201, response.text
+    pending = pending_images(gateway.store)
+    assert len(pending) == 500 and {p.suggested_label for p in pending} == {"hacked-class"}
+
+    instance = DagsterInstance.ephemeral()
+    run = {"ops": {"raw_images": {"config": {"generate_demo_if_empty": False}}}}
+    before = materialize(
+        [raw_images, image_dataset], resources=resources, run_config=run, instance=instance
+    )
+    dataset = before.output_for_node("image_dataset")
+    assert dataset.labels == ("blue", "green", "red") and len(dataset.records) == 60
+    assert not any("shared-" in r.key for r in dataset.records)
+    waiting = before.asset_materializations_for_node("raw_images")[0].metadata
+    assert waiting["shared_images_waiting_for_review"].value == 500
+
+    chosen = [p.key for p in pending[:10]]
+    review = {"ops": {"shared_image_queue": {"config": {"accept": chosen, "by": "qa"}}}}
+    refused = materialize(
+        [shared_image_queue], resources=resources, run_config=review, raise_on_error=False
+    )
+    assert not refused.success  # a made-up label is not a class: the reviewer must say so
+    assert len(pending_images(gateway.store)) == 500
+    review["ops"]["shared_image_queue"]["config"]["label"] = "red"  # what they really show
+    assert materialize([shared_image_queue], resources=resources, run_config=review).success
+    after = materialize(
+        [raw_images, image_dataset], resources=resources, run_config=run, instance=instance
+    ).output_for_node("image_dataset")
+    assert after.labels == ("blue", "green", "red") and len(after.records) == 70
+    accepted = sorted(r.key.rsplit("shared-", 1)[1] for r in after.records if "shared-" in r.key)
+    assert accepted == sorted(key.rsplit("/", 1)[1] for key in chosen)
+    assert len(pending_images(gateway.store)) == 490
+
+
+def test_uploads_are_bounded_per_browser_and_per_day(running):
+    gateway = running(shares_per_browser_per_day=3, web_shares_per_day=5)
+    token = fresh_token(gateway.url)["token"]
+    assert [share(gateway.url, token, photo(i)).status_code for i in range(4)] == [201] * 3 + [429]
+    refused = share(gateway.url, token, photo(9))
+    assert "shared 3 images today: at most 3 a day" in refused.json()["detail"]
+    assert 0 < int(refused.headers["retry-after"]) <= 86400
+    # a fresh browser id does not get past the day's total for all pages
+    other = fresh_token(gateway.url)["token"]
+    codes = [share(gateway.url, other, photo(10 + i)).status_code for i in range(3)]
+    assert codes == [201, 201, 429]
+    assert len(pending_images(gateway.store)) == 5
+
+
+def test_sharing_can_be_turned_off_and_the_page_is_told(running):
+    gateway = running(web_sharing=False)
+    issued = fresh_token(gateway.url)
+    assert issued["config"]["sharing"] is False
+    assert "images:write" not in issued["scopes"]
+    assert share(gateway.url, issued["token"], photo(0)).status_code == 403
+    assert gateway.store.list_keys("incoming/") == []
+
+
+def test_forwarded_addresses_are_believed_only_from_configured_proxies(running):
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any local caller could pose
+    as 40 clients and get 40 tokens past a limit of 10 a client."""
+
+    def tokens_granted(url: str) -> int:
+        return sum(
+            httpx.post(
+                f"{url}/v1/web/tokens", headers={"X-Forwarded-For": f"203.0.113.{i}"}
+            ).status_code
+            == 200
+            for i in range(40)
+        )
+
+    assert tokens_granted(running().url) == 10  # one client: the burst, then 429
+    assert tokens_granted(running(trusted_proxies=["127.0.0.1"]).url) == 40  # a real proxy's
