@@ -1,12 +1,30 @@
 """One botocore configuration for every boto3 client Edgeline makes."""
 
+import importlib.util
 import os
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config as BotocoreConfig
 from dagster import Config
 from pydantic import Field, PrivateAttr
+
+CLIENT_HOOK = "EDGELINE_AWS_CLIENT_HOOK"
+
+
+@cache
+def client_hook(path: str) -> Callable[[Any], None]:
+    """The ``install`` function of the Python file at ``path``, called with every client made
+    here. Opt-in, unset in production: the test suite names tests/aws_calls.py in
+    EDGELINE_AWS_CLIENT_HOOK to record each call (its subprocesses' too) for the IAM check."""
+    spec = importlib.util.spec_from_file_location("edgeline_aws_client_hook", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{CLIENT_HOOK}={path!r} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.install
 
 
 class AwsSettings(Config):
@@ -46,7 +64,10 @@ class AwsSettings(Config):
         kwargs: dict[str, Any] = {"config": config}
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
-        return boto3.session.Session().client(service, **kwargs)
+        client = boto3.session.Session().client(service, **kwargs)
+        if hook := os.environ.get(CLIENT_HOOK):
+            client_hook(hook)(client)
+        return client
 
     def cached_client(self, service: str) -> Any:
         """The one client for ``service`` these settings made (boto3 clients are thread-safe

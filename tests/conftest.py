@@ -4,6 +4,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,9 +19,10 @@ from resources import (
     SqliteModelRegistry,
     SqliteTelemetryStore,
 )
-from resources.aws import AwsSettings
+from resources.aws import CLIENT_HOOK
 from resources.environment import local_resources
-from tests.iam import CallRecorder
+from tests import aws_calls
+from tests.iam import read_calls, violations
 
 ENVIRONMENTS = ["local", "aws"]
 
@@ -113,34 +115,37 @@ def telemetry_store(environment: str, tmp_path, request):
     return CloudWatchTelemetryStore(log_group_prefix=f"/edgeline-test/{uuid.uuid4().hex[:8]}")
 
 
-AWS_CALLS = CallRecorder()
+AWS_CALL_LOG = pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def record_aws_calls():
-    """Every client the resources make reports its calls (checked at the end of the session)."""
-    make_client = AwsSettings.client
-
-    def client(self, service: str):
-        made = make_client(self, service)
-        made.meta.events.register("before-call", AWS_CALLS.before_call)
-        return made
-
+def record_aws_calls(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Path]:
+    """Every client resources/aws.py makes, in this process and in every process the tests
+    start (they inherit the environment), appends its calls to one file: tests/aws_calls.py
+    is the hook, and the file is checked against deploy/iam/ at the end of the session."""
+    log = tmp_path_factory.mktemp("iam") / "aws-calls.jsonl"
+    request.config.stash[AWS_CALL_LOG] = log
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(AwsSettings, "client", client)
-        yield AWS_CALLS
+        patch.setenv(CLIENT_HOOK, aws_calls.__file__)
+        patch.setenv(aws_calls.CALL_LOG, str(log))
+        yield log
 
 
-def pytest_sessionfinish(session, exitstatus):
-    """The least-privilege policies in deploy/iam must allow every AWS call the suite made."""
-    if not AWS_CALLS.calls:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The least-privilege policies in deploy/iam must allow every AWS call the suite made, on
+    the resources it made it on."""
+    log = session.config.stash.get(AWS_CALL_LOG, None)
+    calls = read_calls(log) if log else []
+    if not calls:
         return
-    problems = AWS_CALLS.violations()
+    problems = violations(calls)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        kinds = {(c["component"], c["service"], c["operation"]) for c in calls}
+        processes = {c["pid"] for c in calls}
         reporter.write_line(
-            f"IAM check: {sum(AWS_CALLS.calls.values())} AWS calls, "
-            f"{len(AWS_CALLS.calls)} kinds, {len(problems)} outside the documented policies"
+            f"IAM check: {len(calls)} AWS calls from {len(processes)} processes, "
+            f"{len(kinds)} kinds, {len(problems)} outside the documented policies"
         )
         for problem in problems:
             reporter.write_line(f"  {problem}", red=True)

@@ -46,6 +46,7 @@ from clients.pi.sources import open_source
 from clients.pi.storage import ModelCache, Outbox
 
 log = logging.getLogger("edgeline.agent")
+SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in one
 
 
 class EdgeAgent:
@@ -210,7 +211,7 @@ class EdgeAgent:
         self.counts["anomalies"] += int(event["anomaly"])
         return event
 
-    def flush(self, batch: int = 500) -> int:
+    def flush(self, batch: int = SEND_BATCH) -> int:
         """Send queued events until the queue is empty or the gateway cannot take them; returns
         how many the gateway stored. Waits out the backoff instead of trying early."""
         stored = 0
