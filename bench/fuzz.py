@@ -4,14 +4,18 @@ in between, over real HTTP.
     .venv/bin/python -m bench.fuzz [--requests 10000] [--seed 1]
 
 Goals: no 5xx at all, every bad request a 4xx with a readable ``detail``, and no good event lost.
-Prints one JSON document (and writes bench/results/fuzz.json): status counts per endpoint, 5xx,
-good events sent and stored. Rate limits are off (the fuzz sends thousands a minute on purpose).
+A good event is lost when the gateway does not answer 200 for it (a refusal, 4xx or 5xx, or no
+answer at all) or when it is not in the store afterwards. Prints one JSON document (and writes
+bench/results/fuzz.json): status counts per endpoint, 5xx, the answers the good events got and
+how many were lost; exits 1 when a goal is missed. Rate limits are off (the fuzz sends thousands
+a minute on purpose).
 """
 
 import argparse
 import json
 import math
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -201,6 +205,17 @@ class Cases:
         }
 
 
+def send_good_event(client: httpx.Client) -> tuple[str, int | str]:
+    """A valid event between the bad ones: its id and the gateway's answer (the status, or why
+    there was none), so that a refusal counts as a loss and not only a crash."""
+    event = pi_event()
+    try:
+        answer = client.post("/v1/telemetry", json={"events": [event]}, headers=AUTH)
+    except httpx.HTTPError as error:
+        return event["event_id"], f"no answer: {error!r}"[:120]
+    return event["event_id"], answer.status_code
+
+
 def fuzz(requests: int, seed: int, workers: int = 4) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         gateway = Gateway(
@@ -216,7 +231,7 @@ def fuzz(requests: int, seed: int, workers: int = 4) -> dict:
         by_kind: dict[str, Counter] = {}
         server_errors: list[str] = []
         unreadable: list[str] = []
-        good_sent: list[str] = []
+        good_answers: dict[str, int | str] = {}  # event id -> status, or why none
         lock = threading.Lock()
         started = time.perf_counter()
 
@@ -257,11 +272,9 @@ def fuzz(requests: int, seed: int, workers: int = 4) -> dict:
                                 f"{method} {url[:80]} -> {status} {response.text[:80]}"
                             )
                     if n % 10 == 0:  # a good event between the bad ones
-                        good = pi_event()
-                        answer = client.post("/v1/telemetry", json={"events": [good]}, headers=AUTH)
-                        if answer.status_code == 200:
-                            with lock:
-                                good_sent.append(good["event_id"])
+                        event_id, answer = send_good_event(client)
+                        with lock:
+                            good_answers[event_id] = answer
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
         for thread in threads:
@@ -272,7 +285,9 @@ def fuzz(requests: int, seed: int, workers: int = 4) -> dict:
         now = datetime.now(UTC)
         stored = {e["event_id"] for e in gateway.telemetry.read("pi", now - timedelta(days=1), now)}
         gateway.stop()
-    lost = len(set(good_sent) - stored)
+    refused = {e: a for e, a in good_answers.items() if a != 200}
+    missing = [e for e, a in good_answers.items() if a == 200 and e not in stored]
+    lost = len(refused) + len(missing)
     return {
         "benchmark": "fuzz",
         "requests": sum(statuses.values()),  # a few mutations stay valid (2xx), counted too
@@ -286,9 +301,16 @@ def fuzz(requests: int, seed: int, workers: int = 4) -> dict:
         "server_error_examples": server_errors[:10],
         "4xx_without_detail": len(unreadable),
         "4xx_without_detail_examples": unreadable[:10],
-        "good_events_sent": len(good_sent),
+        "good_events_sent": len(good_answers),
+        "good_event_answers": dict(sorted(Counter(map(str, good_answers.values())).items())),
+        "good_events_refused": len(refused),  # answered other than 200, or not at all
+        "good_events_missing_from_store": len(missing),  # answered 200, not stored
         "good_events_lost": lost,
-        "goals": {"5xx": 0, "good_events_lost": 0},
+        "good_event_loss_examples": [
+            f"{event_id}: {answer}" for event_id, answer in list(refused.items())[:10]
+        ]
+        + [f"{event_id}: 200, not stored" for event_id in missing[:10]],
+        "goals": {"5xx": 0, "good_events_lost": 0, "4xx_without_detail": 0},
         "pass": not server_errors and not lost and not unreadable,
     }
 
@@ -299,7 +321,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", default="bench/results/fuzz.json")
     args = parser.parse_args()
-    emit_report(fuzz(args.requests, args.seed), args.output)
+    report = fuzz(args.requests, args.seed)
+    emit_report(report, args.output)
+    if not report["pass"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

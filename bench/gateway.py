@@ -1,21 +1,31 @@
 """Gateway and roll-up benchmark.
 
-    .venv/bin/python -m bench.gateway [--seconds 10] [--batch 100] [--clients 2] [--rollup-events 200000]
+    .venv/bin/python -m bench.gateway [--seconds 10] [--batch 100] [--clients 2] [--devices 100]
+        [--rollup-events 200000]
 
 1. Ingest: the gateway runs under uvicorn in its own process on 127.0.0.1 (local stores); client
-   threads POST batches of valid events over loopback. Reports events/s and request p50/p99.
+   threads POST batches of valid events over loopback. Two gateways, measured in alternating
+   rounds so that machine noise hits both: production settings (rate limits on, one bound token
+   per device, --devices of them, each request from the next device) and limits off (one
+   token, no rate limits: the raw capacity). Reports events/s stored, request p50/p99 and the
+   answers' status counts (a 429 is a request whose events were not stored).
 2. Roll-up: events are appended to the local TelemetryStore, then the hourly roll-up and the
    daily report run as the assets do; reports events/min from store to report.
 Prints JSON (and writes bench/results/gateway.json).
 """
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,71 +35,137 @@ from dagster import DagsterInstance, FilesystemIOManager, materialize
 
 from assets.telemetry.assets import events_assets, report_assets
 from bench.report import emit_report
+from orchestration.demo import free_port
 from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
-from tests.gateway.conftest import free_port, pi_event, web_event
-
-TOKEN = "bench-token"
+from tests.gateway.conftest import pi_event, web_event
 
 
-def ingest(seconds: float, batch: int, clients: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {
-            **os.environ,
-            "EDGELINE_HOME": tmp,
-            "EDGELINE_ENV": "local",
-            "EDGELINE_GATEWAY_TOKENS": TOKEN,
-            "EDGELINE_GATEWAY_DEVICE_LIMITS": "off",  # the raw capacity, not the rate limit
+@dataclass(frozen=True)
+class IngestSetup:
+    """How a gateway is configured and who sends to it: (token, device id) pairs, taken in turn."""
+
+    environment: dict[str, str]
+    senders: tuple[tuple[str, str], ...]
+    rate_limits: bool
+
+
+def production_setup(devices: int) -> IngestSetup:
+    """The default rate limits (DEFAULT_DEVICE_RATES) and one token per device, bound to it."""
+    senders = tuple((f"bench-token-{i:04d}", f"device-{i:04d}") for i in range(devices))
+    tokens = ",".join(f"{token}:{device}" for token, device in senders)
+    return IngestSetup({"EDGELINE_GATEWAY_TOKENS": tokens}, senders, rate_limits=True)
+
+
+def limits_off_setup() -> IngestSetup:
+    """One shared token and no device rate limits: what the gateway itself can take."""
+    return IngestSetup(
+        {"EDGELINE_GATEWAY_TOKENS": "bench-token", "EDGELINE_GATEWAY_DEVICE_LIMITS": "off"},
+        (("bench-token", "device-0000"),),
+        rate_limits=False,
+    )
+
+
+@contextmanager
+def gateway_process(home: Path, environment: dict[str, str]) -> Iterator[str]:
+    """``python -m clients.gateway`` over local stores under ``home``; its URL once healthy."""
+    port = free_port()
+    env = {**os.environ, "EDGELINE_HOME": str(home), "EDGELINE_ENV": "local", **environment}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "clients.gateway", "--port", str(port)], env=env
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@dataclass
+class IngestTally:
+    """What the clients saw: request latencies, answers, events the gateway stored."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    events_stored: int = 0
+    seconds: float = 0.0
+
+
+def send_for(
+    url: str, setup: IngestSetup, seconds: float, batch: int, clients: int, tally: IngestTally
+) -> None:
+    """``clients`` threads POST batches for ``seconds``, each request from the next sender."""
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(offset: int) -> None:
+        senders = itertools.islice(itertools.cycle(setup.senders), offset, None)
+        with httpx.Client(base_url=url) as http:
+            while time.monotonic() < stop:
+                token, device = next(senders)
+                events = [
+                    web_event(device_id=device) if i % 2 else pi_event(device_id=device)
+                    for i in range(batch)
+                ]
+                started = time.perf_counter()
+                response = http.post(
+                    "/v1/telemetry",
+                    json={"events": events},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    tally.latencies_ms.append(elapsed)
+                    tally.statuses[response.status_code] += 1
+                    if response.status_code in (200, 207):
+                        tally.events_stored += response.json()["accepted"]
+
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=client, args=(i * len(setup.senders) // clients,))
+        for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tally.seconds += time.monotonic() - started
+
+
+def ingest(
+    setups: dict[str, IngestSetup], seconds: float, batch: int, clients: int, rounds: int = 2
+) -> dict[str, dict]:
+    """Each setup's gateway for ``seconds`` in all, the setups taking turns in ``rounds``."""
+    tallies = {name: IngestTally() for name in setups}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(gateway_process(Path(tmp) / name, setup.environment))
+            for name, setup in setups.items()
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "clients.gateway", "--port", str(port)], env=env
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            latencies: list[float] = []
-            sent = [0]
-            lock = threading.Lock()
-            stop = time.monotonic() + seconds
-
-            def client() -> None:
-                with httpx.Client(
-                    base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}
-                ) as http:
-                    while time.monotonic() < stop:
-                        events = [web_event() if i % 2 else pi_event() for i in range(batch)]
-                        started = time.perf_counter()
-                        response = http.post("/v1/telemetry", json={"events": events})
-                        elapsed = (time.perf_counter() - started) * 1000
-                        assert response.status_code == 200, response.text
-                        with lock:
-                            latencies.append(elapsed)
-                            sent[0] += batch
-
-            started = time.monotonic()
-            threads = [threading.Thread(target=client) for _ in range(clients)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            wall = time.monotonic() - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        for _ in range(rounds):
+            for name, setup in setups.items():
+                send_for(urls[name], setup, seconds / rounds, batch, clients, tallies[name])
     return {
-        "batch": batch,
-        "clients": clients,
-        "requests": len(latencies),
-        "events": sent[0],
-        "events_per_s": round(sent[0] / wall),
-        "request_p50_ms": round(float(np.percentile(latencies, 50)), 2),
-        "request_p99_ms": round(float(np.percentile(latencies, 99)), 2),
+        name: {
+            "batch": batch,
+            "clients": clients,
+            "device_tokens": len(setups[name].senders),
+            "rate_limits": setups[name].rate_limits,
+            "requests": len(tally.latencies_ms),
+            "status_counts": {str(k): v for k, v in sorted(tally.statuses.items())},
+            "events_stored": tally.events_stored,
+            "events_per_s": round(tally.events_stored / tally.seconds),
+            "request_p50_ms": round(float(np.percentile(tally.latencies_ms, 50)), 2),
+            "request_p99_ms": round(float(np.percentile(tally.latencies_ms, 99)), 2),
+        }
+        for name, tally in tallies.items()
     }
 
 
@@ -152,12 +228,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--devices", type=int, default=100, help="device tokens in production")
     parser.add_argument("--rollup-events", type=int, default=200_000)
     parser.add_argument("--output", default="bench/results/gateway.json")
     args = parser.parse_args()
+    setups = {"production": production_setup(args.devices), "limits_off": limits_off_setup()}
     report = {
         "benchmark": "gateway",
-        "ingest": ingest(args.seconds, args.batch, args.clients),
+        "ingest": ingest(setups, args.seconds, args.batch, args.clients),
         "rollup": rollup(args.rollup_events),
         "goals": {
             "events_per_s": ">= 5000",

@@ -4,6 +4,9 @@
 
 Prints one JSON document (and writes bench/results/vision.json). Ratios compare Edgeline's
 code with a bare baseline measured in the same process, alternating, so machine noise hits both.
+Training is measured with no augmentation and with the default one (``photo``, what the lineage
+trains with), against the same bare loop without augmentation: the second ratio includes what
+augmentation costs.
 """
 
 import argparse
@@ -93,17 +96,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    # 1. training throughput, same data, same model shape, same batch
+    # 1. training throughput, same data, same model shape, same batch: Edgeline's loop with no
+    # augmentation and with its default (photo), against the loop a person writes by hand
     pixels, targets = demo_pixels(args.train_images, args.train_size)
-    edgeline_rates, bare_rates = [], []
 
-    def edgeline_epoch() -> float:
+    def edgeline_epoch(augment: str) -> float:
         model = build_mobilenet_v2(len(SHAPES), width_mult=0.5)
         result = train_classifier(
             model,
             (pixels, targets),
             (pixels[:64], targets[:64]),
-            TrainingSettings(epochs=1, batch_size=32, augment="none"),
+            TrainingSettings(epochs=1, batch_size=32, augment=augment),
             progress=lambda _: None,
         )
         return result.images_per_second
@@ -112,23 +115,32 @@ def main() -> None:
         bare = torchvision.models.mobilenet_v2(num_classes=len(SHAPES), width_mult=0.5)
         return bare_training_loop(bare, pixels, targets, 32)
 
-    edgeline_epoch(), bare_epoch()  # warm-up: the first epoch in a process pays kernel set-up
-    for round_ in range(4):  # alternate who goes first
-        first, second = (
-            (edgeline_epoch, bare_epoch) if round_ % 2 == 0 else (bare_epoch, edgeline_epoch)
-        )
-        rates = {first: first(), second: second()}
-        edgeline_rates.append(rates[edgeline_epoch])
-        bare_rates.append(rates[bare_epoch])
+    contenders = {
+        "none": lambda: edgeline_epoch("none"),
+        "photo": lambda: edgeline_epoch("photo"),
+        "bare_loop": bare_epoch,
+    }
+    for run in contenders.values():  # warm-up: the first epoch in a process pays kernel set-up
+        run()
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_ in range(4):  # each round starts with another contender
+        for name in names[round_ % 3 :] + names[: round_ % 3]:
+            rates[name].append(contenders[name]())
+    median = {name: round(float(np.median(values)), 1) for name, values in rates.items()}
     training = {
         "image_size": args.train_size,
         "images": args.train_images,
-        "edgeline_images_per_s": round(float(np.median(edgeline_rates)), 1),
-        "bare_loop_images_per_s": round(float(np.median(bare_rates)), 1),
+        "bare_loop_images_per_s": median["bare_loop"],
+        "by_augment": {
+            augment: {
+                "edgeline_images_per_s": median[augment],
+                "ratio": round(median[augment] / median["bare_loop"], 3),
+            }
+            for augment in ("none", "photo")
+        },
+        "default_augment": TrainingSettings().augment,
     }
-    training["ratio"] = round(
-        training["edgeline_images_per_s"] / training["bare_loop_images_per_s"], 3
-    )
 
     # 2. published latency: Edgeline's fp32/fp16/int8 vs a bare torchvision export with ORT defaults
     size = args.image_size
@@ -186,7 +198,10 @@ def main() -> None:
         "latency_p50_ms": latency,
         "image_size": size,
         "ratios": {
-            "training_images_per_s_vs_bare_loop": training["ratio"],
+            **{
+                f"training_images_per_s_vs_bare_loop_augment_{augment}": figures["ratio"]
+                for augment, figures in training["by_augment"].items()
+            },
             "published_fp32_p50_vs_bare_export_ort_defaults": round(
                 defaults["fp32"] / defaults["bare_torchvision"], 3
             ),
@@ -201,7 +216,8 @@ def main() -> None:
         },
         "bytes": sizes,
         "goals": {
-            "training_images_per_s_vs_bare_loop": ">= 0.85",
+            "training_images_per_s_vs_bare_loop_augment_none": ">= 0.85",
+            "training_images_per_s_vs_bare_loop_augment_photo": ">= 0.85",
             "published_fp32_p50_vs_bare_export_ort_defaults": "<= 1.05",
             "int8_p50_vs_fp32": "<= 0.8",
         },

@@ -7,8 +7,12 @@ demo's configuration with random weights) and for a 224 px MobileNetV2 (random w
 - photo to answer p50 (decode, resize, crop, inference, top 5, through the page's worker)
   against a bare ``session.run`` p50 on the same model bytes, backend and threads, in a bare
   worker on the same page; the two alternate in rounds so that machine noise hits both (goal
-  <= 1.3x);
-- bare p50 at 1 and 2 threads (cross-origin isolated), fp32 and fp16;
+  <= 1.3x). The bare worker configures onnxruntime-web and creates its sessions with the page's
+  own module (clients/web/app/session.js: batch fixed to 1, no spinning threads), so the ratio
+  is what the page adds around ``session.run``, not a difference in session options;
+- bare p50 at 1 and 2 threads (cross-origin isolated) for fp32, fp16 and int8 (the published
+  int8 file when there is one, else made as the pipeline makes it, ``convert_to_int8``), the
+  variants taking turns in rounds: what the manifest's web preference should follow;
 - cold start: first visit to first answer, and the bytes transferred (compressed);
 - warm start offline: a new tab with the gateway stopped and the network off.
 
@@ -29,7 +33,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from assets.conversion.variants import convert_to_int8
 from bench.report import emit_report
+from bench.vision import demo_pixels
 from orchestration.browser import CHROMIUM, CHROMIUM_ARGS
 from orchestration.demo import DemoSettings
 from tests.gateway.server import Gateway
@@ -45,41 +51,58 @@ GOAL = 1.3
 # for a person) before the next photo, and the bare loop pauses alike
 PAUSE_MS = 40
 DEMO_SIZE, DEMO_WIDTH = DemoSettings().image_size, DemoSettings().width_mult
+VARIANTS = ("fp32", "fp16", "int8")
+# bare session.run, one worker per thread count (the runtime's threads are set once per worker),
+# holding a session per variant, each created as the page creates its own (session.js)
 BARE_WORKER = """
-let ort, session, feeds;
+let ort;
+const sessions = {};
+async function init({ ortBase, appBase, threads, models, size }) {
+  ort = await import(ortBase + "ort.wasm.min.mjs");
+  const { configureRuntime, sessionOptions } = await import(appBase + "session.js");
+  configureRuntime(ort, { ortBase, threads });
+  const pixels = new Float32Array(3 * size * size).map(() => Math.random() * 255);
+  for (const [name, url] of Object.entries(models)) {
+    const bytes = await (await fetch(url)).arrayBuffer();
+    const session = await ort.InferenceSession.create(new Uint8Array(bytes), sessionOptions("wasm"));
+    sessions[name] = { session, feeds: { [session.inputNames[0]]: new ort.Tensor("float32", pixels, [1, 3, size, size]) } };
+    for (let i = 0; i < 3; i += 1) await session.run(sessions[name].feeds);
+  }
+  return { ok: true };
+}
+async function run({ name, runs, pauseMs }) {
+  const { session, feeds } = sessions[name];
+  const times = [];
+  for (let i = 0; i < runs; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    const started = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - started);
+  }
+  return { times };
+}
 self.onmessage = async ({ data }) => {
-  if (data.type === "init") {
-    ort = await import(data.ortBase + "ort.wasm.min.mjs");
-    ort.env.wasm.wasmPaths = data.ortBase;
-    ort.env.wasm.numThreads = data.threads;
-    session = await ort.InferenceSession.create(new Uint8Array(data.bytes), { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
-    const size = data.size;
-    const pixels = new Float32Array(3 * size * size).map(() => Math.random() * 255);
-    feeds = { [session.inputNames[0]]: new ort.Tensor("float32", pixels, [1, 3, size, size]) };
-    for (let i = 0; i < 3; i += 1) await session.run(feeds);
-    self.postMessage({ ok: true });
-  } else {
-    const times = [];
-    for (let i = 0; i < data.runs; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, data.pauseMs));
-      const started = performance.now();
-      await session.run(feeds);
-      times.push(performance.now() - started);
-    }
-    self.postMessage({ times });
+  try {
+    self.postMessage(await (data.type === "init" ? init(data) : run(data)));
+  } catch (error) {
+    self.postMessage({ error: String(error.message || error) });
   }
 };
 """
-BARE_RUN = """
-async ([bytes, size, threads, runs, pauseMs]) => {
+BARE_OPEN = """
+async ([threads, models, size]) => {
   const worker = new Worker("/bench/bare-worker.js", { type: "module" });
-  const ask = (message) => new Promise((resolve) => { worker.onmessage = ({ data }) => resolve(data); worker.postMessage(message); });
-  const buffer = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0)).buffer;
-  await ask({ type: "init", ortBase: location.origin + "/app/vendor/ort/", bytes: buffer, size, threads });
-  const { times } = await ask({ type: "run", runs, pauseMs });
-  worker.terminate();
-  return times;
+  const ask = (message) => new Promise((resolve, reject) => {
+    worker.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data));
+    worker.postMessage(message);
+  });
+  const base = location.origin;
+  await ask({ type: "init", ortBase: base + "/app/vendor/ort/", appBase: base + "/app/", threads, models, size });
+  (window.benchBare ||= {})[threads] = ask;
 }
+"""
+BARE_RUN = """
+async ([threads, name, runs, pauseMs]) => (await window.benchBare[threads]({ type: "run", name, runs, pauseMs })).times
 """
 PAGE_RUN = """
 async ([photo, runs, pauseMs]) => {
@@ -120,8 +143,22 @@ def natural_photo(width: int, height: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def add_int8(files: ClassifierFiles) -> dict:
+    """The int8 file next to fp32 as the pipeline makes it (calibrated on the demo's images) unless
+    it is there; what its converter chose."""
+    import onnx
+
+    target = files.path("int8")
+    if not target.exists():
+        calibration, _ = demo_pixels(64, files.image_size, seed=2)
+        convert_to_int8(files.path("fp32"), target, calibration.astype(np.float32))
+    properties = {p.key: p.value for p in onnx.load(str(target)).metadata_props}
+    return json.loads(properties.get("edgeline.int8", "{}"))
+
+
 def published_or_demo_model(directory: Path) -> tuple[ClassifierFiles, str]:
-    """The newest model `make demo` published locally, else the demo's configuration."""
+    """The newest model `make demo` published locally (with its int8 file when the lineage
+    published one), else the demo's configuration."""
     from resources.environment import edgeline_home
 
     deploy = edgeline_home() / "artifacts" / "deploy" / "image-classifier"
@@ -134,7 +171,7 @@ def published_or_demo_model(directory: Path) -> tuple[ClassifierFiles, str]:
         )
         directory.mkdir(parents=True)
         for variant in manifest["variants"]:
-            if variant["precision"] in ("fp32", "fp16"):
+            if variant["precision"] in VARIANTS:
                 source = edgeline_home() / "artifacts" / variant["key"]
                 shutil.copy(source, directory / f"model.{variant['precision']}.onnx")
         size = manifest["variants"][0]["input"]["shape"][2]
@@ -175,15 +212,37 @@ class Traffic:
         self.requests += 1
 
 
-def serve_bare_worker(context) -> None:
-    headers = {
-        "Content-Type": "text/javascript",
+def serve_bare_worker(context, files: ClassifierFiles) -> dict[str, str]:
+    """The bare worker and the model files it loads, on the page's origin; {variant: URL path}."""
+    isolated = {
         "Cross-Origin-Embedder-Policy": "require-corp",
         "Cross-Origin-Resource-Policy": "same-origin",
     }
     context.route(
-        "**/bench/bare-worker.js", lambda route: route.fulfill(body=BARE_WORKER, headers=headers)
+        "**/bench/bare-worker.js",
+        lambda route: route.fulfill(
+            body=BARE_WORKER, headers={**isolated, "Content-Type": "text/javascript"}
+        ),
     )
+
+    def model_file(route) -> None:  # /bench/model.<variant>.onnx
+        variant = route.request.url.rsplit("/", 1)[-1].split(".")[1]
+        route.fulfill(
+            path=str(files.path(variant)),
+            headers={**isolated, "Content-Type": "application/octet-stream"},
+        )
+
+    context.route("**/bench/model.*.onnx", model_file)
+    models = {variant: f"/bench/model.{variant}.onnx" for variant in VARIANTS}
+    return models
+
+
+def open_bare(page, threads: int, models: dict[str, str], size: int) -> None:
+    page.evaluate(BARE_OPEN, [threads, models, size])
+
+
+def run_bare(page, threads: int, variant: str, runs: int) -> list[float]:
+    return page.evaluate(BARE_RUN, [threads, variant, runs, PAUSE_MS])
 
 
 def start_page(context, url: str, query: str = "") -> tuple[object, float]:
@@ -204,15 +263,16 @@ def first_answer_ms(page, photo_b64: str) -> float:
     return page.evaluate(PAGE_RUN, [photo_b64, 1, 0])[0]["total"]
 
 
-def compare(page, photo_b64: str, model_b64: str, size: int, threads: int, runs: int, rounds: int):
-    """Photo-to-answer through the page and bare session.run, alternating in rounds."""
+def compare(page, photo_b64: str, threads: int, runs: int, rounds: int):
+    """Photo-to-answer through the page and bare session.run of fp32 (a bare worker at
+    ``threads`` must be open), alternating in rounds."""
     page_times, bare_times, stages = [], [], []
     page.evaluate(PAGE_RUN, [photo_b64, 3, PAUSE_MS])  # warm
     for _ in range(rounds):
         results = page.evaluate(PAGE_RUN, [photo_b64, runs, PAUSE_MS])
         page_times += [r["total"] for r in results]
         stages += results
-        bare_times += page.evaluate(BARE_RUN, [model_b64, size, threads, runs, PAUSE_MS])
+        bare_times += run_bare(page, threads, "fp32", runs)
     breakdown = {
         key: p50([s[key] for s in stages])
         for key in ("decode_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "worker_ms")
@@ -220,10 +280,23 @@ def compare(page, photo_b64: str, model_b64: str, size: int, threads: int, runs:
     return p50(page_times), p50(bare_times), breakdown
 
 
+def bare_by_variant(page, thread_counts: list[int], runs: int, rounds: int) -> dict[str, float]:
+    """Bare session.run p50 of every variant at each thread count (bare workers open), the
+    variants and thread counts taking turns in rounds so that machine noise hits them all."""
+    times: dict[str, list[float]] = {}
+    pairs = [(variant, n) for n in thread_counts for variant in VARIANTS]
+    for round_ in range(rounds):
+        shift = round_ % len(pairs)
+        for variant, n in pairs[shift:] + pairs[:shift]:
+            times.setdefault(f"{variant}_threads_{n}", []).extend(run_bare(page, n, variant, runs))
+    return {key: p50(times[key]) for key in sorted(times)}
+
+
 def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, rounds: int) -> dict:
     import base64
 
     photo_b64 = base64.b64encode(photo).decode()
+    int8_choice = add_int8(files)
     root = Path(tempfile.mkdtemp(prefix="edgeline-bench-web-"))
     gateway = Gateway(root, poll_s=3600, model=files.model).start()
     try:
@@ -234,7 +307,7 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
         context = playwright.chromium.launch_persistent_context(
             str(root / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS
         )
-        serve_bare_worker(context)
+        models = serve_bare_worker(context, files)
         traffic = Traffic(context)
         page, ready_ms = start_page(context, gateway.url)
         cold = {"ready_ms": round(ready_ms, 1)}
@@ -250,22 +323,16 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
 
         runtime = page.evaluate("window.edgeline.state.runtime")
         threads = runtime["threads"]
-        fp32 = base64.b64encode(files.path("fp32").read_bytes()).decode()
-        fp16 = base64.b64encode(files.path("fp16").read_bytes()).decode()
-        compared = {
-            threads: compare(page, photo_b64, fp32, files.image_size, threads, runs, rounds)
-        }
+        thread_counts = sorted({1, threads})
+        for n in thread_counts:
+            open_bare(page, n, models, files.image_size)
+        compared = {threads: compare(page, photo_b64, threads, runs, rounds)}
         if threads != 1:
             one_thread, _ = start_page(context, gateway.url, "?threads=1")
-            compared[1] = compare(one_thread, photo_b64, fp32, files.image_size, 1, runs, rounds)
+            open_bare(one_thread, 1, {"fp32": models["fp32"]}, files.image_size)
+            compared[1] = compare(one_thread, photo_b64, 1, runs, rounds)
             one_thread.close()
-        bare = {
-            f"{variant}_threads_{n}": p50(
-                page.evaluate(BARE_RUN, [data, files.image_size, n, runs, PAUSE_MS])
-            )
-            for variant, data in (("fp32", fp32), ("fp16", fp16))
-            for n in (1, 2)
-        }
+        bare = bare_by_variant(page, thread_counts, runs, rounds)
 
         # warm start offline: the gateway down and no network, in a new tab of the same browser
         gateway.stop()
@@ -302,6 +369,15 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
                 for n, (a, b, _) in sorted(compared.items())
             },
             "bare_session_run_p50_ms_by_variant_and_threads": bare,
+            "bare_p50_vs_fp32": {
+                f"{variant}_threads_{n}": round(
+                    bare[f"{variant}_threads_{n}"] / bare[f"fp32_threads_{n}"], 3
+                )
+                for variant in VARIANTS[1:]
+                for n in thread_counts
+            },
+            "bytes_by_variant": {v: files.path(v).stat().st_size for v in VARIANTS},
+            "int8_conversion": int8_choice,
             "cold_start": cold,
             "warm_start_offline": warm,
         }

@@ -4,6 +4,7 @@
 // turns a photo into the top 5 labels.
 
 import { fitSquare, rgbaToNchw, topK } from "./image.js";
+import { configureRuntime, sessionOptions } from "./session.js";
 
 let ort = null;
 let runtime = null; // { backend, threads }
@@ -12,24 +13,13 @@ let queue = Promise.resolve();
 
 async function init({ ortBase, backend, threads }) {
   ort = await import(`${ortBase}${backend === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs"}`);
-  ort.env.wasm.wasmPaths = ortBase;
-  ort.env.wasm.numThreads = threads;
-  ort.env.wasm.proxy = false;
-  ort.env.logLevel = "error";
+  configureRuntime(ort, { ortBase, threads });
   runtime = { backend, threads };
   return { version: ort.env.versions.web };
 }
 
 async function createSession(bytes, backend) {
-  const options = {
-    executionProviders: [backend],
-    graphOptimizationLevel: "all",
-    freeDimensionOverrides: { batch: 1 },
-    // idle pool threads sleep instead of spinning: on a phone or a 2-core laptop a spinning
-    // thread takes the core that decodes the next photo (and the page's own thread)
-    extra: { session: { intra_op: { allow_spinning: "0" } } },
-  };
-  return ort.InferenceSession.create(new Uint8Array(bytes), options);
+  return ort.InferenceSession.create(new Uint8Array(bytes), sessionOptions(backend));
 }
 
 async function load({ bytes, size, labels }) {
