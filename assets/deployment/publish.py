@@ -26,9 +26,12 @@ POINTER_SCHEMA = "edgeline.channel/1"
 MIN_CLIENT_VERSION = "1.0.0"
 # Which backends run each task's model. Each one ranks the variants by what was measured on it:
 # the Pi runs onnxruntime's CPU provider, the same one the pipeline times, so it takes the fastest
-# measured variant. In the browser, bench/web.py measured onnxruntime-web's wasm backend: fp16
-# and int8 both ran slower than fp32 there (fp16 is up-cast, int8 has no fast wasm kernels), so
-# wasm prefers fp32; WebGPU computes in fp16 on the GPU and downloads half the bytes.
+# measured variant. In the browser, bench/web.py timed onnxruntime-web 1.30's wasm backend in
+# Chromium with the page's own session options (bare session.run p50 against fp32 at 1 thread,
+# five runs on a 2-core x86): fp16 1.34-1.49x slower at 224 px (1.28-1.38x on the demo's 64 px
+# model), int8 1.18-1.32x (0.99-1.05x). Neither beat fp32, so wasm prefers fp32. WebGPU computes
+# in fp16 on the GPU and downloads half the bytes (not measured here: headless Chromium has only
+# a software adapter).
 BACKENDS = {"image-classification": ("web-wasm", "web-webgpu"), "anomaly-detection": ("pi",)}
 WEB_PREFERENCE = {"web-wasm": ("fp32", "fp16"), "web-webgpu": ("fp16", "fp32")}
 
