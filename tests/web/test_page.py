@@ -16,6 +16,7 @@ from assets.vision.dataset import fit_square
 from assets.vision.records import MODEL_NAME
 from clients.gateway.web_tokens import WebTokenSigner
 from tests.gateway.server import SECRET
+from tests.helpers import write_behind_the_store
 from tests.web.support import IMAGE_SIZE, approve_and_publish, register_classifier
 
 pytestmark = pytest.mark.slow
@@ -48,11 +49,18 @@ def classify(page, name: str, data: bytes) -> dict:
     )
 
 
-def python_probabilities(model_path, data: bytes) -> np.ndarray:
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    with Image.open(io.BytesIO(data)) as image:
-        pixels = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)[None]
-    return session.run(None, {"pixels": pixels})[0][0]
+def page_pixels(page, name: str, data: bytes) -> np.ndarray:
+    """The float32 CHW pixels the page's worker feeds its model for this photo."""
+    result = page.evaluate(
+        """async ([b64, type]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const { pixels, size } = await window.edgeline.preprocess(new Blob([bytes], { type }));
+            return { pixels: Array.from(pixels), size };
+        }""",
+        [base64.b64encode(data).decode(), MIME[name.rsplit(".", 1)[1]]],
+    )
+    size = result["size"]
+    return np.array(result["pixels"], np.float32).reshape(3, size, size)
 
 
 def stored_web_events(gateway) -> list[dict]:
@@ -99,23 +107,37 @@ def test_page_classifies_like_python_onnxruntime(
     page.screenshot(path=str(artifacts_dir / "web-result-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 860})
 
-    largest_difference = 0.0
+    # Two checks, each on what it is about: the page's pixels against the training pipeline's
+    # (decoders and resamplers differ a little between Chromium and Pillow), and the page's
+    # answer against Python onnxruntime's on the very pixels the page fed its model. (Comparing
+    # probabilities across the two preprocessings measured the model's sensitivity instead: it
+    # moved by up to 0.09 on one CPU and 0.002 on another.)
+    session = ort.InferenceSession(
+        str(classifier_files.path("fp32")), providers=["CPUExecutionProvider"]
+    )
+    pixel_differences, answer_differences = [], []
     for name, data in classifier_files.photos.items():
         result = classify(page, name, data)
-        reference = python_probabilities(classifier_files.path("fp32"), data)
+        fed = page_pixels(page, name, data)
+        with Image.open(io.BytesIO(data)) as image:
+            pipeline = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
+        pixel_differences.append(float(np.abs(fed - pipeline).mean()))
+        reference = session.run(None, {"pixels": fed[None]})[0][0]
         browser = {entry["label"]: entry["confidence"] for entry in result["top"]}
-        expected_top1 = classifier_files.labels[int(reference.argmax())]
-        assert result["top"][0]["label"] == expected_top1, name
-        assert expected_top1 in name  # and the model is right about these photos
-        difference = max(
-            abs(browser[label] - p)
-            for label, p in zip(classifier_files.labels, reference, strict=True)
+        answer_differences.append(
+            max(
+                abs(browser[label] - p)
+                for label, p in zip(classifier_files.labels, reference, strict=True)
+            )
         )
-        largest_difference = max(largest_difference, difference)
+        assert result["top"][0]["label"] == classifier_files.labels[int(reference.argmax())]
+        assert result["top"][0]["label"] in name, name  # and the model is right about them
     print(
-        f"largest probability difference, browser vs Python onnxruntime: {largest_difference:.4f}"
+        f"mean pixel difference, page vs pipeline: at most {max(pixel_differences):.2f} of 255; "
+        f"probability difference, page vs Python on the same pixels: {max(answer_differences):.2g}"
     )
-    assert largest_difference < 0.05  # resampling differs slightly (Chromium vs Pillow)
+    assert max(pixel_differences) < 4.0  # the same geometry and orientation: a few levels
+    assert max(answer_differences) < 1e-3  # onnxruntime-web's wasm computes what the CPU does
 
     stats = wait_until(
         lambda: (s := flush(page))["sent"] == 1 + len(classifier_files.photos) and s,
@@ -210,7 +232,7 @@ def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, class
     key = f"deploy/{MODEL_NAME}/2/model.fp32.onnx"
     tampered = bytearray(store.get_bytes(key))
     tampered[len(tampered) // 2] ^= 0xFF  # one flipped byte in the weights
-    store.put_bytes(key, bytes(tampered))
+    write_behind_the_store(store, key, bytes(tampered))  # the store itself refuses this
     page.evaluate("window.edgeline.checkChannel()")
     notice = page.inner_text("#notice")
     assert "v2 was not used" in notice and "sha256" in notice and "still using v1" in notice.lower()

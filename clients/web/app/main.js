@@ -412,6 +412,7 @@ async function start() {
 window.edgeline = {
   state,
   classify,
+  preprocess: async (blob) => (await state.worker).call("preprocess", { blob }),
   checkChannel: checkSoon,
   flushTelemetry: () => telemetry.flush(),
   telemetryStats: () => telemetry.stats(),

@@ -99,7 +99,13 @@ async function classify({ blob }) {
   };
 }
 
-const handlers = { init, load, unload, classify };
+// the pixels classify feeds the model, for checking the page's preprocessing against the pipeline's
+async function preprocess({ blob }) {
+  if (!active) throw new Error("no model is loaded");
+  return { pixels: (await pixelsOf(blob, active.size)).pixels, size: active.size };
+}
+
+const handlers = { init, load, unload, classify, preprocess };
 
 self.onmessage = (event) => {
   const { id, type, ...message } = event.data;
