@@ -56,8 +56,10 @@ class ArtifactStore(ConfigurableResource, ABC):
 
     @abstractmethod
     def read_tagged(self, key: str) -> tuple[bytes, str] | None:
-        """The bytes under ``key`` and a tag that changes whenever they do (None if absent):
-        what ``compare_and_swap`` expects."""
+        """The bytes under ``key`` and a tag that follows them (None if absent): what
+        ``compare_and_swap`` expects. As with S3's ETag, the same bytes carry the same tag, so a
+        document that several writers move must change with every move (a channel pointer
+        counts its generation)."""
 
     @abstractmethod
     def compare_and_swap(

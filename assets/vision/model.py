@@ -69,6 +69,8 @@ def build_mobilenet_v2(
     is trained.
     """
     network = torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult, dropout=dropout)
+    if not weights:
+        zero_init_residual_branches(network)
     if weights:
         state = load_state_dict(weights)
         missing, unexpected = network.load_state_dict(state, strict=False)
@@ -88,6 +90,20 @@ def build_mobilenet_v2(
     in_features = network.classifier[-1].in_features
     network.classifier[-1] = nn.Linear(in_features, num_classes)
     return PixelClassifier(network)
+
+
+def zero_init_residual_branches(network: nn.Module) -> None:
+    """Start each residual block as the identity (its last BatchNorm's scale at zero), for
+    training from scratch. With torchvision's default init, a small data set left the loss rising
+    for epochs and the result at chance on some CPUs and not others (arrows: 0.51 on one x86,
+    0.85 with ATEN_CPU_CAPABILITY=default); starting from the identity it trains the same way
+    everywhere (1.0 on each)."""
+    from torchvision.models.mobilenetv2 import InvertedResidual
+
+    for block in network.modules():
+        if isinstance(block, InvertedResidual) and block.use_res_connect:
+            last = [m for m in block.conv.modules() if isinstance(m, nn.BatchNorm2d)][-1]
+            nn.init.zeros_(last.weight)
 
 
 def frozen_batchnorm_to_eval(model: nn.Module) -> None:

@@ -216,7 +216,7 @@ def test_compare_and_swap_lets_exactly_one_of_many_writers_win(artifact_store):
     from resources.errors import ConcurrentWriteError
 
     key = "deploy/m/stable.json"
-    artifact_store.compare_and_swap(key, b"0", None)
+    artifact_store.compare_and_swap(key, b"initial", None)
     _, tag = artifact_store.read_tagged(key)
     won, barrier = [], threading.Barrier(8)
 
