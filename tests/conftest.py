@@ -1,7 +1,10 @@
 """Shared fixtures: moto's standalone server over real HTTP, and each resource in both environments."""
 
-import logging
 import os
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,8 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
+from orchestration.demo import free_port
 from resources import (
     CloudWatchTelemetryStore,
     LocalArtifactStore,
@@ -29,12 +32,20 @@ ENVIRONMENTS = ["local", "aws"]
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto's server on 127.0.0.1 and a free port; boto3 reaches it through AWS_ENDPOINT_URL."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    """moto's standalone server in its own process (as a real endpoint is, and so on the other
+    core) on 127.0.0.1 and a free port; boto3 reaches it through AWS_ENDPOINT_URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not answers(endpoint + "/moto-api/"):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"moto's server did not start on port {port}")
+        time.sleep(0.1)
     saved = {k: os.environ.get(k) for k in _AWS_ENV}
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
@@ -44,12 +55,21 @@ def moto_endpoint() -> Iterator[str]:
         AWS_REGION="us-east-1",
     )
     yield endpoint
-    server.stop()
+    server.terminate()
+    server.wait(timeout=30)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 _AWS_ENV = (
