@@ -39,7 +39,14 @@ def run_ingest_images(args: argparse.Namespace) -> int:
 
 def run_images(args: argparse.Namespace) -> int:
     """The review queue of shared images: list it, accept some into raw/images/, reject some."""
-    from assets.vision.review import accept_images, classes, pending_images, reject_images
+    from assets.vision.review import (
+        ReviewError,
+        accept_images,
+        classes,
+        pending_images,
+        reject_images,
+        suggested_labels,
+    )
 
     store = build_resources()["artifacts"]
     pending = pending_images(store)
@@ -49,12 +56,10 @@ def run_images(args: argparse.Namespace) -> int:
                 f"{image.key}  suggested: {image.suggested_label or '-'}  from: "
                 f"{image.uploader or '-'}  {image.bytes / 1e3:.0f} kB"
             )
-        by_label: dict[str, int] = {}
-        for image in pending:
-            by_label[image.suggested_label or "-"] = (
-                by_label.get(image.suggested_label or "-", 0) + 1
-            )
-        print(f"{len(pending)} shared images wait for review; by suggested label: {by_label}")
+        print(
+            f"{len(pending)} shared images wait for review; by suggested label: "
+            f"{suggested_labels(pending)}"
+        )
         print(f"classes now: {', '.join(sorted(classes(store))) or 'none'}")
         return 0
     keys = list(args.keys)
@@ -68,7 +73,7 @@ def run_images(args: argparse.Namespace) -> int:
             print("Materialise raw_images (or retrain) to train on them.")
         else:
             print(f"rejected {reject_images(store, keys, args.by, args.reason)} images")
-    except EdgelineError as error:
+    except ReviewError as error:  # raised before anything moves
         print(f"error: {error}")
         print("nothing was changed")
         return 2

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from resources.aws import AwsSettings
+from resources.aws import AwsSettings, error_code
 from resources.errors import (
     ArtifactNotFoundError,
     ConcurrentWriteError,
@@ -182,6 +183,11 @@ class LocalArtifactStore(ArtifactStore):
             except FileExistsError:
                 if sha256_file(Path(tmp)) != sha256_file(target):
                     raise _refused(key) from None
+            except OSError as error:  # a filesystem without hard links (FAT, some shares)
+                raise ImmutableArtifactError(
+                    f"cannot write {key!r} once and for all: {self.root} is on a filesystem "
+                    f"without hard links ({error.strerror}); keep EDGELINE_HOME on a local disk"
+                ) from None
         finally:
             Path(tmp).unlink(missing_ok=True)
 
@@ -280,8 +286,11 @@ class LocalArtifactStore(ArtifactStore):
         return f"{self.gateway_url.rstrip('/')}/v1/artifacts/{quoted}"  # relative without a base
 
 
-# S3's answers to a failed condition: 412, or 409 when another conditional write is in flight
-_PRECONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+# S3's answers to a failed condition (412), and to a conditional write while another to the same
+# key is in flight (409)
+_PRECONDITION_FAILED = ("PreconditionFailed", "412")
+_IN_FLIGHT = ("ConditionalRequestConflict", "409")
+PUT_ONCE_ATTEMPTS = 5
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -308,26 +317,35 @@ class S3ArtifactStore(ArtifactStore):
 
     @staticmethod
     def _is_missing(error: Exception) -> bool:
-        code = getattr(error, "response", {}).get("Error", {}).get("Code")
-        return code in ("NoSuchKey", "404", "NotFound")
-
-    @staticmethod
-    def _error_code(error: Exception) -> str:
-        return getattr(error, "response", {}).get("Error", {}).get("Code", "")
+        return error_code(error) in ("NoSuchKey", "404", "NotFound")
 
     def _put_once(self, key: str, body: Any, digest: str, content_type: str | None) -> None:
-        """A conditional PUT (``If-None-Match: *``): S3 itself refuses a second writer; the same
-        bytes already there count as written."""
+        """A conditional PUT (``If-None-Match: *``): S3 itself refuses a second writer (412); the
+        same bytes already there count as written. A 409 (another conditional write to the key
+        still in flight) is tried again once that one has had time to land."""
         extra = {"ContentType": content_type} if content_type else {}
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket, Key=self._object_key(key), Body=body, IfNoneMatch="*", **extra
-            )
-        except self.s3.exceptions.ClientError as error:
-            if self._error_code(error) not in _PRECONDITION_FAILED:
-                raise
+        for attempt in range(PUT_ONCE_ATTEMPTS):
+            if hasattr(body, "seek"):
+                body.seek(0)
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=self._object_key(key),
+                    Body=body,
+                    IfNoneMatch="*",
+                    **extra,
+                )
+                return
+            except self.s3.exceptions.ClientError as error:
+                code = error_code(error)
+                if code in _IN_FLIGHT and attempt + 1 < PUT_ONCE_ATTEMPTS:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                if code not in _PRECONDITION_FAILED:
+                    raise
             if hashlib.sha256(self.get_bytes(key)).hexdigest() != digest:
                 raise _refused(key) from None
+            return
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         if is_write_once(key):
@@ -366,7 +384,7 @@ class S3ArtifactStore(ArtifactStore):
                 Bucket=self.bucket, Key=self._object_key(key), Body=data, **condition, **extra
             )
         except self.s3.exceptions.ClientError as error:
-            if self._error_code(error) in _PRECONDITION_FAILED:
+            if error_code(error) in (*_PRECONDITION_FAILED, *_IN_FLIGHT):
                 raise ConcurrentWriteError(f"{key!r} changed since it was read") from None
             raise
         return written["ETag"]

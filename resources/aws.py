@@ -14,6 +14,11 @@ from pydantic import Field, PrivateAttr
 CLIENT_HOOK = "EDGELINE_AWS_CLIENT_HOOK"
 
 
+def error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    return getattr(error, "response", {}).get("Error", {}).get("Code", "")
+
+
 @cache
 def client_hook(path: str) -> Callable[[Any], None]:
     """The ``install`` function of the Python file at ``path``, called with every client made

@@ -4,6 +4,7 @@ every key with these functions, so a prefix is spelled once.
     raw/images/<label>/<image>                    images to train on (and users' shared ones)
     incoming/images/<day>/<uploader>/<uuid>.<ext> images clients shared, waiting for review
     reviews/images/<day>/<uuid>.<ext>.json        a person's decision on one of them
+    incoming/uploads/<day>/[<uploader>.]count.json  a day's uploads counted (all web pages, or one)
     raw/sensors/<profile>/profile.json            a sensor profile, beside its readings
     raw/sensors/<profile>/date=<day>/*.parquet    readings, one folder per day
     datasets/<name>/<version>/...                 prepared datasets, by content version
@@ -44,6 +45,11 @@ def incoming_images(day: str, uploader: str | None = None) -> str:
 
 def incoming_image(day: date, uploader: str, name: str) -> str:
     return incoming_images(f"{day:%Y-%m-%d}", uploader) + name
+
+
+def upload_count(day: str, uploader: str | None = None) -> str:
+    """The counter of a day's uploads by one uploader, or by all web pages."""
+    return f"incoming/uploads/{day}/" + (f"{uploader}.count.json" if uploader else "count.json")
 
 
 def image_review(day: date, name: str) -> str:

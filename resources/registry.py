@@ -23,7 +23,7 @@ from pydantic import Field, PrivateAttr
 
 from resources import layout
 from resources.artifacts import ArtifactStore
-from resources.aws import AwsSettings
+from resources.aws import AwsSettings, error_code
 from resources.errors import (
     InvalidDecisionError,
     InvalidModelNameError,
@@ -300,10 +300,6 @@ class SageMakerModelRegistry(ModelRegistry):
     def sagemaker(self) -> Any:
         return self.aws.cached_client("sagemaker")
 
-    @staticmethod
-    def _error_code(error: Exception) -> str:
-        return getattr(error, "response", {}).get("Error", {}).get("Code", "")
-
     def _group_arn(self, model: str) -> str:
         """The model package group's ARN; ``UnknownModelError`` if there is no such group.
         Found ARNs are kept: a group's ARN never changes, and every call asks for it."""
@@ -313,7 +309,7 @@ class SageMakerModelRegistry(ModelRegistry):
         try:
             group = self.sagemaker.describe_model_package_group(ModelPackageGroupName=model)
         except self.sagemaker.exceptions.ClientError as error:
-            if self._error_code(error) in ("ValidationException", "ResourceNotFound"):
+            if error_code(error) in ("ValidationException", "ResourceNotFound"):
                 raise UnknownModelError(f"no model named {model!r} is registered") from None
             raise
         self._group_arns[model] = group["ModelPackageGroupArn"]
@@ -407,7 +403,7 @@ class SageMakerModelRegistry(ModelRegistry):
                 ModelPackageName=f"{package_arn}/{version}"
             )
         except self.sagemaker.exceptions.ClientError as error:
-            if self._error_code(error) in ("ValidationException", "ResourceNotFound"):
+            if error_code(error) in ("ValidationException", "ResourceNotFound"):
                 raise UnknownModelVersionError(
                     f"model {model!r} has no version {version}"
                 ) from None

@@ -118,3 +118,19 @@ def test_a_damaged_variant_cannot_excuse_its_flips_as_ties():
     assert result.metrics["margin_error_p90"] > 1
     assert result.metrics["flips"] > 10
     assert result.metrics["accuracy_drop"] > 0.05
+
+
+def test_a_tie_turned_into_a_confident_other_answer_is_not_excused():
+    """fp32 undecided between two classes, the variant sure of the other one: not rounding."""
+    reference, candidate, _ = _confident_model_and_a_variant(noise=0.003)
+    ties = np.arange(20, 40)
+    logits = np.log(reference)
+    logits[ties, :] = [1.0, 1.05, -2, -2, -2]  # fp32: class 1 by a margin of 0.05
+    reference = _softmax(logits)
+    candidate[ties, :] = _softmax(np.array([[6.0, 1.0, -2, -2, -2]]))  # the variant: class 0
+    result = classification_gate(min_top1_agreement=0.985)(
+        [reference], [candidate], 1000, 250, targets=reference.argmax(1)
+    )
+    assert not result.passed
+    assert result.metrics["flips"] == 21 and result.metrics["near_tie_flips_excused"] == 1
+    assert result.metrics["accuracy_drop"] == pytest.approx(21 / 200)

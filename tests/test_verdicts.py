@@ -38,9 +38,10 @@ def test_only_files_with_a_passing_verdict_for_their_bytes_are_registered(store)
     record_verdict(
         store, MODEL, "int8_gate", int8, False, "run-b", {}, ("top-1 agreement 0.9",), fp32
     )
-    files, left_out = gated_files(store, MODEL, fp32, [(fp16, True), (int8, False)])
-    assert [f.precision for f in files] == ["fp32", "fp16"]
-    assert left_out["int8"].endswith("failed int8_gate in run run-b: top-1 agreement 0.9")
+    gated = gated_files(store, MODEL, fp32, [(fp16, True), (int8, False)])
+    assert [f.precision for f in gated.files] == ["fp32", "fp16"]
+    assert gated.left_out["int8"].endswith("failed int8_gate in run run-b: top-1 agreement 0.9")
+    assert gated.judged_in == {"fp32": "run-a", "fp16": "run-b"}
 
 
 def test_a_variant_judged_against_another_fp32_is_refused(store):
@@ -52,7 +53,7 @@ def test_a_variant_judged_against_another_fp32_is_refused(store):
     record_verdict(store, MODEL, "fp16_gate", fp16, True, "run-b", {}, reference=old)
     with pytest.raises(RegistrationRefusedError, match="against another fp32 file"):
         gated_files(store, MODEL, new, [(fp16, True)])
-    assert gated_files(store, MODEL, old, [(fp16, True)])[0][-1] == fp16
+    assert gated_files(store, MODEL, old, [(fp16, True)]).files[-1] == fp16
 
 
 def test_unjudged_failed_or_altered_files_are_refused_with_the_gate_and_the_run(store):

@@ -69,6 +69,7 @@ class ExportPlan:
     reference: Callable[[np.ndarray], list[np.ndarray]]  # the module's outputs, as numpy
     parity: Callable[[list[np.ndarray], list[np.ndarray]], Parity]  # (PyTorch, ONNX) -> gate
     baseline: Callable[[list[np.ndarray]], dict[str, Any]]
+    weights_key: str  # the trained weights exported (registration checks the card names them)
     batch_size: int = 64  # inputs per onnxruntime call (small windows: thousands)
 
 
@@ -152,7 +153,7 @@ def build_export_asset(
         )
         context.log.info("fp32 ONNX: parity %s, latency %s", parity.metrics, latency)
         yield Output(
-            {"file": model_file, "baseline": baseline},
+            {"file": model_file, "baseline": baseline, "weights_key": exported.weights_key},
             metadata=rounded(
                 {
                     "key": model_file.key,

@@ -24,7 +24,7 @@ class GateResult:
     """What a variant's comparison with fp32 measured, and whether it is good enough."""
 
     passed: bool
-    metrics: dict[str, float]
+    metrics: dict[str, float | int]
     failures: tuple[str, ...] = ()
 
 
@@ -278,8 +278,8 @@ def decision_margins(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per input: fp32's margin of its answer over the class that decides (the variant's answer
     where it differs, else fp32's runner-up), in log-probability (the logits' difference, which
-    a softmax neither squashes nor stretches); how far the variant moved that margin; and
-    whether the variant's answer differs."""
+    a softmax neither squashes nor stretches); the variant's margin between the same two
+    classes (negative where it flipped); and whether the variant's answer differs."""
     eps = 1e-12  # fp16 softmax may underflow to 0: a log of it is not an error to measure
     log_ref = np.log(np.clip(reference, eps, None))
     log_cand = np.log(np.clip(candidate, eps, None))
@@ -289,8 +289,7 @@ def decision_margins(
     runner_up = np.argsort(-reference, axis=1)[:, 1] if reference.shape[1] > 1 else answer
     rival = np.where(flipped, other, runner_up)
     margin = log_ref[rows, answer] - log_ref[rows, rival]
-    moved = np.abs((log_cand[rows, answer] - log_cand[rows, rival]) - margin)
-    return margin, moved, flipped
+    return margin, log_cand[rows, answer] - log_cand[rows, rival], flipped
 
 
 def classification_gate(
@@ -301,13 +300,14 @@ def classification_gate(
 ) -> Gate:
     """Compare class probabilities (the first output) with fp32's.
 
-    A changed answer counts against the variant unless fp32 itself was a tie within the
-    variant's numeric error: its margin (log-probability) below twice the 90th percentile of
-    how far the variant moved the deciding margin on the inputs where both agree, and never
-    above ``max_tie_margin``. Such a flip is rounding, on any CPU; it is excused and reported,
-    and agreement is required on the rest. A damaged variant moves margins far beyond the cap
-    and flips confident answers, so it still fails. With ``targets`` (labels) the accuracy of
-    both on them is reported too.
+    A changed answer counts against the variant unless it is a tie on both sides, within the
+    variant's numeric error: fp32's margin and the variant's margin the other way (in
+    log-probability) both below twice the 90th percentile of how far the variant moved the
+    deciding margin on the inputs where both agree, and never above ``max_tie_margin``. Such a
+    flip is rounding, on any CPU: it is excused and reported, and agreement is required on the
+    rest. A variant that answers another class with confidence is never excused, and a damaged
+    one moves margins far beyond the cap, so it still fails. With ``targets`` (labels) the
+    accuracy of both on them is reported too.
     """
 
     def gate(
@@ -318,11 +318,11 @@ def classification_gate(
         targets: np.ndarray | None = None,
     ) -> GateResult:
         ref, cand = np.asarray(reference[0]), np.asarray(candidate[0])
-        margin, moved, flipped = decision_margins(ref, cand)
-        agreeing_moves = moved[~flipped]
+        margin, variant_margin, flipped = decision_margins(ref, cand)
+        agreeing_moves = np.abs(variant_margin - margin)[~flipped]
         error = float(np.percentile(agreeing_moves, 90)) if len(agreeing_moves) else 0.0
         tie_margin = min(2 * error, max_tie_margin)
-        near_tie = margin <= tie_margin
+        near_tie = (margin <= tie_margin) & (np.abs(variant_margin) <= tie_margin)
         rest = ~near_tie
         agreement = float(np.mean(~flipped)) if len(ref) else 1.0
         rest_agreement = float(np.mean(~flipped[rest])) if rest.any() else 1.0
@@ -338,7 +338,7 @@ def classification_gate(
         if max_abs_diff is not None and diff > max_abs_diff:
             failures.append(f"max abs probability diff {diff:.3g} > {max_abs_diff}")
         failures += _size_failures(ratio, max_size_ratio)
-        metrics: dict[str, float] = {
+        metrics: dict[str, float | int] = {
             "top1_agreement": agreement,
             "top1_agreement_excluding_near_ties": rest_agreement,
             "flips": int(flipped.sum()),

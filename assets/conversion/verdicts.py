@@ -9,9 +9,11 @@ judged against exactly the fp32 file being registered). Whatever run produced th
 """
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from assets.conversion.model_file import ModelFile
 from resources import layout
@@ -66,7 +68,7 @@ def record_verdict(
         sha256=judged.sha256,
         passed=passed,
         run_id=run_id,
-        metrics={k: v for k, v in metrics.items() if isinstance(v, str | int | float | bool)},
+        metrics={k: _plain(v) for k, v in metrics.items() if _plain(v) is not None},
         failures=tuple(failures),
         reference_sha256=reference.sha256 if reference else None,
         judged_at=datetime.now(UTC).isoformat(),
@@ -77,14 +79,24 @@ def record_verdict(
     return verdict
 
 
+def _plain(value: Any) -> str | int | float | bool | None:
+    """A metric as JSON holds it (numpy numbers too); None for anything else."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, str | int | float | bool) else None
+
+
 def read_verdict(store: ArtifactStore, model: str, sha256: str, check: str) -> Verdict | None:
+    """The stored verdict (None without one, or with one of another schema: not a pass)."""
     key = layout.verdict(model, sha256, check)
     if not store.exists(key):
         return None
     document = store.get_json(key)
-    document.pop("schema", None)
-    document["failures"] = tuple(document.get("failures", ()))
-    return Verdict(**document)
+    if document.get("schema") != VERDICT_SCHEMA:
+        return None
+    known = {f.name for f in fields(Verdict)}
+    verdict = {k: v for k, v in document.items() if k in known}
+    return Verdict(**{**verdict, "failures": tuple(verdict.get("failures", ()))})
 
 
 def _stored_sha256(store: ArtifactStore, model_file: ModelFile) -> str:
@@ -96,10 +108,10 @@ def _stored_sha256(store: ArtifactStore, model_file: ModelFile) -> str:
         ) from None
 
 
-def _why_not(
+def _passing_verdict(
     store: ArtifactStore, model: str, model_file: ModelFile, check: str, reference: str | None
-) -> str | None:
-    """Why ``model_file`` may not be registered (None: it may)."""
+) -> "Verdict | str":
+    """``model_file``'s passing verdict, or why it may not be registered."""
     stored = _stored_sha256(store, model_file)
     what = f"{model_file.precision} ({model_file.key}, sha256 {stored[:12]})"
     if stored != model_file.sha256:
@@ -116,7 +128,14 @@ def _why_not(
             f"(sha256 {str(verdict.reference_sha256)[:12]}), not the one registered "
             f"(sha256 {reference[:12]}): convert it again"
         )
-    return None
+    return verdict
+
+
+@dataclass(frozen=True)
+class GatedFiles:
+    files: list[ModelFile]  # fp32 first
+    left_out: dict[str, str]  # optional variants, with why
+    judged_in: dict[str, str]  # precision -> the run whose gate passed it
 
 
 def gated_files(
@@ -124,21 +143,23 @@ def gated_files(
     model: str,
     fp32: ModelFile,
     variants: list[tuple[ModelFile, bool]],
-) -> tuple[list[ModelFile], dict[str, str]]:
+) -> GatedFiles:
     """The files that may become a version of ``model``: fp32 with a passing parity verdict,
-    and each ``(variant file, required)`` with a passing gate verdict against that fp32.
-    Returns (files, optional variants left out with why); a required variant or fp32 without
-    one raises ``RegistrationRefusedError`` naming the gate and the run."""
-    problem = _why_not(store, model, fp32, PARITY_CHECK, None)
-    if problem:
-        raise RegistrationRefusedError(f"refusing to register {model}: {problem}")
-    accepted, left_out = [fp32], {}
+    and each ``(variant file, required)`` with a passing gate verdict against that fp32 (an
+    optional one without is left out, with why). fp32 or a required variant without one raises
+    ``RegistrationRefusedError`` naming the gate and the run."""
+    found = _passing_verdict(store, model, fp32, PARITY_CHECK, None)
+    if isinstance(found, str):
+        raise RegistrationRefusedError(f"refusing to register {model}: {found}")
+    gated = GatedFiles([fp32], {}, {fp32.precision: found.run_id})
     for variant, required in variants:
-        problem = _why_not(store, model, variant, gate_check(variant.precision), fp32.sha256)
-        if problem is None:
-            accepted.append(variant)
+        check = gate_check(variant.precision)
+        found = _passing_verdict(store, model, variant, check, fp32.sha256)
+        if isinstance(found, Verdict):
+            gated.files.append(variant)
+            gated.judged_in[variant.precision] = found.run_id
         elif required:
-            raise RegistrationRefusedError(f"refusing to register {model}: its required {problem}")
+            raise RegistrationRefusedError(f"refusing to register {model}: its required {found}")
         else:
-            left_out[variant.precision] = problem
-    return accepted, left_out
+            gated.left_out[variant.precision] = found
+    return gated

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataVa
 
 from assets.conversion.model_file import ModelFile
 from assets.conversion.variants import Variant
-from assets.conversion.verdicts import gated_files
+from assets.conversion.verdicts import RegistrationRefusedError, gated_files
 from assets.deployment.registration import build_model_card, register_model_version
 from assets.metadata import rounded
 from resources.artifacts import ArtifactStore
@@ -67,36 +67,44 @@ def build_registration_asset(
         converted: list[ModelFile] = [upstream[n] for n in variant_inputs]
         known = facts(upstream)
         model_name = known.model
-        variants, left_out = gated_files(
+        if exported.get("weights_key") != known.weights_key:  # the card would describe others
+            raise RegistrationRefusedError(
+                f"refusing to register {model_name}: its fp32 file was exported from "
+                f"{exported.get('weights_key')}, not from the trained weights the card would "
+                f"describe ({known.weights_key}): materialise {asset_prefix}_onnx again"
+            )
+        gated = gated_files(
             artifacts,
             model_name,
             exported["file"],
             [(v, required[v.precision]) for v in converted],
         )
+        left_out, files = gated.left_out, gated.files
         for precision, why in left_out.items():
             context.log.warning("%s left out of the version: %s", precision, why)
         card = build_model_card(
             model_name,
             known.description,
             task=known.task,
-            variants=variants,
+            variants=files,
             metrics=known.metrics,
             baseline=exported["baseline"],
             lineage={
                 "run_id": context.run.run_id,
                 "data_version": known.data_version,
                 "weights_key": known.weights_key,
+                "gates_passed_in_runs": gated.judged_in,
             },
         )
         card["variants_left_out"] = left_out
         if evaluate_variants is not None:  # what each variant costs, class by class
-            card["variant_metrics"] = evaluate_variants(artifacts, upstream, variants)
+            card["variant_metrics"] = evaluate_variants(artifacts, upstream, files)
         version = register_model_version(registry, model_name, known.description, card)
         context.log.info("registered %s v%d (%s)", model_name, version.version, version.status)
         table = "\n".join(
             f"| {v.precision} | {v.bytes / 1e6:.3f} MB | {v.latency['threads_1']['p50_ms']:.3f} ms | "
             f"{v.latency['threads_2']['p50_ms']:.3f} ms |"
-            for v in variants
+            for v in files
         )
         return Output(
             {"model": model_name, "version": version.version, "status": version.status},

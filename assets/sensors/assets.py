@@ -391,6 +391,7 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
         reference=lambda values: [t.numpy() for t in module(torch.from_numpy(values))],
         parity=parity,
         baseline=lambda outputs: error_baseline(outputs[1], trained.threshold),
+        weights_key=trained.weights_key,
         batch_size=4096,
     )
 

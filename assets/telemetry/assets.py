@@ -29,7 +29,7 @@ from assets.telemetry.reports import (
     report_markdown,
     report_plots,
 )
-from assets.vision.review import pending_images
+from assets.vision.review import count_pending
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
@@ -139,7 +139,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         filled = [p for p in parts if not p.empty]
         frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
         model, baseline, version = _baseline(registry, frame)
-        waiting = len(pending_images(artifacts)) if client_kind == "web" else None
+        waiting = count_pending(artifacts) if client_kind == "web" else None
         report = build_report(client_kind, day, frame, baseline, version, model, waiting)
         plots = report_plots(client_kind, frame, report, baseline)
         prefix = layout.report(client_kind, day)

@@ -50,7 +50,14 @@ from assets.vision.dataset import (
 )
 from assets.vision.demo_data import generate_demo_images
 from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
-from assets.vision.review import accept_images, pending_images, reject_images
+from assets.vision.review import (
+    accept_images,
+    count_pending,
+    pending_images,
+    reject_images,
+    requeue_unreviewed,
+    suggested_labels,
+)
 from resources import layout
 from resources.artifacts import ArtifactStore
 
@@ -104,7 +111,13 @@ class RawImagesConfig(Config):
 def raw_images(
     context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
 ) -> Output[dict[str, int]]:
-    waiting = len(pending_images(artifacts))
+    requeued = requeue_unreviewed(artifacts)
+    if requeued:
+        context.log.warning(
+            "%d images an earlier Edgeline adopted without review went back to the review queue",
+            requeued,
+        )
+    waiting = count_pending(artifacts)
     if waiting:
         context.log.info(
             "%d shared images wait for review (`edgeline images review`); none of them trains "
@@ -130,6 +143,7 @@ def raw_images(
     metadata: dict[str, Any] = {
         "files": len(keys),
         "shared_images_waiting_for_review": waiting,
+        "unreviewed_images_requeued": requeued,
         "classes": len(counts),
         "count_per_class": MetadataValue.json(counts),
         **sample_grid(artifacts, [(k, k[len(RAW_PREFIX) :].split("/")[0]) for k in samples]),
@@ -193,10 +207,6 @@ def shared_image_queue(
     if accepted or rejected:
         context.log.info("accepted %d, rejected %d (by %s)", len(accepted), rejected, config.by)
     pending = pending_images(artifacts)
-    suggested: dict[str, int] = {}
-    for image in pending:
-        label = image.suggested_label or "(no label)"
-        suggested[label] = suggested.get(label, 0) + 1
     rows = "\n".join(
         f"| {p.key} | {p.suggested_label or ''} | {p.uploader or ''} | {p.bytes / 1e3:.0f} kB |"
         for p in pending[:100]
@@ -205,7 +215,7 @@ def shared_image_queue(
         "waiting": len(pending),
         "accepted_now": len(accepted),
         "rejected_now": rejected,
-        "suggested_labels": MetadataValue.json(suggested),
+        "suggested_labels": MetadataValue.json(suggested_labels(pending)),
         "queue": MetadataValue.md(
             "| key | suggested label | uploader | size |\n| --- | --- | --- | --- |\n" + rows
             if rows
@@ -478,6 +488,7 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
         reference=lambda pixels: [predict_probabilities(module, pixels)],
         parity=parity,
         baseline=lambda outputs: _baseline(outputs[0], trained.labels),
+        weights_key=trained.weights_key,
     )
 
 

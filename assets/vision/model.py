@@ -71,7 +71,7 @@ def build_mobilenet_v2(
     network = torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult, dropout=dropout)
     if not weights:
         zero_init_residual_branches(network)
-    if weights:
+    else:
         state = load_state_dict(weights)
         missing, unexpected = network.load_state_dict(state, strict=False)
         feature_missing = [k for k in missing if k.startswith("features.")]

@@ -3,11 +3,12 @@
 Nothing a client sends enters a training set by itself: an upload waits under
 ``incoming/images/<day>/<uploader>/`` with the label its sender suggested, and only a person's
 decision (``edgeline images accept|reject``, or the ``review_shared_images`` job) moves it into
-``raw/images/<label>/`` or removes it. A new class starts only when the reviewer says so
-(``new_class``), so no number of uploads with a made-up label can add one. Each decision is
-kept under ``reviews/images/<day>/``.
+``raw/images/<label>/reviewed-<name>`` or removes it. A new class starts only when the
+reviewer says so (``new_class``), so no number of uploads with a made-up label can add one.
+Each decision is kept under ``reviews/images/<day>/``.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -16,6 +17,9 @@ from assets.vision.dataset import IMAGE_SUFFIXES, safe_name
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
+
+ACCEPTED = "reviewed-"  # the name of an accepted image in raw/images/<label>/
+ADOPTED_UNREVIEWED = "shared-"  # what Edgeline before the review queue copied there by itself
 
 
 class ReviewError(EdgelineError, ValueError):
@@ -50,6 +54,39 @@ def pending_images(store: ArtifactStore) -> list[SharedImage]:
             )
         )
     return pending
+
+
+def count_pending(store: ArtifactStore) -> int:
+    """How many images wait (from one listing: no image is read)."""
+    return len(_image_keys(store, layout.INCOMING_IMAGES))
+
+
+def suggested_labels(pending: list[SharedImage]) -> dict[str, int]:
+    """Waiting images by the label their senders suggested ("-" for none), most first."""
+    return dict(Counter(p.suggested_label or "-" for p in pending).most_common())
+
+
+def requeue_unreviewed(store: ArtifactStore) -> int:
+    """Put back in the queue what an earlier Edgeline adopted into raw/images/ unreviewed
+    (``shared-<name>``): after an upgrade too, nothing trains that no person accepted. Where the
+    upload still waits in the queue, the copy is simply removed. Returns how many."""
+    waiting = {PurePosixPath(k).name for k in _image_keys(store, layout.INCOMING_IMAGES)}
+    today = datetime.now(UTC).date()
+    requeued = 0
+    for key in _image_keys(store, layout.RAW_IMAGES):
+        label, _, name = key[len(layout.RAW_IMAGES) :].partition("/")
+        if not name.startswith(ADOPTED_UNREVIEWED):
+            continue
+        original = name[len(ADOPTED_UNREVIEWED) :]
+        if original not in waiting:
+            target = layout.incoming_image(today, "adopted-unreviewed", original)
+            store.put_bytes(target, store.get_bytes(key))
+            store.put_json(
+                target + ".json", {"label": label, "device_id": None, "bytes": store.size(key)}
+            )
+        store.delete(key)
+        requeued += 1
+    return requeued
 
 
 def classes(store: ArtifactStore) -> set[str]:
@@ -122,7 +159,7 @@ def accept_images(
                 f"{key}: {chosen!r} is not a class yet (classes: {', '.join(sorted(known)) or 'none'});"
                 " pass --new-class to start it, or --label to file it under another"
             )
-        targets[key] = f"{layout.RAW_IMAGES}{chosen}/shared-{PurePosixPath(key).name}"
+        targets[key] = f"{layout.RAW_IMAGES}{chosen}/{ACCEPTED}{PurePosixPath(key).name}"
     for key, image in images.items():
         store.put_bytes(targets[key], store.get_bytes(key))
         label_of = targets[key][len(layout.RAW_IMAGES) :].split("/")[0]

@@ -46,7 +46,8 @@ class TelemetryEvent(BaseModel):
     anomaly: bool | None = None
     image_key: str | None = Field(
         default=None,
-        pattern=r"^incoming/images/\d{4}-\d{2}-\d{2}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}/"
+        # <uploader>/ since the review queue; events queued by older pages may lack it
+        pattern=r"^incoming/images/\d{4}-\d{2}-\d{2}/([A-Za-z0-9][A-Za-z0-9._-]{0,63}/)?"
         r"[0-9a-f-]{36}\.(jpg|png|webp)$",
     )
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 PREFIX = "ew1"
+BROWSER_ID_PREFIX = "web-"  # every browser id starts so; no device may use such an id
 WEB_SCOPES = ("manifest:read", "telemetry:write", "images:write")
 MIN_SECRET_BYTES = 32
 
@@ -46,7 +47,7 @@ def _unb64(text: str) -> bytes:
 
 
 def new_browser_id() -> str:
-    return f"web-{secrets.token_hex(12)}"
+    return f"{BROWSER_ID_PREFIX}{secrets.token_hex(12)}"
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def race(*steps: Callable[[], None], spread_s: float = 0.0) -> list[Exception]:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+        assert not thread.is_alive(), "a step hung"
     return errors
 
 

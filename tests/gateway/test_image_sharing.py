@@ -4,6 +4,7 @@ dataset went from 5 to 8 classes; rotating tokens from one address gave 29 token
 in 60 s; and 40 of 40 token requests with a forged X-Forwarded-For counted as other clients."""
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -12,7 +13,7 @@ from dagster import DagsterInstance, materialize
 from PIL import Image
 
 from assets.vision.assets import image_dataset, raw_images, shared_image_queue
-from assets.vision.review import pending_images
+from assets.vision.review import pending_images, reject_images
 from clients.gateway.rate_limit import Rate
 from resources.environment import local_resources
 from tests.gateway.server import Gateway
@@ -30,6 +31,15 @@ def fresh_token(url: str) -> dict:
     response = httpx.post(f"{url}/v1/web/tokens")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def share_as_device(url: str, data: bytes, device_id: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/images",
+        content=data,
+        params={"device_id": device_id},
+        headers={"Authorization": "Bearer device-token"},
+    )
 
 
 def share(url: str, token: str, data: bytes, label: str | None = None) -> httpx.Response:
@@ -76,7 +86,7 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
     )
     dataset = before.output_for_node("image_dataset")
     assert dataset.labels == ("blue", "green", "red") and len(dataset.records) == 60
-    assert not any("shared-" in r.key for r in dataset.records)
+    assert not any("reviewed-" in r.key for r in dataset.records)
     waiting = before.asset_materializations_for_node("raw_images")[0].metadata
     assert waiting["shared_images_waiting_for_review"].value == 500
 
@@ -93,23 +103,42 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
         [raw_images, image_dataset], resources=resources, run_config=run, instance=instance
     ).output_for_node("image_dataset")
     assert after.labels == ("blue", "green", "red") and len(after.records) == 70
-    accepted = sorted(r.key.rsplit("shared-", 1)[1] for r in after.records if "shared-" in r.key)
+    accepted = sorted(
+        r.key.rsplit("reviewed-", 1)[1] for r in after.records if "reviewed-" in r.key
+    )
     assert accepted == sorted(key.rsplit("/", 1)[1] for key in chosen)
     assert len(pending_images(gateway.store)) == 490
 
 
 def test_uploads_are_bounded_per_browser_and_per_day(running):
-    gateway = running(shares_per_browser_per_day=3, web_shares_per_day=5)
+    """Counted when they start, by compare-and-swap: ten at once get three slots, a review
+    gives none back, and fresh browser ids do not get past the day's total."""
+    generous = Rate(per_minute=6_000, burst=100)  # the daily allowance is what this is about
+    gateway = running(
+        shares_per_browser_per_day=3,
+        web_shares_per_day=5,
+        web_rates={"tokens": generous, "images:write": generous},
+    )
     token = fresh_token(gateway.url)["token"]
-    assert [share(gateway.url, token, photo(i)).status_code for i in range(4)] == [201] * 3 + [429]
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(lambda i: share(gateway.url, token, photo(i)).status_code, range(10)))
+    assert sorted(codes) == [201] * 3 + [429] * 7
     refused = share(gateway.url, token, photo(9))
-    assert "shared 3 images today: at most 3 a day" in refused.json()["detail"]
+    assert "uploaded 3 images today: at most 3 a day" in refused.json()["detail"]
     assert 0 < int(refused.headers["retry-after"]) <= 86400
-    # a fresh browser id does not get past the day's total for all pages
-    other = fresh_token(gateway.url)["token"]
-    codes = [share(gateway.url, other, photo(10 + i)).status_code for i in range(3)]
-    assert codes == [201, 201, 429]
-    assert len(pending_images(gateway.store)) == 5
+    queued = [p.key for p in pending_images(gateway.store)]
+    reject_images(gateway.store, queued, "qa", "spam")  # reviewed: the day's count stays
+    assert share(gateway.url, token, photo(10)).status_code == 429
+    others = [fresh_token(gateway.url)["token"] for _ in range(2)]
+    assert [share(gateway.url, t, photo(20 + i)).status_code for i, t in enumerate(others)] == [
+        201,
+        201,
+    ]
+    assert share(gateway.url, fresh_token(gateway.url)["token"], photo(30)).status_code == 429
+    assert len(pending_images(gateway.store)) == 2
+    # a device may not pose as a web page
+    device = share_as_device(gateway.url, photo(40), "web-pretender")
+    assert device.status_code == 403
 
 
 def test_sharing_can_be_turned_off_and_the_page_is_told(running):

@@ -112,19 +112,19 @@ def test_invalid_keys_are_refused_and_nothing_is_written(artifact_store, key, pr
 
 def test_keys_under_a_file_are_not_found_and_not_writable(artifact_store, environment):
     """Once a 500 ("not a directory"); S3 allows both keys, a directory cannot: refused clearly."""
-    artifact_store.put_bytes("deploy/m/1/model.onnx", b"weights")
+    artifact_store.put_bytes("datasets/d/1/data.bin", b"weights")
     with pytest.raises(ArtifactNotFoundError):
-        artifact_store.get_bytes("deploy/m/1/model.onnx/x")
+        artifact_store.get_bytes("datasets/d/1/data.bin/x")
     with pytest.raises(ArtifactNotFoundError):
-        artifact_store.size("deploy/m/1/model.onnx/x")
-    assert not artifact_store.exists("deploy/m/1/model.onnx/x")
-    artifact_store.delete("deploy/m/1/model.onnx/x")  # nothing there: not an error
+        artifact_store.size("datasets/d/1/data.bin/x")
+    assert not artifact_store.exists("datasets/d/1/data.bin/x")
+    artifact_store.delete("datasets/d/1/data.bin/x")  # nothing there: not an error
     if environment == "local":
         with pytest.raises(InvalidKeyError, match="part of its path is a file"):
-            artifact_store.put_bytes("deploy/m/1/model.onnx/x", b"1")
+            artifact_store.put_bytes("datasets/d/1/data.bin/x", b"1")
         with pytest.raises(InvalidKeyError, match="other keys live under it"):
             artifact_store.put_bytes("deploy/m/1", b"1")
-    assert artifact_store.get_bytes("deploy/m/1/model.onnx") == b"weights"
+    assert artifact_store.get_bytes("datasets/d/1/data.bin") == b"weights"
 
 
 def test_concurrent_readers_never_see_partial_pointer(artifact_store):

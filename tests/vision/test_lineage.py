@@ -265,3 +265,16 @@ def test_a_failed_fp32_parity_cannot_be_registered_in_a_later_run(lineage):
         assert gates["fp16_gate"]
     finally:  # the module's lineage goes on with a good export
         assert rerun(lineage, ["image_classifier_onnx"]).success
+
+
+def test_a_retrained_model_is_not_registered_with_an_older_export(lineage):
+    """The card's metrics and weights come from image_classifier: registering alone after a
+    retrain would pair them with the files of the previous export."""
+    registry = lineage[2]
+    before = registry.list_versions("image-classifier")
+    assert rerun(lineage, ["image_classifier"]).success
+    alone = rerun(lineage, ["registered_image_classifier"])
+    message = _failure_text(alone, "registered_image_classifier")
+    assert "its fp32 file was exported from" in message
+    assert "materialise image_classifier_onnx again" in message
+    assert registry.list_versions("image-classifier") == before

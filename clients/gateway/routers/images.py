@@ -2,6 +2,7 @@
 to review (nothing shared trains a model until it is accepted). Bounded a day per uploader and,
 for web pages, in all; web sharing can be turned off."""
 
+import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -11,7 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from clients.gateway.auth import Caller
 from clients.gateway.bodies import read_body
 from clients.gateway.dependencies import Context, GatewayContext, ImageWriter
+from clients.gateway.web_tokens import BROWSER_ID_PREFIX
 from resources import layout
+from resources.artifacts import ArtifactStore, json_bytes
+from resources.errors import ConcurrentWriteError
 from resources.images import ImageRefusedError, read_image_header
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -42,42 +46,57 @@ def image_extension(data: bytes) -> str:
         raise HTTPException(413 if error.too_large else 415, str(error)) from None
 
 
-def _images(keys: list[str]) -> list[str]:
-    return [k for k in keys if not k.endswith(".json")]  # not the sidecars
-
-
 def _until_tomorrow(now: datetime) -> dict[str, str]:
     midnight = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
     return {"Retry-After": str(max(1, int((midnight - now).total_seconds())))}
 
 
-def check_daily_quota(context: GatewayContext, caller: Caller, uploader: str, day: date) -> None:
-    """429 once ``uploader`` (or, for web pages, everyone) shared the day's allowance: minting
-    fresh browser ids does not get past the total. Counted in the store, so it holds across
-    gateway processes."""
+QUOTA_ATTEMPTS = 20
+
+
+def _count_one_more(store: ArtifactStore, key: str, limit: int) -> int | None:
+    """Add one to the day's counter under ``key`` by compare-and-swap (concurrent uploads each
+    get their own slot); None, adding nothing, once it holds ``limit``. Returns the count."""
+    for _ in range(QUOTA_ATTEMPTS):
+        read = store.read_tagged(key)
+        used = int(json.loads(read[0])["uploads"]) if read else 0
+        if used >= limit:
+            return None
+        try:
+            store.compare_and_swap(
+                key,
+                json_bytes({"uploads": used + 1}),
+                read[1] if read else None,
+                "application/json",
+            )
+            return used + 1
+        except ConcurrentWriteError:
+            continue
+    raise HTTPException(503, "too many uploads at this moment: retry", headers={"Retry-After": "1"})
+
+
+def reserve_daily_upload(context: GatewayContext, caller: Caller, uploader: str, day: date) -> None:
+    """Count this upload against ``uploader``'s allowance for the day and, for web pages, against
+    all pages' (minting fresh browser ids does not get past it): 429 once it is spent. The
+    counters live in the store, so they hold across gateway processes, and a person's review
+    of the queue gives nothing back."""
     settings, store, now = context.settings, context.artifacts, datetime.now(UTC)
-    mine = len(_images(store.list_keys(layout.incoming_images(f"{day}", uploader))))
-    limit = (
-        settings.shares_per_browser_per_day
-        if caller.kind == "web"
-        else settings.shares_per_device_per_day
-    )
-    if mine >= limit:
+    web = caller.kind == "web"
+    limit = settings.shares_per_browser_per_day if web else settings.shares_per_device_per_day
+    if _count_one_more(store, layout.upload_count(f"{day}", uploader), limit) is None:
         raise HTTPException(
             429,
-            f"{uploader} shared {mine} images today: at most {limit} a day",
+            f"{uploader} uploaded {limit} images today: at most {limit} a day",
             headers=_until_tomorrow(now),
         )
-    if caller.kind == "web":
-        today = layout.incoming_images(f"{day}")
-        web = [k for k in _images(store.list_keys(today)) if k[len(today) :].startswith("web-")]
-        if len(web) >= settings.web_shares_per_day:
-            raise HTTPException(
-                429,
-                f"web pages shared {len(web)} images today: this gateway takes at most "
-                f"{settings.web_shares_per_day} a day",
-                headers=_until_tomorrow(now),
-            )
+    all_pages = settings.web_shares_per_day
+    if web and _count_one_more(store, layout.upload_count(f"{day}"), all_pages) is None:
+        raise HTTPException(
+            429,
+            f"web pages shared {all_pages} images today: this gateway takes at most "
+            f"{all_pages} a day",
+            headers=_until_tomorrow(now),
+        )
 
 
 @router.post("/v1/images", status_code=201)
@@ -91,8 +110,10 @@ async def upload_image(
     device_id = uploader_device(caller, device_id)
     if caller.kind == "web" and not context.settings.web_sharing:
         raise HTTPException(403, "photo sharing is turned off on this gateway")
+    if caller.kind == "device" and device_id and device_id.startswith(BROWSER_ID_PREFIX):
+        raise HTTPException(403, f"device ids starting {BROWSER_ID_PREFIX!r} are web pages'")
     uploader, day = device_id or "device", datetime.now(UTC).date()
-    await run_in_threadpool(check_daily_quota, context, caller, uploader, day)
+    await run_in_threadpool(reserve_daily_upload, context, caller, uploader, day)
     data = await read_body(request, MAX_IMAGE_BYTES, "image")
     extension = image_extension(data)
     key = layout.incoming_image(day, uploader, f"{uuid.uuid4()}.{extension}")

@@ -212,6 +212,7 @@ function checkSoon() {
     .catch((error) => notice(`Model check failed: ${error.message}`, "error"))
     .finally(() => {
       state.checking = null;
+      showSharing(); // a renewed token carries the gateway's current settings
     });
   return state.checking;
 }
@@ -392,7 +393,6 @@ async function start() {
     return worker;
   });
   await state.session.token().catch(() => null); // offline on a first visit: the check says so
-  showSharing();
   const saved = savedModelState();
   if (saved) {
     try {
