@@ -123,7 +123,7 @@ def test_keys_under_a_file_are_not_found_and_not_writable(artifact_store, enviro
         with pytest.raises(InvalidKeyError, match="part of its path is a file"):
             artifact_store.put_bytes("datasets/d/1/data.bin/x", b"1")
         with pytest.raises(InvalidKeyError, match="other keys live under it"):
-            artifact_store.put_bytes("deploy/m/1", b"1")
+            artifact_store.put_bytes("datasets/d/1", b"1")
     assert artifact_store.get_bytes("datasets/d/1/data.bin") == b"weights"
 
 
