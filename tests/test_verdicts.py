@@ -13,7 +13,7 @@ from assets.conversion.verdicts import (
     record_verdict,
 )
 from resources import LocalArtifactStore
-from tests.helpers import write_behind_the_store
+from tests.helpers import alter_behind_the_store
 
 MODEL = "pump-autoencoder"
 
@@ -68,9 +68,9 @@ def test_unjudged_failed_or_altered_files_are_refused_with_the_gate_and_the_run(
     record_verdict(store, MODEL, PARITY_CHECK, fp32, True, "run-d", {})  # judged again: passed
     fp16 = stored(store, "run-b", "fp16", b"fp16 bytes")
     record_verdict(store, MODEL, "fp16_gate", fp16, True, "run-b", {}, reference=fp32)
-    write_behind_the_store(store, fp16.key, b"other bytes")
+    alter_behind_the_store(store, fp16.key, b"other bytes")
     with pytest.raises(RegistrationRefusedError, match="is not the file its run produced"):
         gated_files(store, MODEL, fp32, [(fp16, True)])
-    store.delete(fp16.key)
+    alter_behind_the_store(store, fp16.key, None)
     with pytest.raises(RegistrationRefusedError, match="missing from the artifact store"):
         gated_files(store, MODEL, fp32, [(fp16, True)])

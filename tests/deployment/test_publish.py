@@ -18,7 +18,7 @@ from assets.deployment.publish import (
 from resources import IotDeviceJobs
 from resources.errors import UnknownModelVersionError
 from tests.deployment.conftest import register_tiny_version
-from tests.helpers import unique_name, write_behind_the_store
+from tests.helpers import alter_behind_the_store, unique_name
 
 
 @pytest.fixture
@@ -121,9 +121,9 @@ def test_altered_or_missing_artifact_fails_and_pointer_stays(
     model_registry.approve(model, bad, "ok", "qa")
     key = model_registry.get_model_card(model, bad)["variants"][1]["key"]
     if damage == "tamper":
-        write_behind_the_store(artifact_store, key, artifact_store.get_bytes(key) + b"\x00")
+        alter_behind_the_store(artifact_store, key, artifact_store.get_bytes(key) + b"\x00")
     else:
-        artifact_store.delete(key)
+        alter_behind_the_store(artifact_store, key, None)
     message = "does not match the registered sha256" if damage == "tamper" else "is missing"
     with pytest.raises(PublishError, match=message):
         publish_model_version(artifact_store, model_registry, model, bad)

@@ -19,7 +19,7 @@ from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
 from clients.pi.storage import ModelCache, Outbox
 from resources import SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event
-from tests.helpers import write_behind_the_store
+from tests.helpers import alter_behind_the_store
 
 WINDOW = 10
 MODEL = "turbine-autoencoder"
@@ -154,7 +154,7 @@ def test_agent_follows_channel_runs_model_and_reports(gateway, tmp_path, sent_he
 
     v3 = register_and_publish(store, registry, threshold=15.0)
     deployed = f"deploy/{MODEL}/{v3}/model.fp32.onnx"
-    write_behind_the_store(
+    alter_behind_the_store(
         store, deployed, store.get_bytes(deployed) + b"\x00"
     )  # after publication
     with pytest.raises(ModelRefused, match="sha256 does not match"):

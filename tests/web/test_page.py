@@ -16,7 +16,7 @@ from assets.vision.dataset import fit_square
 from assets.vision.records import MODEL_NAME
 from clients.gateway.web_tokens import WebTokenSigner
 from tests.gateway.server import SECRET
-from tests.helpers import write_behind_the_store
+from tests.helpers import alter_behind_the_store
 from tests.web.support import IMAGE_SIZE, approve_and_publish, register_classifier
 
 pytestmark = pytest.mark.slow
@@ -232,7 +232,7 @@ def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, class
     key = f"deploy/{MODEL_NAME}/2/model.fp32.onnx"
     tampered = bytearray(store.get_bytes(key))
     tampered[len(tampered) // 2] ^= 0xFF  # one flipped byte in the weights
-    write_behind_the_store(store, key, bytes(tampered))  # the store itself refuses this
+    alter_behind_the_store(store, key, bytes(tampered))  # the store itself refuses this
     page.evaluate("window.edgeline.checkChannel()")
     notice = page.inner_text("#notice")
     assert "v2 was not used" in notice and "sha256" in notice and "still using v1" in notice.lower()
