@@ -10,6 +10,7 @@ switch. Ctrl-C stops every process it started.
 """
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,8 +19,6 @@ import urllib.request
 from pathlib import Path
 
 from resources.environment import PACKAGE_ROOT, code_location_args, dagster_home, edgeline_home
-
-DEV_TOKEN = "dev-fleet-token"
 
 
 class Processes:
@@ -74,12 +73,16 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
     home = dagster_home()
     logs = edgeline_home() / "dev"
     logs.mkdir(parents=True, exist_ok=True)
+    # a fresh fleet token each start (a fixed one would be a known password for any gateway
+    # left running); the agents read it from their environment, never from a command line
+    configured = os.environ.get("EDGELINE_GATEWAY_TOKENS")
+    token = configured.split(",")[0].split(":")[0] if configured else secrets.token_urlsafe(24)
     environment = {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "EDGELINE_GATEWAY_TOKENS": os.environ.get("EDGELINE_GATEWAY_TOKENS") or DEV_TOKEN,
+        "EDGELINE_GATEWAY_TOKENS": configured or token,
+        "EDGELINE_AGENT_TOKEN": token,
     }
-    token = environment["EDGELINE_GATEWAY_TOKENS"].split(",")[0].split(":")[0]
     bin_dir = Path(sys.executable).parent
     processes = Processes(environment)
     stop = {"signal": None}
@@ -124,8 +127,6 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
                     "clients.pi.agent",
                     "--gateway",
                     gateway,
-                    "--token",
-                    token,
                     "--device-id",
                     device,
                     "--data-dir",
@@ -141,7 +142,8 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
             )
         print(
             f"Edgeline dev: the Dagster UI on http://{host}:{port}, the web page on {gateway}/, "
-            f"{fleet} simulated Pi agents (logs in {logs}). Ctrl-C stops everything."
+            f"{fleet} simulated Pi agents (logs in {logs}). Ctrl-C stops everything.\n"
+            f"The fleet's device token for this run: {token}"
         )
         while stop["signal"] is None:
             problem = processes.failed()

@@ -128,7 +128,7 @@ def drift_retraining_sensor(
             continue
         report = artifacts.get_json(key)
         handled.add(key)
-        if report.get("drift_psi", 0.0) > threshold:
+        if (report.get("drift_psi") or 0.0) > threshold:  # None: not measured, no retraining
             requests.append(
                 RunRequest(
                     run_key=f"drift:{key}",

@@ -97,6 +97,11 @@ class ArtifactStore(ConfigurableResource, ABC):
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:
         """A URL a client can GET the artifact from (presigned on S3; via the gateway locally)."""
 
+    def download_origin(self) -> str | None:
+        """The origin (scheme://host[:port]) of ``download_url``'s URLs when they are not the
+        gateway's own: a page may fetch from there and nowhere else."""
+        return None
+
     def put_json(self, key: str, document: Any) -> None:
         """Write a small JSON document (a manifest, a channel pointer) atomically."""
         self.put_bytes(key, json_bytes(document), content_type="application/json")
@@ -447,6 +452,10 @@ class S3ArtifactStore(ArtifactStore):
 
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self._object_key(key))
+
+    def download_origin(self) -> str | None:
+        url = urllib.parse.urlsplit(self.download_url("origin-probe", 60))
+        return f"{url.scheme}://{url.netloc}"
 
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:
         return self.s3.generate_presigned_url(

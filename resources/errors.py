@@ -39,6 +39,10 @@ class InvalidDecisionError(EdgelineError, ValueError):
 class InvalidTelemetryEventError(EdgelineError, ValueError):
     """A telemetry event that lacks a field the store needs, or has a bad value in it."""
 
+    def __init__(self, message: str, field: str = "event") -> None:
+        super().__init__(message)
+        self.field = field
+
 
 class ImmutableArtifactError(EdgelineError, RuntimeError):
     """A write to a write-once key (a model file, a published version's file) that already

@@ -2,8 +2,10 @@
 
 Events are JSON objects. The store needs three fields of each: ``event_id`` (for
 de-duplication: clients retry), ``client_kind`` (``web`` or ``pi``) and ``timestamp``
-(ISO 8601 with a time zone). The full schema is the gateway's job; the store checks what
-it relies on and refuses a whole batch, before writing anything, if one event lacks it.
+(ISO 8601 with a time zone). The full schema is the gateway's job; the store checks what it
+relies on and refuses an event that lacks it, by itself: the rest of the batch is stored, as
+CloudWatch Logs' PutLogEvents does. An event id stored before is a duplicate when it comes
+with the same content and a conflict (counted, dropped) with other content.
 """
 
 import contextlib
@@ -12,6 +14,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,10 @@ from resources.errors import InvalidTelemetryEventError
 
 CLIENT_KINDS = ("web", "pi")
 MAX_EVENT_BYTES = 256 * 1024
-MAX_EVENT_AGE = timedelta(days=14)  # CloudWatch Logs refuses older events
-MAX_CLOCK_SKEW = timedelta(hours=2)  # ... and events further in the future
+# CloudWatch Logs refuses events older than 14 days or more than 2 hours ahead, by its own clock:
+# a margin keeps an event that passed here from being refused there a moment later
+MAX_EVENT_AGE = timedelta(days=14) - timedelta(minutes=10)
+MAX_CLOCK_SKEW = timedelta(hours=2) - timedelta(minutes=10)
 
 # CloudWatch Logs PutLogEvents limits
 _BATCH_MAX_EVENTS = 10_000
@@ -47,50 +52,99 @@ def validate_client_kind(client_kind: str) -> str:
     return client_kind
 
 
+@dataclass
+class AppendResult:
+    """What a batch came to, event by event."""
+
+    stored: int = 0  # new events written
+    duplicates: int = 0  # an event id stored before (or earlier in the batch) with this content
+    conflicts: int = 0  # an event id stored before with other content: dropped, not replaced
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (index, field, why)
+
+
+Row = tuple[int, str, str, int, str]  # (index in the batch, event_id, client_kind, ms, json)
+
+
+def event_age_problem(moment: datetime, now: datetime) -> str | None:
+    """Why an event at ``moment`` cannot be stored at ``now`` (None: it can). One function for
+    the gateway's check and the store's, given the same ``now``: they cannot disagree."""
+    if moment < now - MAX_EVENT_AGE:
+        return "is more than 14 days old (the store keeps 14 days)"
+    if moment > now + MAX_CLOCK_SKEW:
+        return "is more than 2 hours in the future: check the device's clock"
+    return None
+
+
 def prepare_events(
     events: Iterable[Mapping[str, Any]], now: datetime | None = None
-) -> list[tuple[str, str, int, str]]:
-    """Check every event and return ``(event_id, client_kind, timestamp_ms, json)`` rows.
-
-    Raises ``InvalidTelemetryEventError`` naming the event's index and field at the first bad
-    event, so the caller writes all of the batch or none of it.
-    """
+) -> tuple[list[Row], list[tuple[int, str, str]]]:
+    """The storable events as rows, and the others by index, with the field and why."""
     now = now or datetime.now(UTC)
-    rows = []
+    rows, refused = [], []
     for index, event in enumerate(events):
-        where = f"telemetry event {index}"
-        if not isinstance(event, Mapping):
-            raise InvalidTelemetryEventError(f"{where} is not a JSON object")
-        event_id = event.get("event_id")
-        if not isinstance(event_id, str) or not event_id.strip():
-            raise InvalidTelemetryEventError(f"{where}: field 'event_id' is missing or empty")
-        where = f"{where} ({event_id})"
-        kind = event.get("client_kind")
-        if kind not in CLIENT_KINDS:
-            raise InvalidTelemetryEventError(
-                f"{where}: field 'client_kind' is {kind!r}; expected one of {', '.join(CLIENT_KINDS)}"
-            )
-        raw_time = event.get("timestamp")
         try:
-            moment = datetime.fromisoformat(raw_time)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise InvalidTelemetryEventError(
-                f"{where}: field 'timestamp' {raw_time!r} is not an ISO 8601 time"
-            ) from None
-        if moment.tzinfo is None:
-            raise InvalidTelemetryEventError(f"{where}: field 'timestamp' has no time zone")
-        if not now - MAX_EVENT_AGE <= moment <= now + MAX_CLOCK_SKEW:
-            raise InvalidTelemetryEventError(
-                f"{where}: field 'timestamp' {raw_time} is more than 14 days old or 2 hours ahead"
-            )
-        try:  # NaN and Infinity are not JSON: no reader of the store could parse them
-            body = json.dumps(dict(event), sort_keys=True, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise InvalidTelemetryEventError(f"{where}: not storable as JSON ({error})") from None
-        if len(body.encode()) > MAX_EVENT_BYTES:
-            raise InvalidTelemetryEventError(f"{where} is larger than {MAX_EVENT_BYTES} bytes")
-        rows.append((event_id, kind, _to_ms(moment), body))
-    return rows
+            rows.append(_row(index, event, now))
+        except InvalidTelemetryEventError as error:
+            refused.append((index, error.field, str(error)))
+    return rows, refused
+
+
+def _row(index: int, event: Any, now: datetime) -> Row:
+    where = f"telemetry event {index}"
+    if not isinstance(event, Mapping):
+        raise InvalidTelemetryEventError(f"{where} is not a JSON object")
+    event_id = event.get("event_id")
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise InvalidTelemetryEventError(
+            f"{where}: field 'event_id' is missing or empty", "event_id"
+        )
+    where = f"{where} ({event_id})"
+    kind = event.get("client_kind")
+    if kind not in CLIENT_KINDS:
+        raise InvalidTelemetryEventError(
+            f"{where}: field 'client_kind' is {kind!r}; expected one of {', '.join(CLIENT_KINDS)}",
+            "client_kind",
+        )
+    raw_time = event.get("timestamp")
+    try:
+        moment = datetime.fromisoformat(raw_time)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidTelemetryEventError(
+            f"{where}: field 'timestamp' {raw_time!r} is not an ISO 8601 time", "timestamp"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidTelemetryEventError(
+            f"{where}: field 'timestamp' has no time zone", "timestamp"
+        )
+    problem = event_age_problem(moment, now)
+    if problem:
+        raise InvalidTelemetryEventError(
+            f"{where}: field 'timestamp' {raw_time} {problem}", "timestamp"
+        )
+    try:  # NaN and Infinity are not JSON: no reader of the store could parse them
+        body = json.dumps(dict(event), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidTelemetryEventError(f"{where}: not storable as JSON ({error})") from None
+    if len(body.encode()) > MAX_EVENT_BYTES:
+        raise InvalidTelemetryEventError(f"{where} is larger than {MAX_EVENT_BYTES} bytes")
+    return index, event_id, kind, _to_ms(moment), body
+
+
+def sort_out(rows: list[Row], stored: Mapping[str, str], result: AppendResult) -> list[Row]:
+    """The rows to write: not stored before (``stored``: event id -> its stored json) nor
+    earlier in the batch; the others counted in ``result`` as duplicates or conflicts."""
+    seen = dict(stored)
+    new = []
+    for row in rows:
+        _, event_id, _, _, body = row
+        if event_id not in seen:
+            seen[event_id] = body
+            new.append(row)
+        elif seen[event_id] == body:
+            result.duplicates += 1
+        else:
+            result.conflicts += 1
+    return new
 
 
 def _dedupe_sorted(rows: Iterable[tuple[int, str]]) -> list[Any]:
@@ -120,9 +174,12 @@ class TelemetryStore(ConfigurableResource, ABC):
     """Append client events; read one client kind's events for a half-open time window."""
 
     @abstractmethod
-    def append(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """Store a batch (all or nothing if an event is invalid); returns how many are new (an
-        event id already stored, or twice in the batch, is not stored again)."""
+    def append(
+        self, events: Sequence[Mapping[str, Any]], now: datetime | None = None
+    ) -> AppendResult:
+        """Store a batch, event by event: each is stored, a duplicate, a conflict or refused
+        (see ``AppendResult``). ``now`` is the caller's clock for the age check (the gateway
+        passes the one it validated with)."""
 
     @abstractmethod
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -153,12 +210,33 @@ class SqliteTelemetryStore(TelemetryStore):
         finally:
             connection.close()
 
-    def append(self, events: Sequence[Mapping[str, Any]]) -> int:
-        rows = prepare_events(events)
+    def append(
+        self, events: Sequence[Mapping[str, Any]], now: datetime | None = None
+    ) -> AppendResult:
+        rows, refused = prepare_events(events, now)
+        result = AppendResult(refused=refused)
         with self._connect() as connection, connection:
+            ids = sorted({row[1] for row in rows})
+            stored = {}
+            for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+                chunk = ids[start : start + 500]
+                stored.update(
+                    connection.execute(
+                        "SELECT event_id, body FROM events WHERE event_id IN "
+                        f"({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                )
+            new = sort_out(rows, stored, result)
             before = connection.total_changes
-            connection.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", rows)
-            return connection.total_changes - before
+            connection.executemany(
+                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
+                [row[1:] for row in new],
+            )
+            written = connection.total_changes - before
+        result.stored = written
+        result.duplicates += len(new) - written  # stored by a concurrent request meanwhile
+        return result
 
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         validate_client_kind(client_kind)
@@ -196,11 +274,11 @@ class CloudWatchTelemetryStore(TelemetryStore):
         self._streams.add((group, stream))
 
     @staticmethod
-    def batches(rows: Sequence[tuple[str, str, int, str]]) -> Iterator[tuple[str, str, list]]:
+    def batches(rows: Sequence[Row]) -> Iterator[tuple[str, str, list]]:
         """Split rows into valid PutLogEvents calls: one kind and UTC day each, sorted by time,
         at most 10,000 events and 1 MiB."""
         groups: dict[tuple[str, str], list] = {}
-        for _, kind, timestamp_ms, body in rows:
+        for _, _, kind, timestamp_ms, body in rows:
             day = datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
             groups.setdefault((kind, day), []).append({"timestamp": timestamp_ms, "message": body})
         for (kind, day), events in sorted(groups.items()):
@@ -219,20 +297,26 @@ class CloudWatchTelemetryStore(TelemetryStore):
             if batch:
                 yield kind, day, batch
 
-    def append(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """New events are those not repeated in the batch: Logs keeps whatever is put, so a
-        retried batch is written again and reads remove the copies by event id."""
-        rows = list({row[0]: row for row in reversed(prepare_events(events))}.values())[::-1]
-        for kind, day, batch in self.batches(rows):
+    def append(
+        self, events: Sequence[Mapping[str, Any]], now: datetime | None = None
+    ) -> AppendResult:
+        """Duplicates and conflicts are seen within the batch only: Logs keeps whatever is put,
+        so a retried batch is written again and reads remove the copies by event id (the
+        first stored wins there too)."""
+        rows, refused = prepare_events(events, now)
+        result = AppendResult(refused=refused)
+        new = sort_out(rows, {}, result)
+        for kind, day, batch in self.batches(new):
             group = self.log_group(kind)
             self._ensure_stream(group, day)
             response = self.logs.put_log_events(
                 logGroupName=group, logStreamName=day, logEvents=batch
             )
             rejected = response.get("rejectedLogEventsInfo")
-            if rejected:
+            if rejected:  # the margins above keep Logs' own clock from getting here
                 raise InvalidTelemetryEventError(f"CloudWatch Logs rejected events: {rejected}")
-        return len(rows)
+        result.stored = len(new)
+        return result
 
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         group = self.log_group(client_kind)

@@ -91,16 +91,20 @@ class ReportConfig(Config):
 
 def _baseline(
     registry: ModelRegistry, frame: pd.DataFrame
-) -> tuple[str | None, dict | None, int | None]:
-    """The model most events came from, and its newest version's validation baseline."""
+) -> tuple[str | None, dict | None, int | None, str | None]:
+    """The model most events came from, its newest version's validation baseline, and why
+    there is none when there is none."""
     if frame.empty:
-        return None, None, None
+        return None, None, None, "no events"
     model = str(frame["model"].mode().iloc[0])
     version = int(frame.loc[frame["model"] == model, "model_version"].max())
     try:
-        return model, registry.get_model_card(model, version).get("baseline"), version
-    except EdgelineError:
-        return model, None, version
+        baseline = registry.get_model_card(model, version).get("baseline")
+    except EdgelineError as error:
+        return model, None, version, f"{model} v{version}: {error}"
+    if not baseline:
+        return model, None, version, f"the card of {model} v{version} has no validation baseline"
+    return model, baseline, version, None
 
 
 def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> AssetsDefinition:
@@ -138,9 +142,11 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         parts = [artifacts.get_frame(k) for k in hours]
         filled = [p for p in parts if not p.empty]
         frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
-        model, baseline, version = _baseline(registry, frame)
+        model, baseline, version, why_not = _baseline(registry, frame)
         waiting = count_pending(artifacts) if client_kind == "web" else None
-        report = build_report(client_kind, day, frame, baseline, version, model, waiting)
+        report = build_report(
+            client_kind, day, frame, baseline, version, model, waiting, no_baseline_because=why_not
+        )
         plots = report_plots(client_kind, frame, report, baseline)
         prefix = layout.report(client_kind, day)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
@@ -156,7 +162,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             "events": report["events"],
             "devices": report["devices"],
             "hours_read": len(hours),
-            "drift_psi": report["drift_psi"],
+            "drift_psi": report["drift_psi"] if report["drift_psi"] is not None else "not measured",
             **({"shared_images_waiting_for_review": waiting} if waiting is not None else {}),
             "report": MetadataValue.md(markdown),
             "report_key": prefix + "report.json",
@@ -164,11 +170,19 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         for title, png in plots.items():
             metadata[f"plot_{title.replace(' ', '_')}"] = MetadataValue.md(png_markdown(png, title))
         yield Output(report, metadata=rounded(metadata))
-        yield AssetCheckResult(
+        drift = report["drift_psi"]
+        yield AssetCheckResult(  # not measured is not a pass: it says why instead
             check_name="drift",
-            passed=report["drift_psi"] <= config.drift_psi_threshold,
+            passed=drift is not None and drift <= config.drift_psi_threshold,
             severity=AssetCheckSeverity.WARN,
-            metadata={"max_psi": report["drift_psi"], "threshold": config.drift_psi_threshold},
+            description=None
+            if drift is not None
+            else f"not measured: {report['drift_not_measured']}",
+            metadata={
+                "max_psi": drift if drift is not None else "not measured",
+                "threshold": config.drift_psi_threshold,
+                **({"not_measured": report["drift_not_measured"]} if drift is None else {}),
+            },
         )
 
     return report_asset

@@ -221,10 +221,11 @@ def pi_quality(frame: pd.DataFrame, baseline: dict[str, Any] | None) -> dict[str
     return section
 
 
-def drift_score(report: dict[str, Any]) -> float:
-    """The largest PSI in the report (0 when there was no baseline to compare with)."""
+def drift_score(report: dict[str, Any]) -> float | None:
+    """The largest PSI in the report; None when nothing was compared with a baseline (never a
+    0 that would read as "no drift")."""
     quality = report.get("quality", {})
-    return max((v for k, v in quality.items() if k.startswith("psi_")), default=0.0)
+    return max((v for k, v in quality.items() if k.startswith("psi_")), default=None)
 
 
 def build_report(
@@ -235,6 +236,7 @@ def build_report(
     baseline_version: int | None,
     model: str | None = None,
     waiting_for_review: int | None = None,
+    no_baseline_because: str | None = None,
 ) -> dict[str, Any]:
     """Counts, latency and the fleet over every event; quality and drift over ``model``'s events
     only (a Pi fleet may run several devices' models: one model's baseline says nothing of
@@ -259,6 +261,10 @@ def build_report(
             web_quality(scored, baseline) if client_kind == "web" else pi_quality(scored, baseline)
         )
     report["drift_psi"] = drift_score(report)
+    if report["drift_psi"] is None:
+        report["drift_not_measured"] = (
+            "no events" if not len(scored) else no_baseline_because or "no validation baseline"
+        )
     if client_kind == "web":
         shared = int(frame["image_key"].notna().sum()) if "image_key" in frame else 0
         report["shared_images"] = {"shared": shared, "waiting_for_review": waiting_for_review}
@@ -287,12 +293,19 @@ def _table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def drift_text(report: dict[str, Any]) -> str:
+    """The drift figure as a person reads it: the PSI, or why it was not measured."""
+    if report.get("drift_psi") is None:
+        return f"not measured ({report.get('drift_not_measured', 'no baseline')})"
+    return f"{report['drift_psi']:.3f}"
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     quality = {k: v for k, v in report["quality"].items() if not isinstance(v, dict)}
     lines = [
         f"# {report['client_kind']} quality report, {report['day']}",
         "",
-        f"{report['events']} events from {report['devices']} devices; drift (max PSI) {report['drift_psi']:.3f} "
+        f"{report['events']} events from {report['devices']} devices; drift (max PSI) {drift_text(report)} "
         f"against the baseline of {report.get('baseline_model') or 'the model'} "
         f"v{report['baseline_model_version']} (quality over its events only; events per model: "
         f"{report.get('events_per_model', {})}).",
@@ -404,6 +417,7 @@ def report_html(report: dict[str, Any], plots: dict[str, str]) -> str:
     """A standalone page: summary, tables and the plots inline (no file next to it needed)."""
     quality = {k: v for k, v in report["quality"].items() if not isinstance(v, dict)}
     drift = report["drift_psi"]
+    warn = drift is not None and drift > 0.2
     figures = "".join(
         f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
         f"<figcaption>{html.escape(name)}</figcaption></figure>"
@@ -417,7 +431,7 @@ def report_html(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"<h1>Edgeline · {html.escape(title)}</h1>"
         f"<p>{report['events']} events from {report['devices']} devices. Drift (largest PSI "
         f"against the validation baseline of v{report['baseline_model_version']}): "
-        f"<strong class='{'warn' if drift > 0.2 else ''}'>{drift:.3f}</strong>.</p>"
+        f"<strong class='{'warn' if warn else ''}'>{html.escape(drift_text(report))}</strong>.</p>"
         f"<p>{html.escape(_shared_line(report))}</p>"
         f"<div class='plots'>{figures}</div>"
         f"<h2>Latency by model version, variant and backend</h2>{_html_table(report['latency'])}"

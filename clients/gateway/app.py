@@ -4,8 +4,6 @@ Lambda behind API Gateway: ``clients.gateway.lambda_handler.handler`` (Mangum).
 ``create_app`` wires the routers (``routers/`` and the page's in ``web_files``) to one app's
 stores and settings; the routes reach them through ``dependencies``."""
 
-import os
-
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,7 +21,8 @@ from resources.artifacts import ArtifactStore
 from resources.telemetry import TelemetryStore
 
 # the page may run threaded wasm only when cross-origin isolated; the page's own policy keeps
-# every script, worker and model on this origin (presigned S3 downloads go over https)
+# every script and worker on this origin, and its requests on this origin and the artifact
+# store's (presigned S3 downloads)
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
@@ -31,7 +30,7 @@ ISOLATION_HEADERS = {
 }
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
-    "connect-src 'self' https:{endpoint}; img-src 'self' blob: data:; style-src 'self'; "
+    "connect-src 'self'{store}; img-src 'self' blob: data:; style-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
@@ -39,11 +38,12 @@ PAGE_POLICY = (
 API_ROUTERS = (tokens.router, models.router, telemetry.router, images.router)
 
 
-def page_policy() -> str:
-    """The page's CSP: models come from this origin or over https (presigned S3), or from the
-    AWS-compatible endpoint AWS_ENDPOINT_URL names (moto, LocalStack, MinIO)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
-    return PAGE_POLICY.format(endpoint=f" {endpoint}" if endpoint else "")
+def page_policy(artifacts: ArtifactStore) -> str:
+    """The page's CSP: it talks to this gateway and downloads models from the artifact store's
+    origin (the bucket's, for presigned S3 URLs; this gateway's for a local store), and to
+    nothing else (once ``https:``: any site)."""
+    origin = artifacts.download_origin()
+    return PAGE_POLICY.format(store=f" {origin}" if origin else "")
 
 
 class IsolationHeaders(BaseHTTPMiddleware):
@@ -76,7 +76,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def add_middleware(app: FastAPI, settings: GatewaySettings) -> None:
+def add_middleware(app: FastAPI, settings: GatewaySettings, artifacts: ArtifactStore) -> None:
     """CORS for the configured origins (if any), inside the isolation headers."""
     if settings.cors_origins:
         app.add_middleware(
@@ -86,7 +86,7 @@ def add_middleware(app: FastAPI, settings: GatewaySettings) -> None:
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
             expose_headers=["ETag"],
         )
-    app.add_middleware(IsolationHeaders, policy=page_policy())
+    app.add_middleware(IsolationHeaders, policy=page_policy(artifacts))
 
 
 def create_app(
@@ -105,7 +105,7 @@ def create_app(
     )
     app.state.gateway = GatewayContext.build(settings, artifacts, telemetry)
     app.state.web_files = web_files or WebFiles()
-    add_middleware(app, settings)
+    add_middleware(app, settings, artifacts)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(page_router)
     app.add_api_route("/v1/health", health, methods=["GET"])

@@ -38,9 +38,13 @@ class Caller:
     device_ids: frozenset[str] | None = None  # the ids it may speak for; None: any device
 
     def may_write(self, device_id: object, client_kind: object) -> bool:
-        if self.kind == "web" and client_kind != "web":
+        """Web tokens write their own browser's web events; device tokens Pi events, for the
+        devices they are bound to (any, unbound)."""
+        if client_kind != ("web" if self.kind == "web" else "pi"):
             return False
-        return self.device_ids is None or device_id in self.device_ids
+        return self.device_ids is None or (
+            isinstance(device_id, str) and device_id in self.device_ids
+        )
 
     @property
     def browser_id(self) -> str | None:

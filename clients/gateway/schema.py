@@ -1,10 +1,12 @@
 """The telemetry event contract (``edgeline.telemetry/1``), validated for every event."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from resources.telemetry import event_age_problem
 
 TELEMETRY_SCHEMA = "edgeline.telemetry/1"
 MAX_BATCH = 500
@@ -60,12 +62,15 @@ class TelemetryEvent(BaseModel):
 
     @field_validator("timestamp")
     @classmethod
-    def _timestamp(cls, value: datetime) -> datetime:
+    def _timestamp(cls, value: datetime, info: ValidationInfo) -> datetime:
+        """Within what the store keeps, by the request's one clock (``context["now"]``, which
+        the gateway hands the store too: the two checks cannot disagree at the boundary)."""
         if value.tzinfo is None:
             raise ValueError("timestamp needs a time zone (use UTC, e.g. 2026-11-23T10:00:00Z)")
-        now = datetime.now(UTC)
-        if not now - timedelta(days=14) <= value <= now + timedelta(hours=2):
-            raise ValueError("timestamp is more than 14 days old or 2 hours in the future")
+        now = (info.context or {}).get("now") or datetime.now(UTC)
+        problem = event_age_problem(value, now)
+        if problem:
+            raise ValueError(f"timestamp {problem}")
         return value
 
     @model_validator(mode="after")

@@ -121,10 +121,15 @@ class WebFiles:
         return Response(body, media_type=media, headers=headers)
 
     def inside(self, base: Path, relative: str) -> Path:
-        """``base / relative`` if it stays under ``base``; 404 otherwise."""
-        path = (base / relative).resolve()
-        if not path.is_relative_to(base.resolve()) or not path.is_file():
-            raise HTTPException(404, f"no file {relative!r} in the web client")
+        """``base / relative`` if it is a file under ``base``; 404 otherwise, also for names no
+        file can have (a NUL, a part longer than a file name may be)."""
+        try:
+            path = (base / relative).resolve()
+            found = path.is_relative_to(base.resolve()) and path.is_file()
+        except (OSError, ValueError):  # ENAMETOOLONG, "embedded null byte"
+            found = False
+        if not found:
+            raise HTTPException(404, f"no file {relative[:100]!r} in the web client")
         return path
 
 

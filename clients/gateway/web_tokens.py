@@ -83,7 +83,9 @@ class WebTokenSigner:
         if len(parts) != 3 or parts[0] != PREFIX:
             raise TokenError("not an Edgeline web token")
         _, payload, signature = parts
-        if not hmac.compare_digest(self._signature(payload), signature):
+        # as bytes: compare_digest raises on a str with non-ASCII characters (a forged header)
+        expected = self._signature(payload).encode()
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
             raise TokenError("token signature is not valid")
         try:
             body = json.loads(_unb64(payload))

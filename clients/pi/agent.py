@@ -12,7 +12,10 @@ Pi 4), numpy and the standard library only. What it promises, as device agents o
 - it retries only what a retry can fix (network errors, 429, 5xx); events the gateway refuses
   are dropped, counted and reported, and the good ones of the same batch are not sent again;
 - its bearer token goes to the gateway's own origin only, never to a download URL (a presigned
-  S3 URL carries its own authorisation).
+  S3 URL carries its own authorisation);
+- a restart resumes after the last reading it scored (kept with the outbox, per source), and an
+  event's id derives from the device, the model version and the reading's position, so a
+  reading scored twice (a crash between scoring and keeping) is one event to the gateway.
 
 Which signals a reading holds, in which order, and how many make a window come from the model's
 manifest (its sensor profile), so one agent serves any device; readings come from a source in
@@ -22,6 +25,7 @@ manifest (its sensor profile), so one agent serves any device; readings come fro
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -47,6 +51,7 @@ from clients.pi.storage import ModelCache, Outbox
 
 log = logging.getLogger("edgeline.agent")
 SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in one
+EVENT_IDS = uuid.UUID("6f1c3a52-8f1e-4c7e-9a53-5f0b1d2e7c41")  # the namespace of derived ids
 
 
 class EdgeAgent:
@@ -67,7 +72,9 @@ class EdgeAgent:
         self.state: dict | None = None
         self.paused: str | None = "no model yet"  # why it does not score, when it does not
         self.readings: deque = deque(maxlen=1)
-        self.counts = {"read": 0, "scored": 0, "anomalies": 0, "unscored": 0}
+        self.counts = {"read": 0, "scored": 0, "anomalies": 0, "unscored": 0, "resumed_past": 0}
+        self.source: str | None = None  # what the readings come from, for resuming
+        self.resume_after: float | None = None  # the position of the last reading scored
         self.unreadable: set[str] = set()  # why readings were not scored, logged once each
         state = cache.current()
         if state:
@@ -167,19 +174,36 @@ class EdgeAgent:
             return None
         return np.asarray(values, dtype=np.float32)
 
-    def process(self, reading: Mapping | Iterable[float]) -> dict | None:
-        """Add one reading; once a window is full, score it and queue the telemetry event."""
-        self.counts["read"] += 1
+    def resume(self, source: str) -> float | None:
+        """Read from ``source`` from now on, after the last reading of it that was scored."""
+        self.source, self.resume_after = source, self.outbox.progress(source)
+        if self.resume_after is not None:
+            log.info("resuming %s after position %s", source, self.resume_after)
+        return self.resume_after
+
+    def scored_before(self, position: float | None) -> bool:
+        """Whether the reading at ``position`` was scored before this agent (re)started."""
+        return (
+            position is not None and self.resume_after is not None and position <= self.resume_after
+        )
+
+    def process(
+        self, reading: Mapping | Iterable[float], position: float | None = None
+    ) -> dict | None:
+        """Add one reading; once a window is full, score it and queue the telemetry event. A
+        reading at or before where this source was scored before only fills the window."""
+        replayed = self.scored_before(position)
+        self.counts["resumed_past" if replayed else "read"] += 1
         if self.session is None or self.state is None:
-            self.counts["unscored"] += 1
+            self.counts["unscored"] += not replayed
             return None
         values = self._values(reading)
         if values is None:
-            self.counts["unscored"] += 1
+            self.counts["unscored"] += not replayed
             self.readings.clear()  # the next window must not span the gap
             return None
         self.readings.append(values)
-        if len(self.readings) < self.state["window"]:
+        if replayed or len(self.readings) < self.state["window"]:
             return None
         window = np.concatenate(self.readings)[None, :]
         started = time.perf_counter()
@@ -193,7 +217,7 @@ class EdgeAgent:
         latency_ms = (time.perf_counter() - started) * 1000
         event = {
             "schema": "edgeline.telemetry/1",
-            "event_id": str(uuid.uuid4()),
+            "event_id": self._event_id(position),
             "client_kind": "pi",
             "device_id": self.device_id,
             "model": self.state["model"],
@@ -206,10 +230,18 @@ class EdgeAgent:
             "reconstruction_error": float(outputs["error"][0]),
             "anomaly": bool(outputs["anomaly"][0]),
         }
-        self.outbox.put(event)
+        self.outbox.put(event, self.source, position)
         self.counts["scored"] += 1
         self.counts["anomalies"] += int(event["anomaly"])
         return event
+
+    def _event_id(self, position: float | None) -> str:
+        """The same reading scored by the same model version is the same event; a reading
+        without a position (a live stream without timestamps) gets a fresh id."""
+        if position is None or self.state is None:
+            return str(uuid.uuid4())
+        name = f"{self.device_id}/{self.state['model']}/{self.state['version']}/{self.source}/{position!r}"
+        return str(uuid.uuid5(EVENT_IDS, name))
 
     def flush(self, batch: int = SEND_BATCH) -> int:
         """Send queued events until the queue is empty or the gateway cannot take them; returns
@@ -268,7 +300,7 @@ class EdgeAgent:
 
 def run(
     agent: EdgeAgent,
-    readings: Iterable[Mapping | Iterable[float]],
+    readings: Iterable[tuple[float | None, Mapping | Iterable[float]]],
     speed: float,
     poll_s: float,
     flush_every: int = 100,
@@ -276,14 +308,16 @@ def run(
     limit: int = 0,
     paced: bool = True,
 ) -> None:
-    """Score readings as they come, paced at the model's interval divided by ``speed`` (0: as
-    fast as they come), follow the channel every ``poll_s``, send telemetry in batches of
+    """Score ``(position, reading)`` pairs as they come, paced at the model's interval divided
+    by ``speed`` (0: as fast as they come; readings already scored before a restart go by
+    unpaced), follow the channel every ``poll_s``, send telemetry in batches of
     ``flush_every`` or every ``flush_s`` seconds, whichever comes first, and log a status line
     a minute; an unreachable gateway only delays what the backoff allows. Ends with the
-    readings, or after ``limit`` of them."""
+    readings, or after ``limit`` new ones."""
     last_poll = last_status = time.monotonic() - max(poll_s, 60) - 1
     last_flush = time.monotonic()
-    for count, reading in enumerate(readings, start=1):
+    count = 0
+    for position, reading in readings:
         if time.monotonic() - last_status > 60:
             last_status = time.monotonic()
             log.info("status: %s", json.dumps(agent.status()))
@@ -295,7 +329,10 @@ def run(
                 log.warning("%s", error)
                 if agent.session is None:  # say why nothing is scored (a 401, an unknown model)
                     agent.paused = f"no model: {error}"
-        agent.process(reading)
+        agent.process(reading, position)
+        if agent.scored_before(position):
+            continue  # on to where it stopped before the restart, at once
+        count += 1
         if len(agent.outbox) >= flush_every or time.monotonic() - last_flush > flush_s:
             last_flush = time.monotonic()
             agent.flush()
@@ -326,10 +363,32 @@ data directory (--data-dir, default ~/.edgeline-agent):
 status: a line a minute (and at the end) with the model version, readings scored,
 anomalies, and events queued, sent, rejected and dropped.
 
+the token (never on the command line, where `ps` shows it to every user):
+  EDGELINE_AGENT_TOKEN   the device's bearer token, or
+  --token-file PATH      a file that holds it (mode 0600)
+
 example:
-  python -m clients.pi.agent --gateway https://gw.example.com --token $EDGELINE_TOKEN \
+  EDGELINE_AGENT_TOKEN=... python -m clients.pi.agent --gateway https://gw.example.com \
       --device-id pump-7 --model pump-autoencoder --source csv:pump-7.csv --speed 10
 """
+
+TOKEN_VARIABLE = "EDGELINE_AGENT_TOKEN"
+
+
+def read_token(token_file: str | None) -> str:
+    """The device's token from ``token_file`` or EDGELINE_AGENT_TOKEN; exits naming both."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as error:
+            raise SystemExit(f"--token-file {token_file}: {error.strerror}") from None
+        if not token:
+            raise SystemExit(f"--token-file {token_file} is empty")
+        return token
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise SystemExit(f"no token: set {TOKEN_VARIABLE} or pass --token-file PATH")
+    return token
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -340,7 +399,9 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--gateway", required=True, help="the gateway's URL")
-    parser.add_argument("--token", required=True, help="this device's token for the gateway")
+    parser.add_argument(
+        "--token-file", help=f"a file holding this device's token (else ${TOKEN_VARIABLE})"
+    )
     parser.add_argument("--device-id", required=True, help="this device's name in telemetry")
     parser.add_argument(
         "--model", default=WIND_TURBINE.model, help="the model to follow (default: %(default)s)"
@@ -373,13 +434,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     source = open_source(args.source, args.seed)
     agent = EdgeAgent(
-        GatewayClient(args.gateway, args.token),
+        GatewayClient(args.gateway, read_token(args.token_file)),
         ModelCache(Path(args.data_dir)),
         args.device_id,
         max_queue=args.max_queue,
         model=args.model,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl-C: the queue is on disk
+    agent.resume(source.key)
     try:
         run(agent, source, args.speed, args.poll_s, limit=args.limit, paced=source.paced)
     except (KeyboardInterrupt, SystemExit):

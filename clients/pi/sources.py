@@ -1,8 +1,11 @@
 """Where a device's readings come from: the simulated wind turbine, a CSV replay, or JSON lines.
 
-Each source yields readings as ``{signal: value}``; the agent puts them in the order its model's
-manifest declares, so a source never needs to know the model. ``paced`` sources (a simulation,
-a replay) are slowed to the profile's interval by the agent; a live stream comes at its own pace.
+Each source yields ``(position, reading)``: the reading as ``{signal: value}`` (the agent puts
+them in the order its model's manifest declares, so a source never needs to know the model) and
+where it stands in the source (its simulated time, its row, its own timestamp; None when it
+has none), by which the agent resumes after a restart instead of scoring readings again. A
+source's ``key`` names what it reads. ``paced`` sources (a simulation, a replay) are slowed to
+the profile's interval by the agent; a live stream comes at its own pace.
 """
 
 import csv
@@ -12,12 +15,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 log = logging.getLogger("edgeline.agent")
 
 Reading = dict[str, float | str]
+Positioned = tuple[float | None, Reading]
 
 
 @dataclass
@@ -28,14 +33,20 @@ class SimulatedTurbine:
     turbine: int = 7
     paced: bool = True
 
-    def __iter__(self) -> Iterator[Reading]:
+    @property
+    def key(self) -> str:
+        return f"simulate:turbine-{self.turbine}:seed-{self.seed}"
+
+    def __iter__(self) -> Iterator[Positioned]:
         from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
 
         day_index = int(time.time() // 86400)
         while True:
             day = simulate_turbine(self.turbine, day_index, FleetSettings(turbines=1), self.seed)
-            for index in range(len(day["fault"])):
-                yield {name: float(day[name][index]) for name in SIGNALS}
+            step = 86400 / len(day["fault"])
+            for index in range(len(day["fault"])):  # the simulated reading's own time
+                position = day_index * 86400 + index * step
+                yield position, {name: float(day[name][index]) for name in SIGNALS}
             day_index += 1
 
 
@@ -47,9 +58,15 @@ class CsvReplay:
     path: Path
     paced: bool = True
 
-    def __iter__(self) -> Iterator[Reading]:
+    @property
+    def key(self) -> str:
+        """The file as it is now: an edited or replaced file is another recording."""
+        stat = self.path.stat()
+        return f"csv:{self.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+    def __iter__(self) -> Iterator[Positioned]:
         with self.path.open(newline="") as handle:
-            yield from csv.DictReader(handle)
+            yield from enumerate(csv.DictReader(handle), start=1)  # the row: 1, 2, ...
 
 
 @dataclass
@@ -59,8 +76,9 @@ class JsonLines:
 
     stream: IO[str] = sys.stdin
     paced: bool = False
+    key: str = "stdin"
 
-    def __iter__(self) -> Iterator[Reading]:
+    def __iter__(self) -> Iterator[Positioned]:
         for number, line in enumerate(self.stream, start=1):
             if not line.strip():
                 continue
@@ -71,7 +89,22 @@ class JsonLines:
             if not isinstance(reading, dict):
                 log.warning("line %d is not a JSON object of signal values; skipped", number)
                 continue
-            yield reading
+            yield reading_time(reading), reading
+
+
+def reading_time(reading: Reading) -> float | None:
+    """A reading's own ``timestamp`` (ISO 8601 with a zone, or seconds since the epoch) as
+    seconds, when it has one: a stream piped in again after a restart is recognised by it."""
+    stamp = reading.get("timestamp")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+        return float(stamp)
+    if isinstance(stamp, str):
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            return None
+        return moment.timestamp() if moment.tzinfo else None
+    return None
 
 
 def open_source(spec: str, seed: int = 1) -> SimulatedTurbine | CsvReplay | JsonLines:

@@ -51,7 +51,8 @@ class ModelCache:
 
 class Outbox:
     """Telemetry waiting for the gateway, on disk (SQLite, WAL): a SIGKILL loses nothing that
-    was put. Bounded: past ``max_events`` the oldest go first, and are counted."""
+    was put. Bounded: past ``max_events`` the oldest go first, and are counted. With each event
+    it keeps how far its source got, so that a restart resumes after it."""
 
     def __init__(self, path: Path, max_events: int = 10_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,12 +68,21 @@ class Outbox:
             "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
             " body TEXT NOT NULL);"
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS progress (source TEXT PRIMARY KEY, position REAL NOT NULL);"
         )
 
-    def put(self, event: dict) -> None:
+    def put(self, event: dict, source: str | None = None, position: float | None = None) -> None:
+        """Queue ``event`` and, in the same transaction, record that ``source`` got as far as
+        ``position``: a crash leaves both or neither."""
         with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT INTO events (body) VALUES (?)", (json.dumps(event),))
+            if source is not None and position is not None:
+                self.db.execute(
+                    "INSERT INTO progress VALUES (?, ?) "
+                    "ON CONFLICT(source) DO UPDATE SET position = excluded.position",
+                    (source, position),
+                )
             (count,) = self.db.execute("SELECT COUNT(*) FROM events").fetchone()
             if count > self.max_events:
                 excess = count - self.max_events
@@ -81,6 +91,14 @@ class Outbox:
                     (excess,),
                 )
                 self._bump(overflowed=excess)
+
+    def progress(self, source: str) -> float | None:
+        """How far ``source`` got (the position of its last reading scored), if it ever did."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT position FROM progress WHERE source = ?", (source,)
+            ).fetchone()
+        return row[0] if row else None
 
     def peek(self, limit: int) -> list[tuple[int, dict]]:
         with self.lock:

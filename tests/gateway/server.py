@@ -24,9 +24,9 @@ class CountingTelemetry:
         self.store = store
         self.appended: list[str] = []
 
-    def append(self, events: list[dict]) -> int:
+    def append(self, events: list[dict], now=None):
         self.appended.extend(e["event_id"] for e in events)
-        return self.store.append(events)
+        return self.store.append(events, now)
 
     def read(self, *args, **kwargs) -> list[dict]:
         return self.store.read(*args, **kwargs)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from clients.gateway.app import GatewaySettings, create_app
 from resources import LocalArtifactStore, SqliteTelemetryStore
-from tests.gateway.conftest import TOKEN, free_port, pi_event, web_event
+from tests.gateway.conftest import TOKEN, WEB_SECRET, free_port, pi_event, web_event
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EXAMPLES = 1100
@@ -24,8 +24,10 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     store = LocalArtifactStore(root=str(root / "artifacts"))
     telemetry = SqliteTelemetryStore(path=str(root / "telemetry.sqlite"))
-    # no rate limits: the fuzz sends a thousand requests a minute on purpose
-    app = create_app(GatewaySettings(tokens=frozenset({TOKEN}), device_rates={}), store, telemetry)
+    # no rate limits: the fuzz sends a thousand requests a minute on purpose; a web secret, so
+    # that web-token shapes reach the token check
+    settings = GatewaySettings(tokens=frozenset({TOKEN}), device_rates={}, web_secret=WEB_SECRET)
+    app = create_app(settings, store, telemetry)
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -52,6 +54,8 @@ INVALID_VALUES = {
     "device_id": st.one_of(
         st.sampled_from(["../etc/passwd", "a/b", "/abs", "..", "a\\b", "", "x" * 65, "dev ice"]),
         st.text(min_size=1, max_size=20).map(lambda t: "dev/" + t),
+        st.lists(st.text(max_size=3), max_size=2),  # once a 500 before validation
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     ),
     "model": st.sampled_from(["", "-bad", "has space", "a/b", "x" * 64]),
     "model_version": st.one_of(st.integers(max_value=0), not_number, st.floats(0.1, 0.9)),
@@ -117,7 +121,18 @@ def bad_event(draw) -> dict:
 def bad_request(draw) -> tuple[str, dict]:
     kind = draw(
         st.sampled_from(
-            ["event", "event", "event", "batch", "body", "token", "image", "image_size", "query"]
+            [
+                "event",
+                "event",
+                "event",
+                "batch",
+                "body",
+                "token",
+                "image",
+                "image_size",
+                "query",
+                "page",
+            ]
         )
     )
     if kind == "event":
@@ -144,18 +159,31 @@ def bad_request(draw) -> tuple[str, dict]:
     if kind == "token":
         token = draw(
             st.one_of(
-                st.just("x"),
-                st.text(alphabet="abc123", min_size=1, max_size=20),
-                st.just(f"Basic {TOKEN}"),
+                st.just(b"x"),
+                st.text(alphabet="abc123", min_size=1, max_size=20).map(str.encode),
+                st.just(f"Basic {TOKEN}".encode()),
+                # bytes no ASCII token has, in a web token and a device token: once 500s
+                st.sampled_from([b"ew1.abc.\xe9", b"ew1.\xe9\xff.sig", b"\xe9\xe9", b"ew1..\x80"]),
+                st.binary(min_size=1, max_size=12).filter(
+                    lambda b: min(b) > 0x20 and 0x7F not in b
+                ),
             )
         )
         return "POST", {
             "url": "/v1/telemetry",
             "json": {"events": [web_event()]},
             "headers": {
-                "Authorization": f"Bearer {token}" if not token.startswith("Basic") else token
+                "Authorization": token if token.startswith(b"Basic") else b"Bearer " + token
             },
         }
+    if kind == "page":
+        name = draw(
+            st.one_of(
+                st.sampled_from(["a%00b", "%00", "x" * 300, "a/" + "y" * 300, "..%2f..%2fetc"]),
+                st.text(alphabet="ab%0-", min_size=1, max_size=40),
+            )
+        )
+        return "GET", {"url": f"/app/{name}"}
     if kind == "image":
         data = draw(
             st.binary(min_size=0, max_size=200).filter(

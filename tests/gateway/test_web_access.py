@@ -51,9 +51,12 @@ def test_web_token_writes_its_own_browsers_telemetry(gateway):
     )
     assert refused.status_code == 422
     assert {e["field"] for e in refused.json()["rejected"][0]["errors"]} == {"backend", "threads"}
-    # the manifest scope: a channel that does not exist is a 404, not a 401
-    missing = httpx.get(f"{url}/v1/models/nope/channels/stable", headers=bearer(issued["token"]))
+    # the manifest scope: the page's model only (a 404 while it has no channel, not a 401)
+    auth = bearer(issued["token"])
+    missing = httpx.get(f"{url}/v1/models/image-classifier/channels/stable", headers=auth)
     assert missing.status_code == 404
+    other = httpx.get(f"{url}/v1/models/turbine-autoencoder/channels/stable", headers=auth)
+    assert other.status_code == 403 and "reads only the page's model" in other.json()["detail"]
 
 
 def test_web_token_cannot_speak_for_another_device(gateway):
@@ -164,13 +167,19 @@ def test_signer_wants_a_real_secret():
         SIGNER.verify(_forge(SIGNER.issue("web-1")[0], scp=["admin"]))
 
 
-def test_page_files_are_isolated_compressed_and_local(gateway):
+def test_page_files_are_isolated_compressed_and_local(gateway, environment, request):
     url, *_ = gateway
     page = httpx.get(f"{url}/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert page.headers["cross-origin-opener-policy"] == "same-origin"
     assert page.headers["cross-origin-embedder-policy"] == "require-corp"
-    assert "script-src 'self' 'wasm-unsafe-eval'" in page.headers["content-security-policy"]
+    policy = dict(
+        p.strip().split(" ", 1) for p in page.headers["content-security-policy"].split(";")
+    )
+    assert policy["script-src"] == "'self' 'wasm-unsafe-eval'"
+    # requests go to this gateway and the store's downloads, nowhere else (once: any https site)
+    store = f" {request.getfixturevalue('moto_endpoint')}" if environment == "aws" else ""
+    assert policy["connect-src"] == f"'self'{store}"
     assert "http" not in page.text.replace('content="width', "")  # nothing from another site
 
     wasm_url = f"{url}/app/vendor/ort/{ORT_SHELL_FILES[-1]}"

@@ -254,12 +254,20 @@ def test_readings_by_name_from_json_lines_in_the_manifests_order(gateway, tmp_pa
     lines[3] = "not json"  # skipped by the source
     lines[4] = json.dumps({"wind_speed_ms": 7.0})  # lacks the other signals: not scored
     source = JsonLines(io.StringIO("\n".join(lines) + "\n"))
-    readings = list(source)
-    assert len(readings) == 2 * WINDOW - 1 and not source.paced
+    positioned = list(source)
+    assert len(positioned) == 2 * WINDOW - 1 and not source.paced
+    assert {position for position, _ in positioned} == {None}  # no timestamps to resume by
+    readings = [reading for _, reading in positioned]
     events = [e for e in (agent.process(r) for r in readings) if e]
     # the unreadable reading (the 4th) breaks the run: windows start again after it
     scored = 2 * WINDOW - 1 - 4 - WINDOW + 1
-    assert agent.counts == {"read": 2 * WINDOW - 1, "scored": scored, "anomalies": 0, "unscored": 1}
+    assert agent.counts == {
+        "read": 2 * WINDOW - 1,
+        "scored": scored,
+        "anomalies": 0,
+        "unscored": 1,
+        "resumed_past": 0,
+    }
     assert sum("readings lack" in r.message for r in caplog.records) == 1
     # the same readings as lists in the manifest's order score the same
     ordered = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache2"), "turbine-009")
@@ -282,3 +290,25 @@ def test_a_state_cached_by_an_older_agent_still_runs_offline(gateway, tmp_path):
     assert events[-1] is not None and offline.interval_s == 1.0  # lists need no names
     assert offline.process(dict(zip(SIGNALS, normal_readings()[0], strict=True))) is None
     assert offline.counts["unscored"] == 1
+
+
+def test_the_token_comes_from_a_file_or_the_environment_never_the_command_line(
+    tmp_path, monkeypatch
+):
+    from clients.pi.agent import main, read_token
+
+    monkeypatch.delenv("EDGELINE_AGENT_TOKEN", raising=False)
+    with pytest.raises(SystemExit, match="no token: set EDGELINE_AGENT_TOKEN or pass --token-file"):
+        read_token(None)
+    monkeypatch.setenv("EDGELINE_AGENT_TOKEN", " from-env \n")
+    assert read_token(None) == "from-env"
+    path = tmp_path / "token"
+    path.write_text("from-file\n")
+    assert read_token(str(path)) == "from-file"  # the file wins where both are given
+    with pytest.raises(SystemExit, match="No such file"):
+        read_token(str(tmp_path / "missing"))
+    path.write_text("  ")
+    with pytest.raises(SystemExit, match="is empty"):
+        read_token(str(path))
+    with pytest.raises(SystemExit):  # argparse: --token is no option any more
+        main(["--gateway", "http://127.0.0.1:9", "--device-id", "d", "--token", "x"])

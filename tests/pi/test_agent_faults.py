@@ -112,7 +112,7 @@ def test_restart_and_outage_under_load_lose_and_repeat_nothing(fleet_gateway, tm
         )
         for n in range(3)
     ]
-    readings = list(normal_readings()[:1200])
+    readings = list(enumerate(normal_readings()[:1200]))  # (position, reading)
     failures: list[BaseException] = []
 
     def drive(agent: EdgeAgent) -> None:
@@ -174,8 +174,6 @@ def test_an_agent_killed_and_restarted_loses_nothing_and_repeats_one_batch_at_mo
         "clients.pi.agent",
         "--gateway",
         fleet_gateway.url,
-        "--token",
-        TOKEN,
         "--device-id",
         "turbine-042",
         "--data-dir",
@@ -185,7 +183,10 @@ def test_an_agent_killed_and_restarted_loses_nothing_and_repeats_one_batch_at_mo
         "--poll-s",
         "1",
     ]
-    agent = subprocess.Popen([*command, "--limit", "5000"], cwd=REPO, stderr=subprocess.DEVNULL)
+    environment = {**os.environ, "EDGELINE_AGENT_TOKEN": TOKEN}  # never on a command line
+    agent = subprocess.Popen(
+        [*command, "--limit", "5000"], cwd=REPO, env=environment, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     # mid-stream, with more acknowledged than one batch holds: a repeat beyond the batch in
     # flight cannot hide inside it
@@ -199,6 +200,7 @@ def test_an_agent_killed_and_restarted_loses_nothing_and_repeats_one_batch_at_mo
     subprocess.run(
         [*command, "--limit", "300"],
         cwd=REPO,
+        env=environment,
         check=True,
         timeout=120,
         stderr=subprocess.DEVNULL,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from resources.errors import InvalidTelemetryEventError
-from resources.telemetry import CloudWatchTelemetryStore, prepare_events
+from resources.telemetry import MAX_EVENT_AGE, CloudWatchTelemetryStore, prepare_events
 
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
@@ -24,7 +24,7 @@ def event(kind: str = "web", at: datetime = HOUR, **extra) -> dict:
 def test_append_then_read_window(telemetry_store):
     inside = [event(at=HOUR + timedelta(minutes=m)) for m in (0, 15, 59)]
     outside = [event(at=HOUR - timedelta(seconds=1)), event(at=HOUR + timedelta(hours=1))]
-    assert telemetry_store.append(inside + outside) == 5
+    assert telemetry_store.append(inside + outside).stored == 5
     got = telemetry_store.read("web", HOUR, HOUR + timedelta(hours=1))
     assert [e["event_id"] for e in got] == [e["event_id"] for e in inside]  # half-open, by time
     assert got[0]["latency_ms"] == 12.5
@@ -38,23 +38,34 @@ def test_read_keeps_client_kinds_apart(telemetry_store):
     assert telemetry_store.read("pi", *window)[0]["reconstruction_error"] == 0.02
 
 
-def test_repeated_event_ids_are_read_once(telemetry_store):
+def test_repeated_event_ids_are_read_once_and_other_content_is_a_conflict(
+    telemetry_store, environment
+):
     first = event()
-    telemetry_store.append([first])
-    telemetry_store.append([first, dict(first)])  # a client retrying
+    assert telemetry_store.append([first]).stored == 1
+    retried = telemetry_store.append([first, dict(first)])  # a client retrying
+    changed = telemetry_store.append([{**first, "latency_ms": 99.0}])  # the id, other content
+    in_batch = telemetry_store.append([second := event(), {**second, "latency_ms": 1.0}])
     got = telemetry_store.read("web", HOUR, HOUR + timedelta(minutes=1))
-    assert [e["event_id"] for e in got] == [first["event_id"]]
+    assert sorted(e["event_id"] for e in got) == sorted([first["event_id"], second["event_id"]])
+    assert next(e for e in got if e["event_id"] == first["event_id"])["latency_ms"] == 12.5
+    assert (in_batch.stored, in_batch.duplicates, in_batch.conflicts) == (1, 0, 1)
+    if environment == "local":  # SQLite sees what it stored before; Logs only the batch
+        assert (retried.stored, retried.duplicates) == (0, 2)
+        assert (changed.stored, changed.conflicts) == (0, 1)
+    else:
+        assert (retried.stored, retried.duplicates) == (1, 1)
 
 
 def test_empty_window_and_empty_store(telemetry_store):
     assert telemetry_store.read("pi", HOUR, HOUR + timedelta(hours=1)) == []
-    assert telemetry_store.append([]) == 0
+    assert telemetry_store.append([]).stored == 0
 
 
 def test_large_batch_across_days_round_trips(telemetry_store):
     start = datetime.now(UTC) - timedelta(days=2)
     events = [event(at=start + timedelta(seconds=13 * i)) for i in range(12_000)]  # ~43 h
-    assert telemetry_store.append(events) == 12_000
+    assert telemetry_store.append(events).stored == 12_000
     got = telemetry_store.read("web", start, start + timedelta(days=3))
     assert len(got) == 12_000
     assert {e["event_id"] for e in got} == {e["event_id"] for e in events}
@@ -72,15 +83,28 @@ def test_large_batch_across_days_round_trips(telemetry_store):
         ({"blob": "x" * 300_000}, "larger than"),
     ],
 )
-def test_bad_event_rejects_batch_and_writes_nothing(telemetry_store, broken, field):
+def test_a_bad_event_is_refused_by_itself_and_the_good_ones_stored(telemetry_store, broken, field):
+    """As PutLogEvents does: one bad event never costs the batch its good ones."""
     good = event()
     bad = {**event(), **broken}
     if broken.get("event_id") is None and "event_id" in broken:
         bad.pop("event_id")
-    with pytest.raises(InvalidTelemetryEventError, match=field) as raised:
-        telemetry_store.append([good, bad])
-    assert "event 1" in str(raised.value)
-    assert telemetry_store.read("web", HOUR - timedelta(days=1), HOUR + timedelta(days=1)) == []
+    result = telemetry_store.append([good, bad])
+    assert result.stored == 1
+    ((index, _, why),) = result.refused
+    assert index == 1 and "event 1" in why and field in why
+    window = (HOUR - timedelta(days=1), HOUR + timedelta(days=1))
+    assert [e["event_id"] for e in telemetry_store.read("web", *window)] == [good["event_id"]]
+
+
+def test_one_clock_decides_the_age_boundary(telemetry_store):
+    """An event a millisecond inside the limit by the caller's clock is stored, whatever the
+    store's own clock says by the time it writes (once a whole batch was refused)."""
+    now = datetime.now(UTC) - timedelta(seconds=30)  # the request's clock, taken earlier
+    edge = event(at=now - MAX_EVENT_AGE + timedelta(milliseconds=1))
+    assert telemetry_store.append([edge], now=now).stored == 1
+    late = telemetry_store.append([event(at=now - MAX_EVENT_AGE - timedelta(milliseconds=1))], now)
+    assert late.stored == 0 and "14 days old" in late.refused[0][2]
 
 
 def test_read_unknown_kind_is_refused(telemetry_store):
@@ -92,7 +116,8 @@ def test_cloudwatch_batches_respect_put_log_events_limits():
     now = datetime.now(UTC)
     start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
     events = [event(at=start + timedelta(seconds=3 * i), blob="y" * 400) for i in range(30_000)]
-    rows = prepare_events(events[::-1], now=now)  # unsorted on purpose
+    rows, refused = prepare_events(events[::-1], now=now)  # unsorted on purpose
+    assert refused == []
     batches = list(CloudWatchTelemetryStore.batches(rows))
     assert sum(len(b) for _, _, b in batches) == 30_000
     for _, day, batch in batches:

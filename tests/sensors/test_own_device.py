@@ -77,14 +77,17 @@ def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_pa
     # another hour of a third pump, never seen in training, replayed by the agent
     log = pump_day("2026-11-21 09:00", 1, "P-3", seed=3)
     gateway = Gateway(home, tokens=frozenset({"pump-token"})).start()
+    token_file = tmp_path / "token"
+    token_file.write_text("pump-token\n")
+    token_file.chmod(0o600)
     command = [
         sys.executable,
         "-m",
         "clients.pi.agent",
         "--gateway",
         gateway.url,
-        "--token",
-        "pump-token",
+        "--token-file",
+        str(token_file),
         "--device-id",
         "P-3",
         "--model",
@@ -119,15 +122,9 @@ def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_pa
     # a wrong token: the agent says why it scored nothing, and fails
     gateway.start()
     try:
+        token_file.write_text("not-a-token")
         refused = subprocess.run(
-            [
-                *command[:6],
-                "not-a-token",
-                *command[7:-1],
-                str(tmp_path / "agent-2"),
-                "--limit",
-                "100",
-            ],
+            [*command[:-1], str(tmp_path / "agent-2"), "--limit", "100"],
             cwd=REPO,
             capture_output=True,
             text=True,

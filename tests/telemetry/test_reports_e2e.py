@@ -13,7 +13,6 @@ from orchestration.definitions import defs
 from resources import LocalArtifactStore, SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event, web_event
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HOUR = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
 BASELINE = {
     "class_distribution": {"circle": 0.5, "star": 0.5},
@@ -24,12 +23,31 @@ BASELINE = {
 }
 
 
-def _post(url: str, events: list[dict]) -> None:
-    for start in range(0, len(events), 200):
-        response = httpx.post(
-            f"{url}/v1/telemetry", json={"events": events[start : start + 200]}, headers=AUTH
-        )
-        assert response.status_code in (200, 207), response.text
+def _post(url: str, events: list[dict], browsers: dict[str, tuple[str, str]]) -> None:
+    """Pi events with the device token; each browser's web events with a web token of its own
+    (only a page's own token writes web events): ``browsers`` maps a test's browser name, and
+    the id the gateway gave it, to (token, id), so an event sent again is the same event."""
+    batches: dict[str, list[dict]] = {TOKEN: []}
+    for event in events:
+        if event["client_kind"] == "web":
+            if event["device_id"] not in browsers:
+                issued = httpx.post(f"{url}/v1/web/tokens").json()
+                browsers[event["device_id"]] = browsers[issued["browser_id"]] = (
+                    issued["token"],
+                    issued["browser_id"],
+                )
+            token, event["device_id"] = browsers[event["device_id"]]
+            batches.setdefault(token, []).append(event)
+        else:
+            batches[TOKEN].append(event)
+    for token, batch in batches.items():
+        for start in range(0, len(batch), 200):
+            response = httpx.post(
+                f"{url}/v1/telemetry",
+                json={"events": batch[start : start + 200]},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code in (200, 207, 422), response.text
 
 
 @pytest.mark.slow
@@ -65,9 +83,10 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         pi_event(at=HOUR + timedelta(minutes=m), anomaly=m % 10 == 0, device_id=f"turbine-{m % 3}")
         for m in range(60)
     ]
-    _post(url, inside + outside + pis)
-    _post(url, inside[:50])  # a client retrying: no double counting
-    _post(url, [web_event(latency_ms=-1)] * 3 + inside[50:51])  # invalid ones rejected, good kept
+    browsers: dict[str, tuple[str, str]] = {}
+    _post(url, inside + outside + pis, browsers)
+    _post(url, inside[:50], browsers)  # a client retrying: no double counting
+    _post(url, [web_event(latency_ms=-1)] * 3 + inside[50:51], browsers)  # invalid ones refused
 
     resources = {
         "artifacts": artifacts,
@@ -131,6 +150,19 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         per_device.setdefault(event["device_id"], []).append(event["anomaly"])
     expected_rates = {device: float(np.mean(flags)) for device, flags in per_device.items()}
     assert pi["quality"]["anomaly_rate_per_device"] == pytest.approx(expected_rates)
+    # the turbine model is not in this registry: its drift is not measured, and the check says
+    # why rather than pass with a PSI of 0
+    assert pi["drift_psi"] is None
+    assert pi["drift_not_measured"].startswith("turbine-autoencoder v1: no model named")
+    (pi_check,) = [
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.asset_key.path[-1] == "quality_report_pi"
+    ]
+    assert not pi_check.passed and pi_check.metadata["max_psi"].value == "not measured"
+    assert "drift (max PSI) not measured (turbine-autoencoder v1" in artifacts.get_bytes(
+        f"reports/pi/{day}/report.md"
+    ).decode()
     page = artifacts.get_bytes(f"reports/web/{day}/report.html").decode()
     assert page.count("<table>") == 3 and "<pre>" not in page  # tables that render
     for figure in ("class distribution", "confidence", "latency by hour"):

@@ -51,9 +51,13 @@ def channel_manifest(
     channel: Annotated[str, PathParam(pattern=NAME)],
     request: Request,
     response: Response,
-    _: ManifestReader,
+    caller: ManifestReader,
     context: Context,
 ) -> Any:
+    if caller.kind == "web" and model != context.settings.web_model:
+        raise HTTPException(
+            403, f"a web token reads only the page's model {context.settings.web_model!r}"
+        )
     artifacts = context.artifacts
     pointer = channel_pointer(artifacts, model, channel)
     if not pointer.get("version"):

@@ -1,5 +1,6 @@
 """Telemetry batches from devices and web pages: each event checked, the valid ones stored."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -12,7 +13,7 @@ from clients.gateway.bodies import field_errors, read_json_body
 from clients.gateway.dependencies import Context, TelemetryWriter
 from clients.gateway.schema import TelemetryEvent
 from resources.errors import EdgelineError
-from resources.telemetry import TelemetryStore
+from resources.telemetry import AppendResult, TelemetryStore
 
 MAX_TELEMETRY_BYTES = 2 * 1024 * 1024  # 500 events of a few kB each
 NESTED = {"field": "body", "message": "nests too deeply"}
@@ -31,23 +32,30 @@ def batch_events(body: Any, max_batch: int) -> list[Any]:
 
 
 def check_writer(caller: Caller, events: list[Any]) -> None:
-    """403 for the whole batch if any event speaks for a device the token does not."""
+    """403 for the whole batch if any event speaks for a device the token does not (an event
+    whose device_id is not even a string is validation's to reject, by itself)."""
     for index, raw in enumerate(events):
-        if isinstance(raw, dict) and not caller.may_write(
-            raw.get("device_id"), raw.get("client_kind")
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("device_id"), str)
+            and not caller.may_write(raw["device_id"], raw.get("client_kind"))
         ):
-            whose = "its own browser's web events" if caller.kind == "web" else "its devices"
-            raise HTTPException(
-                403, f"event {index}: this token writes only {whose} (device_id refused)"
+            whose = (
+                "its own browser's web events"
+                if caller.kind == "web"
+                else "pi events of its devices (web events come with the page's own token)"
             )
+            raise HTTPException(403, f"event {index}: this token writes only {whose}")
 
 
-def validate_events(events: list[Any]) -> tuple[list[dict], list[dict]]:
-    """The events to store, and the rejected ones by index with their fields' problems."""
+def validate_events(events: list[Any], now: datetime) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """The events to store by their index, and the rejected ones by index with their fields'
+    problems; ``now`` is the request's clock."""
     valid, rejected = [], []
     for index, raw in enumerate(events):
         try:
-            valid.append(TelemetryEvent.model_validate(raw).stored())
+            event = TelemetryEvent.model_validate(raw, context={"now": now})
+            valid.append((index, event.stored()))
         except RecursionError:
             rejected.append({"index": index, "errors": [NESTED]})
         except ValidationError as error:
@@ -55,31 +63,45 @@ def validate_events(events: list[Any]) -> tuple[list[dict], list[dict]]:
     return valid, rejected
 
 
-async def store_events(telemetry: TelemetryStore, valid: list[dict]) -> int:
-    """How many were new; the stores block (SQLite, boto3), so they run off the event loop."""
+async def store_events(
+    telemetry: TelemetryStore, valid: list[tuple[int, dict]], now: datetime
+) -> tuple[AppendResult, list[dict]]:
+    """What the store made of them, and those it refused as rejections by the batch's index.
+    The stores block (SQLite, boto3), so they run off the event loop."""
     if not valid:
-        return 0
+        return AppendResult(), []
     try:
-        return await run_in_threadpool(telemetry.append, valid)
+        result = await run_in_threadpool(telemetry.append, [e for _, e in valid], now)
     except EdgelineError as error:
         raise HTTPException(422, str(error)) from None
+    refused = [
+        {"index": valid[position][0], "errors": [{"field": field, "message": why}]}
+        for position, field, why in result.refused
+    ]
+    return result, refused
 
 
-def outcome(received: int, accepted: int, stored: int, rejected: list[dict]) -> JSONResponse:
+def outcome(received: int, result: AppendResult, rejected: list[dict]) -> JSONResponse:
     """200 when all were accepted, 207 when some were, 422 when none were; counts in the body."""
+    accepted = received - len(rejected)
     status = 200 if not rejected else (207 if accepted else 422)
-    duplicates = accepted - stored
-    detail = f"{stored} of {received} events stored"
-    if duplicates:
-        detail += f"; {duplicates} already stored (duplicate event_id)"
+    detail = f"{result.stored} of {received} events stored"
+    if result.duplicates:
+        detail += f"; {result.duplicates} already stored (duplicate event_id)"
+    if result.conflicts:
+        detail += (
+            f"; {result.conflicts} dropped: their event_id is stored with other content "
+            "(an event id names one event)"
+        )
     if rejected:
         detail += f"; {len(rejected)} rejected (see 'rejected' for the fields)"
     content = {
         "detail": detail,
         "accepted": accepted,
-        "stored": stored,
-        "duplicates": duplicates,
-        "rejected": rejected,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "conflicts": result.conflicts,
+        "rejected": sorted(rejected, key=lambda r: r["index"]),
     }
     return JSONResponse(status_code=status, content=content)
 
@@ -88,9 +110,10 @@ def outcome(received: int, accepted: int, stored: int, rejected: list[dict]) -> 
 async def ingest_telemetry(
     request: Request, caller: TelemetryWriter, context: Context
 ) -> JSONResponse:
+    now = datetime.now(UTC)  # one clock for the request: the schema's check and the store's
     body = await read_json_body(request, MAX_TELEMETRY_BYTES)
     events = batch_events(body, context.settings.max_batch)
     check_writer(caller, events)
-    valid, rejected = validate_events(events)
-    stored = await store_events(context.telemetry, valid)
-    return outcome(len(events), len(valid), stored, rejected)
+    valid, rejected = validate_events(events, now)
+    result, refused = await store_events(context.telemetry, valid, now)
+    return outcome(len(events), result, rejected + refused)
