@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path("bench/results")
-BENCHMARKS = ("vision", "turbine", "deployment", "gateway", "web", "fuzz")
+BENCHMARKS = ("vision", "turbine", "deployment", "gateway", "web", "fuzz", "slow_clients")
 COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
 # (benchmark, figure, path into its JSON, goal or None for a figure without one)
 FIGURES: list[tuple[str, str, tuple, str | None]] = [
@@ -48,6 +48,9 @@ FIGURES: list[tuple[str, str, tuple, str | None]] = [
     ("fuzz", "bad requests", ("requests",), ">= 10000"),
     ("fuzz", "5xx", ("server_errors_5xx",), "== 0"),
     ("fuzz", "good events lost", ("good_events_lost",), "== 0"),
+    ("slow_clients", "gateway memory growth under 100 slow 5 MB uploads, peak (MB)", ("peak_rss_growth_mb",), "<= 50"),
+    ("slow_clients", "attack connections still open after 60 s", ("uploads_open_at_end",), "== 0"),
+    ("slow_clients", "slowloris connections still open after 60 s", ("slowloris_open_at_end",), "== 0"),
 ]  # fmt: skip
 
 

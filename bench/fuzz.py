@@ -73,8 +73,8 @@ class Cases:
     def pick(self, values: list):
         return values[self.rng.randrange(len(values))]
 
-    def bad_event(self) -> dict:
-        event = self.pick([web_event, pi_event])()
+    def bad_event(self, make: Callable[..., dict]) -> dict:
+        event = make()
         how = self.pick(["value", "value", "value", "missing", "extra"])
         if how == "missing":
             event.pop(self.pick([f for f in EVENT_FIELDS if f in event]))
@@ -85,9 +85,21 @@ class Cases:
         return event
 
     def telemetry(self) -> tuple[str, str, dict]:
-        events = [self.bad_event() for _ in range(self.rng.randint(1, 4))]
+        """Bad Pi events with the device token, or bad web events with a page's own token
+        (a device token may not write web events: that would only test the 403)."""
+        kind = self.pick(["pi", "web"])
+        browser = f"web-{self.rng.getrandbits(48):012x}"
+        events = []
+        for _ in range(self.rng.randint(1, 4)):
+            event = self.bad_event(pi_event if kind == "pi" else web_event)
+            if kind == "web" and event.get("device_id") == "browser-1":  # the default, unharmed
+                event["device_id"] = browser
+            events.append(event)
         body = json.dumps({"events": events}, allow_nan=True)  # NaN/Infinity as JSON literals
-        return "POST", "/v1/telemetry", {"content": body, "headers": AUTH}
+        headers = (
+            AUTH if kind == "pi" else {"Authorization": f"Bearer {self.signer.issue(browser)[0]}"}
+        )
+        return "POST", "/v1/telemetry", {"content": body, "headers": headers}
 
     def body(self) -> tuple[str, str, dict]:
         depth = self.rng.randint(1000, 200_000)
@@ -116,6 +128,8 @@ class Cases:
         event = web_event(device_id=browser)
         if self.rng.random() < 0.3:  # a valid web token speaking for someone else
             token, event = good, self.pick([web_event(), pi_event(device_id=browser)])
+        elif self.rng.random() < 0.2:  # a device_id no token can own: once a 500
+            token, event = good, web_event(device_id=self.pick([[], {}, [browser], {"a": 1}]))
         header = token if token.startswith("Basic") else f"Bearer {token}"
         url = self.pick(["/v1/telemetry", "/v1/images", f"/v1/models/{MODEL}/channels/stable"])
         if url == "/v1/telemetry":
@@ -176,6 +190,9 @@ class Cases:
                 "/app/vendor/ort/" + "x" * 3000 + ".mjs",
                 "/docs/vendor/../../../etc/passwd",
                 "/app/nope.js",
+                "/app/a%00b",  # once a 500: a NUL in a file name
+                "/app/" + "y" * 300,  # once a 500: longer than a file name may be
+                "/app/%00",
             ]
         )
         return "GET", path, {"headers": {"Accept-Encoding": self.pick(["gzip", "br", "x" * 500])}}
@@ -189,8 +206,15 @@ class Cases:
                 WebTokenSigner(b"z" * 40).issue(browser)[0],
                 "ew1." + "A" * 5000 + ".x",
             ]
+        ).encode()
+        if self.rng.random() < 0.3:  # bytes no ASCII token has: once 500s
+            token = self.pick([b"ew1.abc.\xe9", b"ew1.\xe9\xff.sig", b"\xe9\xe9", b"ew1..\x80"])
+        url = self.pick(["/v1/web/tokens", "/v1/telemetry"])
+        return (
+            "POST",
+            url,
+            {"headers": {"Authorization": b"Bearer " + token}, "json": {"events": []}},
         )
-        return "POST", "/v1/web/tokens", {"headers": {"Authorization": f"Bearer {token}"}}
 
     def kinds(self) -> dict[str, Callable[[], tuple[str, str, dict]]]:
         return {

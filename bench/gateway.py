@@ -67,7 +67,8 @@ def limits_off_setup() -> IngestSetup:
 
 @contextmanager
 def gateway_process(home: Path, environment: dict[str, str]) -> Iterator[str]:
-    """``python -m clients.gateway`` over local stores under ``home``; its URL once healthy."""
+    """``python -m clients.gateway`` over local stores under ``home``; its URL once healthy
+    (the process's id is the URL's ``pid`` attribute)."""
     port = free_port()
     env = {**os.environ, "EDGELINE_HOME": str(home), "EDGELINE_ENV": "local", **environment}
     server = subprocess.Popen(
@@ -82,10 +83,23 @@ def gateway_process(home: Path, environment: dict[str, str]) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield url
+        yield GatewayURL(url, server.pid)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # connections it could not close: still the end
+            server.kill()
+            server.wait(timeout=30)
+
+
+class GatewayURL(str):
+    """A running gateway's URL that also knows its process."""
+
+    def __new__(cls, url: str, pid: int) -> "GatewayURL":
+        made = super().__new__(cls, url)
+        made.pid = pid
+        return made
 
 
 @dataclass

@@ -132,7 +132,7 @@ def running_gateway(artifacts: Any, telemetry: Any) -> Iterator[str]:
     import uvicorn
 
     from clients.gateway.app import GatewaySettings, create_app
-    from clients.gateway.settings import server_config
+    from clients.gateway.serving import server_config
 
     settings = GatewaySettings(tokens=frozenset({DEMO_TOKEN}), web_secret=secrets.token_hex(32))
     port = free_port()

@@ -454,7 +454,8 @@ class S3ArtifactStore(ArtifactStore):
         self.s3.delete_object(Bucket=self.bucket, Key=self._object_key(key))
 
     def download_origin(self) -> str | None:
-        url = urllib.parse.urlsplit(self.download_url("origin-probe", 60))
+        # where a published model file's presigned URL points (nothing is fetched)
+        url = urllib.parse.urlsplit(self.download_url("deploy/any-model/1/model.onnx", 60))
         return f"{url.scheme}://{url.netloc}"
 
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:

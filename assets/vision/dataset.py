@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_SIDE_PX = 16
+# decoding memory: a JPEG decodes at a reduced scale (DCT scaling) to what is needed; a PNG or
+# WebP cannot, so one above this is skipped (a 49 MP PNG took 650 MB and 1.6 s to check)
+DECODE_MAX_PIXELS = 24_000_000
+CHECK_SIZE = 1024  # a JPEG is checked for truncation decoded at no less than this
 SPLITS = ("train", "val", "test")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -81,15 +85,24 @@ def assign_split(sha256: str, val_fraction: float = 0.15, test_fraction: float =
 
 
 def inspect_image(data: bytes) -> tuple[int, int]:
-    """Check the header (format, pixel count: no decompression bombs), then decode fully (catches
-    truncation); return (width, height). ValueError says why not, whatever went wrong."""
+    """Check the header (format, pixel count: no decompression bombs), then decode it all, in
+    bounded memory (catches truncation); return (width, height). ValueError says why not,
+    whatever went wrong."""
     header = read_image_header(data)
     if min(header.width, header.height) < MIN_SIDE_PX:
         raise ValueError(
             f"too small ({header.width}x{header.height} px; at least {MIN_SIDE_PX} px a side)"
         )
+    pixels = header.width * header.height
+    if header.extension != "jpg" and pixels > DECODE_MAX_PIXELS:
+        raise ValueError(
+            f"a {header.width}x{header.height} {header.extension.upper()} takes "
+            f"{pixels * 3 // 1_000_000} MB to decode; at most {DECODE_MAX_PIXELS // 1_000_000} "
+            "megapixels (resize it, or save it as JPEG)"
+        )
     try:
         with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (CHECK_SIZE, CHECK_SIZE))  # JPEG only: at a reduced scale
             image.load()
     except Exception as error:  # any failure to decode skips the file; it never fails the set
         raise ValueError(f"not a readable image ({type(error).__name__}: {error})") from None
@@ -143,6 +156,7 @@ def fit_square(image: Image.Image, size: int) -> Image.Image:
     """Turn upright (EXIF orientation, as browsers show a phone's photo), resize the shorter side
     to ``size`` and centre-crop: no stretching. The web client does the same before it feeds the
     model (clients/web/app/image.js)."""
+    image.draft("RGB", (2 * size, 2 * size))  # a large JPEG decodes at a reduced scale
     image = ImageOps.exif_transpose(image).convert("RGB")
     width, height = image.size
     scale = size / min(width, height)

@@ -5,7 +5,8 @@ import argparse
 import uvicorn
 
 from clients.gateway.app import app_from_environment
-from clients.gateway.settings import server_config, settings_from_environment
+from clients.gateway.serving import server_config
+from clients.gateway.settings import settings_from_environment
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--host", default="127.0.0.1")

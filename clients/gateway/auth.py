@@ -36,6 +36,7 @@ DEFAULT_DEVICE_RATES = {
 class Caller:
     kind: Literal["device", "web"]
     device_ids: frozenset[str] | None = None  # the ids it may speak for; None: any device
+    key: str = ""  # the token's identity for limits: a device token's digest, a browser id
 
     def may_write(self, device_id: object, client_kind: object) -> bool:
         """Web tokens write their own browser's web events; device tokens Pi events, for the
@@ -96,9 +97,9 @@ class Authenticator:
             raise _unauthorised("missing or invalid bearer token")
         device = self._device(token)
         if device is not None:
-            digest = hashlib.sha256(device[0].encode()).hexdigest()[:16]
-            self._throttle(self.device_rates, scope, f"device:{digest}")
-            return Caller("device", device[1])
+            key = f"device:{hashlib.sha256(device[0].encode()).hexdigest()[:16]}"
+            self._throttle(self.device_rates, scope, key)
+            return Caller("device", device[1], key)
         if not token.startswith(PREFIX + ".") or self.signer is None:
             raise _unauthorised("missing or invalid bearer token")
         try:
@@ -108,7 +109,7 @@ class Authenticator:
         if scope not in web.scopes:
             raise HTTPException(403, f"a web token may not use {scope!r}")
         self.throttle(scope, web.browser_id)
-        return Caller("web", frozenset({web.browser_id}))
+        return Caller("web", frozenset({web.browser_id}), f"web:{web.browser_id}")
 
     def throttle(self, scope: str, key: str) -> None:
         self._throttle(self.rates, scope, key)

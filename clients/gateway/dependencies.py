@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from clients.gateway.auth import Authenticator, Caller, parse_device_tokens
+from clients.gateway.bodies import BodyBudget
 from clients.gateway.settings import GatewaySettings
 from clients.gateway.web_tokens import WebTokenSigner
 from resources.artifacts import ArtifactStore
@@ -26,6 +27,8 @@ class GatewayContext:
     artifacts: ArtifactStore
     telemetry: TelemetryStore
     auth: Authenticator  # its rate-limit buckets live as long as the app
+    bodies: BodyBudget  # telemetry bodies being received
+    uploads: BodyBudget  # images being received
 
     @classmethod
     def build(
@@ -41,7 +44,13 @@ class GatewayContext:
         auth = Authenticator(
             parse_device_tokens(settings.tokens), signer, settings.web_rates, settings.device_rates
         )
-        return cls(settings, artifacts, telemetry, auth)
+        bodies = BodyBudget(
+            settings.bodies_in_flight, settings.bodies_per_token, settings.body_timeout_s
+        )
+        uploads = BodyBudget(
+            settings.uploads_in_flight, settings.uploads_per_token, settings.upload_timeout_s
+        )
+        return cls(settings, artifacts, telemetry, auth, bodies, uploads)
 
 
 def gateway_context(request: Request) -> GatewayContext:

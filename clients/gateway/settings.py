@@ -3,16 +3,12 @@
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr
 
 from clients.gateway.auth import DEFAULT_DEVICE_RATES, DEFAULT_WEB_RATES
 from clients.gateway.rate_limit import Rate
 from clients.gateway.schema import MAX_BATCH
-
-if TYPE_CHECKING:
-    import uvicorn
 
 
 class GatewaySettings(BaseModel):
@@ -52,6 +48,27 @@ class GatewaySettings(BaseModel):
     )
     shares_per_device_per_day: int = Field(
         default=1000, ge=0, description="Images one device id may upload a day."
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this."
+    )
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, description="A telemetry body must arrive within this (408 after)."
+    )
+    upload_timeout_s: float = Field(
+        default=30.0, gt=0, description="An image must arrive within this (408 after)."
+    )
+    bodies_in_flight: int = Field(
+        default=64, ge=1, description="Telemetry bodies received at once, in all (503 past)."
+    )
+    uploads_in_flight: int = Field(
+        default=16, ge=1, description="Image uploads received at once, in all (503 past)."
+    )
+    bodies_per_token: int = Field(
+        default=8, ge=1, description="Bodies one token may send at once (429 past)."
+    )
+    uploads_per_token: int = Field(
+        default=2, ge=1, description="Image uploads one token may send at once (429 past)."
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -108,20 +125,4 @@ def settings_from_environment() -> GatewaySettings:
         web_sharing=sharing == "on",
         web_secret=secret or None,
         **{k: v for k, v in optional.items() if v is not None and v != ""},
-    )
-
-
-def server_config(app: Any, settings: GatewaySettings, host: str, port: int) -> "uvicorn.Config":
-    """How uvicorn serves the gateway, for every launcher (the CLI, the demo, ``edgeline dev``,
-    the tests): X-Forwarded-For is believed only from ``trusted_proxies`` (uvicorn believes it
-    from 127.0.0.1 by default, so any local caller could pose as many clients)."""
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )

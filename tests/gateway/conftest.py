@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 
 from clients.gateway.app import GatewaySettings, create_app
-from clients.gateway.settings import server_config
+from clients.gateway.serving import server_config
 from orchestration.demo import free_port
 from resources import LocalArtifactStore
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import uvicorn
 
 from clients.gateway.app import GatewaySettings, create_app
-from clients.gateway.settings import server_config
+from clients.gateway.serving import server_config
 from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
 from tests.gateway.conftest import free_port
 

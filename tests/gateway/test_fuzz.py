@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clients.gateway.app import GatewaySettings, create_app
+from clients.gateway.serving import server_config
 from resources import LocalArtifactStore, SqliteTelemetryStore
 from tests.gateway.conftest import TOKEN, WEB_SECRET, free_port, pi_event, web_event
 
@@ -29,7 +30,7 @@ def server(tmp_path_factory):
     settings = GatewaySettings(tokens=frozenset({TOKEN}), device_rates={}, web_secret=WEB_SECRET)
     app = create_app(settings, store, telemetry)
     port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    uv = uvicorn.Server(server_config(app, settings, "127.0.0.1", port))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     while not uv.started:

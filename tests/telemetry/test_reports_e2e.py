@@ -160,9 +160,10 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         if c.asset_key.path[-1] == "quality_report_pi"
     ]
     assert not pi_check.passed and pi_check.metadata["max_psi"].value == "not measured"
-    assert "drift (max PSI) not measured (turbine-autoencoder v1" in artifacts.get_bytes(
-        f"reports/pi/{day}/report.md"
-    ).decode()
+    assert (
+        "drift (max PSI) not measured (turbine-autoencoder v1"
+        in artifacts.get_bytes(f"reports/pi/{day}/report.md").decode()
+    )
     page = artifacts.get_bytes(f"reports/web/{day}/report.html").decode()
     assert page.count("<table>") == 3 and "<pre>" not in page  # tables that render
     for figure in ("class distribution", "confidence", "latency by hour"):

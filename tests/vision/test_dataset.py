@@ -39,10 +39,15 @@ def test_corrupt_and_non_image_files_are_skipped_and_reported(colour_store):
     # 11000 x 11000 picture decoded in full): refused from the header, never decoded
     colour_store.put_bytes("raw/images/red/bomb.png", declared_size_png(20_000, 20_000))
     colour_store.put_bytes("raw/images/red/huge.png", declared_size_png(11_000, 11_000))
+    # 30 MP in a PNG (a zlib bomb of 49 MP took 650 MB to check): not decoded in full
+    colour_store.put_bytes("raw/images/red/big.png", declared_size_png(6_000, 5_000))
     dataset = build_image_dataset(colour_store)
     reasons = dict(dataset.skipped)
     assert "more than 50,000,000 pixels" in reasons.pop("raw/images/red/bomb.png")
     assert "at most 50,000,000 pixels" in reasons.pop("raw/images/red/huge.png")
+    assert "a 6000x5000 PNG takes 90 MB to decode; at most 24 megapixels" in reasons.pop(
+        "raw/images/red/big.png"
+    )
     assert set(reasons) == {
         "raw/images/red/truncated.png",
         "raw/images/red/random.jpg",

@@ -5,18 +5,19 @@ for web pages, in all; web sharing can be turned off."""
 import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from clients.gateway.auth import Caller
-from clients.gateway.bodies import read_body
+from clients.gateway.bodies import spool_body
 from clients.gateway.dependencies import Context, GatewayContext, ImageWriter
 from clients.gateway.web_tokens import BROWSER_ID_PREFIX
 from resources import layout
 from resources.artifacts import ArtifactStore, json_bytes
 from resources.errors import ConcurrentWriteError
-from resources.images import ImageRefusedError, read_image_header
+from resources.images import MAX_SHARED_IMAGE_PIXELS, ImageRefusedError, read_image_header
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
@@ -35,13 +36,13 @@ def uploader_device(caller: Caller, device_id: str | None) -> str | None:
     return device_id
 
 
-def image_extension(data: bytes) -> str:
-    """The image's file extension, from its header only: a small file declaring a huge picture
+def image_extension(path: Path) -> str:
+    """The image's file extension, from its header only: a small file declaring a big picture
     is refused (413) undecoded, and anything but an image is a 415."""
-    if not data:
+    if not path.stat().st_size:
         raise HTTPException(422, "empty body: send the image bytes")
     try:
-        return read_image_header(data).extension
+        return read_image_header(path, MAX_SHARED_IMAGE_PIXELS).extension
     except ImageRefusedError as error:
         raise HTTPException(413 if error.too_large else 415, str(error)) from None
 
@@ -113,17 +114,21 @@ async def upload_image(
     if caller.kind == "device" and device_id and device_id.startswith(BROWSER_ID_PREFIX):
         raise HTTPException(403, f"device ids starting {BROWSER_ID_PREFIX!r} are web pages'")
     uploader, day = device_id or "device", datetime.now(UTC).date()
-    await run_in_threadpool(reserve_daily_upload, context, caller, uploader, day)
-    data = await read_body(request, MAX_IMAGE_BYTES, "image")
-    extension = image_extension(data)
-    key = layout.incoming_image(day, uploader, f"{uuid.uuid4()}.{extension}")
-    content_type = f"image/{'jpeg' if extension == 'jpg' else extension}"
-    await run_in_threadpool(context.artifacts.put_bytes, key, data, content_type)
-    sidecar = {
-        "label": label,  # a suggestion: a person decides the class
-        "device_id": device_id,
-        "bytes": len(data),
-        "received_at": datetime.now(UTC).isoformat(),
-    }
+    async with context.uploads.slot(caller.key):
+        await run_in_threadpool(reserve_daily_upload, context, caller, uploader, day)
+        path = await spool_body(request, MAX_IMAGE_BYTES, "image", context.uploads.timeout_s)
+    try:
+        extension = image_extension(path)
+        key = layout.incoming_image(day, uploader, f"{uuid.uuid4()}.{extension}")
+        content_type = f"image/{'jpeg' if extension == 'jpg' else extension}"
+        await run_in_threadpool(context.artifacts.put_file, key, path, content_type)
+        sidecar = {
+            "label": label,  # a suggestion: a person decides the class
+            "device_id": device_id,
+            "bytes": path.stat().st_size,
+            "received_at": datetime.now(UTC).isoformat(),
+        }
+    finally:
+        path.unlink(missing_ok=True)
     await run_in_threadpool(context.artifacts.put_json, key + ".json", sidecar)
     return {"image_key": key}

@@ -111,7 +111,9 @@ async def ingest_telemetry(
     request: Request, caller: TelemetryWriter, context: Context
 ) -> JSONResponse:
     now = datetime.now(UTC)  # one clock for the request: the schema's check and the store's
-    body = await read_json_body(request, MAX_TELEMETRY_BYTES)
+    budget = context.bodies
+    async with budget.slot(caller.key):
+        body = await read_json_body(request, MAX_TELEMETRY_BYTES, budget.timeout_s)
     events = batch_events(body, context.settings.max_batch)
     check_writer(caller, events)
     valid, rejected = validate_events(events, now)

@@ -276,10 +276,33 @@ function showSharing() {
   document.body.dataset.sharing = allowed ? "on" : "off";
 }
 
+// a shared photo is sent at most 2048 px on its longer side (a phone's 12-50 MP photo is
+// scaled down here, turned upright, as JPEG): the gateway takes at most 12 MP and 5 MB
+const SHARE_MAX_SIDE = 2048;
+const SHARE_MAX_BYTES = 5 * 1024 * 1024;
+
+async function shareable(file) {
+  const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  const scale = Math.min(1, SHARE_MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  if (scale === 1 && file.size <= SHARE_MAX_BYTES) {
+    bitmap.close();
+    return file; // as it is (its EXIF orientation too, which the pipeline applies)
+  }
+  const width = Math.max(1, Math.round(bitmap.width * scale));
+  const height = Math.max(1, Math.round(bitmap.height * scale));
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d");
+  context.imageSmoothingQuality = "high";
+  context.drawImage(bitmap, 0, 0, width, height);
+  bitmap.close();
+  return canvas.convertToBlob({ type: "image/jpeg", quality: 0.9 });
+}
+
 async function sharePhoto(file) {
   const label = $("share-label").value.trim();
   const query = label ? `?label=${encodeURIComponent(label)}` : "";
-  const response = await state.session.fetch(`/v1/images${query}`, { method: "POST", body: file });
+  const body = await shareable(file);
+  const response = await state.session.fetch(`/v1/images${query}`, { method: "POST", body });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(body.detail || body.errors?.[0]?.message || `HTTP ${response.status}`);

@@ -1,0 +1,121 @@
+"""Slow clients cannot hold the gateway: a request's head and body each have a deadline, and a
+token may send only so many bodies at once. Once 100 slow 5 MB uploads grew the gateway by
+486 MB for good and 200 slowloris connections were never closed (bench/slow_clients.py runs the
+whole attack and measures memory)."""
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.gateway.server import Gateway
+from tests.gateway.test_image_sharing import fresh_token
+from tests.vision.conftest import declared_size_png
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    running = Gateway(
+        tmp_path,
+        tokens=frozenset({"device-token"}),
+        header_timeout_s=1.0,
+        upload_timeout_s=1.0,
+        body_timeout_s=1.0,
+    ).start()
+    yield running
+    running.stop()
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.settimeout(5.0)
+    return sock
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes) -> float | None:
+    """Send ``trickle`` every 0.2 s until the gateway closes the connection (or answers): how
+    long that took, or None if it did not within ``seconds``."""
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - started < seconds:
+        try:
+            sock.recv(4096)  # b"" once closed
+            return time.monotonic() - started
+        except TimeoutError:
+            pass
+        try:
+            sock.sendall(trickle)
+        except OSError:
+            return time.monotonic() - started
+    return None
+
+
+def test_a_head_that_never_ends_is_closed(gateway):
+    sock = connect(gateway.url)
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+    took = closed_within(sock, 5.0, b"X-Slow: 1\r\n")
+    assert took is not None and took < 3.0  # the 1 s deadline, and some slack
+    sock.close()
+    # a connection that finished a request and then dawdles over the next head: closed too
+    sock = connect(gateway.url)
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"200 OK" in sock.recv(4096)
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\n")
+    took = closed_within(sock, 5.0, b"X-Slow: 1\r\n")
+    assert took is not None and took < 3.0
+    sock.close()
+    assert httpx.get(f"{gateway.url}/v1/health").status_code == 200  # and the rest is served
+
+
+def test_a_body_that_trickles_gets_408_and_holds_nothing(gateway):
+    token = fresh_token(gateway.url)["token"]
+    sock = connect(gateway.url)
+    sock.sendall(
+        f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Length: {5 * 1024 * 1024}\r\n\r\n\x89PNG\r\n\x1a\n".encode()
+    )
+    answer = b""
+    deadline = time.monotonic() + 5
+    sock.settimeout(0.2)
+    while not answer and time.monotonic() < deadline:
+        try:
+            answer = sock.recv(4096)
+        except TimeoutError:
+            sock.sendall(b"\0" * 1024)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"did not arrive within 1 s" in answer
+    sock.close()
+    assert gateway.store.list_keys("incoming/images/") == []
+
+
+def test_a_token_sends_two_images_at_once_at_most(gateway):
+    token = fresh_token(gateway.url)["token"]
+    held = []
+    for _ in range(2):  # two uploads in progress
+        sock = connect(gateway.url)
+        sock.sendall(
+            f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Length: 1000\r\n\r\n\x89PNG".encode()
+        )
+        held.append(sock)
+    time.sleep(0.2)
+    third = httpx.post(
+        f"{gateway.url}/v1/images",
+        content=b"\x89PNG\r\n\x1a\n",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert third.status_code == 429 and "at most 2 requests" in third.json()["detail"]
+    for sock in held:
+        sock.close()
+
+
+def test_a_shared_image_declaring_49_megapixels_is_refused_undecoded(gateway):
+    token = fresh_token(gateway.url)["token"]
+    bomb = declared_size_png(7000, 7000)  # a few hundred bytes
+    answer = httpx.post(
+        f"{gateway.url}/v1/images", content=bomb, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 413
+    assert "at most 12,000,000 pixels" in answer.json()["detail"]
