@@ -118,6 +118,7 @@ def test_uploads_are_bounded_per_browser_and_per_day(running):
         shares_per_browser_per_day=3,
         web_shares_per_day=5,
         web_rates={"tokens": generous, "images:write": generous},
+        uploads_per_token=10,  # all ten send at once: none refused for sending together
     )
     token = fresh_token(gateway.url)["token"]
     with ThreadPoolExecutor(10) as pool:
