@@ -17,8 +17,11 @@ import numpy as np
 from dagster import DagsterInstance, FilesystemIOManager, materialize
 
 from assets.conversion.measure import open_session
+from assets.partitions import readings_key
 from assets.sensors.assets import sensor_assets
 from bench.report import emit_report
+from clients.pi.profiles import WIND_TURBINE
+from orchestration.models import add_model_partitions
 from resources import LocalArtifactStore, SqliteModelRegistry
 
 
@@ -48,15 +51,25 @@ def main() -> None:
             "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
         }
         instance = DagsterInstance.ephemeral()
+        add_model_partitions(instance, store)
         today = datetime.now(UTC).date()
         for offset in range(args.days, 0, -1):
             day = (today - timedelta(days=offset)).isoformat()
             materialize(
-                [sensor_assets[0]], partition_key=day, resources=resources, instance=instance
+                [sensor_assets[0]],
+                partition_key=readings_key(WIND_TURBINE.name, day),
+                resources=resources,
+                instance=instance,
             )
         started = time.perf_counter()
         names = [a.key.path[-1] for a in sensor_assets[1:]]
-        result = materialize(sensor_assets, selection=names, resources=resources, instance=instance)
+        result = materialize(
+            sensor_assets,
+            selection=names,
+            resources=resources,
+            instance=instance,
+            partition_key=WIND_TURBINE.name,
+        )
         pipeline_s = time.perf_counter() - started
         card = registry.get_model_card(
             "turbine-autoencoder", registry.list_versions("turbine-autoencoder")[-1].version

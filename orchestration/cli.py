@@ -2,7 +2,6 @@
 
 import argparse
 import getpass
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -13,6 +12,8 @@ from resources.environment import build_resources, dagster_home
 from resources.errors import EdgelineError
 
 if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
     from clients.pi.profiles import SensorProfile
 
 
@@ -23,22 +24,146 @@ def run_demo(args: argparse.Namespace) -> int:
     return run_demo(QUICK if args.quick else DemoSettings())
 
 
+def _instance_with_models(store) -> "DagsterInstance":
+    """The persistent Dagster instance, with every declared model a partition."""
+    from dagster import DagsterInstance
+
+    from orchestration.models import add_model_partitions
+
+    instance = DagsterInstance.from_config(str(dagster_home()))
+    add_model_partitions(instance, store)
+    return instance
+
+
 def run_ingest_images(args: argparse.Namespace) -> int:
-    """Copy a user's <label>/<image> folder into raw/images/ of the current environment."""
+    """Copy a user's <label>/<image> folder into a model's images (declared if it is new)."""
+    from assets.catalog import ModelSpec, declare_model, find_model
     from assets.vision.dataset import ingest_image_folder
 
     store = build_resources()["artifacts"]
-    copied, left_out = ingest_image_folder(Path(args.folder), store)
+    try:
+        spec = find_model(store, args.model) or declare_model(store, ModelSpec(args.model, "image"))
+    except EdgelineError as error:
+        print(f"error: {error}")
+        return 2
+    if spec.kind != "image":
+        print(f"error: {spec.name} is a {spec.kind} model: images train image models")
+        return 2
+    copied, left_out = ingest_image_folder(Path(args.folder), store, layout.model_images(spec.name))
     for path, reason in left_out:
         print(f"left out {path}: {reason}")
     total = sum(copied.values())
-    print(f"copied {total} images in {len(copied)} classes: {copied}")
-    print("Materialise raw_images (or run `make demo`) to train on them.")
+    print(f"copied {total} images in {len(copied)} classes into {spec.name}: {copied}")
+    _instance_with_models(store).dispose()
+    print(f"Next: `edgeline train-images --model {spec.name}` trains, gates and registers it.")
     return 0 if total else 1
 
 
+def _parse_settings(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` training settings, values read as JSON where they parse (numbers, true)."""
+    import json
+
+    settings: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {pair!r}: use KEY=VALUE, e.g. --set augment=upright")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """Declare a model, or list every model with its data, versions, channels and clients."""
+    from assets.catalog import ModelSpec, declare_model, declared_models
+
+    resources = build_resources()
+    store = resources["artifacts"]
+    if args.action == "add":
+        if not args.name:
+            print("models add needs NAME (and --kind, --profile or --set KEY=VALUE)")
+            return 2
+        try:
+            spec = ModelSpec(
+                args.name,
+                args.kind,
+                description=args.description,
+                training=_parse_settings(args.set),
+                profile=args.profile,
+            )
+            if spec.kind == "image":
+                from assets.vision.assets import training_settings
+
+                training_settings(spec)  # a bad setting is named now, not at training
+            spec = declare_model(store, spec, replace=args.replace)
+        except (EdgelineError, ValueError) as error:
+            print(f"error: {error}")
+            return 2
+        _instance_with_models(store).dispose()
+        print(
+            f"declared {spec.kind} model {spec.name}: {spec.training or spec.profile or 'defaults'}"
+        )
+        return 0
+    from orchestration.models import model_overview
+
+    _instance_with_models(store).dispose()  # a home from before models were declared: adopted
+    for line in model_overview(declared_models(store), store, resources["registry"]):
+        print(line)
+    return 0
+
+
+def run_train_images(args: argparse.Namespace) -> int:
+    """Train, convert, gate and register one image model: its partition of the vision lineage."""
+    from assets.catalog import read_model
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import LOGGERS
+    from orchestration.jobs import retrain_image_classifier
+
+    defs = build_definitions(build_resources())
+    store, registry = defs.resources["artifacts"], defs.resources["registry"]
+    try:
+        spec = read_model(store, args.model, "image")
+    except EdgelineError as error:
+        print(f"error: {error}")
+        return 2
+    config = {"loggers": LOGGERS, "ops": {"raw_images": {"config": {}}}}
+    if args.epochs:
+        config["ops"]["image_classifier"] = {"config": {"epochs": args.epochs}}
+    with _instance_with_models(store) as instance:
+        result = defs.resolve_job_def(retrain_image_classifier.name).execute_in_process(
+            run_config=config, instance=instance, partition_key=spec.name, raise_on_error=False
+        )
+    if not result.success:
+        print(f"error: training {spec.name} failed (run {result.run_id}): {_failure(result)}")
+        return 1
+    registered = result.output_for_node("registered_image_classifier")
+    card = registry.get_model_card(registered["model"], registered["version"])
+    print(
+        f"registered {registered['model']} v{registered['version']} ({registered['status']}): "
+        f"test accuracy {card['metrics']['test_accuracy']:.3f}, variants "
+        f"{', '.join(v['precision'] for v in card['variants'])}"
+    )
+    print(
+        f"Next: `edgeline registry approve {registered['model']} {registered['version']} "
+        "--reason TEXT` publishes it."
+    )
+    return 0
+
+
+def _failure(result) -> str:
+    """The cause of a failed run's first failed step (Dagster's wrappers taken off)."""
+    failure = next((e for e in result.all_events if e.is_step_failure), None)
+    error = failure.event_specific_data.error if failure else None
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error else "see the run in the Dagster UI"
+
+
 def run_images(args: argparse.Namespace) -> int:
-    """The review queue of shared images: list it, accept some into raw/images/, reject some."""
+    """The review queue of shared images: list it, accept some into the images of the model
+    each was shared for, reject some."""
     from assets.vision.review import (
         ReviewError,
         accept_images,
@@ -53,14 +178,15 @@ def run_images(args: argparse.Namespace) -> int:
     if args.action == "review":
         for image in pending:
             print(
-                f"{image.key}  suggested: {image.suggested_label or '-'}  from: "
-                f"{image.uploader or '-'}  {image.bytes / 1e3:.0f} kB"
+                f"{image.key}  for: {image.model}  suggested: {image.suggested_label or '-'}  "
+                f"from: {image.uploader or '-'}  {image.bytes / 1e3:.0f} kB"
             )
         print(
             f"{len(pending)} shared images wait for review; by suggested label: "
             f"{suggested_labels(pending)}"
         )
-        print(f"classes now: {', '.join(sorted(classes(store))) or 'none'}")
+        for model in sorted({image.model for image in pending}):
+            print(f"classes of {model} now: {', '.join(sorted(classes(store, model))) or 'none'}")
         return 0
     keys = list(args.keys)
     if args.suggested:
@@ -69,8 +195,8 @@ def run_images(args: argparse.Namespace) -> int:
     try:
         if args.action == "accept":
             targets = accept_images(store, keys, args.by, args.label, args.new_class)
-            print(f"accepted {len(targets)} images into {layout.RAW_IMAGES}")
-            print("Materialise raw_images (or retrain) to train on them.")
+            print(f"accepted {len(targets)} images: {', '.join(targets)}")
+            print("`edgeline train-images --model NAME` trains on them.")
         else:
             print(f"rejected {reject_images(store, keys, args.by, args.reason)} images")
     except ReviewError as error:  # raised before anything moves
@@ -129,6 +255,7 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
         f"stored {len(frame)} readings of profile {profile.name} for {len(days)} day(s): "
         f"{', '.join(days)}{' (replacing what those days held)' if args.replace else ''}"
     )
+    _instance_with_models(store).dispose()  # its model is a partition of the sensor lineage
     print(
         f"Next: `edgeline train-sensors --profile {profile.name}` trains {profile.model} on them."
     )
@@ -137,9 +264,9 @@ def run_ingest_sensors(args: argparse.Namespace) -> int:
 
 def run_train_sensors(args: argparse.Namespace) -> int:
     """The sensor lineage for one profile, on the persistent instance (so the UI shows it)."""
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
-    from dagster import BetaWarning, DagsterInstance
+    from dagster import BetaWarning
 
+    from assets.partitions import readings_key
     from assets.sensors.assets import check_partition_days
     from assets.sensors.data import read_profile, stored_days
     from orchestration.definitions import build_definitions
@@ -163,35 +290,33 @@ def run_train_sensors(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: profile {profile.name}: {error}")
         return 2
-    raw = {"loggers": LOGGERS, "ops": {"raw_sensor_data": {"config": {"profile": profile.name}}}}
     config = {
         "loggers": LOGGERS,
         "ops": {
-            "sensor_features": {
-                "config": {"profile": profile.name, "unlabelled_as_normal": not args.no_unlabelled}
-            },
+            "sensor_features": {"config": {"unlabelled_as_normal": not args.no_unlabelled}},
             "sensor_autoencoder": {"config": {"epochs": args.epochs}},
         },
     }
-    with DagsterInstance.get() as instance:
+    with _instance_with_models(store) as instance:
         for day in days:
             recorded = defs.resolve_job_def(sensor_data_job.name).execute_in_process(
-                run_config=raw, instance=instance, partition_key=day, raise_on_error=False
+                run_config={"loggers": LOGGERS},
+                instance=instance,
+                partition_key=readings_key(profile.name, day),
+                raise_on_error=False,
             )
             if not recorded.success:
                 print(f"error: raw_sensor_data {day} failed (run {recorded.run_id})")
                 return 1
         print(f"recorded {len(days)} day(s) of {profile.name} readings ({days[0]} .. {days[-1]})")
         result = defs.resolve_job_def(retrain_sensor_autoencoder.name).execute_in_process(
-            run_config=config, instance=instance, raise_on_error=False
+            run_config=config,
+            instance=instance,
+            partition_key=profile.name,
+            raise_on_error=False,
         )
     if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = failure.event_specific_data.error if failure else None
-        while error is not None and error.cause is not None:  # Dagster's wrapper -> the cause
-            error = error.cause
-        cause = error.message.strip() if error else "see the run in the Dagster UI"
-        print(f"error: training {profile.model} failed (run {result.run_id}): {cause}")
+        print(f"error: training {profile.model} failed (run {result.run_id}): {_failure(result)}")
         return 1
     registered = result.output_for_node("registered_sensor_autoencoder")
     card = registry.get_model_card(registered["model"], registered["version"])
@@ -292,10 +417,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a small, fast version (for tests)")
     demo.set_defaults(handler=run_demo)
     ingest = commands.add_parser(
-        "ingest-images", help="copy a <label>/<image> folder into raw/images/"
+        "ingest-images", help="copy a <label>/<image> folder into an image model's images"
     )
     ingest.add_argument("folder", help="folder with one sub-folder of images per label")
+    ingest.add_argument(
+        "--model",
+        default="image-classifier",
+        help="the image model they train (declared with default settings if new; "
+        "default: %(default)s)",
+    )
     ingest.set_defaults(handler=run_ingest_images)
+    models = commands.add_parser(
+        "models", help="declare a model, or list every model with its data and versions"
+    )
+    models.add_argument("action", choices=["list", "add"])
+    models.add_argument("name", nargs="?", help="add: the model's name (letters, digits, '-')")
+    models.add_argument("--kind", choices=["image", "sensor"], default="image")
+    models.add_argument("--profile", help="sensor: the stored profile whose readings train it")
+    models.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="image: a training setting (augment=upright, preset=fast, image_size=96, "
+        "epochs=20, ...); repeat for more",
+    )
+    models.add_argument("--description", default="")
+    models.add_argument("--replace", action="store_true", help="change a declared model")
+    models.set_defaults(handler=run_models)
+    train_images = commands.add_parser(
+        "train-images", help="train, convert, gate and register one image model"
+    )
+    train_images.add_argument("--model", default="image-classifier")
+    train_images.add_argument("--epochs", type=int, help="override the declared epochs")
+    train_images.set_defaults(handler=run_train_images)
     images = commands.add_parser(
         "images",
         help="review images that web pages and devices shared: only accepted ones ever train",

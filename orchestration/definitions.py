@@ -9,7 +9,6 @@ from assets.sensors.assets import sensor_assets
 from assets.telemetry.assets import telemetry_assets
 from assets.vision.assets import vision_assets
 from orchestration.jobs import (
-    lifecycle_job,
     publish_job,
     quality_report_job,
     retrain_image_classifier,
@@ -19,6 +18,7 @@ from orchestration.jobs import (
     sensor_data_job,
     telemetry_rollup_job,
 )
+from orchestration.models import model_catalog_sensor
 from orchestration.registry_jobs import channel_rollback, registry_decision
 from orchestration.sensors import drift_retraining_sensor, model_registry_sensor
 from resources.environment import build_resources, edgeline_env
@@ -46,7 +46,6 @@ def build_definitions(resources: dict[str, Any], env: str | None = None) -> Defi
     return Definitions(
         assets=kinds_for(assets, env or edgeline_env()),
         jobs=[
-            lifecycle_job,
             retrain_image_classifier,
             retrain_sensor_autoencoder,
             sensor_data_job,
@@ -58,7 +57,7 @@ def build_definitions(resources: dict[str, Any], env: str | None = None) -> Defi
             quality_report_job,
         ],
         schedules=schedules,
-        sensors=[model_registry_sensor, drift_retraining_sensor],
+        sensors=[model_registry_sensor, drift_retraining_sensor, model_catalog_sensor],
         resources=resources,
     )
 

@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from assets.catalog import SINGLE_IMAGE_MODEL, ModelSpec, declare_model
+from assets.partitions import readings_key
+from clients.pi.profiles import WIND_TURBINE
 from resources import layout
 from resources.environment import dagster_home, edgeline_env, edgeline_home
 
@@ -46,8 +49,27 @@ class DemoSettings:
     web_photos: int = 10
     class_backgrounds: bool = False  # each class on its own background colour: quick to learn
 
-    def run_config(self) -> dict[str, Any]:
-        """The lifecycle's config: small images and a narrow network, trained from scratch."""
+    def image_model(self) -> ModelSpec:
+        """The demo's image model, declared as a user declares theirs: small images and a narrow
+        network, trained from scratch."""
+        return ModelSpec(
+            SINGLE_IMAGE_MODEL,
+            "image",
+            description="the demo's synthetic shapes",
+            training={
+                "image_size": self.image_size,
+                "width_mult": self.width_mult,
+                "epochs": self.epochs,
+                "augment": self.augment,
+                "label_smoothing": self.label_smoothing,
+                "batch_size": 32,
+                "learning_rate": 0.003,
+                "patience": 8,
+            },
+            demo_images=True,
+        )
+
+    def image_run_config(self) -> dict[str, Any]:
         return {
             "loggers": LOGGERS,
             "ops": {
@@ -57,21 +79,14 @@ class DemoSettings:
                         "demo_image_size": 96,
                         "demo_class_backgrounds": self.class_backgrounds,
                     }
-                },
-                "image_classifier": {
-                    "config": {
-                        "image_size": self.image_size,
-                        "width_mult": self.width_mult,
-                        "epochs": self.epochs,
-                        "augment": self.augment,
-                        "label_smoothing": self.label_smoothing,
-                        "batch_size": 32,
-                        "learning_rate": 0.003,
-                        "patience": 8,
-                    }
-                },
-                "sensor_autoencoder": {"config": {"epochs": self.autoencoder_epochs}},
+                }
             },
+        }
+
+    def sensor_run_config(self) -> dict[str, Any]:
+        return {
+            "loggers": LOGGERS,
+            "ops": {"sensor_autoencoder": {"config": {"epochs": self.autoencoder_epochs}}},
         }
 
 
@@ -232,10 +247,12 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
         return WebResult(skipped=refused)
     from playwright.sync_api import sync_playwright
 
-    keys = [k for k in artifacts.list_keys(layout.RAW_IMAGES) if k.count("/") == 3]
+    prefix = layout.model_images(SINGLE_IMAGE_MODEL)  # the page's model
     by_label: dict[str, list[str]] = {}
-    for key in keys:
-        by_label.setdefault(key.split("/")[2], []).append(key)
+    for key in artifacts.list_keys(prefix):
+        label, _, name = key[len(prefix) :].partition("/")
+        if name and "/" not in name:
+            by_label.setdefault(label, []).append(key)
     chosen = [by_label[label][i] for i in range(photos) for label in sorted(by_label)][:photos]
     result = WebResult()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
@@ -360,32 +377,53 @@ def run_demo(settings: DemoSettings) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
-    from orchestration.jobs import lifecycle_job, sensor_data_job
+    from orchestration.jobs import (
+        retrain_image_classifier,
+        retrain_sensor_autoencoder,
+        sensor_data_job,
+    )
+    from orchestration.models import add_model_partitions
 
     print(f"Edgeline demo: EDGELINE_ENV={edgeline_env()}, data under {edgeline_home()}")
     started = time.monotonic()
     begun = datetime.now(UTC)
     registry, artifacts = defs.resources["registry"], defs.resources["artifacts"]
     with DagsterInstance.get() as instance:
+        # the demo's two models, declared as a user declares theirs, are partitions
+        image_model = declare_model(artifacts, settings.image_model(), replace=True)
+        add_model_partitions(instance, artifacts)
         today = datetime.now(UTC).date()
         for offset in range(settings.sensor_days, 0, -1):
             day = (today - timedelta(days=offset)).isoformat()
             recorded = defs.resolve_job_def(sensor_data_job.name).execute_in_process(
                 run_config={"loggers": LOGGERS},
                 instance=instance,
-                partition_key=day,
+                partition_key=readings_key(WIND_TURBINE.name, day),
                 raise_on_error=False,
             )
             if not recorded.success:
                 print(f"recording turbine readings for {day} FAILED (run {recorded.run_id})")
                 return 1
         print(f"recorded {settings.sensor_days} days of turbine readings")
-        result = defs.resolve_job_def(lifecycle_job.name).execute_in_process(
-            run_config=settings.run_config(), instance=instance, raise_on_error=False
-        )
+        runs = [
+            defs.resolve_job_def(retrain_image_classifier.name).execute_in_process(
+                run_config=settings.image_run_config(),
+                instance=instance,
+                partition_key=image_model.name,
+                raise_on_error=False,
+            ),
+            defs.resolve_job_def(retrain_sensor_autoencoder.name).execute_in_process(
+                run_config=settings.sensor_run_config(),
+                instance=instance,
+                partition_key=WIND_TURBINE.name,
+                raise_on_error=False,
+            ),
+        ]
         took = time.monotonic() - started
-        print(f"\nlifecycle job {'succeeded' if result.success else 'FAILED'} in {took:.1f} s")
-        if not result.success or not approve_and_publish(defs, instance):
+        for run in runs:
+            print(f"{run.job_def.name} {'succeeded' if run.success else 'FAILED'}")
+        print(f"\nboth models trained in {took:.1f} s")
+        if not all(run.success for run in runs) or not approve_and_publish(defs, instance):
             return 1
         with (
             tempfile.TemporaryDirectory() as agents_dir,

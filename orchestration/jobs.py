@@ -6,41 +6,40 @@ from datetime import UTC, timedelta
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
+    DynamicPartitionsDefinition,
     RunRequest,
-    ScheduleDefinition,
     ScheduleEvaluationContext,
     define_asset_job,
     schedule,
 )
 
 from assets.deployment.assets import published_model
+from assets.partitions import image_models, readings_key, sensor_profiles
 from assets.sensors.assets import raw_sensor_data
 from assets.telemetry.assets import events_assets, report_assets
 from assets.vision.assets import shared_image_queue
+from clients.pi.profiles import WIND_TURBINE
 
 # training never decides what enters the training set: the review queue is a person's job
 vision_selection = AssetSelection.groups("vision") - AssetSelection.assets(shared_image_queue)
 sensor_selection = AssetSelection.groups("sensors") - AssetSelection.assets(raw_sensor_data)
 
-lifecycle_job = define_asset_job(
-    "lifecycle",
-    selection=vision_selection | sensor_selection,
-    description="Train, export, convert, validate and register every model: the demo's main job.",
-)
 retrain_image_classifier = define_asset_job(
     "retrain_image_classifier",
-    selection=vision_selection,
-    description="Retrain and register the image classifier.",
+    selection=vision_selection,  # partitioned by image model, as its assets are
+    description="Train, export, convert, gate and register one image model (its partition).",
 )
 retrain_sensor_autoencoder = define_asset_job(
     "retrain_sensor_autoencoder",
-    selection=sensor_selection,
-    description="Retrain and register the sensor autoencoder (the wind-turbine profile unless configured).",
+    selection=sensor_selection,  # partitioned by sensor profile, as its assets are
+    description="Train, export, convert, gate and register one sensor model (its profile's "
+    "partition), on that profile's stored days.",
 )
 sensor_data_job = define_asset_job(
     "sensor_data",
     selection=AssetSelection.assets(raw_sensor_data),
-    description="Record one day of sensor readings (a daily partition of raw_sensor_data; the simulated wind-turbine fleet by default).",
+    description="Record one day of a profile's readings (a profile|day partition of "
+    "raw_sensor_data; the built-in wind-turbine fleet is simulated).",
 )
 review_shared_images = define_asset_job(
     "review_shared_images",
@@ -65,9 +64,56 @@ quality_report_job = define_asset_job(
 )
 
 
-def _ended(
-    window: timedelta, key_format: str, job, cron: str, description: str, running: bool = True
-):
+RETRAIN_CRON = os.environ.get("EDGELINE_RETRAIN_CRON", "0 3 * * 1")
+
+
+def _weekly_retraining(name: str, job, partitions: DynamicPartitionsDefinition, what: str):
+    """A schedule that retrains each model of ``partitions`` on its newest data, a run each."""
+
+    @schedule(
+        name=name,
+        job=job,
+        cron_schedule=RETRAIN_CRON,
+        execution_timezone="UTC",
+        description=f"Retrain every {what} on its newest data, one run each "
+        "(EDGELINE_RETRAIN_CRON, default Mondays 03:00 UTC).",
+    )
+    def weekly(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        week = context.scheduled_execution_time.astimezone(UTC).strftime("%Y-%m-%d")
+        return [
+            RunRequest(run_key=f"weekly:{week}:{key}", partition_key=key)
+            for key in context.instance.get_dynamic_partitions(partitions.name)
+        ]
+
+    return weekly
+
+
+weekly_image_retraining = _weekly_retraining(
+    "weekly_retraining", retrain_image_classifier, image_models, "declared image model"
+)
+weekly_sensor_retraining = _weekly_retraining(
+    "weekly_sensor_retraining", retrain_sensor_autoencoder, sensor_profiles, "sensor model"
+)
+
+
+@schedule(
+    name="sensor_data_schedule",
+    job=sensor_data_job,
+    cron_schedule="15 0 * * *",
+    execution_timezone="UTC",
+    description="Record each ended day of the simulated wind-turbine fleet at 00:15 UTC.",
+)
+def simulated_sensor_days(context: ScheduleEvaluationContext) -> RunRequest:
+    day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).strftime(
+        "%Y-%m-%d"
+    )
+    return RunRequest(
+        run_key=f"{sensor_data_job.name}:{WIND_TURBINE.name}:{day}",
+        partition_key=readings_key(WIND_TURBINE.name, day),
+    )
+
+
+def _ended(window: timedelta, key_format: str, job, cron: str, description: str):
     """A schedule that runs ``job`` for the hour or day that ended before the tick (the
     partitions also hold the one in progress, which a schedule must not pick)."""
 
@@ -77,8 +123,7 @@ def _ended(
         cron_schedule=cron,
         execution_timezone="UTC",
         description=description,
-        # reports appear without anyone's help; recording simulated readings is asked for
-        default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
+        default_status=DefaultScheduleStatus.RUNNING,  # reports appear without anyone's help
     )
     def ended_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         start = context.scheduled_execution_time.astimezone(UTC) - window
@@ -89,14 +134,6 @@ def _ended(
 
 
 schedules = [
-    _ended(
-        timedelta(days=1),
-        "%Y-%m-%d",
-        sensor_data_job,
-        "15 0 * * *",
-        "Record each day's sensor readings (the simulated fleet's by default) at 00:15 UTC.",
-        running=False,
-    ),
     _ended(
         timedelta(hours=1),
         "%Y-%m-%d-%H:00",
@@ -111,11 +148,7 @@ schedules = [
         "0 1 * * *",
         "Write each day's quality reports at 01:00 UTC the next day.",
     ),
-    ScheduleDefinition(
-        name="weekly_retraining",
-        job=lifecycle_job,
-        cron_schedule=os.environ.get("EDGELINE_RETRAIN_CRON", "0 3 * * 1"),
-        execution_timezone="UTC",
-        description="Retrain both models on the newest data (EDGELINE_RETRAIN_CRON, default Mondays 03:00 UTC).",
-    ),
+    weekly_image_retraining,
+    weekly_sensor_retraining,
+    simulated_sensor_days,
 ]

@@ -14,9 +14,11 @@ from dagster import (
     sensor,
 )
 
+from assets.catalog import SINGLE_IMAGE_MODEL
 from assets.deployment.assets import model_versions
 from assets.deployment.planning import DeploymentCursor, partition_key, plan_deployments
 from assets.sensors.data import profile_for_model
+from clients.pi.profiles import WIND_TURBINE
 from orchestration.jobs import publish_job, retrain_image_classifier, retrain_sensor_autoencoder
 from orchestration.registry_jobs import channel_rollback
 from resources import layout
@@ -95,15 +97,13 @@ def run_registry_sensor_once(
     return result.cursor, launched
 
 
-def _retraining_config(artifacts: ArtifactStore, report: dict) -> dict:
-    """A Pi model is retrained on its own device's profile (the report names the model)."""
+def retraining_partition(artifacts: ArtifactStore, report: dict) -> str:
+    """The partition that retrains a report's model: an image model by its name, a sensor
+    model by the profile that trains it (the turbine's where a report names no model)."""
     model = report.get("baseline_model")
-    profile = (
-        profile_for_model(artifacts, model) if report["client_kind"] == "pi" and model else None
-    )
-    if profile is None:
-        return {}
-    return {"ops": {"sensor_features": {"config": {"profile": profile}}}}
+    if report["client_kind"] == "web":
+        return model or SINGLE_IMAGE_MODEL
+    return (profile_for_model(artifacts, model) if model else None) or WIND_TURBINE.name
 
 
 RETRAINING_JOBS = {"web": retrain_image_classifier.name, "pi": retrain_sensor_autoencoder.name}
@@ -133,8 +133,9 @@ def drift_retraining_sensor(
                 RunRequest(
                     run_key=f"drift:{key}",
                     job_name=RETRAINING_JOBS[report["client_kind"]],
-                    run_config=_retraining_config(artifacts, report),
                     tags={"edgeline/drift_report": key},
+                    # the drifted model alone: its partition of its lineage
+                    partition_key=retraining_partition(artifacts, report),
                 )
             )
     return SensorResult(run_requests=requests, cursor=json.dumps(sorted(handled)))

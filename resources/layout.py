@@ -1,7 +1,8 @@
 """The artifact store's key layout, in one place: the assets, the gateway and the reports build
 every key with these functions, so a prefix is spelled once.
 
-    raw/images/<label>/<image>                    images to train on (and users' shared ones)
+    catalog/<model>.json                          a declared model (kind, images or profile, settings)
+    raw/images/<model>/<label>/<image>            an image model's images (users' own, accepted shared ones)
     incoming/images/<day>/<uploader>/<uuid>.<ext> images clients shared, waiting for review
     reviews/images/<day>/<uuid>.<ext>.json        a person's decision on one of them
     incoming/uploads/<day>/[<uploader>.]count.json  a day's uploads counted (all web pages, or one)
@@ -20,10 +21,20 @@ every key with these functions, so a prefix is spelled once.
 import re
 from datetime import date, datetime
 
+CATALOG = "catalog/"
 RAW_IMAGES = "raw/images/"
 INCOMING_IMAGES = "incoming/images/"
 RAW_SENSORS = "raw/sensors/"
 REPORTS = "reports/"
+
+
+def catalog_entry(model: str) -> str:
+    return f"{CATALOG}{model}.json"
+
+
+def model_images(model: str) -> str:
+    """The prefix of an image model's ``<label>/<image>`` tree."""
+    return f"{RAW_IMAGES}{model}/"
 
 
 def sensor_readings(profile: str) -> str:

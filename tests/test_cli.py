@@ -6,6 +6,7 @@ import pytest
 from dagster import DagsterInstance
 from PIL import Image
 
+from assets.catalog import declared_models, read_model
 from assets.deployment.publish import read_channel
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
@@ -18,6 +19,7 @@ from tests.deployment.conftest import register_tiny_version
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGELINE_ENV", "local")
     monkeypatch.setenv("EDGELINE_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     return tmp_path
 
 
@@ -67,7 +69,43 @@ def test_ingest_images_command(home, tmp_path, capsys):
     Image.new("RGB", (32, 32)).save(buffer, format="PNG")
     (folder / "a.png").write_bytes(buffer.getvalue())
     assert main(["ingest-images", str(tmp_path / "photos")]) == 0
-    assert local_resources(home)["artifacts"].list_keys("raw/images/") == ["raw/images/cat/a.png"]
+    assert main(["ingest-images", str(tmp_path / "photos"), "--model", "pets"]) == 0
+    store = local_resources(home)["artifacts"]
+    assert store.list_keys("raw/images/") == [
+        "raw/images/image-classifier/cat/a.png",
+        "raw/images/pets/cat/a.png",
+    ]
+    assert [m.name for m in declared_models(store, "image")] == ["image-classifier", "pets"]
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        assert instance.get_dynamic_partitions("image_models") == ["image-classifier", "pets"]
+    assert main(["ingest-images", str(tmp_path / "photos"), "--model", "Not A Name"]) == 2
+    assert "model name 'Not A Name' is invalid" in capsys.readouterr().out
+
+
+def test_models_add_and_list(home, capsys):
+    resources = local_resources(home)
+    store = resources["artifacts"]
+    add = ["models", "add", "signs", "--set", "augment=upright", "--set", "epochs=3"]
+    assert main(add) == 0
+    assert main(["models", "add", "signs", "--set", "augment=photo"]) == 2
+    assert "already declared" in capsys.readouterr().out
+    assert main(["models", "add", "signs", "--set", "epocs=3", "--replace"]) == 2
+    assert "unknown training settings ['epocs']" in capsys.readouterr().out
+    assert main(["models", "add", "signs", "--set", "augment=sideways", "--replace"]) == 2
+    assert "training settings augment='sideways': use one of photo" in capsys.readouterr().out
+    assert main(["models", "add", "pump-model", "--kind", "sensor"]) == 2
+    assert "needs the profile" in capsys.readouterr().out
+    assert main(["models", "add", "pump-model", "--kind", "sensor", "--profile", "pump"]) == 0
+    assert read_model(store, "signs").training == {"augment": "upright", "epochs": 3}
+    register_tiny_version(store, resources["registry"], "old-model")
+    capsys.readouterr()
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "signs (image)  0 images: none yet" in out
+    assert "pump-model (sensor)  profile pump, no readings" in out
+    assert "turbine-autoencoder (sensor)  profile wind-turbine, no readings" in out  # built in
+    assert "old-model (?)  not declared" in out
+    assert "newest v1 PendingManualApproval; channels: none; clients: none" in out
 
 
 def test_registry_decision_job(home):

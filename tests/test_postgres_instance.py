@@ -9,7 +9,9 @@ import yaml
 from dagster import DagsterInstance
 
 from assets.deployment.publish import read_channel
+from assets.partitions import readings_key
 from orchestration.definitions import build_definitions
+from orchestration.models import add_model_partitions
 from orchestration.sensors import run_registry_sensor_once
 from resources.environment import local_resources
 from tests.postgres import postgres_server
@@ -40,6 +42,7 @@ def test_lineage_and_sensor_on_a_postgres_instance(tmp_path):
         defs = build_definitions(resources)
         with DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            add_model_partitions(instance, resources["artifacts"])
             today = datetime.now(UTC).date()
             for offset in range(6, 0, -1):
                 day = (today - timedelta(days=offset)).isoformat()
@@ -48,13 +51,14 @@ def test_lineage_and_sensor_on_a_postgres_instance(tmp_path):
                     .execute_in_process(
                         run_config={"ops": {"raw_sensor_data": SMALL["ops"]["raw_sensor_data"]}},
                         instance=instance,
-                        partition_key=day,
+                        partition_key=readings_key("wind-turbine", day),
                     )
                     .success
                 )
             trained = defs.resolve_job_def("retrain_sensor_autoencoder").execute_in_process(
                 run_config={"ops": {"sensor_autoencoder": SMALL["ops"]["sensor_autoencoder"]}},
                 instance=instance,
+                partition_key="wind-turbine",
             )
             assert trained.success
             registry = resources["registry"]

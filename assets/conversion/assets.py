@@ -16,6 +16,7 @@ from dagster import (
     AssetsDefinition,
     MetadataValue,
     Output,
+    PartitionsDefinition,
     asset,
 )
 
@@ -86,6 +87,7 @@ def build_export_asset(
     *,
     name: str,
     group: str,
+    partitions_def: PartitionsDefinition | None = None,
     inputs: Sequence[str],
     plan: ExportPlanner,
     parity_description: str,
@@ -98,6 +100,7 @@ def build_export_asset(
     @asset(
         name=name,
         group_name=group,
+        partitions_def=partitions_def,
         kinds={"pytorch", "onnx"},
         ins={n: AssetIn() for n in inputs},
         check_specs=[
@@ -187,6 +190,7 @@ def build_variant_asset(
     *,
     asset_prefix: str,
     group: str,
+    partitions_def: PartitionsDefinition | None = None,
     data_inputs: Sequence[str],
     load_inputs: InputLoader,
 ) -> AssetsDefinition:
@@ -202,6 +206,7 @@ def build_variant_asset(
     @asset(
         name=name,
         group_name=group,
+        partitions_def=partitions_def,
         kinds={"onnx"},
         ins={reference_input: AssetIn(), **{n: AssetIn() for n in data_inputs}},
         check_specs=[

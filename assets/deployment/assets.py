@@ -1,6 +1,14 @@
 """Deployment: published model versions (one dynamic partition per approved version)."""
 
-from dagster import AssetExecutionContext, DynamicPartitionsDefinition, MetadataValue, Output, asset
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    DynamicPartitionsDefinition,
+    MetadataValue,
+    Output,
+    asset,
+)
 
 from assets.deployment.planning import parse_partition_key
 from assets.deployment.publish import iot_job_document, publish_model_version
@@ -18,7 +26,11 @@ model_versions = DynamicPartitionsDefinition(name="model_versions")
     group_name="deployment",
     kinds={"s3", "json"},
     partitions_def=model_versions,
-    deps=[registered_image_classifier, registered_sensor_autoencoder],
+    # a version of any model's registration (a model's versions are `<model>@<n>` partitions)
+    deps=[
+        AssetDep(registered, partition_mapping=AllPartitionMapping())
+        for registered in (registered_image_classifier, registered_sensor_autoencoder)
+    ],
     description=(
         "An approved model version published for the clients: every variant copied to "
         "`deploy/<model>/<version>/` and checked against the registered sha256, the manifest and "

@@ -4,7 +4,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, Output, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+)
 
 from assets.conversion.model_file import ModelFile
 from assets.conversion.variants import Variant
@@ -35,6 +43,7 @@ def build_registration_asset(
     *,
     name: str,
     group: str,
+    partitions_def: PartitionsDefinition | None = None,
     asset_prefix: str,
     variants: Sequence[Variant],
     inputs: Sequence[str],
@@ -53,6 +62,7 @@ def build_registration_asset(
     @asset(
         name=name,
         group_name=group,
+        partitions_def=partitions_def,
         kinds={"sagemaker"},
         ins={n: AssetIn() for n in (*inputs, f"{asset_prefix}_onnx", *variant_inputs)},
         description=description,

@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     Config,
-    DailyPartitionsDefinition,
     DataVersion,
     MetadataValue,
+    MultiPartitionKey,
+    MultiToSingleDimensionPartitionMapping,
     Output,
     asset,
 )
@@ -32,6 +34,7 @@ from assets.conversion.assets import (
 from assets.conversion.variants import Variant, anomaly_agreement, anomaly_gate, convert_to_fp16
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
 from assets.metadata import rounded
+from assets.partitions import sensor_days, sensor_profiles, sensor_readings
 from assets.plots import histogram_plot, line_plot, png_markdown
 from assets.sensors.data import (
     SIMULATED,
@@ -59,29 +62,19 @@ from resources import layout
 from resources.artifacts import ArtifactStore
 
 GROUP = "sensors"
-# from 2020, for users' older recordings; today included, for what a device recorded this morning
-daily_partitions = DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
 
 
 def check_partition_days(days: list[str]) -> None:
     """Readings must fall on a day partition (2020-01-01 to today) to be trained on."""
-    valid = set(daily_partitions.get_partition_keys())
+    valid = set(sensor_days.get_partition_keys())
     outside = [day for day in days if day not in valid]
     if outside:
         raise ValueError(
             f"readings dated {outside[:5]}{' ...' if len(outside) > 5 else ''} fall outside the "
-            f"daily partitions ({daily_partitions.start:%Y-%m-%d} to today): check the "
+            f"daily partitions ({sensor_days.start:%Y-%m-%d} to today): check the "
             "timestamps (and --date-format)"
         )
 
-
-PROFILE_FIELD = Field(
-    default=WIND_TURBINE.name,
-    description=(
-        "The sensor profile: the built-in wind-turbine (simulated when no readings were "
-        "ingested), or one stored by `edgeline ingest-sensors --profile FILE`."
-    ),
-)
 
 SENSOR_VARIANTS: tuple[Variant, ...] = (
     Variant(
@@ -94,7 +87,6 @@ SENSOR_VARIANTS: tuple[Variant, ...] = (
 
 
 class RawSensorConfig(Config):
-    profile: str = PROFILE_FIELD
     turbines: int = Field(default=5, ge=1, description="Simulated turbines (wind-turbine only).")
     fault_rate: float = Field(default=1.0, ge=0, description="Fault episodes per turbine per day.")
     seed: int = 42
@@ -103,18 +95,21 @@ class RawSensorConfig(Config):
 @asset(
     group_name=GROUP,
     kinds={"pandas", "parquet"},
-    partitions_def=daily_partitions,
+    partitions_def=sensor_readings,
     description=(
-        "One day of a device's readings as Parquet under `raw/sensors/<profile>/date=YYYY-MM-DD/`: "
-        "what `edgeline ingest-sensors` stored for that day, or, for the built-in wind-turbine "
+        "One day of a profile's readings as Parquet under "
+        "`raw/sensors/<profile>/date=YYYY-MM-DD/` (a partition per profile and day): what "
+        "`edgeline ingest-sensors` stored for that day, or, for the built-in wind-turbine "
         "profile with nothing ingested, the simulated fleet's day."
     ),
 )
 def raw_sensor_data(
     context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStore
 ) -> Output[dict[str, Any]]:
-    day = context.partition_key
-    profile = read_profile(artifacts, config.profile)
+    key = context.partition_key
+    assert isinstance(key, MultiPartitionKey)
+    day = key.keys_by_dimension["day"]
+    profile = read_profile(artifacts, key.keys_by_dimension["profile"])
     keys = stored_days(artifacts, profile.name).get(day, [])
     ingested = [k for k in keys if not k.endswith(f"/{SIMULATED}")]
     if ingested:
@@ -157,7 +152,6 @@ def raw_sensor_data(
 
 
 class SensorFeaturesConfig(Config):
-    profile: str = PROFILE_FIELD
     val_days: int = Field(default=2, ge=1)
     test_days: int = Field(default=3, ge=1)
     max_days: int = Field(default=30, ge=1, description="Use at most this many recent days.")
@@ -173,7 +167,16 @@ class SensorFeaturesConfig(Config):
 @asset(
     group_name=GROUP,
     kinds={"pandas", "numpy"},
-    deps=[raw_sensor_data],
+    partitions_def=sensor_profiles,
+    # a profile's training reads all of its days, and no other profile's
+    deps=[
+        AssetDep(
+            raw_sensor_data,
+            partition_mapping=MultiToSingleDimensionPartitionMapping(
+                partition_dimension_name="profile"
+            ),
+        )
+    ],
     description=(
         "Cleaned readings cut into windows of consecutive readings per device (the profile's "
         "window and interval), split by time: the newest days (or, for a short recording, the "
@@ -184,7 +187,7 @@ class SensorFeaturesConfig(Config):
 def sensor_features(
     context: AssetExecutionContext, config: SensorFeaturesConfig, artifacts: ArtifactStore
 ) -> Output[SensorFeatures]:
-    profile = read_profile(artifacts, config.profile)
+    profile = read_profile(artifacts, context.partition_key)
     days = dict(list(stored_days(artifacts, profile.name).items())[-config.max_days :])
     if not days:
         raise ValueError(
@@ -255,6 +258,7 @@ class AutoencoderConfig(Config):
 @asset(
     group_name=GROUP,
     kinds={"pytorch"},
+    partitions_def=sensor_profiles,
     description=(
         "Dense autoencoder trained on normal windows; anomaly threshold at a percentile of the "
         "validation windows' reconstruction error; scored on the held-out windows (precision, "
@@ -399,6 +403,7 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
 sensor_autoencoder_onnx = build_export_asset(
     name="sensor_autoencoder_onnx",
     group=GROUP,
+    partitions_def=sensor_profiles,
     inputs=("sensor_autoencoder", "sensor_features"),
     plan=_export_plan,
     parity_description=(
@@ -422,6 +427,7 @@ variant_assets = [
         variant,
         asset_prefix="sensor_autoencoder",
         group=GROUP,
+        partitions_def=sensor_profiles,
         data_inputs=("sensor_features",),
         load_inputs=_variant_inputs,
     )
@@ -459,6 +465,7 @@ def _registration_facts(upstream: dict[str, Any]) -> RegistrationFacts:
 registered_sensor_autoencoder = build_registration_asset(
     name="registered_sensor_autoencoder",
     group=GROUP,
+    partitions_def=sensor_profiles,
     asset_prefix="sensor_autoencoder",
     variants=SENSOR_VARIANTS,
     inputs=("sensor_autoencoder", "sensor_features"),

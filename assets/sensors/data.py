@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
+from assets.catalog import declare_sensor_model
 from clients.pi.profiles import BUILT_IN, SensorProfile
 from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
 from resources import layout
@@ -332,6 +333,7 @@ def record_profile(store: ArtifactStore, profile: SensorProfile) -> None:
     if store.exists(key):
         stored = SensorProfile.from_dict(store.get_json(key), source=key)
         if stored == profile:
+            declare_sensor_model(store, profile)  # a home from before models were declared
             return
         changed = [
             f"{name} (stored {getattr(stored, name)!r}, now {getattr(profile, name)!r})"
@@ -343,6 +345,7 @@ def record_profile(store: ArtifactStore, profile: SensorProfile) -> None:
             "readings would no longer match it. Give the new profile another name, or remove "
             f"the old readings first (`edgeline forget-sensors {profile.name} --yes`)"
         )
+    declare_sensor_model(store, profile)  # refused (nothing stored) if the name is taken
     store.put_json(key, profile.to_dict())
 
 

@@ -1,13 +1,15 @@
 """Vision lineage: raw images -> dataset -> MobileNetV2 -> ONNX -> fp16/int8 -> registered version.
 
-Thin asset functions over the plain modules beside this one. torch is imported inside the
+One partition per declared image model (``assets/catalog.py``): its own images, training
+settings, files and versions. Thin asset functions over the plain modules beside this one. torch is imported inside the
 functions that train or export, so that loading the code location stays fast.
 """
 
 import io
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from dagster import (
@@ -20,8 +22,9 @@ from dagster import (
     asset,
 )
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from assets.catalog import ModelSpec, adopt_single_model_home, read_model
 from assets.conversion.assets import (
     PARITY_TOLERANCE,
     ExportPlan,
@@ -41,6 +44,7 @@ from assets.conversion.variants import (
 )
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
 from assets.metadata import rounded
+from assets.partitions import image_models
 from assets.plots import confusion_plot, image_grid, line_plot, png_markdown
 from assets.vision.dataset import (
     ImageDataset,
@@ -49,7 +53,7 @@ from assets.vision.dataset import (
     load_pixels,
 )
 from assets.vision.demo_data import generate_demo_images
-from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, TrainedClassifier, input_spec
+from assets.vision.records import AUGMENTATIONS, OUTPUT_NAMES, TrainedClassifier, input_spec
 from assets.vision.review import (
     accept_images,
     count_pending,
@@ -62,7 +66,6 @@ from resources import layout
 from resources.artifacts import ArtifactStore
 
 GROUP = "vision"
-RAW_PREFIX = layout.RAW_IMAGES
 
 VISION_VARIANTS: tuple[Variant, ...] = (
     Variant(
@@ -81,13 +84,11 @@ VISION_VARIANTS: tuple[Variant, ...] = (
 )
 
 
-def _run_dir(context: AssetExecutionContext) -> str:
-    return run_artifact_dir(MODEL_NAME, context)
-
-
 class RawImagesConfig(Config):
     generate_demo_if_empty: bool = Field(
-        default=True, description="Write the built-in synthetic demo set when raw/images/ is empty."
+        default=True,
+        description="Write the built-in synthetic demo set when a model declared with demo "
+        "images has none.",
     )
     demo_images_per_class: int = Field(default=160, ge=10)
     demo_image_size: int = Field(default=128, ge=32)
@@ -102,16 +103,22 @@ class RawImagesConfig(Config):
 @asset(
     group_name=GROUP,
     kinds={"pillow", "s3"},
+    partitions_def=image_models,
     description=(
-        "An ImageFolder tree (<label>/<image>, jpg/png/webp) under raw/images/ in the artifact "
-        "store: your own images (`edgeline ingest-images FOLDER`), shared images a person "
-        "accepted from the review queue, or the synthetic demo set."
+        "A model's ImageFolder tree (<label>/<image>, jpg/png/webp) under raw/images/<model>/ in "
+        "the artifact store: your own images (`edgeline ingest-images FOLDER --model NAME`), "
+        "shared images a person accepted from the review queue, or the synthetic demo set."
     ),
 )
 def raw_images(
     context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
 ) -> Output[dict[str, int]]:
-    requeued = requeue_unreviewed(artifacts)
+    moved = adopt_single_model_home(artifacts)
+    if moved:
+        context.log.info("%d images of a single-model home moved under their model", moved)
+    spec = read_model(artifacts, context.partition_key, "image")
+    prefix = layout.model_images(spec.name)
+    requeued = requeue_unreviewed(artifacts, spec.name)
     if requeued:
         context.log.warning(
             "%d images an earlier Edgeline adopted without review went back to the review queue",
@@ -124,29 +131,35 @@ def raw_images(
             "until a person accepts it",
             waiting,
         )
-    keys = artifacts.list_keys(RAW_PREFIX)
-    if not keys and config.generate_demo_if_empty:
-        context.log.info("raw/images/ is empty: writing the synthetic demo set")
+    keys = artifacts.list_keys(prefix)
+    if not keys and spec.demo_images and config.generate_demo_if_empty:
+        context.log.info("%s has no images: writing the synthetic demo set", spec.name)
         for key, data in generate_demo_images(
             config.demo_images_per_class,
             config.demo_image_size,
             config.demo_seed,
             class_backgrounds=config.demo_class_backgrounds,
         ):
-            artifacts.put_bytes(RAW_PREFIX + key, data)
-        keys = artifacts.list_keys(RAW_PREFIX)
+            artifacts.put_bytes(prefix + key, data)
+        keys = artifacts.list_keys(prefix)
+    if not keys:
+        raise ValueError(
+            f"model {spec.name} has no images under {prefix}: add a folder with one sub-folder "
+            f"of images per class (`edgeline ingest-images FOLDER --model {spec.name}`)"
+        )
     counts: dict[str, int] = {}
     for key in keys:
-        label = key[len(RAW_PREFIX) :].split("/")[0]
+        label = key[len(prefix) :].split("/")[0]
         counts[label] = counts.get(label, 0) + 1
-    samples = [k for k in keys if "/" in k[len(RAW_PREFIX) :]][:: max(1, len(keys) // 24)][:24]
+    samples = [k for k in keys if "/" in k[len(prefix) :]][:: max(1, len(keys) // 24)][:24]
     metadata: dict[str, Any] = {
+        "model": spec.name,
         "files": len(keys),
         "shared_images_waiting_for_review": waiting,
         "unreviewed_images_requeued": requeued,
         "classes": len(counts),
         "count_per_class": MetadataValue.json(counts),
-        **sample_grid(artifacts, [(k, k[len(RAW_PREFIX) :].split("/")[0]) for k in samples]),
+        **sample_grid(artifacts, [(k, k[len(prefix) :].split("/")[0]) for k in samples]),
     }
     return Output(counts, metadata=rounded(metadata))
 
@@ -170,7 +183,9 @@ def sample_grid(artifacts: ArtifactStore, captioned: list[tuple[str, str]]) -> d
 
 class ImageReviewConfig(Config):
     accept: list[str] = Field(
-        default=[], description="Keys of shared images to add to raw/images/ (as listed below)."
+        default=[],
+        description="Keys of shared images to add to the images of the model each was shared "
+        "for (as listed below).",
     )
     reject: list[str] = Field(default=[], description="Keys of shared images to throw away.")
     label: str | None = Field(
@@ -208,7 +223,8 @@ def shared_image_queue(
         context.log.info("accepted %d, rejected %d (by %s)", len(accepted), rejected, config.by)
     pending = pending_images(artifacts)
     rows = "\n".join(
-        f"| {p.key} | {p.suggested_label or ''} | {p.uploader or ''} | {p.bytes / 1e3:.0f} kB |"
+        f"| {p.key} | {p.model} | {p.suggested_label or ''} | {p.uploader or ''} | "
+        f"{p.bytes / 1e3:.0f} kB |"
         for p in pending[:100]
     )
     metadata: dict[str, Any] = {
@@ -217,7 +233,8 @@ def shared_image_queue(
         "rejected_now": rejected,
         "suggested_labels": MetadataValue.json(suggested_labels(pending)),
         "queue": MetadataValue.md(
-            "| key | suggested label | uploader | size |\n| --- | --- | --- | --- |\n" + rows
+            "| key | model | suggested label | uploader | size |\n"
+            "| --- | --- | --- | --- | --- |\n" + rows
             if rows
             else "nothing waits for review"
         ),
@@ -234,6 +251,7 @@ class ImageDatasetConfig(Config):
 @asset(
     group_name=GROUP,
     kinds={"pillow"},
+    partitions_def=image_models,
     deps=[raw_images],
     description=(
         "The checked image set with a train/val/test split fixed by each file's content hash "
@@ -244,10 +262,13 @@ class ImageDatasetConfig(Config):
 def image_dataset(
     context: AssetExecutionContext, config: ImageDatasetConfig, artifacts: ArtifactStore
 ) -> Output[ImageDataset]:
-    dataset = build_image_dataset(artifacts, RAW_PREFIX, config.val_fraction, config.test_fraction)
+    model = context.partition_key
+    dataset = build_image_dataset(
+        artifacts, layout.model_images(model), config.val_fraction, config.test_fraction
+    )
     version = dataset.data_version
     artifacts.put_json(
-        layout.dataset("images", version) + "dataset.json",
+        layout.dataset(model, version) + "dataset.json",
         {
             "labels": list(dataset.labels),
             "records": [r.__dict__ for r in dataset.records],
@@ -282,30 +303,24 @@ TRAINING_PRESETS = {
 }
 
 
-class ImageClassifierConfig(Config):
-    weights: str | None = Field(
-        default=None,
-        description="Path or URI of a torchvision MobileNetV2 state dict (transfer learning); "
-        "empty trains from scratch.",
-    )
-    trainable_blocks: int = Field(default=2, ge=0, description="With weights: blocks to fine-tune.")
-    preset: Literal["fast", "accurate"] = Field(
-        default="fast", description="fast: 96 px, width 0.75 (CPU); accurate: 224 px, width 1.0."
-    )
-    width_mult: float | None = Field(default=None, gt=0, description="MobileNetV2 width.")
-    image_size: int | None = Field(default=None, ge=32)
-    epochs: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=32, ge=2)
-    learning_rate: float = Field(default=3e-3, gt=0, description="Peak of the one-cycle schedule.")
-    augment: Literal["photo", "upright", "rotation-invariant", "none"] = Field(
-        default="photo",
-        description="photo: crops, horizontal flips, colour; upright: no flips or turns (text, "
-        "digits, signs); rotation-invariant: quarter turns and both flips (shapes, microscopy).",
-    )
-    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
-    patience: int = Field(default=5, ge=1, description="Epochs without a lower validation loss.")
+@dataclass(frozen=True)
+class ImageTraining:
+    """How an image model trains: Edgeline's defaults, under the model's declared settings,
+    under what one run's config sets."""
+
+    weights: str | None = None
+    trainable_blocks: int = 2
+    preset: str = "fast"
+    width_mult: float | None = None
+    image_size: int | None = None
+    epochs: int | None = None
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    augment: str = "photo"
+    label_smoothing: float = 0.1
+    patience: int = 5
     seed: int = 0
-    threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
+    threads: int = 0
 
     def sized(self) -> tuple[int, float, int]:
         """(image_size, width_mult, epochs): what was set, else the preset's."""
@@ -317,12 +332,85 @@ class ImageClassifierConfig(Config):
         )
 
 
+class ImageClassifierConfig(Config):
+    """A model's training settings, declared with the model (``edgeline models add NAME --set
+    KEY=VALUE``); a field set here overrides the declaration for one run. Empty fields take
+    the declared value, else the default named."""
+
+    weights: str | None = Field(
+        default=None,
+        description="Path or URI of a torchvision MobileNetV2 state dict (transfer learning); "
+        "empty trains from scratch.",
+    )
+    trainable_blocks: int | None = Field(
+        default=None, ge=0, description="With weights: blocks to fine-tune (default 2)."
+    )
+    preset: str | None = Field(
+        default=None,
+        description="fast (default): 96 px, width 0.75 (CPU); accurate: 224 px, width 1.0.",
+    )
+    width_mult: float | None = Field(default=None, gt=0, description="MobileNetV2 width.")
+    image_size: int | None = Field(default=None, ge=32)
+    epochs: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=2, description="Default 32.")
+    learning_rate: float | None = Field(
+        default=None, gt=0, description="Peak of the one-cycle schedule (default 0.003)."
+    )
+    augment: str | None = Field(
+        default=None,
+        description="photo (default): crops, horizontal flips, colour; upright: no flips or "
+        "turns (text, digits, signs); rotation-invariant: quarter turns and both flips "
+        "(shapes, microscopy).",
+    )
+    label_smoothing: float | None = Field(default=None, ge=0, lt=1, description="Default 0.1.")
+    patience: int | None = Field(
+        default=None, ge=1, description="Epochs without a lower validation loss (default 5)."
+    )
+    seed: int | None = Field(default=None, description="Default 0.")
+    threads: int | None = Field(
+        default=None, ge=0, description="torch threads (default 0: torch's default)."
+    )
+
+
+def training_settings(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> ImageTraining:
+    """``spec``'s declared training settings with ``overrides`` (a run's config) on top; an
+    unknown or invalid setting is an error that names it."""
+    unknown = set(spec.training) - set(ImageClassifierConfig.model_fields)
+    if unknown:
+        raise ValueError(
+            f"model {spec.name}: unknown training settings {sorted(unknown)} (known: "
+            f"{', '.join(ImageClassifierConfig.model_fields)})"
+        )
+    try:
+        declared = ImageClassifierConfig(**spec.training)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"model {spec.name}: training settings {problems}") from None
+    chosen = ImageTraining(
+        **{
+            **declared.model_dump(exclude_none=True),
+            **{k: v for k, v in (overrides or {}).items() if v is not None},
+        }
+    )
+    for name, allowed in (("preset", tuple(TRAINING_PRESETS)), ("augment", AUGMENTATIONS)):
+        if getattr(chosen, name) not in allowed:
+            raise ValueError(
+                f"model {spec.name}: training settings {name}={getattr(chosen, name)!r}: "
+                f"use one of {', '.join(allowed)}"
+            )
+    return chosen
+
+
 @asset(
     group_name=GROUP,
     kinds={"pytorch"},
+    partitions_def=image_models,
     description=(
-        "MobileNetV2 trained on image_dataset: from scratch, or transfer learning from a "
-        "torchvision state dict with frozen features. Best validation epoch kept."
+        "MobileNetV2 trained on the model's image_dataset with its declared settings (a run's "
+        "config overrides them): from scratch, or transfer learning from a torchvision state "
+        "dict with frozen features. Best validation epoch kept."
     ),
 )
 def image_classifier(
@@ -342,41 +430,45 @@ def image_classifier(
         train_classifier,
     )
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    image_size, width_mult, epochs = config.sized()
+    spec = read_model(artifacts, context.partition_key, "image")
+    settings = training_settings(spec, config.model_dump())
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    image_size, width_mult, epochs = settings.sized()
     labels = image_dataset.labels
     splits = {
         name: load_pixels(artifacts, image_dataset.split(name), labels, image_size)
         for name in ("train", "val", "test")
     }
     context.log.info(
-        "training on %d images, validating on %d, %d classes, %d px, augmentation %s",
+        "%s: training on %d images, validating on %d, %d classes, %d px, augmentation %s",
+        spec.name,
         len(splits["train"][1]),
         len(splits["val"][1]),
         len(labels),
         image_size,
-        config.augment,
+        settings.augment,
     )
-    torch.manual_seed(config.seed)  # the initial weights too: same config and data, same model
-    model = build_mobilenet_v2(len(labels), config.weights, config.trainable_blocks, width_mult)
-    settings = TrainingSettings(
+    torch.manual_seed(settings.seed)  # the initial weights too: same config and data, same model
+    model = build_mobilenet_v2(len(labels), settings.weights, settings.trainable_blocks, width_mult)
+    loop = TrainingSettings(
         epochs=epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        augment=config.augment,
-        label_smoothing=config.label_smoothing,
-        patience=config.patience,
-        seed=config.seed,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        augment=settings.augment,
+        label_smoothing=settings.label_smoothing,
+        patience=settings.patience,
+        seed=settings.seed,
     )
-    result = train_classifier(model, splits["train"], splits["val"], settings, context.log.info)
+    result = train_classifier(model, splits["train"], splits["val"], loop, context.log.info)
     test_pixels, test_targets = splits["test"]
     predictions = predict_probabilities(model, test_pixels).argmax(1)
     test_accuracy = float((predictions == test_targets).mean()) if len(test_targets) else 0.0
     matrix = confusion_matrix(test_targets, predictions, len(labels))
     best = result.history[result.best_epoch - 1]
 
-    weights_key = _run_dir(context) + "model.pt"
+    run_dir = run_artifact_dir(spec.name, context)
+    weights_key = run_dir + "model.pt"
     save_weights(model, artifacts, weights_key)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     metrics = {
@@ -388,9 +480,9 @@ def image_classifier(
         "train_images_per_second": round(result.images_per_second, 1),
         "train_seconds": round(result.seconds, 1),
         "trainable_parameters": trainable,
-        "transfer_learning": bool(config.weights),
-        "augmentation": config.augment,
-        "preset": config.preset,
+        "transfer_learning": bool(settings.weights),
+        "augmentation": settings.augment,
+        "preset": settings.preset,
         "image_size": image_size,
         "width_mult": width_mult,
         "confusion_matrix": matrix.tolist(),
@@ -407,13 +499,16 @@ def image_classifier(
         "value",
     )
     confusion = confusion_plot(matrix, labels, f"test set (accuracy {test_accuracy:.3f})")
-    artifacts.put_bytes(_run_dir(context) + "training_curves.png", curves, "image/png")
-    artifacts.put_bytes(_run_dir(context) + "confusion_matrix.png", confusion, "image/png")
-    record = TrainedClassifier(weights_key, labels, image_size, width_mult, metrics, result.history)
+    artifacts.put_bytes(run_dir + "training_curves.png", curves, "image/png")
+    artifacts.put_bytes(run_dir + "confusion_matrix.png", confusion, "image/png")
+    record = TrainedClassifier(
+        weights_key, labels, image_size, width_mult, metrics, result.history, spec.name
+    )
     return Output(
         record,
         metadata=rounded(
             {
+                "model": spec.name,
                 "val_accuracy": best["val_accuracy"],
                 "test_accuracy": test_accuracy,
                 "epochs_run": len(result.history),
@@ -477,12 +572,12 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
         return Parity(passed, metrics, failures)
 
     return ExportPlan(
-        model_name=MODEL_NAME,
+        model_name=trained.model,
         module=module,
         example=(np.random.default_rng(0).random((1, 3, size, size)) * 255).astype(np.float32),
         input=input_spec(size),
         outputs=OUTPUT_NAMES,
-        onnx_metadata={"labels": ",".join(trained.labels), "model": MODEL_NAME},
+        onnx_metadata={"labels": ",".join(trained.labels), "model": trained.model},
         test_inputs=test_inputs,
         baseline_inputs=_eval_inputs(artifacts, dataset, trained, "val"),
         reference=lambda pixels: [predict_probabilities(module, pixels)],
@@ -495,6 +590,7 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
 image_classifier_onnx = build_export_asset(
     name="image_classifier_onnx",
     group=GROUP,
+    partitions_def=image_models,
     inputs=("image_classifier", "image_dataset"),
     plan=_export_plan,
     parity_description="fp32 ONNX vs PyTorch on the test set: max abs probability diff <= 1e-4.",
@@ -535,6 +631,7 @@ def build_vision_variant_asset(variant: Variant) -> AssetsDefinition:
         variant,
         asset_prefix="image_classifier",
         group=GROUP,
+        partitions_def=image_models,
         data_inputs=("image_dataset", "image_classifier"),
         load_inputs=_variant_inputs,
     )
@@ -547,7 +644,7 @@ def _registration_facts(upstream: dict[str, Any]) -> RegistrationFacts:
     trained: TrainedClassifier = upstream["image_classifier"]
     dataset: ImageDataset = upstream["image_dataset"]
     return RegistrationFacts(
-        model=MODEL_NAME,
+        model=trained.model,
         description=f"MobileNetV2 image classifier, {len(trained.labels)} classes",
         task={
             "kind": "image-classification",
@@ -588,13 +685,14 @@ def _evaluate_variants(
 registered_image_classifier = build_registration_asset(
     name="registered_image_classifier",
     group=GROUP,
+    partitions_def=image_models,
     asset_prefix="image_classifier",
     variants=VISION_VARIANTS,
     inputs=("image_classifier", "image_dataset"),
     facts=_registration_facts,
     evaluate_variants=_evaluate_variants,
     description=(
-        "A new version of image-classifier in the model registry, PendingManualApproval: every "
+        "A new version of the image model in the model registry, PendingManualApproval: every "
         "variant that passed its gate (with its test accuracy, per-class precision and recall "
         "and confusion matrix), labels, metrics, validation baseline and lineage."
     ),

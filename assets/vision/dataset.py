@@ -17,7 +17,6 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
-from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.images import read_image_header
 
@@ -111,7 +110,7 @@ def inspect_image(data: bytes) -> tuple[int, int]:
 
 def build_image_dataset(
     store: ArtifactStore,
-    prefix: str = layout.RAW_IMAGES,
+    prefix: str,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
 ) -> ImageDataset:
@@ -185,7 +184,7 @@ def load_pixels(
 
 
 def ingest_image_folder(
-    folder: Path, store: ArtifactStore, prefix: str = layout.RAW_IMAGES
+    folder: Path, store: ArtifactStore, prefix: str
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Copy a user's ``<label>/<image>`` folder into the artifact store.
 

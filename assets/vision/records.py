@@ -5,8 +5,8 @@ from typing import Any
 
 from assets.conversion.model_file import TensorSpec
 
-MODEL_NAME = "image-classifier"
 INPUT_NAME = "pixels"
+AUGMENTATIONS = ("photo", "upright", "rotation-invariant", "none")
 OUTPUT_NAMES = ("probabilities",)
 
 
@@ -18,6 +18,7 @@ class TrainedClassifier:
     width_mult: float
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
+    model: str = "image-classifier"  # the image model (records pickled before models had names)
 
 
 def input_spec(image_size: int) -> TensorSpec:

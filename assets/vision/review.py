@@ -1,9 +1,10 @@
 """Images that web users and devices shared: a queue a person reviews before any of it trains.
 
 Nothing a client sends enters a training set by itself: an upload waits under
-``incoming/images/<day>/<uploader>/`` with the label its sender suggested, and only a person's
-decision (``edgeline images accept|reject``, or the ``review_shared_images`` job) moves it into
-``raw/images/<label>/reviewed-<name>`` or removes it. A new class starts only when the
+``incoming/images/<day>/<uploader>/`` with the label its sender suggested and the model it was
+shared for, and only a person's decision (``edgeline images accept|reject``, or the
+``review_shared_images`` job) moves it into ``raw/images/<model>/<label>/reviewed-<name>`` or
+removes it. A new class starts only when the
 reviewer says so (``new_class``), so no number of uploads with a made-up label can add one.
 Each decision is kept under ``reviews/images/<day>/``.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from assets.catalog import SINGLE_IMAGE_MODEL
 from assets.vision.dataset import IMAGE_SUFFIXES, safe_name
 from resources import layout
 from resources.artifacts import ArtifactStore
@@ -33,6 +35,7 @@ class SharedImage:
     uploader: str | None
     day: str
     bytes: int
+    model: str = SINGLE_IMAGE_MODEL  # the model it was shared for (uploads before: the one)
 
 
 def _image_keys(store: ArtifactStore, prefix: str) -> list[str]:
@@ -51,6 +54,7 @@ def pending_images(store: ArtifactStore) -> list[SharedImage]:
                 uploader=sidecar.get("device_id"),
                 day=key[len(layout.INCOMING_IMAGES) :].split("/")[0],
                 bytes=int(sidecar.get("bytes") or store.size(key)),
+                model=sidecar.get("model") or SINGLE_IMAGE_MODEL,
             )
         )
     return pending
@@ -66,15 +70,16 @@ def suggested_labels(pending: list[SharedImage]) -> dict[str, int]:
     return dict(Counter(p.suggested_label or "-" for p in pending).most_common())
 
 
-def requeue_unreviewed(store: ArtifactStore) -> int:
-    """Put back in the queue what an earlier Edgeline adopted into raw/images/ unreviewed
+def requeue_unreviewed(store: ArtifactStore, model: str) -> int:
+    """Put back in the queue what an earlier Edgeline adopted into ``model``'s images unreviewed
     (``shared-<name>``): after an upgrade too, nothing trains that no person accepted. Where the
     upload still waits in the queue, the copy is simply removed. Returns how many."""
     waiting = {PurePosixPath(k).name for k in _image_keys(store, layout.INCOMING_IMAGES)}
     today = datetime.now(UTC).date()
     requeued = 0
-    for key in _image_keys(store, layout.RAW_IMAGES):
-        label, _, name = key[len(layout.RAW_IMAGES) :].partition("/")
+    prefix = layout.model_images(model)
+    for key in _image_keys(store, prefix):
+        label, _, name = key[len(prefix) :].partition("/")
         if not name.startswith(ADOPTED_UNREVIEWED):
             continue
         original = name[len(ADOPTED_UNREVIEWED) :]
@@ -82,16 +87,18 @@ def requeue_unreviewed(store: ArtifactStore) -> int:
             target = layout.incoming_image(today, "adopted-unreviewed", original)
             store.put_bytes(target, store.get_bytes(key))
             store.put_json(
-                target + ".json", {"label": label, "device_id": None, "bytes": store.size(key)}
+                target + ".json",
+                {"label": label, "device_id": None, "bytes": store.size(key), "model": model},
             )
         store.delete(key)
         requeued += 1
     return requeued
 
 
-def classes(store: ArtifactStore) -> set[str]:
-    """The labels raw/images/ holds (a user's folders and accepted images)."""
-    return {k[len(layout.RAW_IMAGES) :].split("/")[0] for k in store.list_keys(layout.RAW_IMAGES)}
+def classes(store: ArtifactStore, model: str) -> set[str]:
+    """The labels ``model``'s images hold (a user's folders and accepted images)."""
+    prefix = layout.model_images(model)
+    return {k[len(prefix) :].split("/")[0] for k in store.list_keys(prefix)}
 
 
 def _queued(store: ArtifactStore, keys: list[str]) -> dict[str, SharedImage]:
@@ -141,11 +148,12 @@ def accept_images(
     label: str | None = None,
     new_class: bool = False,
 ) -> list[str]:
-    """Move the named images into ``raw/images/<label>/`` (``label``, else each one's suggested
-    label); a label that is not a class yet needs ``new_class``. Returns where each went."""
+    """Move the named images into ``raw/images/<model>/<label>/`` (the model each was shared
+    for; ``label``, else each one's suggested label); a label that is not a class of that model
+    yet needs ``new_class``. Returns where each went."""
     by = _check_by(by)
     images = _queued(store, keys)
-    known = classes(store)
+    known = {model: classes(store, model) for model in {i.model for i in images.values()}}
     targets = {}
     for key, image in images.items():
         chosen = label or image.suggested_label
@@ -154,17 +162,21 @@ def accept_images(
         chosen = safe_name(chosen.strip()).strip("-.")
         if not chosen:
             raise ReviewError(f"{key}: the label has no letters or digits")
-        if chosen not in known and not new_class:
+        if chosen not in known[image.model] and not new_class:
             raise ReviewError(
-                f"{key}: {chosen!r} is not a class yet (classes: {', '.join(sorted(known)) or 'none'});"
-                " pass --new-class to start it, or --label to file it under another"
+                f"{key}: {chosen!r} is not a class of {image.model} yet (classes: "
+                f"{', '.join(sorted(known[image.model])) or 'none'}); pass --new-class to start "
+                "it, or --label to file it under another"
             )
-        targets[key] = f"{layout.RAW_IMAGES}{chosen}/{ACCEPTED}{PurePosixPath(key).name}"
+        targets[key] = (
+            chosen,
+            f"{layout.model_images(image.model)}{chosen}/{ACCEPTED}{PurePosixPath(key).name}",
+        )
     for key, image in images.items():
-        store.put_bytes(targets[key], store.get_bytes(key))
-        label_of = targets[key][len(layout.RAW_IMAGES) :].split("/")[0]
-        _decided(store, image, "accepted", by, label=label_of, target=targets[key])
-    return [targets[key] for key in keys]
+        label_of, target = targets[key]
+        store.put_bytes(target, store.get_bytes(key))
+        _decided(store, image, "accepted", by, label=label_of, target=target, model=image.model)
+    return [targets[key][1] for key in keys]
 
 
 def reject_images(store: ArtifactStore, keys: list[str], by: str, reason: str) -> int:

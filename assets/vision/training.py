@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from assets.vision.model import PixelClassifier, frozen_batchnorm_to_eval
+from assets.vision.records import AUGMENTATIONS
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 #   upright            a small shift and light jitter only: text, digits, signs have an up
 #   rotation-invariant adds quarter turns and both flips: shapes, microscopy, satellite tiles
 #   none               the images as they are
-AUGMENTATIONS = ("photo", "upright", "rotation-invariant", "none")
 
 
 @dataclass(frozen=True)

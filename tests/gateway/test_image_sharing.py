@@ -17,7 +17,7 @@ from assets.vision.review import pending_images, reject_images
 from clients.gateway.rate_limit import Rate
 from resources.environment import local_resources
 from tests.gateway.server import Gateway
-from tests.vision.conftest import write_colour_images
+from tests.vision.conftest import declare_image_model, write_colour_images
 
 
 def photo(seed: int) -> bytes:
@@ -80,10 +80,10 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
     assert len(pending) == 500 and {p.suggested_label for p in pending} == {"hacked-class"}
 
     instance = DagsterInstance.ephemeral()
-    run = {"ops": {"raw_images": {"config": {"generate_demo_if_empty": False}}}}
-    before = materialize(
-        [raw_images, image_dataset], resources=resources, run_config=run, instance=instance
-    )
+    model = declare_image_model(gateway.store, instance)  # the page's model
+    assert {p.model for p in pending} == {model}
+    lineage = {"resources": resources, "instance": instance, "partition_key": model}
+    before = materialize([raw_images, image_dataset], **lineage)
     dataset = before.output_for_node("image_dataset")
     assert dataset.labels == ("blue", "green", "red") and len(dataset.records) == 60
     assert not any("reviewed-" in r.key for r in dataset.records)
@@ -99,9 +99,7 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
     assert len(pending_images(gateway.store)) == 500
     review["ops"]["shared_image_queue"]["config"]["label"] = "red"  # what they really show
     assert materialize([shared_image_queue], resources=resources, run_config=review).success
-    after = materialize(
-        [raw_images, image_dataset], resources=resources, run_config=run, instance=instance
-    ).output_for_node("image_dataset")
+    after = materialize([raw_images, image_dataset], **lineage).output_for_node("image_dataset")
     assert after.labels == ("blue", "green", "red") and len(after.records) == 70
     accepted = sorted(
         r.key.rsplit("reviewed-", 1)[1] for r in after.records if "reviewed-" in r.key

@@ -8,8 +8,11 @@ import onnxruntime as ort
 import pytest
 from dagster import DagsterInstance, materialize
 
+from assets.partitions import readings_key
 from assets.sensors.assets import sensor_assets
 from assets.sensors.data import day_range
+from clients.pi.profiles import WIND_TURBINE
+from orchestration.models import add_model_partitions
 from resources.environment import local_resources
 from resources.registry import PENDING
 
@@ -26,10 +29,11 @@ def lineage(tmp_path_factory):
     resources = local_resources(root)  # what tmp_resources gives a function-scoped test
     store, registry = resources["artifacts"], resources["registry"]
     instance = DagsterInstance.ephemeral()
+    add_model_partitions(instance, store)  # the built-in turbine is always a partition
     for day in DAYS:
         recorded = materialize(
             [sensor_assets[0]],
-            partition_key=day,
+            partition_key=readings_key(WIND_TURBINE.name, day),
             resources=resources,
             run_config=RAW,
             instance=instance,
@@ -37,7 +41,12 @@ def lineage(tmp_path_factory):
         assert recorded.success
     names = [a.key.path[-1] for a in sensor_assets[1:]]
     result = materialize(
-        sensor_assets, selection=names, resources=resources, run_config=REST, instance=instance
+        sensor_assets,
+        selection=names,
+        resources=resources,
+        run_config=REST,
+        instance=instance,
+        partition_key=WIND_TURBINE.name,
     )
     return result, store, registry
 

@@ -8,13 +8,20 @@ from resources import LocalArtifactStore
 
 def test_drift_sensor_requests_retraining_once(tmp_path):
     store = LocalArtifactStore(root=str(tmp_path))
-    store.put_json("reports/web/2026-11-20/report.json", {"client_kind": "web", "drift_psi": 0.35})
+    store.put_json(
+        "reports/web/2026-11-20/report.json",
+        {"client_kind": "web", "drift_psi": 0.35, "baseline_model": "plants"},
+    )
+    store.put_json("reports/web/2026-11-21/report.json", {"client_kind": "web", "drift_psi": 0.1})
     store.put_json("reports/pi/2026-11-20/report.json", {"client_kind": "pi", "drift_psi": 0.05})
     assert drift_retraining_sensor.default_status == DefaultSensorStatus.STOPPED
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, resources={"artifacts": store})
         result = drift_retraining_sensor(context)
-        assert [r.job_name for r in result.run_requests] == ["retrain_image_classifier"]
+        # the drifted image model alone: its partition of the vision lineage
+        assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
+            ("retrain_image_classifier", "plants")
+        ]
         again = drift_retraining_sensor(
             build_sensor_context(
                 instance=instance, cursor=result.cursor, resources={"artifacts": store}
@@ -39,5 +46,4 @@ def test_a_drifted_pi_model_is_retrained_on_its_own_profile(tmp_path):
         context = build_sensor_context(instance=instance, resources={"artifacts": store})
         requests = drift_retraining_sensor(context).run_requests
     assert [r.job_name for r in requests] == ["retrain_sensor_autoencoder"] * 2
-    profiles = [r.run_config["ops"]["sensor_features"]["config"]["profile"] for r in requests]
-    assert profiles == ["pump", "wind-turbine"]
+    assert [r.partition_key for r in requests] == ["pump", "wind-turbine"]  # each its own profile

@@ -10,6 +10,8 @@ from PIL import Image
 
 from resources import LocalArtifactStore
 
+PREFIX = "raw/images/image-classifier/"  # the images of the model the tests declare
+
 COLOURS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 210)}
 
 
@@ -23,9 +25,7 @@ def colour_image(rgb: tuple[int, int, int], rng: np.random.Generator, size: int 
     return buffer.getvalue()
 
 
-def write_colour_images(
-    store, per_class: int = 50, seed: int = 0, prefix: str = "raw/images/"
-) -> int:
+def write_colour_images(store, per_class: int = 50, seed: int = 0, prefix: str = PREFIX) -> int:
     rng = np.random.default_rng(seed)
     for label, rgb in COLOURS.items():
         for i in range(per_class):
@@ -55,3 +55,13 @@ def declared_size_png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     row = zlib.compress(b"\x00" * (1 + 3 * min(width, 4096)))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+
+
+def declare_image_model(store, instance, name: str = "image-classifier", **training) -> str:
+    """Declare an image model as a user does, and make it a partition of ``instance``."""
+    from assets.catalog import ModelSpec, declare_model
+    from orchestration.models import add_model_partitions
+
+    declare_model(store, ModelSpec(name, "image", training=training))
+    add_model_partitions(instance, store)
+    return name

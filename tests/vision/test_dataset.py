@@ -16,7 +16,7 @@ from assets.vision.dataset import (
 )
 from assets.vision.demo_data import SHAPES, generate_demo_images
 from resources import LocalArtifactStore
-from tests.vision.conftest import declared_size_png, write_colour_images
+from tests.vision.conftest import PREFIX, declared_size_png, write_colour_images
 
 
 def _png(size=(40, 40), colour=(10, 20, 30)) -> bytes:
@@ -27,53 +27,71 @@ def _png(size=(40, 40), colour=(10, 20, 30)) -> bytes:
 
 def test_corrupt_and_non_image_files_are_skipped_and_reported(colour_store):
     good = _png()
-    colour_store.put_bytes("raw/images/red/truncated.png", good[: len(good) // 2])
-    colour_store.put_bytes("raw/images/red/random.jpg", np.random.default_rng(0).bytes(500))
-    colour_store.put_bytes("raw/images/red/notes.txt", b"hello")
-    colour_store.put_bytes("raw/images/red/tiny.png", _png((8, 8)))
+    colour_store.put_bytes("raw/images/image-classifier/red/truncated.png", good[: len(good) // 2])
     colour_store.put_bytes(
-        "raw/images/blue/copy.png", colour_store.get_bytes("raw/images/red/red-0-000.png")
+        "raw/images/image-classifier/red/random.jpg", np.random.default_rng(0).bytes(500)
     )
-    colour_store.put_bytes("raw/images/loose.png", good)
+    colour_store.put_bytes("raw/images/image-classifier/red/notes.txt", b"hello")
+    colour_store.put_bytes("raw/images/image-classifier/red/tiny.png", _png((8, 8)))
+    colour_store.put_bytes(
+        "raw/images/image-classifier/blue/copy.png",
+        colour_store.get_bytes("raw/images/image-classifier/red/red-0-000.png"),
+    )
+    colour_store.put_bytes("raw/images/image-classifier/loose.png", good)
     # decompression bombs (once a DecompressionBombError that failed the asset for good, or an
     # 11000 x 11000 picture decoded in full): refused from the header, never decoded
-    colour_store.put_bytes("raw/images/red/bomb.png", declared_size_png(20_000, 20_000))
-    colour_store.put_bytes("raw/images/red/huge.png", declared_size_png(11_000, 11_000))
-    # 30 MP in a PNG (a zlib bomb of 49 MP took 650 MB to check): not decoded in full
-    colour_store.put_bytes("raw/images/red/big.png", declared_size_png(6_000, 5_000))
-    dataset = build_image_dataset(colour_store)
-    reasons = dict(dataset.skipped)
-    assert "more than 50,000,000 pixels" in reasons.pop("raw/images/red/bomb.png")
-    assert "at most 50,000,000 pixels" in reasons.pop("raw/images/red/huge.png")
-    assert "a 6000x5000 PNG takes 90 MB to decode; at most 24 megapixels" in reasons.pop(
-        "raw/images/red/big.png"
+    colour_store.put_bytes(
+        "raw/images/image-classifier/red/bomb.png", declared_size_png(20_000, 20_000)
     )
-    assert set(reasons) == {
-        "raw/images/red/truncated.png",
-        "raw/images/red/random.jpg",
-        "raw/images/red/notes.txt",
-        "raw/images/red/tiny.png",
-        "raw/images/red/red-0-000.png",  # same bytes as blue/copy.png, which sorts first
-        "raw/images/loose.png",
-    }
-    assert "not a readable image" in reasons["raw/images/red/truncated.png"]
-    assert "not a readable JPEG, PNG or WebP image" in reasons["raw/images/red/random.jpg"]
-    assert "not an image file type" in reasons["raw/images/red/notes.txt"]
-    assert "too small" in reasons["raw/images/red/tiny.png"]
-    assert "duplicate of raw/images/blue/copy.png" in reasons["raw/images/red/red-0-000.png"]
+    colour_store.put_bytes(
+        "raw/images/image-classifier/red/huge.png", declared_size_png(11_000, 11_000)
+    )
+    # 30 MP in a PNG (a zlib bomb of 49 MP took 650 MB to check): not decoded in full
+    colour_store.put_bytes(
+        "raw/images/image-classifier/red/big.png", declared_size_png(6_000, 5_000)
+    )
+    dataset = build_image_dataset(colour_store, PREFIX)
+    reasons = dict(dataset.skipped)
+    assert "more than 50,000,000 pixels" in reasons.pop("raw/images/image-classifier/red/bomb.png")
+    assert "at most 50,000,000 pixels" in reasons.pop("raw/images/image-classifier/red/huge.png")
+    assert "a 6000x5000 PNG takes 90 MB to decode; at most 24 megapixels" in reasons.pop(
+        "raw/images/image-classifier/red/big.png"
+    )
+    assert (
+        set(reasons)
+        == {
+            "raw/images/image-classifier/red/truncated.png",
+            "raw/images/image-classifier/red/random.jpg",
+            "raw/images/image-classifier/red/notes.txt",
+            "raw/images/image-classifier/red/tiny.png",
+            "raw/images/image-classifier/red/red-0-000.png",  # same bytes as blue/copy.png, which sorts first
+            "raw/images/image-classifier/loose.png",
+        }
+    )
+    assert "not a readable image" in reasons["raw/images/image-classifier/red/truncated.png"]
+    assert (
+        "not a readable JPEG, PNG or WebP image"
+        in reasons["raw/images/image-classifier/red/random.jpg"]
+    )
+    assert "not an image file type" in reasons["raw/images/image-classifier/red/notes.txt"]
+    assert "too small" in reasons["raw/images/image-classifier/red/tiny.png"]
+    assert (
+        "duplicate of raw/images/image-classifier/blue/copy.png"
+        in reasons["raw/images/image-classifier/red/red-0-000.png"]
+    )
     assert len(dataset.records) == 150
     assert dataset.labels == ("blue", "green", "red")
 
 
 def test_split_is_stable_when_images_are_added(colour_store):
-    before = build_image_dataset(colour_store)
+    before = build_image_dataset(colour_store, PREFIX)
     write_colour_images(colour_store, per_class=30, seed=1)
-    after = build_image_dataset(colour_store)
+    after = build_image_dataset(colour_store, PREFIX)
     split_after = {r.key: r.split for r in after.records}
     assert all(split_after[r.key] == r.split for r in before.records)
     assert len(after.records) == 240
     assert after.data_version != before.data_version
-    assert build_image_dataset(colour_store).data_version == after.data_version
+    assert build_image_dataset(colour_store, PREFIX).data_version == after.data_version
 
 
 def test_split_fractions_are_roughly_right():
@@ -85,9 +103,9 @@ def test_split_fractions_are_roughly_right():
 
 def test_one_class_is_refused_with_a_clear_error(tmp_path):
     store = LocalArtifactStore(root=str(tmp_path))
-    store.put_bytes("raw/images/only/a.png", _png())
+    store.put_bytes("raw/images/image-classifier/only/a.png", _png())
     with pytest.raises(ValueError, match="at least two <label>/ folders"):
-        build_image_dataset(store)
+        build_image_dataset(store, PREFIX)
 
 
 def test_fit_square_crops_without_stretching():
@@ -116,7 +134,7 @@ def test_fit_square_turns_phone_photos_upright():
 
 
 def test_load_pixels_shapes(colour_store):
-    dataset = build_image_dataset(colour_store)
+    dataset = build_image_dataset(colour_store, PREFIX)
     pixels, targets = load_pixels(colour_store, dataset.split("train"), dataset.labels, 24)
     assert pixels.dtype == np.uint8 and pixels.shape[1:] == (3, 24, 24)
     assert set(targets.tolist()) == {0, 1, 2}
@@ -143,9 +161,12 @@ def test_ingest_image_folder(tmp_path):
     (folder / "dog" / "readme.md").write_text("no")
     (folder / "stray.png").write_bytes(_png())
     store = LocalArtifactStore(root=str(tmp_path / "store"))
-    copied, left_out = ingest_image_folder(folder, store)
+    copied, left_out = ingest_image_folder(folder, store, PREFIX)
     assert copied == {"cat-s": 1, "dog": 1}
-    assert store.list_keys("raw/images/") == ["raw/images/cat-s/a-b.png", "raw/images/dog/x.webp"]
+    assert store.list_keys("raw/images/image-classifier/") == [
+        "raw/images/image-classifier/cat-s/a-b.png",
+        "raw/images/image-classifier/dog/x.webp",
+    ]
     assert {p for p, _ in left_out} == {"dog/readme.md", "stray.png"}
     with pytest.raises(NotADirectoryError, match="nope"):
-        ingest_image_folder(tmp_path / "nope", store)
+        ingest_image_folder(tmp_path / "nope", store, PREFIX)

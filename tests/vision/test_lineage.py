@@ -12,37 +12,33 @@ from dagster import DagsterInstance, materialize
 
 from assets.conversion.variants import Variant, convert_to_fp16
 from assets.deployment.publish import publish_model_version
+from assets.partitions import image_models
 from assets.vision.assets import VISION_VARIANTS, build_vision_variant_asset, vision_assets
 from assets.vision.dataset import build_image_dataset, load_pixels
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import predict_probabilities
 from resources.environment import local_resources
 from resources.registry import PENDING
-from tests.vision.conftest import write_colour_images
+from tests.vision.conftest import PREFIX, declare_image_model, write_colour_images
 
 pytestmark = pytest.mark.slow
 
 # enough test images (about 70) that the int8 gate (98.5 % agreement) is not decided by one near-tie
 PER_CLASS = 150
 
-SMALL_RUN = {
-    "ops": {
-        "raw_images": {"config": {"generate_demo_if_empty": False}},
-        "image_classifier": {
-            "config": {
-                "image_size": 32,
-                "epochs": 12,
-                "batch_size": 16,
-                "width_mult": 0.35,
-                "learning_rate": 0.005,
-                "augment": "none",
-                "label_smoothing": 0.0,
-                "threads": 1,  # single-threaded kernels: the same weights on every run
-                "patience": 12,
-            }
-        },
-    }
+# declared with the model, as a user declares theirs
+SMALL_TRAINING = {
+    "image_size": 32,
+    "epochs": 12,
+    "batch_size": 16,
+    "width_mult": 0.35,
+    "learning_rate": 0.005,
+    "augment": "none",
+    "label_smoothing": 0.0,
+    "threads": 1,  # single-threaded kernels: the same weights on every run
+    "patience": 12,
 }
+MODEL = "image-classifier"
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +47,10 @@ def lineage(tmp_path_factory):
     resources = local_resources(root)  # what tmp_resources gives a function-scoped test
     store, registry = resources["artifacts"], resources["registry"]
     write_colour_images(store, per_class=PER_CLASS)
-    store.put_bytes("raw/images/red/broken.png", b"\x89PNG\r\n\x1a\n not really")
+    store.put_bytes(PREFIX + "red/broken.png", b"\x89PNG\r\n\x1a\n not really")
     instance = DagsterInstance.ephemeral()
-    result = materialize(
-        vision_assets, resources=resources, run_config=SMALL_RUN, instance=instance
-    )
+    declare_image_model(store, instance, MODEL, **SMALL_TRAINING)
+    result = materialize(vision_assets, resources=resources, instance=instance, partition_key=MODEL)
     return result, store, registry, resources, instance
 
 
@@ -97,7 +92,7 @@ def test_lineage_registers_a_pending_version(lineage):
 def test_onnx_files_run_and_match_pytorch(lineage):
     result, store, _, _, _ = lineage
     trained = result.output_for_node("image_classifier")
-    dataset = build_image_dataset(store)
+    dataset = build_image_dataset(store, PREFIX)
     pixels, _ = load_pixels(store, dataset.split("test"), trained.labels, trained.image_size)
     inputs = pixels.astype(np.float32)
     model = build_mobilenet_v2(len(trained.labels), width_mult=trained.width_mult)
@@ -123,7 +118,7 @@ def test_onnx_files_run_and_match_pytorch(lineage):
 def test_dataset_skipped_the_broken_file(lineage):
     result, *_ = lineage
     dataset = result.output_for_node("image_dataset")
-    assert [k for k, _ in dataset.skipped] == ["raw/images/red/broken.png"]
+    assert [k for k, _ in dataset.skipped] == [PREFIX + "red/broken.png"]
     assert len(dataset.records) == 3 * PER_CLASS
 
 
@@ -131,7 +126,12 @@ def rerun(lineage, selection: list[str], graph=vision_assets):
     """Materialise ``selection`` of ``graph`` in the lineage's instance, failures allowed."""
     _, _, _, resources, instance = lineage
     return materialize(
-        graph, resources=resources, instance=instance, selection=selection, raise_on_error=False
+        graph,
+        resources=resources,
+        instance=instance,
+        selection=selection,
+        partition_key=MODEL,
+        raise_on_error=False,
     )
 
 
@@ -238,6 +238,7 @@ def test_a_failed_fp32_parity_cannot_be_registered_in_a_later_run(lineage):
     broken_export = build_export_asset(
         name="image_classifier_onnx",
         group="vision",
+        partitions_def=image_models,
         inputs=("image_classifier", "image_dataset"),
         plan=_broken_export_plan,
         parity_description="broken on purpose",

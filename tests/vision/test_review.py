@@ -30,16 +30,18 @@ def test_accept_and_reject_move_images_out_of_the_queue_and_keep_the_decision(co
         queue(colour_store, "c", None),
     )
     assert [p.key for p in pending_images(colour_store)] == [rose, cat, unlabelled]
-    with pytest.raises(ReviewError, match="'cat' is not a class yet"):
+    with pytest.raises(ReviewError, match="'cat' is not a class of image-classifier yet"):
         accept_images(colour_store, [rose, cat], "qa")
     with pytest.raises(ReviewError, match="came without a label"):
         accept_images(colour_store, [unlabelled], "qa")
     with pytest.raises(ReviewError, match=r"not in the review queue: incoming/images/x\.png"):
         accept_images(colour_store, ["incoming/images/x.png"], "qa")
     assert len(pending_images(colour_store)) == 3  # a refused decision changes nothing
-    assert accept_images(colour_store, [rose], "qa") == ["raw/images/red/reviewed-a.png"]
+    assert accept_images(colour_store, [rose], "qa") == [
+        "raw/images/image-classifier/red/reviewed-a.png"
+    ]
     assert accept_images(colour_store, [cat], "qa", new_class=True) == [
-        "raw/images/cat/reviewed-b.png"
+        "raw/images/image-classifier/cat/reviewed-b.png"
     ]
     with pytest.raises(ReviewError, match="needs a reason"):
         reject_images(colour_store, [unlabelled], "qa", " ")
@@ -70,11 +72,11 @@ def test_images_commands(tmp_path, monkeypatch, capsys):
     assert main(["images", "review"]) == 0
     out = capsys.readouterr().out
     assert "3 shared images wait for review; by suggested label: {'flood': 3}" in out
-    assert "classes now: blue, green, red" in out
+    assert "classes of image-classifier now: blue, green, red" in out
     assert main(["images", "accept", "--suggested", "flood"]) == 2
-    assert "'flood' is not a class yet" in capsys.readouterr().out
+    assert "'flood' is not a class of image-classifier yet" in capsys.readouterr().out
     assert main(["images", "accept", keys[0], "--label", "blue", "--by", "ana"]) == 0
-    assert store.exists("raw/images/blue/reviewed-x0.png")
+    assert store.exists("raw/images/image-classifier/blue/reviewed-x0.png")
     assert main(["images", "reject", "--suggested", "flood"]) == 2  # no reason
     assert main(["images", "reject", "--suggested", "flood", "--reason", "spam"]) == 0
     assert "rejected 2 images" in capsys.readouterr().out
@@ -82,20 +84,24 @@ def test_images_commands(tmp_path, monkeypatch, capsys):
 
 
 def test_images_adopted_unreviewed_by_an_earlier_edgeline_go_back_to_the_queue(colour_store):
-    """Before the queue, raw_images copied labelled uploads into raw/images/<label>/shared-*
+    """Before the queue, raw_images copied labelled uploads into raw/images/image-classifier/<label>/shared-*
     by itself; after an upgrade none of them may keep training."""
     waiting = queue(colour_store, "still-queued", "red")  # the copy's original still waits
     colour_store.put_bytes(
-        "raw/images/red/shared-still-queued.png", colour_store.get_bytes(waiting)
+        "raw/images/image-classifier/red/shared-still-queued.png", colour_store.get_bytes(waiting)
     )
-    colour_store.put_bytes("raw/images/hacked-class/shared-gone.png", b"\x89PNG...")
-    colour_store.put_bytes("raw/images/red/reviewed-ok.png", b"\x89PNG...")
-    assert requeue_unreviewed(colour_store) == 2
-    assert not colour_store.list_keys("raw/images/hacked-class/")
-    assert not colour_store.exists("raw/images/red/shared-still-queued.png")
-    assert colour_store.exists("raw/images/red/reviewed-ok.png")  # a person accepted that one
+    colour_store.put_bytes(
+        "raw/images/image-classifier/hacked-class/shared-gone.png", b"\x89PNG..."
+    )
+    colour_store.put_bytes("raw/images/image-classifier/red/reviewed-ok.png", b"\x89PNG...")
+    assert requeue_unreviewed(colour_store, "image-classifier") == 2
+    assert not colour_store.list_keys("raw/images/image-classifier/hacked-class/")
+    assert not colour_store.exists("raw/images/image-classifier/red/shared-still-queued.png")
+    assert colour_store.exists(
+        "raw/images/image-classifier/red/reviewed-ok.png"
+    )  # a person accepted that one
     pending = {p.key.rsplit("/", 1)[1]: p for p in pending_images(colour_store)}
     assert set(pending) == {"still-queued.png", "gone.png"}
     assert pending["gone.png"].suggested_label == "hacked-class"
     assert pending["gone.png"].uploader is None
-    assert requeue_unreviewed(colour_store) == 0
+    assert requeue_unreviewed(colour_store, "image-classifier") == 0

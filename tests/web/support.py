@@ -13,10 +13,11 @@ import onnx
 import pytest
 from PIL import Image
 
+from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
 from assets.conversion.model_file import ModelFile, store_model_file
 from assets.deployment.publish import publish_model_version
 from assets.deployment.registration import build_model_card, register_model_version
-from assets.vision.records import MODEL_NAME, OUTPUT_NAMES, input_spec
+from assets.vision.records import OUTPUT_NAMES, input_spec
 from orchestration.browser import MISSING, chromium_path
 from resources import LocalArtifactStore, SqliteModelRegistry
 

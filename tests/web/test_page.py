@@ -11,9 +11,9 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
+from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
 from assets.deployment.publish import update_channel
 from assets.vision.dataset import fit_square
-from assets.vision.records import MODEL_NAME
 from clients.gateway.web_tokens import WebTokenSigner
 from tests.gateway.server import SECRET
 from tests.helpers import alter_behind_the_store

@@ -127,6 +127,7 @@ async def upload_image(
             "device_id": device_id,
             "bytes": path.stat().st_size,
             "received_at": datetime.now(UTC).isoformat(),
+            "model": context.settings.web_model,  # the model whose page shared it
         }
     finally:
         path.unlink(missing_ok=True)

@@ -1,0 +1,173 @@
+"""The models Edgeline manages, declared as data: one entry per model under ``catalog/``.
+
+An image model is a name, its images (``raw/images/<model>/<label>/<image>``) and its training
+settings (``image_classifier``'s config: augmentation, preset, sizes, epochs); a sensor model
+is its profile (``raw/sensors/<profile>/profile.json``). Each declared model is a partition of
+its lineage, so the Dagster UI shows each one's state and a run of one never touches another.
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from clients.pi.profiles import SensorProfile
+from resources import layout
+from resources.artifacts import ArtifactStore
+from resources.errors import EdgelineError, UnknownModelError
+from resources.registry import validate_model_name
+
+ModelKind = Literal["image", "sensor"]
+KINDS: tuple[ModelKind, ...] = ("image", "sensor")
+# the model a home written before models were declared holds (its images were raw/images/<label>/)
+SINGLE_IMAGE_MODEL = "image-classifier"
+
+
+class CatalogError(EdgelineError, ValueError):
+    """A declaration that cannot be stored; the message says why (nothing was changed)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: ModelKind
+    description: str = ""
+    training: dict[str, Any] = field(default_factory=dict)  # image: image_classifier's config
+    profile: str | None = None  # sensor: the profile whose readings train it
+    demo_images: bool = False  # image: write the synthetic demo set when it has no images
+    declared_at: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> "ModelSpec":
+        known = {k: document[k] for k in cls.__dataclass_fields__ if k in document}
+        return cls(**known)
+
+
+def _checked_name(name: str) -> str:
+    try:
+        return validate_model_name(name)
+    except ValueError as error:
+        raise CatalogError(str(error)) from error
+
+
+def check_spec(spec: ModelSpec) -> ModelSpec:
+    """``spec`` if it can be declared, else ``CatalogError`` naming the field."""
+    _checked_name(spec.name)
+    if spec.kind not in KINDS:
+        raise CatalogError(f"model {spec.name}: kind {spec.kind!r} is not one of {KINDS}")
+    if spec.kind == "sensor" and not spec.profile:
+        raise CatalogError(f"sensor model {spec.name} needs the profile that trains it")
+    if spec.kind == "image" and spec.profile:
+        raise CatalogError(f"image model {spec.name}: a profile is for sensor models")
+    if spec.kind == "sensor" and (spec.training or spec.demo_images):
+        raise CatalogError(f"sensor model {spec.name}: its settings live in its profile")
+    return spec
+
+
+def declare_model(store: ArtifactStore, spec: ModelSpec, replace: bool = False) -> ModelSpec:
+    """Store ``spec`` (once; ``replace`` changes an existing one of the same kind)."""
+    check_spec(spec)
+    existing = find_model(store, spec.name)
+    if existing is not None and not replace:
+        if _same(existing, spec):
+            return existing
+        raise CatalogError(
+            f"model {spec.name} is already declared ({existing.kind}, "
+            f"{existing.training or existing.profile or 'defaults'}): pass --replace to change it"
+        )
+    if existing is not None and existing.kind != spec.kind:
+        raise CatalogError(
+            f"model {spec.name} is an {existing.kind} model: it cannot become a {spec.kind} model"
+        )
+    declared = ModelSpec(
+        **{**spec.as_dict(), "declared_at": spec.declared_at or datetime.now(UTC).isoformat()}
+    )
+    store.put_json(layout.catalog_entry(spec.name), declared.as_dict())
+    return declared
+
+
+def _same(a: ModelSpec, b: ModelSpec) -> bool:
+    return {**a.as_dict(), "declared_at": ""} == {**b.as_dict(), "declared_at": ""}
+
+
+def find_model(store: ArtifactStore, name: str) -> ModelSpec | None:
+    key = layout.catalog_entry(_checked_name(name))
+    return ModelSpec.from_dict(store.get_json(key)) if store.exists(key) else None
+
+
+def read_model(store: ArtifactStore, name: str, kind: ModelKind | None = None) -> ModelSpec:
+    """The declared model ``name`` (of ``kind``), else an error that lists the declared ones."""
+    spec = find_model(store, name)
+    if spec is None or (kind and spec.kind != kind):
+        names = [m.name for m in declared_models(store, kind)]
+        raise UnknownModelError(
+            f"no {kind + ' ' if kind else ''}model {name!r} is declared (declared: "
+            f"{', '.join(names) or 'none'}): `edgeline models add {name} --kind "
+            f"{kind or 'image'}`, or `edgeline ingest-images FOLDER --model {name}`"
+        )
+    return spec
+
+
+def declared_models(store: ArtifactStore, kind: ModelKind | None = None) -> list[ModelSpec]:
+    """Every declared model (of ``kind``), by name."""
+    specs = [
+        ModelSpec.from_dict(store.get_json(key))
+        for key in store.list_keys(layout.CATALOG)
+        if key.endswith(".json")
+    ]
+    return sorted((s for s in specs if kind is None or s.kind == kind), key=lambda s: s.name)
+
+
+def images_per_class(store: ArtifactStore, model: str) -> dict[str, int]:
+    """How many files each class folder of ``model`` holds (one listing, no image read)."""
+    prefix = layout.model_images(model)
+    counts: dict[str, int] = {}
+    for key in store.list_keys(prefix):
+        parts = PurePosixPath(key[len(prefix) :]).parts
+        if len(parts) == 2:
+            counts[parts[0]] = counts.get(parts[0], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def declare_sensor_model(store: ArtifactStore, profile: SensorProfile) -> ModelSpec:
+    """The model ``profile`` trains, declared (once) with it."""
+    return declare_model(
+        store,
+        ModelSpec(profile.model, "sensor", description=profile.description, profile=profile.name),
+    )
+
+
+def adopt_single_model_home(store: ArtifactStore) -> int:
+    """Carry a home written before models were declared over, without retraining: its images
+    (``raw/images/<label>/<image>``) move to ``raw/images/image-classifier/<label>/<image>``
+    and that model is declared; each stored sensor profile's model is declared. Versions and
+    channels were per model name already. Each file is copied before its old key is deleted:
+    a move cut short is finished by the next call. Returns how many images moved."""
+    for key in store.list_keys(layout.RAW_SENSORS):
+        parts = PurePosixPath(key[len(layout.RAW_SENSORS) :]).parts
+        if len(parts) == 2 and parts[1] == "profile.json":
+            profile = SensorProfile.from_dict(store.get_json(key), source=key)
+            if find_model(store, profile.model) is None:
+                declare_sensor_model(store, profile)
+    legacy = [
+        key
+        for key in store.list_keys(layout.RAW_IMAGES)
+        if len(PurePosixPath(key[len(layout.RAW_IMAGES) :]).parts) == 2
+    ]
+    if legacy and find_model(store, SINGLE_IMAGE_MODEL) is None:
+        declare_model(
+            store,
+            ModelSpec(
+                SINGLE_IMAGE_MODEL,
+                "image",
+                description="the image model of a home from before models were declared",
+            ),
+        )
+    target = layout.model_images(SINGLE_IMAGE_MODEL)
+    for key in legacy:
+        store.put_bytes(target + key[len(layout.RAW_IMAGES) :], store.get_bytes(key))
+        store.delete(key)
+    return len(legacy)
