@@ -33,10 +33,12 @@ import httpx
 import numpy as np
 from dagster import DagsterInstance, FilesystemIOManager, materialize
 
-from assets.telemetry.assets import events_assets, report_assets
+from assets.catalog import SINGLE_IMAGE_MODEL as MODEL  # the model web_event names
+from assets.partitions import image_models
+from assets.telemetry.assets import events_assets, report_assets, report_key
 from bench.report import emit_report
 from orchestration.demo import free_port
-from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
+from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore, layout
 from tests.gateway.conftest import pi_event, web_event
 
 
@@ -217,15 +219,18 @@ def rollup(events: int) -> dict:
             instance=instance,
         )
         rolled_s = time.perf_counter() - started
+        instance.add_dynamic_partitions(image_models.name, [MODEL])
         reported = materialize(
             [report_assets["web"]],
-            partition_key=hour.strftime("%Y-%m-%d"),
+            partition_key=report_key("web", MODEL, f"{hour:%Y-%m-%d}"),
             resources=resources,
             instance=instance,
         )
         total_s = time.perf_counter() - started
         assert rolled.success and reported.success
-        counted = store.get_json(f"reports/web/{hour:%Y-%m-%d}/report.json")["events"]
+        counted = store.get_json(layout.report("web", f"{hour:%Y-%m-%d}", MODEL) + "report.json")[
+            "events"
+        ]
     return {
         "events": events,
         "events_in_report": counted,

@@ -10,7 +10,7 @@ from assets.telemetry.assets import telemetry_assets
 from assets.vision.assets import vision_assets
 from orchestration.jobs import (
     publish_job,
-    quality_report_job,
+    quality_report_jobs,
     retrain_image_classifier,
     retrain_sensor_autoencoder,
     review_shared_images,
@@ -54,7 +54,7 @@ def build_definitions(resources: dict[str, Any], env: str | None = None) -> Defi
             channel_rollback,
             review_shared_images,
             telemetry_rollup_job,
-            quality_report_job,
+            *quality_report_jobs.values(),
         ],
         schedules=schedules,
         sensors=[model_registry_sensor, drift_retraining_sensor, model_catalog_sensor],

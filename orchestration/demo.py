@@ -289,8 +289,10 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
 
 
 def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
-    """The telemetry of every hour since ``since`` rolled up, and the day's reports written."""
-    from orchestration.jobs import quality_report_job, telemetry_rollup_job
+    """The telemetry of every hour since ``since`` rolled up, and the day's reports of the
+    demo's two models written."""
+    from assets.telemetry.assets import report_key
+    from orchestration.jobs import quality_report_jobs, telemetry_rollup_job
 
     now = datetime.now(UTC)
     hour = since.replace(minute=0, second=0, microsecond=0)
@@ -305,14 +307,16 @@ def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
         if not rolled.success:
             failed.append(f"roll-up of {hour:%Y-%m-%d %H}:00")
         hour += timedelta(hours=1)
-    reported = defs.resolve_job_def(quality_report_job.name).execute_in_process(
-        run_config={"loggers": LOGGERS},
-        instance=instance,
-        partition_key=now.strftime("%Y-%m-%d"),
-        raise_on_error=False,
-    )
-    if not reported.success:
-        failed.append(f"quality reports of {now:%Y-%m-%d}")
+    day = now.strftime("%Y-%m-%d")
+    for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.name)):
+        reported = defs.resolve_job_def(quality_report_jobs[kind].name).execute_in_process(
+            run_config={"loggers": LOGGERS},
+            instance=instance,
+            partition_key=report_key(kind, model, day),
+            raise_on_error=False,
+        )
+        if not reported.success:
+            failed.append(f"{kind} quality report of {model} on {day}")
     return failed
 
 
@@ -471,8 +475,8 @@ def print_summary(
             f"screenshot {web.screenshot}"
         )
     print("Quality reports")
-    for kind in ("web", "pi"):
-        key = layout.report(kind, day) + "report.html"
+    for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.model)):
+        key = layout.report(kind, day, model) + "report.html"
         if artifacts.exists(key):
             root = getattr(artifacts, "root", None)
             print(f"  {kind}: {f'{root}/{key}' if root else key}")

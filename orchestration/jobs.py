@@ -16,7 +16,7 @@ from dagster import (
 from assets.deployment.assets import published_model
 from assets.partitions import image_models, readings_key, sensor_profiles
 from assets.sensors.assets import raw_sensor_data
-from assets.telemetry.assets import events_assets, report_assets
+from assets.telemetry.assets import REPORT_MODELS, events_assets, report_assets, report_key
 from assets.vision.assets import shared_image_queue
 from clients.pi.profiles import WIND_TURBINE
 
@@ -57,11 +57,14 @@ telemetry_rollup_job = define_asset_job(
     selection=AssetSelection.assets(*events_assets.values()),
     description="Roll one hour of web and pi telemetry up from the TelemetryStore.",
 )
-quality_report_job = define_asset_job(
-    "quality_reports",
-    selection=AssetSelection.assets(*report_assets.values()),
-    description="Write the day's web and pi quality reports.",
-)
+quality_report_jobs = {
+    kind: define_asset_job(
+        f"quality_reports_{kind}",
+        selection=AssetSelection.assets(asset),
+        description=f"Write one {kind} model's quality report of a day (a model|day partition).",
+    )
+    for kind, asset in report_assets.items()
+}
 
 
 RETRAIN_CRON = os.environ.get("EDGELINE_RETRAIN_CRON", "0 3 * * 1")
@@ -133,6 +136,33 @@ def _ended(window: timedelta, key_format: str, job, cron: str, description: str)
     return ended_schedule
 
 
+def _daily_reports(client_kind: str, job):
+    """At 01:00 UTC, a run per model for the day that ended: each model its own report."""
+
+    @schedule(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule="0 1 * * *",
+        execution_timezone="UTC",
+        description=f"Write each {client_kind} model's report of the day that ended, at 01:00 UTC.",
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    def daily_reports(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).strftime(
+            "%Y-%m-%d"
+        )
+        models = context.instance.get_dynamic_partitions(REPORT_MODELS[client_kind][1].name)
+        return [
+            RunRequest(
+                run_key=f"{job.name}:{model}:{day}",
+                partition_key=report_key(client_kind, model, day),
+            )
+            for model in models
+        ]
+
+    return daily_reports
+
+
 schedules = [
     _ended(
         timedelta(hours=1),
@@ -141,13 +171,7 @@ schedules = [
         "5 * * * *",
         "Roll up each hour's telemetry at five past the next one.",
     ),
-    _ended(
-        timedelta(days=1),
-        "%Y-%m-%d",
-        quality_report_job,
-        "0 1 * * *",
-        "Write each day's quality reports at 01:00 UTC the next day.",
-    ),
+    *(_daily_reports(kind, job) for kind, job in quality_report_jobs.items()),
     weekly_image_retraining,
     weekly_sensor_retraining,
     simulated_sensor_days,

@@ -14,7 +14,7 @@ every key with these functions, so a prefix is spelled once.
     deploy/<model>/<channel>.json                 a channel pointer
     verdicts/<model>/<sha256>/<check>.json        a gate's verdict on the file with that sha256
     telemetry/<kind>/hour=<hour>/events.parquet   an hour's telemetry, rolled up
-    reports/<kind>/<day>/report.{json,md,html}    a day's quality report
+    reports/<kind>/<day>/<model>/report.{json,md,html}  a model's quality report of a day
     registry/<model>/cards/<sha256>.json          model cards the SageMaker registry points to
 """
 
@@ -113,8 +113,8 @@ def telemetry_day(client_kind: str, day: str) -> str:
     return f"telemetry/{client_kind}/hour={day}T"
 
 
-def report(client_kind: str, day: str) -> str:
-    return f"{REPORTS}{client_kind}/{day}/"
+def report(client_kind: str, day: str, model: str) -> str:
+    return f"{REPORTS}{client_kind}/{day}/{model}/"
 
 
 def model_card(model: str, digest: str) -> str:

@@ -36,8 +36,8 @@ def test_quick_demo_closes_the_loop_locally(tmp_path):
     assert "Pi agents ran v1" in out and "windows scored" in out
     store = LocalArtifactStore(root=str(tmp_path / "artifacts"))
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    for kind in ("pi", "web"):
-        assert store.exists(f"reports/{kind}/{day}/report.html")
+    for kind, model in (("pi", "turbine-autoencoder"), ("web", "image-classifier")):
+        assert store.exists(f"reports/{kind}/{day}/{model}/report.html")  # a report per model
     telemetry = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
     window = (datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1))
     pi = telemetry.read("pi", *window)
@@ -45,7 +45,7 @@ def test_quick_demo_closes_the_loop_locally(tmp_path):
     if "web page: skipped" not in out:
         assert "web page (headless Chromium) ran v1: 4 demo photos" in out
         assert len(telemetry.read("web", *window)) == 4
-    report = store.get_json(f"reports/pi/{day}/report.json")
+    report = store.get_json(f"reports/pi/{day}/turbine-autoencoder/report.json")
     assert report["events"] == len(pi)
 
 
@@ -71,4 +71,4 @@ def test_quick_demo_on_the_aws_side(tmp_path, moto_endpoint):
     store = S3ArtifactStore(bucket=bucket, prefix="edgeline")
     assert store.get_json("deploy/turbine-autoencoder/stable.json")["version"] == 1
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    assert store.exists(f"reports/pi/{day}/report.html")
+    assert store.exists(f"reports/pi/{day}/turbine-autoencoder/report.html")

@@ -1,4 +1,5 @@
-"""Telemetry assets: hourly roll-ups of each client kind's events, daily quality reports, drift."""
+"""Telemetry assets: hourly roll-ups of each client kind's events; a quality report per model and
+day, with drift against that model's own baseline."""
 
 import base64
 from typing import Any
@@ -14,13 +15,17 @@ from dagster import (
     DailyPartitionsDefinition,
     HourlyPartitionsDefinition,
     MetadataValue,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
     Output,
     asset,
 )
 from pydantic import Field
 
 from assets.metadata import rounded
+from assets.partitions import image_models, sensor_profiles
 from assets.plots import png_markdown
+from assets.sensors.data import read_profile
 from assets.telemetry.reports import (
     build_report,
     events_frame,
@@ -29,7 +34,7 @@ from assets.telemetry.reports import (
     report_markdown,
     report_plots,
 )
-from assets.vision.review import count_pending
+from assets.vision.review import pending_images
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
@@ -40,7 +45,19 @@ GROUP = "telemetry"
 # the hour and the day in progress are partitions too (end_offset=1): "today so far" can be
 # rolled up and looked at; the schedules roll up each hour and day once it has ended
 hourly_partitions = HourlyPartitionsDefinition(start_date="2026-11-01-00:00", end_offset=1)
-daily_report_partitions = DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
+report_days = DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
+# a report per model and day: web reports by image model, Pi reports by the profile whose model
+# the devices run
+REPORT_MODELS = {"web": ("model", image_models), "pi": ("profile", sensor_profiles)}
+report_partitions = {
+    kind: MultiPartitionsDefinition({dimension: models, "day": report_days})
+    for kind, (dimension, models) in REPORT_MODELS.items()
+}
+
+
+def report_key(client_kind: str, model_partition: str, day: str) -> MultiPartitionKey:
+    """The partition of ``model_partition``'s (an image model's, or a profile's) report on ``day``."""
+    return MultiPartitionKey({REPORT_MODELS[client_kind][0]: model_partition, "day": day})
 
 
 def build_events_asset(client_kind: str) -> AssetsDefinition:
@@ -90,31 +107,31 @@ class ReportConfig(Config):
 
 
 def _baseline(
-    registry: ModelRegistry, frame: pd.DataFrame
-) -> tuple[str | None, dict | None, int | None, str | None]:
-    """The model most events came from, its newest version's validation baseline, and why
+    registry: ModelRegistry, frame: pd.DataFrame, model: str
+) -> tuple[dict | None, int | None, str | None]:
+    """The validation baseline of the newest version of ``model`` that sent events, and why
     there is none when there is none."""
     if frame.empty:
-        return None, None, None, "no events"
-    model = str(frame["model"].mode().iloc[0])
-    version = int(frame.loc[frame["model"] == model, "model_version"].max())
+        return None, None, f"no events of {model}"
+    version = int(frame["model_version"].max())
     try:
         baseline = registry.get_model_card(model, version).get("baseline")
     except EdgelineError as error:
-        return model, None, version, f"{model} v{version}: {error}"
+        return None, version, f"{model} v{version}: {error}"
     if not baseline:
-        return model, None, version, f"the card of {model} v{version} has no validation baseline"
-    return model, baseline, version, None
+        return None, version, f"the card of {model} v{version} has no validation baseline"
+    return baseline, version, None
 
 
 def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> AssetsDefinition:
     name = f"quality_report_{client_kind}"
+    dimension = REPORT_MODELS[client_kind][0]
 
     @asset(
         name=name,
         group_name=GROUP,
         kinds={"pandas", "html"},
-        partitions_def=daily_report_partitions,
+        partitions_def=report_partitions[client_kind],
         deps=[events_asset],
         check_specs=[
             AssetCheckSpec(
@@ -122,13 +139,14 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             )
         ],
         description=(
-            f"Daily {client_kind} quality report: event counts, latency p50/p95/p99 per model version, "
+            f"A {client_kind} quality report per model and day: event counts, latency p50/p95/p99 per model version, "
             + (
                 "class distribution and confidence against the validation baseline (PSI), low-confidence rate"
                 if client_kind == "web"
                 else "anomaly rate per device, reconstruction error against the baseline (PSI)"
             )
-            + ", the fleet view. Markdown, HTML and JSON under reports/."
+            + ", the fleet view, over that model's events only. Markdown, HTML and JSON under "
+            "reports/<kind>/<day>/<model>/."
         ),
     )
     def report_asset(
@@ -137,18 +155,26 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         artifacts: ArtifactStore,
         registry: ModelRegistry,
     ):
-        day = context.partition_key
+        key = context.partition_key
+        assert isinstance(key, MultiPartitionKey)
+        day, partition = key.keys_by_dimension["day"], key.keys_by_dimension[dimension]
+        model = partition if client_kind == "web" else read_profile(artifacts, partition).model
         hours = artifacts.list_keys(layout.telemetry_day(client_kind, day))
         parts = [artifacts.get_frame(k) for k in hours]
         filled = [p for p in parts if not p.empty]
-        frame = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
-        model, baseline, version, why_not = _baseline(registry, frame)
-        waiting = count_pending(artifacts) if client_kind == "web" else None
+        every = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
+        frame = every[every["model"] == model] if len(every) else every
+        baseline, version, why_not = _baseline(registry, frame, model)
+        waiting = (
+            sum(image.model == model for image in pending_images(artifacts))
+            if client_kind == "web"
+            else None
+        )
         report = build_report(
             client_kind, day, frame, baseline, version, model, waiting, no_baseline_because=why_not
         )
         plots = report_plots(client_kind, frame, report, baseline)
-        prefix = layout.report(client_kind, day)
+        prefix = layout.report(client_kind, day, model)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
         for title, png in plots.items():
             artifacts.put_bytes(prefix + title.replace(" ", "_") + ".png", png, "image/png")
@@ -159,6 +185,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             prefix + "report.html", report_html(report, encoded).encode(), "text/html"
         )
         metadata: dict[str, Any] = {
+            "model": model,
             "events": report["events"],
             "devices": report["devices"],
             "hours_read": len(hours),

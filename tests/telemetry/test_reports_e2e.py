@@ -6,13 +6,22 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import numpy as np
 import pytest
-from dagster import DagsterInstance, FilesystemIOManager, build_schedule_context, materialize
+from dagster import (
+    DagsterInstance,
+    FilesystemIOManager,
+    build_schedule_context,
+    instance_for_test,
+    materialize,
+)
 
-from assets.telemetry.assets import events_assets, report_assets
+from assets.sensors.data import record_profile
+from assets.telemetry.assets import events_assets, report_assets, report_key
+from clients.pi.profiles import SensorProfile, Signal
 from orchestration.definitions import defs
 from resources import LocalArtifactStore, SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event, web_event
 
+PUMP = SensorProfile("pump", "pump-autoencoder", (Signal("pressure_bar", "bar"),), 1.0, 20)
 HOUR = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
 BASELINE = {
     "class_distribution": {"circle": 0.5, "star": 0.5},
@@ -83,8 +92,14 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         pi_event(at=HOUR + timedelta(minutes=m), anomaly=m % 10 == 0, device_id=f"turbine-{m % 3}")
         for m in range(60)
     ]
+    # another device model in the same hour: its events are its own report's
+    record_profile(artifacts, PUMP)
+    pumps = [
+        pi_event(at=HOUR + timedelta(minutes=m), anomaly=True, device_id="pump-1", model=PUMP.model)
+        for m in range(0, 60, 3)
+    ]
     browsers: dict[str, tuple[str, str]] = {}
-    _post(url, inside + outside + pis, browsers)
+    _post(url, inside + outside + pis + pumps, browsers)
     _post(url, inside[:50], browsers)  # a client retrying: no double counting
     _post(url, [web_event(latency_ms=-1)] * 3 + inside[50:51], browsers)  # invalid ones refused
 
@@ -103,14 +118,23 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     assert rolled.output_for_node("telemetry_events_web")["events"] == len(
         inside
     )  # exactly the window
-    assert rolled.output_for_node("telemetry_events_pi")["events"] == 60
+    assert rolled.output_for_node("telemetry_events_pi")["events"] == 60 + len(pumps)
 
     day = HOUR.strftime("%Y-%m-%d")
-    result = materialize(
-        list(report_assets.values()), partition_key=day, resources=resources, instance=instance
-    )
-    assert result.success
-    web = artifacts.get_json(f"reports/web/{day}/report.json")
+    instance.add_dynamic_partitions("image_models", ["image-classifier"])
+    instance.add_dynamic_partitions("sensor_profiles", ["wind-turbine", PUMP.name])
+    reports = {
+        (kind, model): materialize(
+            [report_assets[kind]],
+            partition_key=report_key(kind, model, day),
+            resources=resources,
+            instance=instance,
+        )
+        for kind, model in (("web", "image-classifier"), ("pi", "wind-turbine"), ("pi", "pump"))
+    }
+    assert all(run.success for run in reports.values())
+    result = reports[("web", "image-classifier")]
+    web = artifacts.get_json(f"reports/web/{day}/image-classifier/report.json")
     # one row per variant and backend; the event that names no backend is counted as such
     groups: dict[tuple[str, str], list[float]] = {}
     for event in inside:
@@ -122,7 +146,10 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         assert rows[key]["events"] == len(latencies)
         for p in (50, 95, 99):
             assert rows[key][f"p{p}_ms"] == pytest.approx(np.percentile(latencies, p))
-    assert "| fp16 | webgpu |" in artifacts.get_bytes(f"reports/web/{day}/report.md").decode()
+    assert (
+        "| fp16 | webgpu |"
+        in artifacts.get_bytes(f"reports/web/{day}/image-classifier/report.md").decode()
+    )
     labels = [e["top_k"][0]["label"] for e in inside]
     observed = {
         "circle": labels.count("circle") / len(labels),
@@ -143,8 +170,12 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
         if c.asset_key.path[-1] == "quality_report_web"
     ]
     assert not check.passed and web["drift_psi"] > 0.2
-    pi = artifacts.get_json(f"reports/pi/{day}/report.json")
+    pi = artifacts.get_json(f"reports/pi/{day}/turbine-autoencoder/report.json")
+    assert pi["events"] == 60 and pi["events_per_model"] == {"turbine-autoencoder": 60}
     assert pi["quality"]["anomaly_rate"] == pytest.approx(6 / 60)
+    pump = artifacts.get_json(f"reports/pi/{day}/pump-autoencoder/report.json")
+    assert (pump["events"], pump["baseline_model"]) == (len(pumps), "pump-autoencoder")
+    assert pump["quality"]["anomaly_rate"] == 1.0 and pump["devices"] == 1
     per_device = {}
     for event in pis:
         per_device.setdefault(event["device_id"], []).append(event["anomaly"])
@@ -154,24 +185,19 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     # why rather than pass with a PSI of 0
     assert pi["drift_psi"] is None
     assert pi["drift_not_measured"].startswith("turbine-autoencoder v1: no model named")
-    (pi_check,) = [
-        c
-        for c in result.get_asset_check_evaluations()
-        if c.asset_key.path[-1] == "quality_report_pi"
-    ]
+    (pi_check,) = reports[("pi", "wind-turbine")].get_asset_check_evaluations()
     assert not pi_check.passed and pi_check.metadata["max_psi"].value == "not measured"
     assert (
         "drift (max PSI) not measured (turbine-autoencoder v1"
-        in artifacts.get_bytes(f"reports/pi/{day}/report.md").decode()
+        in artifacts.get_bytes(f"reports/pi/{day}/turbine-autoencoder/report.md").decode()
     )
-    page = artifacts.get_bytes(f"reports/web/{day}/report.html").decode()
+    page = artifacts.get_bytes(f"reports/web/{day}/image-classifier/report.html").decode()
     assert page.count("<table>") == 3 and "<pre>" not in page  # tables that render
     for figure in ("class distribution", "confidence", "latency by hour"):
         assert f"<figcaption>{figure}</figcaption>" in page
     assert page.count("data:image/png;base64,") == 3
-    pi_page = artifacts.get_bytes(f"reports/pi/{day}/report.html").decode()
+    pi_page = artifacts.get_bytes(f"reports/pi/{day}/turbine-autoencoder/report.html").decode()
     assert "<figcaption>anomaly rate per device</figcaption>" in pi_page
-    assert artifacts.exists(f"reports/web/{day}/report.md")
 
 
 def test_schedules_target_the_hour_and_day_that_just_ended():
@@ -179,16 +205,20 @@ def test_schedules_target_the_hour_and_day_that_just_ended():
     repository = defs.get_repository_def()
     at = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
     for name, expected in (
-        ("telemetry_rollup_schedule", "2026-11-20-13:00"),
-        ("quality_reports_schedule", "2026-11-19"),
+        ("telemetry_rollup_schedule", ["2026-11-20-13:00"]),
+        # a report per model: each declared model of its kind
+        ("quality_reports_web_schedule", ["2026-11-19|defects", "2026-11-19|plants"]),
+        ("quality_reports_pi_schedule", ["2026-11-19|wind-turbine"]),
     ):
         schedule = next(s for s in repository.schedule_defs if s.name == name)
-        with DagsterInstance.ephemeral() as instance:
-            context = build_schedule_context(
+        with instance_for_test() as instance:
+            instance.add_dynamic_partitions("image_models", ["plants", "defects"])
+            instance.add_dynamic_partitions("sensor_profiles", ["wind-turbine"])
+            with build_schedule_context(
                 instance=instance, scheduled_execution_time=at, repository_def=repository
-            )
-            (request,) = schedule.evaluate_tick(context).run_requests
-        assert request.partition_key == expected, name
+            ) as context:
+                requests = schedule.evaluate_tick(context).run_requests
+        assert sorted(r.partition_key for r in requests) == expected, name
 
 
 def _write_behind_the_gateway(telemetry, environment: str, bodies: list[str], at: datetime) -> None:
