@@ -90,25 +90,44 @@ def test_a_body_that_trickles_gets_408_and_holds_nothing(gateway):
     assert gateway.store.list_keys("incoming/images/") == []
 
 
-def test_a_token_sends_two_images_at_once_at_most(gateway):
+@pytest.fixture
+def patient_gateway(tmp_path):
+    """The gateway with a minute for an image to arrive: uploads held open stay held
+    for as long as a test needs them."""
+    running = Gateway(tmp_path, tokens=frozenset({"device-token"}), upload_timeout_s=60).start()
+    yield running
+    running.stop()
+
+
+def test_a_token_sends_two_images_at_once_at_most(patient_gateway):
+    """Two uploads held open, then a third: refused before a byte of it is read. The gateway's
+    own count says when the two hold their slots (a sleep guessed it: too short on a loaded
+    machine, and a 1 s deadline could free a slot before the third came)."""
+    gateway = patient_gateway
     token = fresh_token(gateway.url)["token"]
     held = []
-    for _ in range(2):  # two uploads in progress
-        sock = connect(gateway.url)
-        sock.sendall(
-            f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Length: 1000\r\n\r\n\x89PNG".encode()
+    try:
+        for _ in range(2):  # two uploads in progress
+            sock = connect(gateway.url)
+            sock.sendall(
+                f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Length: 1000\r\n\r\n\x89PNG".encode()
+            )
+            held.append(sock)
+        uploads = gateway.app.state.gateway.uploads
+        deadline = time.monotonic() + 30
+        while uploads.in_flight < 2:
+            assert time.monotonic() < deadline, "the gateway never took the two uploads"
+            time.sleep(0.01)
+        third = httpx.post(
+            f"{gateway.url}/v1/images",
+            content=b"\x89PNG\r\n\x1a\n",
+            headers={"Authorization": f"Bearer {token}"},
         )
-        held.append(sock)
-    time.sleep(0.2)
-    third = httpx.post(
-        f"{gateway.url}/v1/images",
-        content=b"\x89PNG\r\n\x1a\n",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert third.status_code == 429 and "at most 2 requests" in third.json()["detail"]
-    for sock in held:
-        sock.close()
+        assert third.status_code == 429 and "at most 2 requests" in third.json()["detail"]
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_a_shared_image_declaring_49_megapixels_is_refused_undecoded(gateway):
