@@ -3,9 +3,9 @@
 Train both models, register them, approve them (standing in for the QA engineer), publish them
 through the registry sensor; then a few minutes of life on loopback: the gateway, a small
 simulated fleet of Pi agents with injected faults (hours of readings replayed in seconds) and the
-web page in headless Chromium classifying demo images; their telemetry rolled up and the day's
-web and Pi quality reports written. Everything it starts is stopped when it ends or is
-interrupted.
+web page in headless Chromium classifying demo images; their telemetry rolled up and the web and
+Pi quality reports of the day (of both days, past midnight UTC) written. Everything it starts is
+stopped when it ends or is interrupted.
 """
 
 import os
@@ -288,9 +288,11 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
     return result
 
 
-def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
-    """The telemetry of every hour since ``since`` rolled up, and the day's reports of the
-    demo's two models written."""
+def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> tuple[list[str], list[str]]:
+    """The telemetry of every hour since ``since`` rolled up, and each of the demo's two models'
+    reports of every day since then written (a demo that runs past midnight UTC has telemetry
+    on two days: reporting only the last left the first day's unreported). What failed, and the
+    days reported."""
     from assets.telemetry.assets import report_key
     from orchestration.jobs import quality_report_jobs, telemetry_rollup_job
 
@@ -307,17 +309,21 @@ def roll_up_and_report(defs: Any, instance: Any, since: datetime) -> list[str]:
         if not rolled.success:
             failed.append(f"roll-up of {hour:%Y-%m-%d %H}:00")
         hour += timedelta(hours=1)
-    day = now.strftime("%Y-%m-%d")
-    for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.name)):
-        reported = defs.resolve_job_def(quality_report_jobs[kind].name).execute_in_process(
-            run_config={"loggers": LOGGERS},
-            instance=instance,
-            partition_key=report_key(kind, model, day),
-            raise_on_error=False,
-        )
-        if not reported.success:
-            failed.append(f"{kind} quality report of {model} on {day}")
-    return failed
+    days = [
+        (since.date() + timedelta(days=n)).isoformat()
+        for n in range((now.date() - since.date()).days + 1)
+    ]
+    for day in days:
+        for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.name)):
+            reported = defs.resolve_job_def(quality_report_jobs[kind].name).execute_in_process(
+                run_config={"loggers": LOGGERS},
+                instance=instance,
+                partition_key=report_key(kind, model, day),
+                raise_on_error=False,
+            )
+            if not reported.success:
+                failed.append(f"{kind} quality report of {model} on {day}")
+    return failed, days
 
 
 def approve_and_publish(defs: Any, instance: Any) -> bool:
@@ -438,8 +444,8 @@ def run_demo(settings: DemoSettings) -> int:
             web = run_web_page(
                 url, artifacts, settings.web_photos, edgeline_home() / "demo" / "web-page.png"
             )
-        failed = roll_up_and_report(defs, instance, begun)
-    print_summary(registry, artifacts, fleet, web, failed, time.monotonic() - started)
+        failed, days = roll_up_and_report(defs, instance, begun)
+    print_summary(registry, artifacts, fleet, web, failed, days, time.monotonic() - started)
     return 0 if not failed and fleet.windows else 1
 
 
@@ -449,9 +455,9 @@ def print_summary(
     fleet: FleetResult,
     web: WebResult,
     failed: list[str],
+    days: list[str],
     seconds: float,
 ) -> None:
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"\n=== Edgeline demo finished in {seconds / 60:.1f} min ===")
     print("Models")
     for line in model_lines(registry, artifacts):
@@ -475,11 +481,12 @@ def print_summary(
             f"screenshot {web.screenshot}"
         )
     print("Quality reports")
-    for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.model)):
-        key = layout.report(kind, day, model) + "report.html"
-        if artifacts.exists(key):
-            root = getattr(artifacts, "root", None)
-            print(f"  {kind}: {f'{root}/{key}' if root else key}")
+    for day in days:
+        for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.model)):
+            key = layout.report(kind, day, model) + "report.html"
+            if artifacts.exists(key):
+                root = getattr(artifacts, "root", None)
+                print(f"  {kind}: {f'{root}/{key}' if root else key}")
     for problem in failed:
         print(f"  FAILED: {problem}")
     print(

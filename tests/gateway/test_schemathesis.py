@@ -58,10 +58,10 @@ def test_no_generated_request_gets_a_server_error(served, who, tmp_path):
             str(report),
             *(["--header", f"Authorization: Bearer {token}"] if token else []),
         ],
+        cwd=tmp_path,  # its cache (.schemathesis/) replays earlier runs' cases: none here
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=tmp_path,  # its cache (.schemathesis/) goes there, not into the checkout
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert report.stat().st_size > 0  # it ran and wrote what it sent

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -53,11 +54,15 @@ def recording(directory: Path, kind: str) -> tuple[str, Path | None]:
     return "stdin", path
 
 
-def run_agent(gateway: Gateway, data: Path, source: str, piped: Path | None) -> None:
+def run_agent(gateway: Gateway, data: Path, source: str, piped: Path | None, day: int) -> None:
+    """One run of the agent's command line, its simulated turbine on ``day`` whatever the time
+    (a restart after midnight UTC would simulate the next day: other readings, a window to fill
+    again, and event ids the first run never made)."""
     command = [
         sys.executable,
         "-m",
-        "clients.pi.agent",
+        "tests.pi.agent_on_one_day",
+        str(day),
         "--gateway",
         gateway.url,
         "--device-id",
@@ -94,9 +99,9 @@ def test_three_restarts_score_no_reading_twice(tmp_path, kind):
     try:
         register_and_publish(gateway.store, gateway.registry, threshold=9.0)
         source, piped = recording(tmp_path, kind)
-        data = tmp_path / "agent"
+        data, day = tmp_path / "agent", int(time.time() // 86400)
         for _ in range(4):  # a first run and three restarts
-            run_agent(gateway, data, source, piped)
+            run_agent(gateway, data, source, piped, day)
         received = Counter(gateway.telemetry.appended)
         assert [i for i, n in received.items() if n > 1] == []  # no event sent twice
         # every run scored its own readings: the first window fills once, then one event each
@@ -107,7 +112,7 @@ def test_three_restarts_score_no_reading_twice(tmp_path, kind):
         with closing(sqlite3.connect(data / "outbox.sqlite")) as db, db:
             db.execute("DELETE FROM progress")
         before = len(set(gateway.telemetry.appended))
-        run_agent(gateway, data, source, piped)
+        run_agent(gateway, data, source, piped, day)
         assert len(set(gateway.telemetry.appended)) == before
     finally:
         gateway.stop()
