@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from clients.gateway.auth import Authenticator, Caller, parse_device_tokens
 from clients.gateway.bodies import BodyBudget
 from clients.gateway.settings import GatewaySettings
+from clients.gateway.web_models import WebModels
 from clients.gateway.web_tokens import WebTokenSigner
 from resources.artifacts import ArtifactStore
 from resources.telemetry import TelemetryStore
@@ -29,6 +30,7 @@ class GatewayContext:
     auth: Authenticator  # its rate-limit buckets live as long as the app
     bodies: BodyBudget  # telemetry bodies being received
     uploads: BodyBudget  # images being received
+    web_models: WebModels  # the image models pages may open
 
     @classmethod
     def build(
@@ -50,7 +52,8 @@ class GatewayContext:
         uploads = BodyBudget(
             settings.uploads_in_flight, settings.uploads_per_token, settings.upload_timeout_s
         )
-        return cls(settings, artifacts, telemetry, auth, bodies, uploads)
+        web_models = WebModels(settings, artifacts)
+        return cls(settings, artifacts, telemetry, auth, bodies, uploads, web_models)
 
 
 def gateway_context(request: Request) -> GatewayContext:

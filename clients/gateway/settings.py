@@ -23,7 +23,14 @@ class GatewaySettings(BaseModel):
         default=None, description="HMAC secret that signs the web page's short-lived tokens."
     )
     web_token_ttl_s: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
-    web_model: str = "image-classifier"
+    web_model: str = Field(
+        default="image-classifier", description="The model the page opens at / (the default)."
+    )
+    web_models: tuple[str, ...] = Field(
+        default=(),
+        description="The image models pages may open (/m/<model>); empty: every image model "
+        "published on the web channel, and the default.",
+    )
     web_channel: str = "stable"
     web_poll_s: float = Field(
         default=300.0, gt=0, description="How often the page checks the channel."
@@ -95,7 +102,7 @@ def local_gateway_secret(home: Path) -> str:
 def settings_from_environment() -> GatewaySettings:
     """EDGELINE_GATEWAY_TOKENS, EDGELINE_GATEWAY_SECRET (made for you locally), ..._CORS_ORIGINS,
     ..._DEVICE_LIMITS (off: no rate limits for device tokens), ..._TRUSTED_PROXIES,
-    EDGELINE_WEB_MODEL, EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S, EDGELINE_WEB_SHARING
+    EDGELINE_WEB_MODEL, EDGELINE_WEB_MODELS (comma-separated), EDGELINE_WEB_POLL_S, EDGELINE_WEB_TOKEN_TTL_S, EDGELINE_WEB_SHARING
     (off: pages may not share photos)."""
     from resources.environment import edgeline_env, edgeline_home
 
@@ -122,6 +129,7 @@ def settings_from_environment() -> GatewaySettings:
         tokens=tokens,
         cors_origins=_split("EDGELINE_GATEWAY_CORS_ORIGINS"),
         trusted_proxies=_split("EDGELINE_GATEWAY_TRUSTED_PROXIES"),
+        web_models=tuple(_split("EDGELINE_WEB_MODELS")),
         web_sharing=sharing == "on",
         web_secret=secret or None,
         **{k: v for k, v in optional.items() if v is not None and v != ""},

@@ -156,6 +156,12 @@ def page(request: Request, files: Files) -> Response:
     return files.respond(request, files.root / "index.html")
 
 
+@router.get("/m/{model}", dependencies=needs_runtime)
+def model_page(model: str, request: Request, files: Files) -> Response:
+    """The page for one model: the same page, which reads the model from its address."""
+    return files.respond(request, files.root / "index.html")
+
+
 @router.get("/sw.js", dependencies=needs_runtime)
 def service_worker(request: Request, files: Files) -> Response:
     """The service worker, told which shell to keep and its version (new files, new shell)."""

@@ -45,5 +45,7 @@ self.addEventListener("fetch", (event) => {
   if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname === "/" || url.pathname.startsWith("/app/")) {
     event.respondWith(fromShell(event.request));
+  } else if (url.pathname.startsWith("/m/")) {
+    event.respondWith(fromShell(new Request("/"))); // a model's page is the same page
   }
 });

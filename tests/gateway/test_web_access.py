@@ -51,12 +51,15 @@ def test_web_token_writes_its_own_browsers_telemetry(gateway):
     )
     assert refused.status_code == 422
     assert {e["field"] for e in refused.json()["rejected"][0]["errors"]} == {"backend", "threads"}
-    # the manifest scope: the page's model only (a 404 while it has no channel, not a 401)
+    # the manifest scope: the image models pages may open (a 404 while it has no channel)
     auth = bearer(issued["token"])
     missing = httpx.get(f"{url}/v1/models/image-classifier/channels/stable", headers=auth)
     assert missing.status_code == 404
     other = httpx.get(f"{url}/v1/models/turbine-autoencoder/channels/stable", headers=auth)
-    assert other.status_code == 403 and "reads only the page's model" in other.json()["detail"]
+    assert (
+        other.status_code == 403
+        and "not a model this gateway serves to web" in other.json()["detail"]
+    )
 
 
 def test_web_token_cannot_speak_for_another_device(gateway):

@@ -107,10 +107,18 @@ async def upload_image(
     context: Context,
     label: str | None = Query(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"),
     device_id: str | None = Query(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+    model: str | None = Query(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$",
+        description="The image model it was shared for (default: the page's default model).",
+    ),
 ) -> dict[str, str]:
     device_id = uploader_device(caller, device_id)
+    model = model or context.settings.web_model
     if caller.kind == "web" and not context.settings.web_sharing:
         raise HTTPException(403, "photo sharing is turned off on this gateway")
+    if caller.kind == "web" and not await run_in_threadpool(context.web_models.serves, model):
+        raise HTTPException(403, f"{model!r} is not a model this gateway serves to web pages")
     if caller.kind == "device" and device_id and device_id.startswith(BROWSER_ID_PREFIX):
         raise HTTPException(403, f"device ids starting {BROWSER_ID_PREFIX!r} are web pages'")
     uploader, day = device_id or "device", datetime.now(UTC).date()
@@ -127,7 +135,7 @@ async def upload_image(
             "device_id": device_id,
             "bytes": path.stat().st_size,
             "received_at": datetime.now(UTC).isoformat(),
-            "model": context.settings.web_model,  # the model whose page shared it
+            "model": model,  # the model whose page shared it: a reviewer files it there
         }
     finally:
         path.unlink(missing_ok=True)

@@ -45,6 +45,13 @@ def revoked(model: str, channel: str, pointer: dict[str, Any]) -> JSONResponse:
     return JSONResponse(content, status_code=404, headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/v1/web/models")
+def web_models(caller: ManifestReader, context: Context) -> dict[str, Any]:
+    """The image models web pages may open, each with its published version, classes, download
+    size and page (/m/<model>); ``default`` is the one / opens."""
+    return {"default": context.settings.web_model, "models": context.web_models.listed()}
+
+
 @router.get("/v1/models/{model}/channels/{channel}")
 def channel_manifest(
     model: Annotated[str, PathParam(pattern=NAME)],
@@ -54,10 +61,8 @@ def channel_manifest(
     caller: ManifestReader,
     context: Context,
 ) -> Any:
-    if caller.kind == "web" and model != context.settings.web_model:
-        raise HTTPException(
-            403, f"a web token reads only the page's model {context.settings.web_model!r}"
-        )
+    if caller.kind == "web" and not context.web_models.serves(model):
+        raise HTTPException(403, f"{model!r} is not a model this gateway serves to web pages")
     artifacts = context.artifacts
     pointer = channel_pointer(artifacts, model, channel)
     if not pointer.get("version"):

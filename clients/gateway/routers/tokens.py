@@ -42,7 +42,7 @@ def token_body(text: str, token: WebToken, settings: GatewaySettings) -> dict[st
         "expires_at": datetime.fromtimestamp(token.expires_at, UTC).isoformat(),
         "expires_in_s": token.expires_at - token.issued_at,
         "config": {
-            "model": settings.web_model,
+            "model": settings.web_model,  # the page at /; /m/<model> opens another served one
             "channel": settings.web_channel,
             "manifest_poll_s": settings.web_poll_s,
             "sharing": settings.web_sharing,

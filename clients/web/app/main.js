@@ -22,6 +22,9 @@ import { TelemetryQueue } from "./telemetry.js";
 const ORT_BASE = `${location.origin}/app/vendor/ort/`;
 const DEFAULT_CONFIG = { model: "image-classifier", channel: "stable", manifest_poll_s: 300 };
 const options = new URLSearchParams(location.search);
+// /m/<model> (or ?model=) opens that model; / opens the gateway's default, or lists the models
+const pathModel = location.pathname.match(/^\/m\/([A-Za-z0-9][A-Za-z0-9-]{0,62})\/?$/);
+const chosenModel = pathModel ? pathModel[1] : options.get("model");
 const $ = (id) => document.getElementById(id);
 
 // ---- the worker, as promises -------------------------------------------------------------
@@ -60,7 +63,11 @@ const state = {
   checking: null,
 };
 
-const config = () => ({ ...DEFAULT_CONFIG, ...(state.session.config || {}) });
+const config = () => ({
+  ...DEFAULT_CONFIG,
+  ...(state.session.config || {}),
+  ...(chosenModel ? { model: chosenModel } : {}),
+});
 
 function setStatus(text, status) {
   $("status").textContent = text;
@@ -136,7 +143,7 @@ async function activate(manifest, etag, { announce = true } = {}) {
   const previous = state.current;
   state.current = { manifest, variant, etag, backend: loaded.backend };
   state.paused = null;
-  saveModelState({ manifest, etag, variant: variant.precision });
+  saveModelState(config().model, { manifest, etag, variant: variant.precision });
   const keep = [variant.sha256];
   if (previous && previous.variant.sha256 !== variant.sha256) keep.push(previous.variant.sha256);
   await pruneModels(keep);
@@ -154,7 +161,7 @@ async function pause(reason) {
   state.paused = reason;
   if (state.current) await (await state.worker).call("unload");
   state.current = null;
-  saveModelState(null);
+  saveModelState(config().model, null);
   showModel();
   setStatus("Paused: no approved model", "paused");
   notice(reason, "error");
@@ -192,7 +199,11 @@ async function checkChannel() {
   const same = state.current && state.current.manifest.version === body.version;
   if (same) {
     state.current.etag = etag;
-    saveModelState({ manifest: state.current.manifest, etag, variant: state.current.variant.precision });
+    saveModelState(config().model, {
+      manifest: state.current.manifest,
+      etag,
+      variant: state.current.variant.precision,
+    });
     ready();
     return;
   }
@@ -300,7 +311,7 @@ async function shareable(file) {
 
 async function sharePhoto(file) {
   const label = $("share-label").value.trim();
-  const query = label ? `?label=${encodeURIComponent(label)}` : "";
+  const query = `?model=${encodeURIComponent(config().model)}${label ? `&label=${encodeURIComponent(label)}` : ""}`;
   const body = await shareable(file);
   const response = await state.session.fetch(`/v1/images${query}`, { method: "POST", body });
   if (!response.ok) {
@@ -416,7 +427,8 @@ async function start() {
     return worker;
   });
   await state.session.token().catch(() => null); // offline on a first visit: the check says so
-  const saved = savedModelState();
+  if (!chosenModel && (await showChooser())) return; // several models: the person picks one
+  const saved = savedModelState(config().model);
   if (saved) {
     try {
       await activate(saved.manifest, saved.etag, { announce: false });
@@ -429,6 +441,37 @@ async function start() {
   setInterval(checkSoon, config().manifest_poll_s * 1000);
   showTelemetry();
   telemetry.flush();
+}
+
+/** At /, when the gateway serves several models: list them (name, version, classes, size),
+ * each a link to its own page. False, showing nothing, when there is one (or no answer). */
+async function showChooser() {
+  let listed;
+  try {
+    const response = await state.session.fetch("/v1/web/models");
+    if (!response.ok) return false;
+    listed = (await response.json()).models;
+  } catch {
+    return false; // offline: the default model's page works from its cache
+  }
+  if (listed.length < 2) return false;
+  const list = $("model-list");
+  for (const model of listed) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = model.page;
+    link.textContent = model.model;
+    link.dataset.model = model.model;
+    const facts = document.createElement("span");
+    const size = model.bytes ? `, ${formatBytes(model.bytes)}` : "";
+    facts.textContent = ` v${model.version} · ${model.labels.length} classes (${model.labels.join(", ")})${size}`;
+    item.append(link, facts);
+    list.append(item);
+  }
+  for (const card of document.querySelectorAll("main > section.card:not(#chooser)")) card.hidden = true;
+  $("chooser").hidden = false;
+  setStatus(`${listed.length} models: choose one`, "choose");
+  return true;
 }
 
 // for the console and for tests: the same paths the page's own controls take

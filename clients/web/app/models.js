@@ -3,7 +3,8 @@
 // back to a previous version needs no download), and pruned to what the page may still need.
 
 const MODEL_CACHE = "edgeline-models-v1";
-const STATE_KEY = "edgeline.model";
+const STATE_PREFIX = "edgeline.model."; // + the model's name: each model's page keeps its own
+const LEGACY_STATE_KEY = "edgeline.model"; // a page from before it served several models
 
 export class IntegrityError extends Error {}
 
@@ -30,12 +31,26 @@ export async function storeModel(sha256, bytes) {
   await cache.put(cacheUrl(sha256), new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
 }
 
-/** Drop every cached model file but those named. */
+/** The files other models' pages run: a page prunes none of them. */
+function savedFiles() {
+  const shas = [];
+  for (let i = 0; i < localStorage.length; i += 1) {
+    const key = localStorage.key(i);
+    if (!key.startsWith(STATE_PREFIX)) continue;
+    const saved = JSON.parse(localStorage.getItem(key) || "null");
+    const variant = saved?.manifest.variants.find((v) => v.precision === saved.variant);
+    if (variant) shas.push(variant.sha256);
+  }
+  return shas;
+}
+
+/** Drop every cached model file but those named and those another model's page runs. */
 export async function pruneModels(keep) {
+  const kept = [...keep, ...savedFiles()];
   const cache = await caches.open(MODEL_CACHE);
   for (const request of await cache.keys()) {
     const sha = new URL(request.url).pathname.split("/").pop();
-    if (!keep.includes(sha)) await cache.delete(request);
+    if (!kept.includes(sha)) await cache.delete(request);
   }
 }
 
@@ -84,12 +99,16 @@ export function chooseVariant(manifest, backend, forced = null) {
   );
 }
 
-/** What the page ran last: its manifest, ETag and variant (so that it starts offline). */
-export function savedModelState() {
-  return JSON.parse(localStorage.getItem(STATE_KEY) || "null");
+/** What ``model``'s page ran last: its manifest, ETag and variant (so that it starts offline). */
+export function savedModelState(model) {
+  const saved = JSON.parse(localStorage.getItem(STATE_PREFIX + model) || "null");
+  if (saved) return saved;
+  const legacy = JSON.parse(localStorage.getItem(LEGACY_STATE_KEY) || "null");
+  return legacy?.manifest.model === model ? legacy : null;
 }
 
-export function saveModelState(state) {
-  if (state) localStorage.setItem(STATE_KEY, JSON.stringify(state));
-  else localStorage.removeItem(STATE_KEY);
+export function saveModelState(model, state) {
+  localStorage.removeItem(LEGACY_STATE_KEY);
+  if (state) localStorage.setItem(STATE_PREFIX + model, JSON.stringify(state));
+  else localStorage.removeItem(STATE_PREFIX + model);
 }

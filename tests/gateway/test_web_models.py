@@ -1,0 +1,54 @@
+"""Which models a web page may open: published image models (or the configured ones), never a
+device model; the default always (it may not be published yet)."""
+
+from clients.gateway.settings import GatewaySettings
+from clients.gateway.web_models import WebModels
+from resources import LocalArtifactStore, layout
+
+
+def publish(store, model: str, version: int, task: str, labels=("a", "b")) -> None:
+    """What a published version leaves for clients: its manifest and the channel pointer."""
+    manifest_key = layout.deployed_version(model, version) + "manifest.json"
+    variants = [{"precision": "fp32", "bytes": 1000 * version}, {"precision": "fp16", "bytes": 500}]
+    store.put_json(
+        manifest_key,
+        {
+            "model": model,
+            "version": version,
+            "task": task,
+            "labels": list(labels),
+            "variants": variants,
+            "recommended": {"web-wasm": "fp32", "web-webgpu": "fp16"},
+        },
+    )
+    store.put_json(layout.channel(model), {"version": version, "manifest_key": manifest_key})
+
+
+def test_served_models_are_the_published_image_models(tmp_path):
+    store = LocalArtifactStore(root=str(tmp_path))
+    publish(store, "plants", 3, "image-classification", ("fern", "rose"))
+    publish(store, "defects", 1, "image-classification")
+    publish(store, "turbine-autoencoder", 2, "anomaly-detection")
+    store.put_json(layout.channel("revoked-model"), {"version": None})
+    served = WebModels(GatewaySettings(web_secret="s" * 32), store, ttl_s=0)
+    assert served.listed() == [
+        {
+            "model": "defects",
+            "version": 1,
+            "labels": ["a", "b"],
+            "bytes": 1000,
+            "page": "/m/defects",
+        },
+        {
+            "model": "plants",
+            "version": 3,
+            "labels": ["fern", "rose"],
+            "bytes": 3000,
+            "page": "/m/plants",
+        },
+    ]
+    assert served.serves("plants") and served.serves("image-classifier")  # the default
+    assert not served.serves("turbine-autoencoder") and not served.serves("revoked-model")
+    only = WebModels(GatewaySettings(web_secret="s" * 32, web_models=("plants",)), store, ttl_s=0)
+    assert [m["model"] for m in only.listed()] == ["plants"]
+    assert not only.serves("defects")
