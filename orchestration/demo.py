@@ -253,7 +253,9 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
         label, _, name = key[len(prefix) :].partition("/")
         if name and "/" not in name:
             by_label.setdefault(label, []).append(key)
-    chosen = [by_label[label][i] for i in range(photos) for label in sorted(by_label)][:photos]
+    chosen = [(label, by_label[label][i]) for i in range(photos) for label in sorted(by_label)][
+        :photos
+    ]
     result = WebResult()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -261,14 +263,14 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             page.goto(url + "/")
             page.wait_for_selector("body[data-status='ready']", timeout=120_000)
-            for count, key in enumerate(chosen, start=1):
+            for count, (label, key) in enumerate(chosen, start=1):
                 path = Path(tmp) / key.rsplit("/", 1)[1]
                 path.write_bytes(artifacts.get_bytes(key))
                 page.set_input_files("#photo-input", str(path))
                 page.wait_for_selector(f"body[data-answers='{count}']", state="attached")
                 top = page.locator("#predictions li .label").first.inner_text()
                 result.photos += 1
-                result.correct += top == key.split("/")[2]
+                result.correct += top == label
                 result.latencies_ms.append(float(page.inner_text("#latency").split()[0]))
             page.evaluate("window.edgeline.flushTelemetry()")
             deadline = time.monotonic() + 30

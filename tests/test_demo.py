@@ -55,7 +55,7 @@ def test_quick_demo_closes_the_loop_locally(tmp_path):
     pi = telemetry.read("pi", *window)
     assert pi and {e["model_version"] for e in pi} == {1}
     if "web page: skipped" not in out:
-        assert "web page (headless Chromium) ran v1: 4 demo photos" in out
+        assert "web page (headless Chromium) ran v1: 4 demo photos, 4 right" in out
         assert len(telemetry.read("web", *window)) == 4
     reports = [store.get_json(f"reports/pi/{day}/turbine-autoencoder/report.json") for day in days]
     assert sum(report["events"] for report in reports) == len(pi)
@@ -79,7 +79,7 @@ def test_quick_demo_on_the_aws_side(tmp_path, moto_endpoint):
     )
     assert "registry sensor launched: publish:image-classifier@1:ok" in out  # once a crash
     if "web page: skipped (no Chromium" not in out:  # the page downloads from moto's S3
-        assert "web page (headless Chromium) ran v1: 4 demo photos" in out
+        assert "web page (headless Chromium) ran v1: 4 demo photos, 4 right" in out
     store = S3ArtifactStore(bucket=bucket, prefix="edgeline")
     assert store.get_json("deploy/turbine-autoencoder/stable.json")["version"] == 1
     assert all(
