@@ -6,9 +6,10 @@ is its profile (``raw/sensors/<profile>/profile.json``). Each declared model is 
 its lineage, so the Dagster UI shows each one's state and a run of one never touches another.
 """
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from clients.pi.profiles import SensorProfile
@@ -67,8 +68,56 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def declare_model(store: ArtifactStore, spec: ModelSpec, replace: bool = False) -> ModelSpec:
-    """Store ``spec`` (once; ``replace`` changes an existing one of the same kind)."""
+def load_model_specs(path: Path) -> list[ModelSpec]:
+    """The models a spec file declares (YAML, TOML or JSON): one model's fields, or a list
+    under ``models``. Fields: name, kind (image, the default, or sensor), description,
+    training (image_classifier's settings), profile (sensor)."""
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            document = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            document = yaml.safe_load(text)
+        elif path.suffix == ".json":
+            document = json.loads(text)
+        else:
+            raise CatalogError(f"{path}: expected a .yaml, .yml, .toml or .json file")
+    except (ValueError, ImportError) as error:  # the parsers' errors are ValueErrors
+        raise CatalogError(f"{path}: not readable: {error}") from None
+    entries = document.get("models", [document]) if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise CatalogError(f"{path}: expected a model's fields, or a list of them under 'models'")
+    fields = {"name", "kind", "description", "training", "profile"}
+    specs = []
+    for number, entry in enumerate(entries, start=1):
+        unknown = sorted(set(entry) - fields)
+        if unknown or "name" not in entry:
+            raise CatalogError(
+                f"{path}: model {number}: "
+                + (f"unknown fields {unknown}" if unknown else "no name")
+                + f" (fields: {', '.join(sorted(fields))})"
+            )
+        specs.append(
+            check_spec(
+                ModelSpec(
+                    str(entry["name"]),
+                    entry.get("kind", "image"),
+                    description=str(entry.get("description", "")),
+                    training=dict(entry.get("training") or {}),
+                    profile=entry.get("profile"),
+                )
+            )
+        )
+    return specs
+
+
+def _declarable(store: ArtifactStore, spec: ModelSpec, replace: bool) -> ModelSpec | None:
+    """The declaration ``spec`` would leave as it is (the same one), None when ``spec`` is to be
+    stored, or ``CatalogError`` when it may not be."""
     check_spec(spec)
     existing = find_model(store, spec.name)
     if existing is not None and not replace:
@@ -82,6 +131,27 @@ def declare_model(store: ArtifactStore, spec: ModelSpec, replace: bool = False) 
         raise CatalogError(
             f"model {spec.name} is an {existing.kind} model: it cannot become a {spec.kind} model"
         )
+    return None
+
+
+def declare_models(
+    store: ArtifactStore, specs: list[ModelSpec], replace: bool = False
+) -> list[ModelSpec]:
+    """Declare each of ``specs``, all or none: every one is checked before any is stored."""
+    names = [spec.name for spec in specs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise CatalogError(f"models declared twice: {', '.join(twice)}")
+    for spec in specs:
+        _declarable(store, spec, replace)
+    return [declare_model(store, spec, replace) for spec in specs]
+
+
+def declare_model(store: ArtifactStore, spec: ModelSpec, replace: bool = False) -> ModelSpec:
+    """Store ``spec`` (once; ``replace`` changes an existing one of the same kind)."""
+    unchanged = _declarable(store, spec, replace)
+    if unchanged is not None:
+        return unchanged
     declared = ModelSpec(
         **{**spec.as_dict(), "declared_at": spec.declared_at or datetime.now(UTC).isoformat()}
     )

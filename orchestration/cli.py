@@ -77,34 +77,41 @@ def _parse_settings(pairs: list[str]) -> dict[str, object]:
 
 def run_models(args: argparse.Namespace) -> int:
     """Declare a model, or list every model with its data, versions, channels and clients."""
-    from assets.catalog import ModelSpec, declare_model, declared_models
+    from assets.catalog import ModelSpec, declare_models, declared_models, load_model_specs
 
     resources = build_resources()
     store = resources["artifacts"]
     if args.action == "add":
-        if not args.name:
-            print("models add needs NAME (and --kind, --profile or --set KEY=VALUE)")
+        if bool(args.name) == bool(args.file):
+            print("models add needs NAME (with --kind, --profile or --set KEY=VALUE) or --file")
             return 2
-        try:
-            spec = ModelSpec(
-                args.name,
-                args.kind,
-                description=args.description,
-                training=_parse_settings(args.set),
-                profile=args.profile,
-            )
-            if spec.kind == "image":
-                from assets.vision.assets import training_settings
+        from assets.vision.assets import training_settings
 
-                training_settings(spec)  # a bad setting is named now, not at training
-            spec = declare_model(store, spec, replace=args.replace)
+        try:
+            specs = (
+                load_model_specs(Path(args.file))
+                if args.file
+                else [
+                    ModelSpec(
+                        args.name,
+                        args.kind,
+                        description=args.description,
+                        training=_parse_settings(args.set),
+                        profile=args.profile,
+                    )
+                ]
+            )
+            for spec in specs:  # every bad setting is named before anything is declared
+                if spec.kind == "image":
+                    training_settings(spec)
+            declared = declare_models(store, specs, replace=args.replace)
         except (EdgelineError, ValueError) as error:
             print(f"error: {error}")
             return 2
         _instance_with_models(store).dispose()
-        print(
-            f"declared {spec.kind} model {spec.name}: {spec.training or spec.profile or 'defaults'}"
-        )
+        for spec in declared:
+            settings = spec.training or spec.profile or "defaults"
+            print(f"declared {spec.kind} model {spec.name}: {settings}")
         return 0
     from orchestration.models import model_overview
 
@@ -443,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
         "epochs=20, ...); repeat for more",
     )
     models.add_argument("--description", default="")
+    models.add_argument(
+        "--file", help="add: a spec file (YAML, TOML, JSON) declaring one model or a list"
+    )
     models.add_argument("--replace", action="store_true", help="change a declared model")
     models.set_defaults(handler=run_models)
     train_images = commands.add_parser(

@@ -139,3 +139,38 @@ def test_registry_decision_job(home):
     )
     assert not refused.success  # an unknown version fails the run clearly
     assert "no version 9" in str(refused.all_events)
+
+
+def test_a_spec_file_declares_several_models_all_or_none(home, tmp_path, capsys):
+    spec = tmp_path / "models.yaml"
+    spec.write_text(
+        "models:\n"
+        "  - name: plants\n"
+        "    training: {augment: photo, epochs: 30}\n"
+        "  - name: signs\n"
+        "    training: {augment: upright}\n"
+        "  - name: pump-autoencoder\n"
+        "    kind: sensor\n"
+        "    profile: pump\n"
+    )
+    assert main(["models", "add", "--file", str(spec)]) == 0
+    store = local_resources(home)["artifacts"]
+    assert read_model(store, "plants").training == {"augment": "photo", "epochs": 30}
+    assert read_model(store, "pump-autoencoder", "sensor").profile == "pump"
+    # a bad entry stops the file before anything of it is stored
+    bad = tmp_path / "more.toml"
+    bad.write_text(
+        '[[models]]\nname = "weeds"\n\n[[models]]\nname = "plants"\ntraining = {epochs = 5}\n'
+    )
+    assert main(["models", "add", "--file", str(bad)]) == 2
+    assert "model plants is already declared" in capsys.readouterr().out
+    assert [m.name for m in declared_models(store)] == [  # no weeds
+        "plants",
+        "pump-autoencoder",
+        "signs",
+        "turbine-autoencoder",
+    ]
+    typo = tmp_path / "typo.json"
+    typo.write_text('{"name": "weeds", "trainig": {"epochs": 5}}')
+    assert main(["models", "add", "--file", str(typo)]) == 2
+    assert "unknown fields ['trainig']" in capsys.readouterr().out
