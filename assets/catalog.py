@@ -72,21 +72,21 @@ def load_model_specs(path: Path) -> list[ModelSpec]:
     """The models a spec file declares (YAML, TOML or JSON): one model's fields, or a list
     under ``models``. Fields: name, kind (image, the default, or sensor), description,
     training (image_classifier's settings), profile (sensor)."""
-    text = path.read_text()
+    import tomllib
+
+    import yaml
+
+    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise CatalogError(f"{path}: expected a .yaml, .yml, .toml or .json file")
     try:
+        text = path.read_text()
         if path.suffix == ".toml":
-            import tomllib
-
             document = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            document = yaml.safe_load(text)
         elif path.suffix == ".json":
             document = json.loads(text)
         else:
-            raise CatalogError(f"{path}: expected a .yaml, .yml, .toml or .json file")
-    except (ValueError, ImportError) as error:  # the parsers' errors are ValueErrors
+            document = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as error:
         raise CatalogError(f"{path}: not readable: {error}") from None
     entries = document.get("models", [document]) if isinstance(document, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

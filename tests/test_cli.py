@@ -174,3 +174,8 @@ def test_a_spec_file_declares_several_models_all_or_none(home, tmp_path, capsys)
     typo.write_text('{"name": "weeds", "trainig": {"epochs": 5}}')
     assert main(["models", "add", "--file", str(typo)]) == 2
     assert "unknown fields ['trainig']" in capsys.readouterr().out
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models: [name: plants\n")
+    for path in (broken, tmp_path / "missing.yaml"):
+        assert main(["models", "add", "--file", str(path)]) == 2
+        assert "not readable" in capsys.readouterr().out
