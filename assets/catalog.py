@@ -215,7 +215,11 @@ def adopt_single_model_home(store: ArtifactStore) -> int:
     (``raw/images/<label>/<image>``) move to ``raw/images/image-classifier/<label>/<image>``
     and that model is declared; each stored sensor profile's model is declared. Versions and
     channels were per model name already. Each file is copied before its old key is deleted:
-    a move cut short is finished by the next call. Returns how many images moved."""
+    a move cut short is finished by the next call. Once a home has been looked at, a marker
+    says so, and later calls (every catalog sensor tick, every raw_images run) list nothing.
+    Returns how many images moved."""
+    if store.exists(layout.CATALOG_ADOPTED):
+        return 0
     for key in store.list_keys(layout.RAW_SENSORS):
         parts = PurePosixPath(key[len(layout.RAW_SENSORS) :]).parts
         if len(parts) == 2 and parts[1] == "profile.json":
@@ -240,4 +244,5 @@ def adopt_single_model_home(store: ArtifactStore) -> int:
     for key in legacy:
         store.put_bytes(target + key[len(layout.RAW_IMAGES) :], store.get_bytes(key))
         store.delete(key)
+    store.put_json(layout.CATALOG_ADOPTED, {"images_moved": len(legacy)})
     return len(legacy)

@@ -22,6 +22,8 @@ import re
 from datetime import date, datetime
 
 CATALOG = "catalog/"
+# written once a home from before models were declared has been carried over (or had nothing)
+CATALOG_ADOPTED = f"{CATALOG}single-model-home-adopted"
 RAW_IMAGES = "raw/images/"
 INCOMING_IMAGES = "incoming/images/"
 RAW_SENSORS = "raw/sensors/"
