@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from clients.pi.profiles import SensorProfile
+from edgeline_contract.profile import SensorProfile
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError, UnknownModelError

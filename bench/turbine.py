@@ -20,7 +20,7 @@ from assets.conversion.measure import open_session
 from assets.partitions import readings_key
 from assets.sensors.assets import sensor_assets
 from bench.report import emit_report
-from clients.pi.profiles import WIND_TURBINE
+from edgeline_contract.profile import WIND_TURBINE
 from orchestration.models import add_model_partitions
 from resources import LocalArtifactStore, SqliteModelRegistry
 

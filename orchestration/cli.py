@@ -14,7 +14,7 @@ from resources.errors import EdgelineError
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
-    from clients.pi.profiles import SensorProfile
+    from edgeline_contract.profile import SensorProfile
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -216,7 +216,7 @@ def run_images(args: argparse.Namespace) -> int:
 def _sensor_profile(spec: str, store: object) -> "SensorProfile":
     """A profile file (.yaml, .toml, .json) or the name of a stored or built-in profile."""
     from assets.sensors.data import read_profile
-    from clients.pi.profiles import load_profile
+    from edgeline_contract.profile import load_profile
 
     path = Path(spec)
     if path.suffix.lower() in (".yaml", ".yml", ".toml", ".json") or path.is_file():
@@ -348,7 +348,7 @@ def run_train_sensors(args: argparse.Namespace) -> int:
 def run_forget_sensors(args: argparse.Namespace) -> int:
     """Remove a profile's stored readings (and the profile), e.g. after a wrong ingest."""
     from assets.sensors.data import forget_readings, stored_days
-    from clients.pi.profiles import NAME
+    from edgeline_contract.profile import NAME
 
     if not NAME.match(args.profile):
         print(f"error: {args.profile!r} is not a profile name (lowercase letters, digits, '-')")

@@ -25,7 +25,7 @@ import numpy as np
 
 from assets.catalog import SINGLE_IMAGE_MODEL, ModelSpec, declare_model
 from assets.partitions import readings_key
-from clients.pi.profiles import WIND_TURBINE
+from edgeline_contract.profile import WIND_TURBINE
 from resources import layout
 from resources.environment import dagster_home, edgeline_env, edgeline_home
 
@@ -171,8 +171,8 @@ def run_fleet(url: str, devices: int, hours: int, workdir: Path) -> FleetResult:
     """Simulated turbines (with injected faults) fed through real agents, as fast as they go."""
     from clients.pi.agent import EdgeAgent
     from clients.pi.gateway_client import GatewayClient
-    from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
     from clients.pi.storage import ModelCache
+    from edgeline_simulator.turbines import SIGNALS, FleetSettings, simulate_turbine
 
     settings = FleetSettings(turbines=devices, fault_rate=4.0)
     day_index = int(time.time() // 86400)

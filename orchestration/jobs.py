@@ -18,7 +18,7 @@ from assets.partitions import image_models, readings_key, sensor_profiles
 from assets.sensors.assets import raw_sensor_data
 from assets.telemetry.assets import REPORT_MODELS, events_assets, report_assets, report_key
 from assets.vision.assets import shared_image_queue
-from clients.pi.profiles import WIND_TURBINE
+from edgeline_contract.profile import WIND_TURBINE
 
 # training never decides what enters the training set: the review queue is a person's job
 vision_selection = AssetSelection.groups("vision") - AssetSelection.assets(shared_image_queue)

@@ -24,7 +24,7 @@ from assets.catalog import (
     declared_models,
 )
 from assets.partitions import image_models, sensor_profiles
-from clients.pi.profiles import BUILT_IN
+from edgeline_contract.profile import BUILT_IN
 from resources.artifacts import ArtifactStore
 
 

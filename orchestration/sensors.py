@@ -18,7 +18,7 @@ from assets.catalog import SINGLE_IMAGE_MODEL
 from assets.deployment.assets import model_versions
 from assets.deployment.planning import DeploymentCursor, partition_key, plan_deployments
 from assets.sensors.data import profile_for_model
-from clients.pi.profiles import WIND_TURBINE
+from edgeline_contract.profile import WIND_TURBINE
 from orchestration.jobs import publish_job, retrain_image_classifier, retrain_sensor_autoencoder
 from orchestration.registry_jobs import channel_rollback
 from resources import layout

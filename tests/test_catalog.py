@@ -14,7 +14,7 @@ from assets.catalog import (
     read_model,
 )
 from assets.sensors.data import record_profile
-from clients.pi.profiles import SensorProfile, Signal
+from edgeline_contract.profile import SensorProfile, Signal
 from orchestration.jobs import weekly_image_retraining, weekly_sensor_retraining
 from orchestration.models import model_catalog_sensor
 from resources import LocalArtifactStore

@@ -1,6 +1,6 @@
 """Sensor lineage: a device's readings -> windows -> autoencoder -> ONNX -> fp16 -> registered version.
 
-Which device is the profile's business (``clients/pi/profiles.py``): the simulated wind-turbine
+Which device is the profile's business (``edgeline_contract/profile.py``): the simulated wind-turbine
 fleet by default, or any profile stored with ingested readings (``edgeline ingest-sensors``).
 """
 
@@ -56,8 +56,8 @@ from assets.sensors.features import (
     prepare_dataset,
 )
 from assets.sensors.records import OUTPUT_NAMES, SensorFeatures, TrainedAutoencoder, input_spec
-from clients.pi.profiles import WIND_TURBINE
-from clients.pi.simulator import FleetSettings
+from edgeline_contract.profile import WIND_TURBINE
+from edgeline_simulator.turbines import FleetSettings
 from resources import layout
 from resources.artifacts import ArtifactStore
 

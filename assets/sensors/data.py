@@ -17,8 +17,8 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from assets.catalog import declare_sensor_model
-from clients.pi.profiles import BUILT_IN, SensorProfile
-from clients.pi.simulator import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
+from edgeline_contract.profile import BUILT_IN, SensorProfile
+from edgeline_simulator.turbines import FAULTS, SIGNALS, FleetSettings, simulate_fleet_day
 from resources import layout
 from resources.artifacts import PARQUET, ArtifactStore, frame_bytes
 

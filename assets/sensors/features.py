@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from assets.sensors.data import ANOMALY, NORMAL, UNLABELLED, SensorDataError
-from clients.pi.profiles import SensorProfile
+from edgeline_contract.profile import SensorProfile
 
 MAX_FILL = 3  # readings a missing value may be carried forward
 TRAIN, VALIDATION, TEST = 0, 1, 2

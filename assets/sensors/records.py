@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assets.conversion.model_file import TensorSpec
-from clients.pi.profiles import SensorProfile
+from edgeline_contract.profile import SensorProfile
 
 INPUT_NAME = "window"
 OUTPUT_NAMES = ("reconstruction", "error", "anomaly")

@@ -45,9 +45,9 @@ from clients.pi.gateway_client import (
     GatewayUnreachable,
     retry_after,
 )
-from clients.pi.profiles import WIND_TURBINE
 from clients.pi.sources import open_source
 from clients.pi.storage import ModelCache, Outbox
+from edgeline_contract.profile import WIND_TURBINE
 
 log = logging.getLogger("edgeline.agent")
 SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in one

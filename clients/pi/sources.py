@@ -38,7 +38,7 @@ class SimulatedTurbine:
         return f"simulate:turbine-{self.turbine}:seed-{self.seed}"
 
     def __iter__(self) -> Iterator[Positioned]:
-        from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
+        from edgeline_simulator.turbines import SIGNALS, FleetSettings, simulate_turbine
 
         day_index = int(time.time() // 86400)
         while True:

@@ -14,9 +14,9 @@ from assets.deployment.publish import publish_model_version, update_channel
 from clients.pi import gateway_client
 from clients.pi.agent import EdgeAgent
 from clients.pi.gateway_client import Backoff, GatewayClient, ModelRefused
-from clients.pi.profiles import WIND_TURBINE
-from clients.pi.simulator import SIGNALS, FleetSettings, simulate_turbine
 from clients.pi.storage import ModelCache, Outbox
+from edgeline_contract.profile import WIND_TURBINE
+from edgeline_simulator.turbines import SIGNALS, FleetSettings, simulate_turbine
 from resources import SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event
 from tests.helpers import alter_behind_the_store

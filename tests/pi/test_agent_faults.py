@@ -24,8 +24,8 @@ import pytest
 
 from clients.pi.agent import SEND_BATCH, EdgeAgent, run
 from clients.pi.gateway_client import Backoff, GatewayClient, GatewayUnreachable, HttpResponse
-from clients.pi.profiles import WIND_TURBINE
 from clients.pi.storage import ModelCache
+from edgeline_contract.profile import WIND_TURBINE
 from tests.gateway.server import Gateway
 from tests.pi.test_agent import normal_readings, register_and_publish
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.pi.simulator import SIGNALS
+from edgeline_simulator.turbines import SIGNALS
 from tests.gateway.server import Gateway
 from tests.pi.test_agent import WINDOW, normal_readings, register_and_publish
 

@@ -11,7 +11,7 @@ from dagster import DagsterInstance, materialize
 from assets.partitions import readings_key
 from assets.sensors.assets import sensor_assets
 from assets.sensors.data import day_range
-from clients.pi.profiles import WIND_TURBINE
+from edgeline_contract.profile import WIND_TURBINE
 from orchestration.models import add_model_partitions
 from resources.environment import local_resources
 from resources.registry import PENDING

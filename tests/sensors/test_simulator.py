@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from clients.pi.profiles import WIND_TURBINE
-from clients.pi.simulator import (
+from edgeline_contract.profile import WIND_TURBINE
+from edgeline_simulator.turbines import (
     FAULTS,
     SIGNALS,
     FleetSettings,

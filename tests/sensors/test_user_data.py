@@ -17,8 +17,8 @@ from assets.sensors.data import (
     store_ingested_readings,
 )
 from assets.sensors.features import _window_labels, clean_readings, make_windows, trains_as_normal
-from clients.pi.profiles import WIND_TURBINE
-from clients.pi.simulator import SIGNALS
+from edgeline_contract.profile import WIND_TURBINE
+from edgeline_simulator.turbines import SIGNALS
 from resources import LocalArtifactStore
 
 MAPPING = {
@@ -125,7 +125,7 @@ def test_a_window_is_anomalous_when_any_reading_is_and_those_never_train():
 
 
 def _pump_profile():
-    from clients.pi.profiles import SensorProfile, Signal
+    from edgeline_contract.profile import SensorProfile, Signal
 
     return SensorProfile("pump", "pump-autoencoder", (Signal("p", "bar", 0, 16),), 1.0, 30)
 

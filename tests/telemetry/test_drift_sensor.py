@@ -32,7 +32,7 @@ def test_drift_sensor_requests_retraining_once(tmp_path):
 
 def test_a_drifted_pi_model_is_retrained_on_its_own_profile(tmp_path):
     from assets.sensors.data import record_profile
-    from clients.pi.profiles import WIND_TURBINE, SensorProfile, Signal
+    from edgeline_contract.profile import WIND_TURBINE, SensorProfile, Signal
 
     store = LocalArtifactStore(root=str(tmp_path))
     pump = SensorProfile("pump", "pump-autoencoder", (Signal("pressure_bar", "bar"),), 1.0, 20)

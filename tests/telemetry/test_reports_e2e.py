@@ -16,7 +16,7 @@ from dagster import (
 
 from assets.sensors.data import record_profile
 from assets.telemetry.assets import events_assets, report_assets, report_key
-from clients.pi.profiles import SensorProfile, Signal
+from edgeline_contract.profile import SensorProfile, Signal
 from orchestration.definitions import defs
 from resources import LocalArtifactStore, SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event, web_event

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clients.pi.profiles import WIND_TURBINE
+from edgeline_contract.profile import WIND_TURBINE
 
 SIGNALS = WIND_TURBINE.signal_names  # the order of a reading, as the profile declares it
 FAULTS = ("none", "bearing_wear", "voltage_sag", "stuck_sensor", "rotor_imbalance")
