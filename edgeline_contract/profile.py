@@ -196,3 +196,35 @@ WIND_TURBINE = SensorProfile(
     ),
 )
 BUILT_IN = {WIND_TURBINE.name: WIND_TURBINE}
+
+# The profile as JSON Schema (what a manifest's ``profile`` holds: ``SensorProfile.to_dict``).
+# Ranges and patterns are the ones ``SensorProfile`` checks; a signal's min < max, distinct
+# and unreserved names are checked there too.
+PROFILE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "model", "interval_s", "window", "signals"],
+    "properties": {
+        "name": {"type": "string", "pattern": NAME.pattern},
+        "model": {"type": "string", "pattern": NAME.pattern},
+        "description": {"type": "string"},
+        "interval_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        "window": {"type": "integer", "minimum": 3, "maximum": 10_000},
+        "device_column": {"type": ["string", "null"]},
+        "signals": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "pattern": SIGNAL_NAME.pattern},
+                    "unit": {"type": "string"},
+                    "min": {"type": ["number", "null"]},
+                    "max": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+}

@@ -1,0 +1,154 @@
+"""A small JSON Schema validator: the subset of draft 2020-12 that the contract's schemas use.
+
+Standard library only (the Pi and the gateway import it). The page's validator
+(``clients/web/app/contract.js``) reads the same generated files and knows the same keywords;
+both refuse a schema with any other keyword, so a schema can never use a rule that one of them
+would silently skip.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+KEYWORDS = frozenset(
+    {
+        "$schema", "$id", "$defs", "$ref", "title", "description", "default", "examples",
+        "type", "enum", "const", "properties", "required", "additionalProperties",
+        "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
+        "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then",
+    }
+)  # fmt: skip
+
+
+class SchemaError(ValueError):
+    """A schema that uses a keyword this validator does not know: a bug in the contract."""
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "object":
+        return isinstance(value, dict)
+    if name == "array":
+        return isinstance(value, list)
+    if name == "string":
+        return isinstance(value, str)
+    if name == "boolean":
+        return isinstance(value, bool)
+    if name == "null":
+        return value is None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if name == "number":
+        return math.isfinite(value)
+    if name == "integer":
+        return isinstance(value, int) or (math.isfinite(value) and value == int(value))
+    raise SchemaError(f"unknown type {name!r}")
+
+
+def _where(path: str) -> str:
+    return path or "document"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} (not a finite number: NaN and Infinity are not JSON)"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}.get(
+        type(value), "object" if isinstance(value, dict) else type(value).__name__
+    )
+
+
+def problems(
+    value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """Every way ``value`` breaks ``schema``, as (field path, message); empty when it is valid.
+
+    The path names the field as a client would write it (``variants.0.sha256``).
+    """
+    found: list[tuple[str, str]] = []
+    _check(value, schema, root or schema, "", found)
+    return found
+
+
+def _check(
+    value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, found: list
+) -> None:
+    unknown = set(schema) - KEYWORDS
+    if unknown:
+        raise SchemaError(f"schema at {_where(path)} uses unsupported keyword(s) {sorted(unknown)}")
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        if not ref.startswith("#/$defs/"):
+            raise SchemaError(f"only local references (#/$defs/...) are supported, not {ref!r}")
+        _check(value, root["$defs"][ref[len("#/$defs/") :]], root, path, found)
+    for part in schema.get("allOf", ()):
+        _check(value, part, root, path, found)
+    if "if" in schema and not problems(value, schema["if"], root):
+        _check(value, schema.get("then", {}), root, path, found)
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_is_type(value, name) for name in names):
+            found.append((_where(path), f"must be {' or '.join(names)}, not {_type_name(value)}"))
+            return
+    if "const" in schema and value != schema["const"]:
+        found.append((_where(path), f"must be {schema['const']!r}, not {value!r}"))
+    if "enum" in schema and value not in schema["enum"]:
+        found.append((_where(path), f"must be one of {schema['enum']}, not {value!r}"))
+    if isinstance(value, str):
+        _check_string(value, schema, path, found)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_number(value, schema, path, found)
+    elif isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            found.append((_where(path), f"needs at least {schema['minItems']} item(s)"))
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            found.append((_where(path), f"holds more than {schema['maxItems']} items"))
+        if "items" in schema:
+            for index, item in enumerate(value):
+                _check(
+                    item, schema["items"], root, f"{path}.{index}" if path else str(index), found
+                )
+    elif isinstance(value, dict):
+        _check_object(value, schema, root, path, found)
+
+
+def _check_string(value: str, schema: dict[str, Any], path: str, found: list) -> None:
+    if len(value) < schema.get("minLength", 0):
+        found.append((_where(path), f"must be at least {schema['minLength']} character(s)"))
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        found.append((_where(path), f"must be at most {schema['maxLength']} characters"))
+    if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
+        found.append((_where(path), f"{value[:80]!r} does not match {schema['pattern']}"))
+
+
+def _check_number(value: float, schema: dict[str, Any], path: str, found: list) -> None:
+    if "minimum" in schema and value < schema["minimum"]:
+        found.append((_where(path), f"must be >= {schema['minimum']}, not {value}"))
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        found.append((_where(path), f"must be > {schema['exclusiveMinimum']}, not {value}"))
+    if "maximum" in schema and value > schema["maximum"]:
+        found.append((_where(path), f"must be <= {schema['maximum']}, not {value}"))
+
+
+def _check_object(value: dict, schema: dict[str, Any], root: dict, path: str, found: list) -> None:
+    properties = schema.get("properties", {})
+    for name in schema.get("required", ()):
+        if name not in value:
+            found.append((f"{path}.{name}" if path else name, "is required"))
+    extra = schema.get("additionalProperties", True)
+    for name, item in value.items():
+        where = f"{path}.{name}" if path else str(name)
+        if name in properties:
+            _check(item, properties[name], root, where, found)
+        elif extra is False:
+            found.append((where, f"is not a field of this document (known: {sorted(properties)})"))
+        elif isinstance(extra, dict):
+            _check(item, extra, root, where, found)
