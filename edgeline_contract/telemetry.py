@@ -9,7 +9,7 @@ break a roll-up.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from edgeline_contract import jsonschema
@@ -136,7 +136,7 @@ def event_problems(event: Any) -> list[tuple[str, str]]:
 def stored_event(event: dict[str, Any]) -> dict[str, Any]:
     """The JSON object a store keeps of a valid event: nulls left out, the time in UTC."""
     document = {k: v for k, v in event.items() if v is not None}
-    moment = parse_timestamp(event["timestamp"]).astimezone(UTC)
+    moment = parse_timestamp(event["timestamp"]).astimezone(timezone.utc)
     document["timestamp"] = moment.isoformat()
     return document
 
