@@ -18,6 +18,8 @@ A profile file, YAML or TOML (``edgeline ingest-sensors FILE --profile pump.yaml
       - {name: motor_current_a, unit: A}
 """
 
+from __future__ import annotations
+
 import json
 import math
 import re
@@ -83,7 +85,7 @@ class SensorProfile:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             problems.append(f"signals named more than once: {duplicates}")
-        if not (isinstance(self.interval_s, int | float) and 0 < self.interval_s <= 86400):
+        if not (isinstance(self.interval_s, (int, float)) and 0 < self.interval_s <= 86400):
             problems.append(f"interval_s {self.interval_s!r} must be seconds between readings, > 0")
         if not (isinstance(self.window, int) and 3 <= self.window <= 10_000):
             problems.append(f"window {self.window!r} must be a whole number of readings, 3 or more")
@@ -108,7 +110,7 @@ class SensorProfile:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "profile") -> "SensorProfile":
+    def from_dict(cls, data: Any, source: str = "profile") -> SensorProfile:
         if not isinstance(data, dict):
             raise ProfileError(f"{source}: expected a mapping of name, model, signals, ...")
         known = {"name", "model", "description", "interval_s", "window", "device_column", "signals"}
@@ -130,7 +132,7 @@ class SensorProfile:
             bounds = {}
             for key in ("min", "max"):
                 value = entry.get(key)
-                if value is not None and not isinstance(value, int | float):
+                if value is not None and not isinstance(value, (int, float)):
                     raise ProfileError(
                         f"{source}: signals[{index}].{key} {value!r} is not a number"
                     )
@@ -159,7 +161,16 @@ def load_profile(path: Path) -> SensorProfile:
         raise ProfileError(f"profile {path}: {error.strerror or error}") from None
     try:
         if suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10 and older: the same parser as a package
+                try:
+                    import tomli as tomllib
+                except ImportError:
+                    raise ProfileError(
+                        f"profile {path}: reading TOML needs Python 3.11 or the tomli package "
+                        "(pip install tomli); a .json or .yaml profile needs neither"
+                    ) from None
 
             data = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):

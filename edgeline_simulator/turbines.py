@@ -20,6 +20,8 @@ Faults (ground truth in ``fault``; 0 = none):
     4 rotor_imbalance  once-per-revolution vibration grows with rotor speed
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np

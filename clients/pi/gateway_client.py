@@ -1,6 +1,8 @@
 """The agent's side of HTTP: the gateway client (its token goes to the gateway's own origin
 only), the errors it tells apart, and the backoff that keeps an outage from being hammered."""
 
+from __future__ import annotations
+
 import json
 import random
 import time

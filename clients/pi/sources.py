@@ -8,6 +8,8 @@ source's ``key`` names what it reads. ``paced`` sources (a simulation, a replay)
 the profile's interval by the agent; a live stream comes at its own pace.
 """
 
+from __future__ import annotations
+
 import csv
 import json
 import logging
@@ -17,12 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Optional, Union
 
 log = logging.getLogger("edgeline.agent")
 
-Reading = dict[str, float | str]
-Positioned = tuple[float | None, Reading]
+# aliases are evaluated at run time: no ``X | Y`` here before Python 3.10
+Reading = dict[str, Union[float, str]]
+Positioned = tuple[Optional[float], Reading]
 
 
 @dataclass
@@ -99,6 +102,8 @@ def reading_time(reading: Reading) -> float | None:
     if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
         return float(stamp)
     if isinstance(stamp, str):
+        if stamp.endswith(("Z", "z")):  # fromisoformat reads a "Z" from Python 3.11 only
+            stamp = stamp[:-1] + "+00:00"
         try:
             moment = datetime.fromisoformat(stamp)
         except ValueError:
@@ -114,7 +119,7 @@ def open_source(spec: str, seed: int = 1) -> SimulatedTurbine | CsvReplay | Json
     if spec == "stdin":
         return JsonLines()
     if spec.startswith("csv:"):
-        path = Path(spec.removeprefix("csv:"))
+        path = Path(spec[len("csv:") :]).expanduser()
         if not path.is_file():
             raise SystemExit(f"--source {spec}: no such file")
         return CsvReplay(path)

@@ -1,6 +1,8 @@
 """What the agent keeps on disk: verified model files with the one in use, and the telemetry
 outbox (SQLite, WAL) that a crash cannot empty."""
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
