@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WEB := clients/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test test-fast lint format bench chromium postgresql clean
+.PHONY: install demo dev test test-fast lint format bench chromium postgresql pi-wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,9 +66,19 @@ $(BIN)/python:
 bench: install  ## every benchmark, and one table of every figure (bench/results/summary.json)
 	$(BIN)/python -m bench
 
+# the device agent's wheel (edgeline-agent: numpy and onnxruntime only), to copy to a Pi and
+# `pip install` there (README: "On a Raspberry Pi"). pip builds clients/pi in place: a stale
+# build/ there could carry deleted modules into the wheel, so it goes before and after.
+# Needs only pip (no platform venv): `make pi-wheel PYTHON=python3` on any machine with a checkout.
+pi-wheel:  ## dist/edgeline_agent-<version>-py3-none-any.whl
+	rm -rf clients/pi/build
+	$(PYTHON) -m pip wheel --quiet --no-deps ./clients/pi -w dist
+	rm -rf clients/pi/build clients/pi/*.egg-info
+	@ls -1 dist/edgeline_agent-*.whl
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts
+	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts dist clients/pi/build
