@@ -1,7 +1,8 @@
 """The edge agent: keeps the newest approved model, runs it on live readings, reports back.
 
-Runs on a Raspberry Pi with onnxruntime (>= 1.22: 1.21 dies with "Illegal instruction" on a
-Pi 4), numpy and the standard library only. What it promises, as device agents of this kind do:
+Runs on a Raspberry Pi with onnxruntime, numpy and the standard library only, on Python 3.9 to
+3.13 (``clients/pi/pyproject.toml`` installs it as ``edgeline-agent``; ``settings.py`` reads its
+settings and token). What it promises, as device agents of this kind do:
 - it follows the gateway's channel with ETag/If-None-Match, downloads the recommended variant,
   checks its sha256 against the manifest and switches atomically; a bad download keeps the
   running model; a revoked version is left at once (back to the previous one from the cache, or
@@ -22,6 +23,8 @@ manifest (its sensor profile), so one agent serves any device; readings come fro
 ``clients/pi/sources.py``.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import logging
@@ -32,12 +35,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from clients.pi import __version__
 from clients.pi.gateway_client import (
     Backoff,
     GatewayClient,
@@ -45,9 +49,20 @@ from clients.pi.gateway_client import (
     GatewayUnreachable,
     retry_after,
 )
+from clients.pi.settings import (
+    EX_CONFIG,
+    SETTINGS,
+    TOKEN_VARIABLE,
+    AgentSettings,
+    SettingsError,
+    config_path,
+    load_settings,
+    unknown_variables,
+)
 from clients.pi.sources import open_source
 from clients.pi.storage import ModelCache, Outbox
 from edgeline_contract.profile import WIND_TURBINE
+from edgeline_contract.telemetry import TELEMETRY_SCHEMA
 
 log = logging.getLogger("edgeline.agent")
 SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in one
@@ -207,16 +222,11 @@ class EdgeAgent:
             return None
         window = np.concatenate(self.readings)[None, :]
         started = time.perf_counter()
-        outputs = dict(
-            zip(
-                [o.name for o in self.session.get_outputs()],
-                self.session.run(None, {"window": window}),
-                strict=True,
-            )
-        )
+        names = [o.name for o in self.session.get_outputs()]
+        outputs = dict(zip(names, self.session.run(None, {"window": window})))
         latency_ms = (time.perf_counter() - started) * 1000
         event = {
-            "schema": "edgeline.telemetry/1",
+            "schema": TELEMETRY_SCHEMA,
             "event_id": self._event_id(position),
             "client_kind": "pi",
             "device_id": self.device_id,
@@ -225,7 +235,7 @@ class EdgeAgent:
             "variant": self.state["variant"],
             "backend": "cpu",
             "threads": 1,
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": datetime.now(timezone.utc).isoformat(),
             "latency_ms": latency_ms,
             "reconstruction_error": float(outputs["error"][0]),
             "anomaly": bool(outputs["anomaly"][0]),
@@ -233,6 +243,15 @@ class EdgeAgent:
         self.outbox.put(event, self.source, position)
         self.counts["scored"] += 1
         self.counts["anomalies"] += int(event["anomaly"])
+        if self.counts["scored"] == 1:  # the moment a started agent does what it is for
+            log.info(
+                "first window scored with %s v%d (%s): error %.4g, anomaly %s",
+                event["model"],
+                event["model_version"],
+                event["variant"],
+                event["reconstruction_error"],
+                event["anomaly"],
+            )
         return event
 
     def _event_id(self, position: float | None) -> str:
@@ -291,6 +310,7 @@ class EdgeAgent:
             "state": "running" if self.session else "paused",
             "paused_because": self.paused,
             "model": self.state,
+            "agent_version": __version__,
             **self.counts,
             "queued": len(self.outbox),
             **self.outbox.counters(),
@@ -349,101 +369,149 @@ model (downloaded from the gateway, checked, kept on disk), scores every window 
 with it, and sends the results back as telemetry. It runs until stopped (Ctrl-C or SIGTERM),
 or until a replayed file or stdin ends; nothing it scored is lost to a crash or an outage."""
 
-EPILOG = r"""readings (--source):
+EPILOG = r"""settings: every option below is also a line of the config file and an environment
+variable, named EDGELINE_AGENT_ and the option in capitals (--device-id: EDGELINE_AGENT_DEVICE_ID).
+A flag beats the environment, which beats the file. The file (--config, else $EDGELINE_AGENT_CONFIG,
+else /etc/edgeline/agent.conf where it exists) holds KEY=VALUE lines:
+  EDGELINE_AGENT_GATEWAY=https://gateway.example.com
+  EDGELINE_AGENT_DEVICE_ID=turbine-007
+  EDGELINE_AGENT_TOKEN_FILE=/etc/edgeline/agent.token
+--example-config prints a commented one; --check shows what the agent would run with.
+
+the token (never on the command line, where `ps` shows it to every user):
+  EDGELINE_AGENT_TOKEN_FILE   a file that holds it, readable by its owner only (chmod 600), or
+  EDGELINE_AGENT_TOKEN        the token itself, in the environment
+
+readings (source):
   simulate     the demo's simulated wind turbine (model turbine-autoencoder)
   csv:PATH     replay a recorded CSV, one reading per row, columns named as the model's signals
   stdin        JSON lines, one reading per line: {"pressure_bar": 3.1, "flow_lpm": 410, ...}
-The model's manifest says which signals make a reading and how many readings make a window.
+The model's manifest says which signals make a reading and how many make a window.
 
-data directory (--data-dir, default ~/.edgeline-agent):
+data directory (data_dir; /var/lib/edgeline-agent under the systemd unit):
   *.onnx         verified model files, kept to fall back to when a version is revoked
   current.json   the model in use (the agent resumes with it after a restart, also offline)
-  outbox.sqlite  telemetry not yet accepted by the gateway (at most --max-queue events)
+  outbox.sqlite  telemetry not yet accepted by the gateway (at most max_queue events)
 
-status: a line a minute (and at the end) with the model version, readings scored,
-anomalies, and events queued, sent, rejected and dropped.
-
-the token (never on the command line, where `ps` shows it to every user):
-  EDGELINE_AGENT_TOKEN   the device's bearer token, or
-  --token-file PATH      a file that holds it (mode 0600)
+status: a line a minute (and at the end) with the model version, readings scored, anomalies,
+events queued, sent, rejected and dropped.
+A configuration error ends the agent with exit status 78 (the unit does not restart it then).
 
 example:
-  EDGELINE_AGENT_TOKEN=... python -m clients.pi.agent --gateway https://gw.example.com \
+  EDGELINE_AGENT_TOKEN_FILE=~/pump-7.token edgeline-agent --gateway https://gw.example.com \
       --device-id pump-7 --model pump-autoencoder --source csv:pump-7.csv --speed 10
 """
 
-TOKEN_VARIABLE = "EDGELINE_AGENT_TOKEN"
+HERE = Path(__file__).resolve().parent
+UNIT_FILE = HERE / "edgeline-agent.service"
+EXAMPLE_CONFIG = HERE / "agent.conf.example"
 
 
-def read_token(token_file: str | None) -> str:
-    """The device's token from ``token_file`` or EDGELINE_AGENT_TOKEN; exits naming both."""
-    if token_file:
-        try:
-            token = Path(token_file).read_text().strip()
-        except OSError as error:
-            raise SystemExit(f"--token-file {token_file}: {error.strerror}") from None
-        if not token:
-            raise SystemExit(f"--token-file {token_file} is empty")
-        return token
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if not token:
-        raise SystemExit(f"no token: set {TOKEN_VARIABLE} or pass --token-file PATH")
-    return token
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m clients.pi.agent",
+def parser() -> argparse.ArgumentParser:
+    parsing = argparse.ArgumentParser(
+        prog="edgeline-agent",
         description=HELP,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # no abbreviations: `--token SECRET` must not pass as --token-file (and be echoed)
+        allow_abbrev=False,
     )
-    parser.add_argument("--gateway", required=True, help="the gateway's URL")
-    parser.add_argument(
-        "--token-file", help=f"a file holding this device's token (else ${TOKEN_VARIABLE})"
+    parsing.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the settings file (default: $EDGELINE_AGENT_CONFIG, else /etc/edgeline/agent.conf "
+        "if it exists; an empty value reads none)",
     )
-    parser.add_argument("--device-id", required=True, help="this device's name in telemetry")
-    parser.add_argument(
-        "--model", default=WIND_TURBINE.model, help="the model to follow (default: %(default)s)"
+    for setting in SETTINGS:
+        default = setting.default if setting.default is not None else ""
+        parsing.add_argument(
+            setting.flag,
+            dest=setting.name,
+            metavar=setting.metavar,
+            help=setting.help.replace("%(default)s", str(default)),
+        )
+    parsing.add_argument(
+        "--check",
+        action="store_true",
+        help="check the settings and the token, print the settings and where each came from, "
+        "and exit",
     )
-    parser.add_argument(
-        "--source", default="simulate", help="simulate, csv:PATH or stdin (default: %(default)s)"
+    parsing.add_argument(
+        "--example-config", action="store_true", help="print a commented config file and exit"
     )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=1.0,
-        help="replay or simulate this many times faster than the model's interval (0: flat out)",
+    parsing.add_argument(
+        "--systemd-unit", action="store_true", help="print the systemd unit and exit"
     )
-    parser.add_argument(
-        "--limit", type=int, default=0, help="stop after this many readings (0: never)"
+    parsing.add_argument("--version", action="version", version=f"edgeline-agent {__version__}")
+    return parsing
+
+
+def configure(
+    argv: list[str] | None, environ: Mapping[str, str]
+) -> tuple[argparse.Namespace, AgentSettings | None, str | None]:
+    """The parsed command line, and the settings and token it leads to (None, None for the
+    options that only print something)."""
+    args = parser().parse_args(argv)
+    if args.example_config or args.systemd_unit:
+        return args, None, None
+    flags = {setting.name: getattr(args, setting.name) for setting in SETTINGS}
+    settings = load_settings(flags, environ, config_path(args.config, environ))
+    return args, settings, settings.token(environ)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        args, settings, token = configure(argv, os.environ)
+    except SettingsError as error:
+        print(f"edgeline-agent: {error}", file=sys.stderr)
+        sys.exit(EX_CONFIG)
+    if settings is None or token is None:
+        shown = UNIT_FILE if args.systemd_unit else EXAMPLE_CONFIG
+        sys.stdout.write(shown.read_text(encoding="utf-8"))
+        return
+    unknown = unknown_variables(os.environ)
+    if args.check:
+        print(settings.described())
+        source = "the token file" if settings.token_file else TOKEN_VARIABLE
+        print(f"# token: {len(token)} characters from {source}")
+        for variable in unknown:
+            print(f"# {variable} names no setting (ignored)")
+        return
+    journald = bool(os.environ.get("JOURNAL_STREAM"))  # the journal stamps each line itself
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s" if journald else "%(asctime)s %(message)s"
     )
-    parser.add_argument(
-        "--data-dir",
-        default=str(Path.home() / ".edgeline-agent"),
-        help="models, current model and telemetry queue (default: %(default)s)",
+    for variable in unknown:
+        log.warning("%s names no setting; ignored", variable)
+    log.info(
+        "edgeline-agent %s: device %s, model %s, gateway %s, source %s, data in %s%s",
+        __version__,
+        settings.device_id,
+        settings.model,
+        settings.gateway,
+        settings.source,
+        settings.data_dir,
+        f" (settings from {settings.config_file})" if settings.config_file else "",
     )
-    parser.add_argument(
-        "--poll-s", type=float, default=30.0, help="seconds between checks for a new version"
-    )
-    parser.add_argument(
-        "--max-queue", type=int, default=10_000, help="telemetry events kept while offline"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="the simulated turbine's seed")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    source = open_source(args.source, args.seed)
+    source = open_source(settings.source, settings.seed)
     agent = EdgeAgent(
-        GatewayClient(args.gateway, read_token(args.token_file)),
-        ModelCache(Path(args.data_dir)),
-        args.device_id,
-        max_queue=args.max_queue,
-        model=args.model,
+        GatewayClient(settings.gateway, token),
+        ModelCache(Path(settings.data_dir)),
+        settings.device_id,
+        max_queue=settings.max_queue,
+        model=settings.model,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl-C: the queue is on disk
     agent.resume(source.key)
     try:
-        run(agent, source, args.speed, args.poll_s, limit=args.limit, paced=source.paced)
+        run(
+            agent,
+            source,
+            settings.speed,
+            settings.poll_s,
+            limit=settings.limit,
+            paced=source.paced,
+        )
     except (KeyboardInterrupt, SystemExit):
         log.info("stopped: %s", json.dumps(agent.status()))
         return

@@ -290,25 +290,3 @@ def test_a_state_cached_by_an_older_agent_still_runs_offline(gateway, tmp_path):
     assert events[-1] is not None and offline.interval_s == 1.0  # lists need no names
     assert offline.process(dict(zip(SIGNALS, normal_readings()[0], strict=True))) is None
     assert offline.counts["unscored"] == 1
-
-
-def test_the_token_comes_from_a_file_or_the_environment_never_the_command_line(
-    tmp_path, monkeypatch
-):
-    from clients.pi.agent import main, read_token
-
-    monkeypatch.delenv("EDGELINE_AGENT_TOKEN", raising=False)
-    with pytest.raises(SystemExit, match="no token: set EDGELINE_AGENT_TOKEN or pass --token-file"):
-        read_token(None)
-    monkeypatch.setenv("EDGELINE_AGENT_TOKEN", " from-env \n")
-    assert read_token(None) == "from-env"
-    path = tmp_path / "token"
-    path.write_text("from-file\n")
-    assert read_token(str(path)) == "from-file"  # the file wins where both are given
-    with pytest.raises(SystemExit, match="No such file"):
-        read_token(str(tmp_path / "missing"))
-    path.write_text("  ")
-    with pytest.raises(SystemExit, match="is empty"):
-        read_token(str(path))
-    with pytest.raises(SystemExit):  # argparse: --token is no option any more
-        main(["--gateway", "http://127.0.0.1:9", "--device-id", "d", "--token", "x"])
