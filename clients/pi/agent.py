@@ -6,7 +6,9 @@ settings and token). What it promises, as device agents of this kind do:
 - it follows the gateway's channel with ETag/If-None-Match, downloads the recommended variant,
   checks its sha256 against the manifest and switches atomically; a bad download keeps the
   running model; a revoked version is left at once (back to the previous one from the cache, or
-  no model at all while the channel names none, until a version is approved again);
+  no model at all while the channel names none, until a version is approved again); a manifest
+  this agent cannot read (an unknown ``schema``, a ``min_client_version`` above its own) is not
+  used: it keeps its model, says why once and shows it in its status;
 - no acknowledged work is lost to a crash: every event goes to a durable queue on disk (SQLite,
   WAL) before anything else, bounded in size (the oldest go first, counted);
 - it never hammers a gateway that is down: exponential backoff with jitter (and Retry-After);
@@ -61,6 +63,7 @@ from clients.pi.settings import (
 )
 from clients.pi.sources import open_source
 from clients.pi.storage import ModelCache, Outbox
+from edgeline_contract.manifest import client_refusal
 from edgeline_contract.profile import WIND_TURBINE
 from edgeline_contract.telemetry import TELEMETRY_SCHEMA
 
@@ -88,6 +91,8 @@ class EdgeAgent:
         self.paused: str | None = "no model yet"  # why it does not score, when it does not
         self.readings: deque = deque(maxlen=1)
         self.counts = {"read": 0, "scored": 0, "anomalies": 0, "unscored": 0, "resumed_past": 0}
+        self.refused: str | None = None  # why the channel's manifest is not used, while it is not
+        self.manifests_refused = 0  # manifests this agent would not use (each counted once)
         self.source: str | None = None  # what the readings come from, for resuming
         self.resume_after: float | None = None  # the position of the last reading scored
         self.unreadable: set[str] = set()  # why readings were not scored, logged once each
@@ -126,10 +131,14 @@ class EdgeAgent:
             return False
         if kind == "empty":
             was = self.state
-            self.etag = None
+            self.etag, self.refused = None, None
             revoked = f"v{was['version']}" if was else "the last version"
             self._pause(f"the channel names no approved version ({revoked} was revoked)")
             return was is not None
+        refusal = client_refusal(manifest, __version__)
+        if refusal is not None:
+            return self._refuse(manifest, refusal, etag)
+        self.refused = None
         precision = manifest["recommended"].get("pi") or manifest["variants"][0]["precision"]
         variant = next(v for v in manifest["variants"] if v["precision"] == precision)
         path = self.cache.path_for(manifest["model"], manifest["version"], precision)
@@ -151,6 +160,29 @@ class EdgeAgent:
             log.info("now running %s v%d (%s)", state["model"], state["version"], precision)
         self.etag = etag
         return changed
+
+    def _refuse(self, manifest: dict, refusal: str, etag: str | None) -> bool:
+        """Keep the running model (scoring goes on with it) and say once why the channel's
+        manifest is not used; its ETag is kept, so it is not fetched again until it changes."""
+        self.etag = etag
+        if refusal != self.refused:
+            self.manifests_refused += 1
+            keeping = (
+                f"keeping {self.state['model']} v{self.state['version']}"
+                if self.state
+                else "no model to run until the channel names one this agent can use"
+            )
+            log.warning(
+                "not using %s v%s from the channel: %s; %s",
+                manifest.get("model"),
+                manifest.get("version"),
+                refusal,
+                keeping,
+            )
+        self.refused = refusal
+        if self.session is None:
+            self.paused = f"the channel's manifest is refused: {refusal}"
+        return False
 
     @property
     def interval_s(self) -> float:
@@ -311,6 +343,8 @@ class EdgeAgent:
             "paused_because": self.paused,
             "model": self.state,
             "agent_version": __version__,
+            "manifest_refused": self.refused,
+            "manifests_refused": self.manifests_refused,
             **self.counts,
             "queued": len(self.outbox),
             **self.outbox.counters(),
@@ -394,7 +428,7 @@ data directory (data_dir; /var/lib/edgeline-agent under the systemd unit):
   outbox.sqlite  telemetry not yet accepted by the gateway (at most max_queue events)
 
 status: a line a minute (and at the end) with the model version, readings scored, anomalies,
-events queued, sent, rejected and dropped.
+events queued, sent, rejected and dropped, and a manifest refused (one that needs a newer agent).
 A configuration error ends the agent with exit status 78 (the unit does not restart it then).
 
 example:
