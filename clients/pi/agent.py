@@ -4,8 +4,8 @@ Runs on a Raspberry Pi with onnxruntime, numpy and the standard library only, on
 3.13 (``clients/pi/pyproject.toml`` installs it as ``edgeline-agent``; ``settings.py`` reads its
 settings and token). What it promises, as device agents of this kind do:
 - it follows the gateway's channel with ETag/If-None-Match, downloads the recommended variant,
-  checks its sha256 against the manifest and switches atomically; a bad download keeps the
-  running model; a revoked version is left at once (back to the previous one from the cache, or
+  checks its sha256 against the manifest and switches atomically; a bad download, or a model
+  this device's onnxruntime cannot load, keeps the running model; a revoked version is left at once (back to the previous one from the cache, or
   no model at all while the channel names none, until a version is approved again); a manifest
   this agent cannot read (an unknown ``schema``, a ``min_client_version`` above its own) is not
   used: it keeps its model, says why once and shows it in its status;
@@ -72,6 +72,12 @@ SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in 
 EVENT_IDS = uuid.UUID("6f1c3a52-8f1e-4c7e-9a53-5f0b1d2e7c41")  # the namespace of derived ids
 
 
+def load_error(error: Exception, limit: int = 240) -> str:
+    """onnxruntime's reason, which comes last in a message that starts with its source path."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
 class EdgeAgent:
     def __init__(
         self,
@@ -98,7 +104,11 @@ class EdgeAgent:
         self.unreadable: set[str] = set()  # why readings were not scored, logged once each
         state = cache.current()
         if state:
-            self._load(state)
+            try:
+                self._load(state)
+            except Exception as error:  # a file this onnxruntime cannot run: fetch again
+                self.paused = f"the model on disk does not load: {load_error(error)}"
+                log.warning("%s", self.paused)
 
     def _load(self, state: dict) -> None:
         options = ort.SessionOptions()
@@ -155,7 +165,13 @@ class EdgeAgent:
         }
         changed = state != self.state
         if changed:
-            self._load(state)
+            try:
+                self._load(state)
+            except Exception as error:  # onnxruntime's errors (Fail, InvalidGraph...) share no base
+                because = (
+                    f"onnxruntime {ort.__version__} cannot load {path.name}: {load_error(error)}"
+                )
+                return self._refuse(manifest, because, etag)
             self.cache.set_current(state)
             log.info("now running %s v%d (%s)", state["model"], state["version"], precision)
         self.etag = etag

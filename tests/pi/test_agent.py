@@ -25,8 +25,12 @@ WINDOW = 10
 MODEL = "turbine-autoencoder"
 
 
-def zscore_model(center: np.ndarray, scale: np.ndarray, threshold: float) -> bytes:
-    """The turbine contract (window in; reconstruction, error, anomaly out) as a z-score model."""
+def zscore_model(
+    center: np.ndarray, scale: np.ndarray, threshold: float, ir_version: int | None = None
+) -> bytes:
+    """The turbine contract (window in; reconstruction, error, anomaly out) as a z-score model,
+    of the lowest IR version its opset needs (onnx would write its own newest, which an older
+    onnxruntime, such as 1.19 on Python 3.9, cannot load) unless ``ir_version`` says another."""
     n = WINDOW * len(SIGNALS)
     nodes = [
         helper.make_node("Sub", ["window", "center"], ["centred"]),
@@ -53,7 +57,13 @@ def zscore_model(center: np.ndarray, scale: np.ndarray, threshold: float) -> byt
         ],
         initializers,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+    opsets = [helper.make_opsetid("", 18)]
+    model = helper.make_model(
+        graph,
+        opset_imports=opsets,
+        ir_version=ir_version or helper.find_min_ir_version_for(opsets),
+    )
+    return model.SerializeToString()
 
 
 def normal_readings() -> np.ndarray:
@@ -61,11 +71,11 @@ def normal_readings() -> np.ndarray:
     return np.stack([day[name] for name in SIGNALS], axis=1)
 
 
-def register_and_publish(store, registry, threshold: float) -> int:
+def register_and_publish(store, registry, threshold: float, ir_version: int | None = None) -> int:
     readings = normal_readings()
     center = np.tile(readings.mean(0), WINDOW)
     scale = np.tile(readings.std(0) + 1e-3, WINDOW)
-    data = zscore_model(center, scale, threshold)
+    data = zscore_model(center, scale, threshold, ir_version)
     key = f"models/{MODEL}/{uuid.uuid4().hex}/model.fp32.onnx"
     store.put_bytes(key, data)
     variant = {

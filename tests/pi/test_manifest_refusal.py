@@ -85,3 +85,26 @@ def test_a_manifest_for_a_newer_agent_or_schema_keeps_the_running_model(gateway,
     assert agent.poll_model() and agent.state["version"] == v2
     assert agent.status()["manifest_refused"] is None
     assert json.dumps(agent.status())  # still plain JSON for the status line
+
+
+def test_a_model_this_onnxruntime_cannot_load_keeps_the_running_one(gateway, tmp_path, caplog):
+    """A verified file that onnxruntime refuses (here an IR version from the future; on Python
+    3.9, onnxruntime 1.19 reads IR 10 at most) used to end the agent with a traceback."""
+    caplog.set_level(logging.INFO, logger="edgeline.agent")
+    url, store, _ = gateway
+    registry = SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
+    v1 = register_and_publish(store, registry, threshold=9.0)
+    agent = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache"), "turbine-013")
+    assert agent.poll_model()
+    v2 = register_and_publish(store, registry, threshold=9.0, ir_version=99)
+    assert not agent.poll_model() and agent.state["version"] == v1
+    refused = agent.status()["manifest_refused"]
+    assert f"cannot load {MODEL}-v{v2}-fp32.onnx" in refused and "IR version" in refused
+    assert [e for e in (agent.process(r) for r in normal_readings()[:WINDOW]) if e]
+    assert not agent.poll_model() and len(refusals(caplog)) == 1  # said once
+    # a restart with a file on disk that does not load starts without it, and says why
+    agent.cache.set_current(
+        {**agent.state, "path": str(next((tmp_path / "cache").glob(f"*-v{v2}-*")))}
+    )
+    restarted = EdgeAgent(agent.gateway, ModelCache(tmp_path / "cache"), "turbine-013")
+    assert restarted.session is None and "does not load" in restarted.paused
