@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path("bench/results")
-BENCHMARKS = ("vision", "turbine", "deployment", "gateway", "web", "fuzz", "slow_clients")
+BENCHMARKS = (
+    "vision",
+    "turbine",
+    "deployment",
+    "gateway",
+    "web",
+    "fuzz",
+    "slow_clients",
+    "pi_agent",
+)
 COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
 # (benchmark, figure, path into its JSON, goal or None for a figure without one)
 FIGURES: list[tuple[str, str, tuple, str | None]] = [
@@ -51,6 +60,13 @@ FIGURES: list[tuple[str, str, tuple, str | None]] = [
     ("slow_clients", "gateway memory growth under 100 slow 5 MB uploads, peak (MB)", ("peak_rss_growth_mb",), "<= 50"),
     ("slow_clients", "attack connections still open after 60 s", ("uploads_open_at_end",), "== 0"),
     ("slow_clients", "slowloris connections still open after 60 s", ("slowloris_open_at_end",), "== 0"),
+    ("pi_agent", "Pi agent venv (MB), Python 3.9", ("install", "oldest", "venv_mb"), None),
+    ("pi_agent", "Pi agent venv (MB), Python 3.11 (Raspberry Pi OS)", ("install", "raspberry-pi-os", "venv_mb"), None),
+    ("pi_agent", "Pi agent venv (MB), Python 3.13", ("install", "newest", "venv_mb"), None),
+    ("pi_agent", "Pi agent install (s), Python 3.11, pip cache warm", ("install", "raspberry-pi-os", "install_s"), None),
+    ("pi_agent", "the platform's full venv (MB)", ("full_platform_venv_mb",), None),
+    ("pi_agent", "Pi agent cold start to first scored window, 1 CPU (ms)", ("cold_start", "first_start_ms"), None),
+    ("pi_agent", "the same, model already on disk (ms)", ("cold_start", "restart_ms"), None),
 ]  # fmt: skip
 
 
