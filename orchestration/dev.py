@@ -82,6 +82,7 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
         "DAGSTER_HOME": str(home),
         "EDGELINE_GATEWAY_TOKENS": configured or token,
         "EDGELINE_AGENT_TOKEN": token,
+        "EDGELINE_AGENT_CONFIG": "",  # not this machine's /etc/edgeline/agent.conf, if it has one
     }
     bin_dir = Path(sys.executable).parent
     processes = Processes(environment)
