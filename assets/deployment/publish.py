@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from edgeline_contract.manifest import MANIFEST_SCHEMA, MIN_CLIENT_VERSION, manifest_problems
 from resources import layout
 from resources.artifacts import ArtifactStore, json_bytes
 from resources.errors import ConcurrentWriteError, EdgelineError
 from resources.registry import APPROVED, ModelRegistry
 
-MANIFEST_SCHEMA = "edgeline.manifest/1"
 POINTER_SCHEMA = "edgeline.channel/1"
-MIN_CLIENT_VERSION = "1.0.0"
 # Which backends run each task's model. Each one ranks the variants by what was measured on it:
 # the Pi runs onnxruntime's CPU provider, the same one the pipeline times, so it takes the fastest
 # measured variant. In the browser, bench/web.py timed onnxruntime-web 1.30's wasm backend in
@@ -110,6 +109,10 @@ def build_manifest(
         manifest["window"] = task["window"]
         if "profile" in task:  # units, valid ranges and the interval: what a device must send
             manifest["profile"] = task["profile"]
+    problems = manifest_problems(manifest)
+    if problems:  # no client could read it: a bug here or a card the contract does not cover
+        named = "; ".join(f"{field} {message}" for field, message in problems[:5])
+        raise PublishError(f"{model} v{version}: the manifest breaks {MANIFEST_SCHEMA}: {named}")
     return manifest
 
 

@@ -48,6 +48,7 @@ from clients.pi.gateway_client import (
 from clients.pi.sources import open_source
 from clients.pi.storage import ModelCache, Outbox
 from edgeline_contract.profile import WIND_TURBINE
+from edgeline_contract.telemetry import TELEMETRY_SCHEMA
 
 log = logging.getLogger("edgeline.agent")
 SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in one
@@ -216,7 +217,7 @@ class EdgeAgent:
         )
         latency_ms = (time.perf_counter() - started) * 1000
         event = {
-            "schema": "edgeline.telemetry/1",
+            "schema": TELEMETRY_SCHEMA,
             "event_id": self._event_id(position),
             "client_kind": "pi",
             "device_id": self.device_id,
