@@ -21,7 +21,7 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 
 install: $(STAMP) $(WEB_STAMP)
 
-demo: install  ## the whole lifecycle on the local default
+demo: install chromium  ## the whole lifecycle on the local default (and the page in Chromium)
 	$(BIN)/edgeline demo
 
 dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
