@@ -30,6 +30,7 @@ dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m edgeline_contract --check
 
 # the browser tests drive Debian's Chromium: installed here when running as root
 chromium:
