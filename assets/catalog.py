@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from edgeline_contract.profile import SensorProfile
+from edgeline_contract.profile import ProfileError, SensorProfile
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError, UnknownModelError
@@ -68,26 +68,51 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def load_model_specs(path: Path) -> list[ModelSpec]:
-    """The models a spec file declares (YAML, TOML or JSON): one model's fields, or a list
-    under ``models``. Fields: name, kind (image, the default, or sensor), description,
-    training (image_classifier's settings), profile (sensor)."""
+DOCUMENT_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+def read_document(path: Path) -> Any:
+    """The content of a YAML, TOML or JSON file (what model spec and profile files are written
+    in); ValueError naming the file and what is wrong with it."""
     import tomllib
 
     import yaml
 
-    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
-        raise CatalogError(f"{path}: expected a .yaml, .yml, .toml or .json file")
+    suffix = path.suffix.lower()
+    if suffix not in DOCUMENT_SUFFIXES:
+        raise ValueError(f"{path}: expected a .yaml, .yml, .toml or .json file")
     try:
         text = path.read_text()
-        if path.suffix == ".toml":
-            document = tomllib.loads(text)
-        elif path.suffix == ".json":
-            document = json.loads(text)
-        else:
-            document = yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise CatalogError(f"{path}: not readable: {error}") from None
+    except OSError as error:
+        raise ValueError(f"{path}: not readable: {error.strerror or error}") from None
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:  # TOML's and JSON's errors are ValueErrors
+        raise ValueError(f"{path}: not readable: not valid {suffix[1:].upper()}: {error}") from None
+
+
+def load_profile(path: Path) -> SensorProfile:
+    """A sensor profile from a YAML, TOML or JSON file (a device reads its profile from the
+    model's manifest instead: JSON, through the contract)."""
+    try:
+        data = read_document(path)
+    except ValueError as error:
+        raise ProfileError(f"profile {error}") from None
+    return SensorProfile.from_dict(data, source=f"profile {path.name}")
+
+
+def load_model_specs(path: Path) -> list[ModelSpec]:
+    """The models a spec file declares (YAML, TOML or JSON): one model's fields, or a list
+    under ``models``. Fields: name, kind (image, the default, or sensor), description,
+    training (image_classifier's settings), profile (sensor)."""
+    try:
+        document = read_document(path)
+    except ValueError as error:
+        raise CatalogError(str(error)) from None
     entries = document.get("models", [document]) if isinstance(document, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise CatalogError(f"{path}: expected a model's fields, or a list of them under 'models'")
