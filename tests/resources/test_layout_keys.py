@@ -1,4 +1,6 @@
-"""The artifact store's key layout: each kind of key, and round trips where keys are parsed."""
+"""Every artifact-store key is built by ``resources/layout.py``: a scan of the source for keys
+assembled anywhere else (it reads the code with ``ast``, so comments and docstrings never count),
+and the layout's own functions, round trips included."""
 
 import ast
 import re
@@ -13,7 +15,224 @@ from edgeline_contract.telemetry import IMAGE_KEY_PATTERN
 from resources import layout
 
 ROOT = Path(__file__).resolve().parents[2]
+SCANNED = ("assets", "orchestration", "resources", "clients/gateway", "bench")
 LAYOUT = ROOT / "resources" / "layout.py"
+# A line (or a line of the expression) carrying this comment is not a key the layout builds: a
+# local file's name, a hostile key a fuzzer sends. Say why after it.
+EXEMPT = "# layout-exempt:"
+
+# the store's top-level folders (a regular expression's ^ in front counts too)
+TOP_LEVEL = re.compile(
+    r"^\^?(catalog|raw|incoming|reviews|datasets|models|deploy|verdicts|telemetry|reports|"
+    r"registry)/"
+)
+# file names only the layout may put in a key
+FILE_NAMES = (
+    "manifest.json",
+    "labels.json",
+    "iot-job.json",
+    "report.json",
+    "report.md",
+    "report.html",
+    "dataset.json",
+    "windows.npz",
+    "profile.json",
+    "simulated.parquet",
+    "count.json",
+    "events.parquet",
+)
+# what is appended to a key to name a file in it (a sidecar's .json, a run's model.pt, ...)
+FILE_SUFFIX = re.compile(r"^[A-Za-z0-9_.-]*\.(json|md|html|png|npz|pt|onnx|parquet)$")
+# the text after a prefix that goes on as a key (not "under {prefix}: ..." in a message)
+KEY_GOES_ON = re.compile(r"^([A-Za-z0-9_=+@-]|\.[A-Za-z0-9])")
+
+
+def _layout_made(node: ast.AST, bound: set[str]) -> bool:
+    """Whether ``node`` is a layout function's key or prefix: ``layout.x(...)``, ``layout.X``,
+    or a name assigned one of those in the same file."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return isinstance(node.value, ast.Name) and node.value.id == "layout"
+    return isinstance(node, ast.Name) and node.id in bound
+
+
+def _names_bound_to_layout(tree: ast.AST) -> set[str]:
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _layout_made(node.value, set()):
+            bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return bound
+
+
+def _literal_problem(text: str) -> str | None:
+    if TOP_LEVEL.match(text) and "<" not in text:  # "<model>": a description of the layout
+        return f"spells the store folder {text.split('/')[0].lstrip('^')}/"
+    name = next((n for n in FILE_NAMES if text == n or text.endswith("/" + n)), None)
+    return f"names the store file {name}" if name else None
+
+
+def _absolute(part: ast.AST) -> bool:
+    """Whether an f-string starting with ``part`` is an absolute path or URL (no store key)."""
+    return isinstance(part, ast.Constant) and str(part.value).startswith("/")
+
+
+def assembled_keys(source: str, filename: str = "<source>") -> list[tuple[int, str]]:
+    """(line, why) for each place in ``source`` that builds or takes apart a store key by
+    itself instead of calling ``resources.layout``."""
+    tree = ast.parse(source, filename)
+    lines = source.splitlines()
+    bound = _names_bound_to_layout(tree)
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    format_specs = {
+        id(part)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None
+        for part in ast.walk(node.format_spec)
+    }
+    # a local file's path: ``folder / f"{name}.onnx"``, ``path.with_name(stem + ".onnx")``
+    local_paths = {
+        id(node.right)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+    } | {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("with_name", "with_suffix")
+        for arg in node.args
+    }
+    found: list[tuple[int, str]] = []
+
+    def report(node: ast.AST, why: str) -> None:
+        span = lines[node.lineno - 1 : (node.end_lineno or node.lineno)]
+        if id(node) not in local_paths and not any(EXEMPT in line for line in span):
+            found.append((node.lineno, why))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) in docstrings or id(node) in format_specs:
+                continue
+            problem = _literal_problem(node.value)
+            if problem:
+                report(node, problem)
+        elif isinstance(node, ast.JoinedStr):
+            parts = node.values
+            for i, part in enumerate(parts):
+                if not isinstance(part, ast.FormattedValue):
+                    continue
+                after = parts[i + 1] if i + 1 < len(parts) else None
+                text = after.value if isinstance(after, ast.Constant) else None
+                if _layout_made(part.value, bound) and (
+                    isinstance(after, ast.FormattedValue) or (text and KEY_GOES_ON.match(text))
+                ):
+                    report(node, "extends a layout key in an f-string")
+                elif text and FILE_SUFFIX.match(text) and not _absolute(parts[0]):
+                    report(node, f"names a file {text!r} in an f-string")
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            right = node.right
+            text = right.value if isinstance(right, ast.Constant) else None
+            if _layout_made(node.left, bound) and not (
+                isinstance(text, str) and not KEY_GOES_ON.match(text)
+            ):
+                report(node, "extends a layout key with +")
+            elif isinstance(text, str) and FILE_SUFFIX.match(text):
+                report(node, f"appends the file name {text!r} to a key")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "len"
+            and node.args
+            and _layout_made(node.args[0], bound)
+        ):
+            report(node, "takes a key apart by a layout prefix's length")
+    return sorted(set(found))
+
+
+def _scanned_files() -> list[Path]:
+    files = [p for folder in SCANNED for p in sorted((ROOT / folder).rglob("*.py"))]
+    return [p for p in files if p != LAYOUT and "node_modules" not in p.parts]
+
+
+def test_no_key_is_assembled_outside_layout():
+    problems = [
+        f"{path.relative_to(ROOT)}:{line}: {why}"
+        for path in _scanned_files()
+        for line, why in assembled_keys(path.read_text(), str(path))
+    ]
+    assert not problems, (
+        "store keys built outside resources/layout.py (add a function there and call it; for "
+        f"something that is not a store key, say why with '{EXEMPT} ...'):\n" + "\n".join(problems)
+    )
+
+
+def test_the_scan_covers_the_gateway_and_the_assets():
+    scanned = {str(p.relative_to(ROOT)) for p in _scanned_files()}
+    assert {"assets/deployment/publish.py", "clients/gateway/routers/models.py"} <= scanned
+    assert "resources/layout.py" not in scanned
+
+
+PLANTED = '''
+"""A docstring may say deploy/<model>/<version>/manifest.json or even deploy/m/1/ freely."""
+from resources import layout
+
+# a comment may too: prefix + "manifest.json"
+def publish(store, model, version, key, title, name, folder, precision):
+    prefix = layout.deployed_version(model, version)
+    store.put_json(prefix + "manifest.json", {})
+    store.put_json(f"deploy/{model}/stable.json", {})
+    store.put_json("deploy/" + model + "/beta.json", {})
+    store.put_json(key + ".json", {})
+    store.put_json(f"{layout.report('web', '2026-01-01', model)}{title}.png", {})
+    store.put_json(f"{prefix}labels.json", {})
+    store.put_json(layout.model_run(model, "r") + "model.pt", {})
+    store.put_bytes(f"{layout.model_run(model, 'r')}model.{precision}.onnx", b"")
+    name = key[len(layout.RAW_IMAGES):]
+    pattern = r"^deploy/[^/]+/[0-9]+/[^/]+$"
+    if key.endswith("/iot-job.json"):
+        pass
+    print(f"no images under {prefix}: add some", f"under {prefix}.")
+    raise ValueError("a key like deploy/<model>/<version>/ is expected")
+    local = "model.fp32" + ".onnx"  # layout-exempt: a temporary file, not a store key
+    path = folder / f"model.{precision}.onnx"
+    prepared = path.with_name(path.stem + ".prep.onnx")
+    url = f"/bench/model.{precision}.onnx"
+    return f"{name:>10}", layout.manifest(model, version)
+'''
+
+
+def test_the_scan_finds_planted_keys_and_nothing_else():
+    found = assembled_keys(PLANTED)
+    lines = PLANTED.splitlines()
+    flagged = {lines[line - 1].strip() for line, _ in found}
+    assert flagged == {
+        'store.put_json(prefix + "manifest.json", {})',
+        'store.put_json(f"deploy/{model}/stable.json", {})',
+        'store.put_json("deploy/" + model + "/beta.json", {})',
+        'store.put_json(key + ".json", {})',
+        "store.put_json(f\"{layout.report('web', '2026-01-01', model)}{title}.png\", {})",
+        'store.put_json(f"{prefix}labels.json", {})',
+        'store.put_json(layout.model_run(model, "r") + "model.pt", {})',
+        'store.put_bytes(f"{layout.model_run(model, \'r\')}model.{precision}.onnx", b"")',
+        "name = key[len(layout.RAW_IMAGES):]",
+        'pattern = r"^deploy/[^/]+/[0-9]+/[^/]+$"',
+        'if key.endswith("/iot-job.json"):',
+    }
+
+
+def test_the_scan_names_the_file_and_line(tmp_path, monkeypatch):
+    planted = tmp_path / "assets" / "planted.py"
+    planted.parent.mkdir()
+    planted.write_text('KEY = "x"\nMANIFEST = f"deploy/{KEY}/1/manifest.json"\n')
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    monkeypatch.setattr(f"{__name__}.LAYOUT", tmp_path / "resources" / "layout.py")
+    with pytest.raises(AssertionError, match=r"assets/planted\.py:2: spells the store folder"):
+        test_no_key_is_assembled_outside_layout()
 
 
 # -- the layout's functions --------------------------------------------------------------------
