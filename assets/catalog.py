@@ -9,7 +9,7 @@ its lineage, so the Dagster UI shows each one's state and a run of one never tou
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from edgeline_contract.profile import ProfileError, SensorProfile
@@ -211,19 +211,19 @@ def declared_models(store: ArtifactStore, kind: ModelKind | None = None) -> list
     specs = [
         ModelSpec.from_dict(store.get_json(key))
         for key in store.list_keys(layout.CATALOG)
-        if key.endswith(".json")
+        if layout.parse_catalog_entry(key)
     ]
     return sorted((s for s in specs if kind is None or s.kind == kind), key=lambda s: s.name)
 
 
 def images_per_class(store: ArtifactStore, model: str) -> dict[str, int]:
     """How many files each class folder of ``model`` holds (one listing, no image read)."""
-    prefix = layout.model_images(model)
+    tree = layout.model_images(model)
     counts: dict[str, int] = {}
-    for key in store.list_keys(prefix):
-        parts = PurePosixPath(key[len(prefix) :]).parts
-        if len(parts) == 2:
-            counts[parts[0]] = counts.get(parts[0], 0) + 1
+    for key in store.list_keys(tree):
+        found = layout.parse_labelled_image(tree, key)
+        if found:
+            counts[found[0]] = counts.get(found[0], 0) + 1
     return dict(sorted(counts.items()))
 
 
@@ -246,15 +246,14 @@ def adopt_single_model_home(store: ArtifactStore) -> int:
     if store.exists(layout.CATALOG_ADOPTED):
         return 0
     for key in store.list_keys(layout.RAW_SENSORS):
-        parts = PurePosixPath(key[len(layout.RAW_SENSORS) :]).parts
-        if len(parts) == 2 and parts[1] == "profile.json":
+        if layout.parse_sensor_profile(key):
             profile = SensorProfile.from_dict(store.get_json(key), source=key)
             if find_model(store, profile.model) is None:
                 declare_sensor_model(store, profile)
     legacy = [
-        key
+        (key, found)
         for key in store.list_keys(layout.RAW_IMAGES)
-        if len(PurePosixPath(key[len(layout.RAW_IMAGES) :]).parts) == 2
+        if (found := layout.parse_labelled_image(layout.RAW_IMAGES, key))
     ]
     if legacy and find_model(store, SINGLE_IMAGE_MODEL) is None:
         declare_model(
@@ -265,9 +264,8 @@ def adopt_single_model_home(store: ArtifactStore) -> int:
                 description="the image model of a home from before models were declared",
             ),
         )
-    target = layout.model_images(SINGLE_IMAGE_MODEL)
-    for key in legacy:
-        store.put_bytes(target + key[len(layout.RAW_IMAGES) :], store.get_bytes(key))
+    for key, (label, name) in legacy:
+        store.put_bytes(layout.model_image(SINGLE_IMAGE_MODEL, label, name), store.get_bytes(key))
         store.delete(key)
     store.put_json(layout.CATALOG_ADOPTED, {"images_moved": len(legacy)})
     return len(legacy)

@@ -124,7 +124,7 @@ def drift_retraining_sensor(
     handled = set(json.loads(context.cursor)) if context.cursor else set()
     requests = []
     for key in artifacts.list_keys(layout.REPORTS):
-        if not key.endswith("/report.json") or key in handled:
+        if not layout.is_report_json(key) or key in handled:
             continue
         report = artifacts.get_json(key)
         handled.add(key)

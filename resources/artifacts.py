@@ -33,7 +33,7 @@ from resources.errors import (
     InvalidKeyError,
 )
 from resources.keys import validate_key, validate_prefix
-from resources.layout import is_write_once
+from resources.layout import deployed_file, is_write_once
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -455,7 +455,9 @@ class S3ArtifactStore(ArtifactStore):
 
     def download_origin(self) -> str | None:
         # where a published model file's presigned URL points (nothing is fetched)
-        url = urllib.parse.urlsplit(self.download_url("deploy/any-model/1/model.onnx", 60))
+        url = urllib.parse.urlsplit(
+            self.download_url(deployed_file("any-model", 1, "model.onnx"), 60)
+        )
         return f"{url.scheme}://{url.netloc}"
 
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:

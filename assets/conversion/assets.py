@@ -78,11 +78,6 @@ class ExportPlan:
 ExportPlanner = Callable[[ArtifactStore, dict[str, Any]], ExportPlan]
 
 
-def run_artifact_dir(model_name: str, context: AssetExecutionContext) -> str:
-    """Where a run's model files go: immutable, one folder per run."""
-    return layout.model_run(model_name, context.run.run_id)
-
-
 def build_export_asset(
     *,
     name: str,
@@ -137,7 +132,7 @@ def build_export_asset(
             model_file = store_model_file(
                 artifacts,
                 path,
-                key=run_artifact_dir(exported.model_name, context) + "model.fp32.onnx",
+                key=layout.run_onnx(exported.model_name, context.run.run_id, "fp32"),
                 precision="fp32",
                 input_spec=exported.input.as_dict(),
                 outputs=exported.outputs,
@@ -237,7 +232,7 @@ def build_variant_asset(
             model_file = store_model_file(
                 artifacts,
                 built.path,
-                key=run_artifact_dir(model, context) + f"model.{variant.name}.onnx",  # its own run
+                key=layout.run_onnx(model, context.run.run_id, variant.name),  # its own run
                 precision=variant.name,
                 input_spec=reference.input_spec,
                 outputs=reference.outputs,

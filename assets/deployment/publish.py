@@ -77,7 +77,7 @@ def build_manifest(
         {
             "precision": v["precision"],
             "file": PurePosixPath(v["key"]).name,
-            "key": layout.deployed_version(model, version) + PurePosixPath(v["key"]).name,
+            "key": layout.deployed_file(model, version, PurePosixPath(v["key"]).name),
             "sha256": v["sha256"],
             "bytes": v["bytes"],
             "input": {k: v["input_spec"][k] for k in ("name", "shape", "dtype")},
@@ -132,8 +132,7 @@ def publish_model_version(
         raise PublishError(
             f"{model} v{version} is {described.status}, not Approved: not publishing"
         )
-    prefix = layout.deployed_version(model, version)
-    manifest_key = prefix + "manifest.json"
+    manifest_key = layout.manifest(model, version)
     copied: list[str] = []
     if not store.exists(manifest_key):
         card = registry.get_model_card(model, version)
@@ -150,11 +149,13 @@ def publish_model_version(
             store.put_bytes(entry["key"], data, content_type="application/octet-stream")
             copied.append(entry["key"])
         if "labels" in manifest:
-            store.put_json(prefix + "labels.json", manifest["labels"])
-            copied.append(prefix + "labels.json")
+            store.put_json(layout.labels(model, version), manifest["labels"])
+            copied.append(layout.labels(model, version))
         if "pi" in manifest["recommended"]:
-            store.put_json(prefix + "iot-job.json", iot_job_document(manifest, manifest_key))
-            copied.append(prefix + "iot-job.json")
+            store.put_json(
+                layout.device_job(model, version), iot_job_document(manifest, manifest_key)
+            )
+            copied.append(layout.device_job(model, version))
         store.put_json(manifest_key, manifest)
         copied.append(manifest_key)
     before, after = update_channel(store, registry, model, channel)
@@ -184,7 +185,7 @@ def _channel_target(store: ArtifactStore, registry: ModelRegistry, model: str) -
     """The newest version that is approved now and fully published (its manifest written)."""
     approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
     return next(
-        (v for v in approved if store.exists(layout.deployed_version(model, v) + "manifest.json")),
+        (v for v in approved if store.exists(layout.manifest(model, v))),
         None,
     )
 
@@ -227,7 +228,7 @@ def update_channel(
             "previous_version": before,
         }
         if target is not None:
-            manifest_key = layout.deployed_version(model, target) + "manifest.json"
+            manifest_key = layout.manifest(model, target)
             pointer["manifest_key"] = manifest_key
             pointer["manifest_sha256"] = _sha256(store.get_bytes(manifest_key))
         try:

@@ -29,7 +29,6 @@ from assets.conversion.assets import (
     Parity,
     build_export_asset,
     build_variant_asset,
-    run_artifact_dir,
 )
 from assets.conversion.variants import Variant, anomaly_agreement, anomaly_gate, convert_to_fp16
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
@@ -37,7 +36,6 @@ from assets.metadata import rounded
 from assets.partitions import sensor_days, sensor_profiles, sensor_readings
 from assets.plots import histogram_plot, line_plot, png_markdown
 from assets.sensors.data import (
-    SIMULATED,
     read_days,
     read_profile,
     record_profile,
@@ -111,7 +109,7 @@ def raw_sensor_data(
     day = key.keys_by_dimension["day"]
     profile = read_profile(artifacts, key.keys_by_dimension["profile"])
     keys = stored_days(artifacts, profile.name).get(day, [])
-    ingested = [k for k in keys if not k.endswith(f"/{SIMULATED}")]
+    ingested = [k for k in keys if not layout.is_simulated_readings(k)]
     if ingested:
         (frame, repeated), source = read_days(artifacts, ingested), "ingested"
     elif profile == WIND_TURBINE:
@@ -119,7 +117,7 @@ def raw_sensor_data(
         frame = simulated_day(date.fromisoformat(day), settings, config.seed)
         record_profile(artifacts, profile)
         repeated = 0
-        artifacts.put_frame(layout.sensor_day(profile.name, day) + SIMULATED, frame)
+        artifacts.put_frame(layout.simulated_readings(profile.name, day), frame)
         source = "simulated"
     else:
         raise ValueError(
@@ -207,7 +205,7 @@ def sensor_features(
         config.unlabelled_as_normal,
     )
     data, version = encode_dataset(prepared.windows, prepared.split)
-    key = layout.dataset(profile.name, version) + "windows.npz"
+    key = layout.sensor_windows(profile.name, version)
     artifacts.put_bytes(key, data)
     record = SensorFeatures(
         key,
@@ -303,7 +301,7 @@ def sensor_autoencoder(
         errors, result.threshold, data.state[test], data.label[test], data.labels
     )
     metrics["best_epoch"] = result.best_epoch
-    weights_key = run_artifact_dir(profile.model, context) + "model.pt"
+    weights_key = layout.run_weights(profile.model, context.run.run_id)
     save_weights(result.model, artifacts, weights_key)
     curves = line_plot(
         {

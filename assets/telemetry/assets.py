@@ -174,15 +174,21 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             client_kind, day, frame, baseline, version, model, waiting, no_baseline_because=why_not
         )
         plots = report_plots(client_kind, frame, report, baseline)
-        prefix = layout.report(client_kind, day, model)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
         for title, png in plots.items():
-            artifacts.put_bytes(prefix + title.replace(" ", "_") + ".png", png, "image/png")
+            artifacts.put_bytes(
+                layout.report_plot(client_kind, day, model, title), png, "image/png"
+            )
         markdown = report_markdown(report)
-        artifacts.put_json(prefix + "report.json", report)
-        artifacts.put_bytes(prefix + "report.md", markdown.encode(), "text/markdown")
+        report_key = layout.report_json(client_kind, day, model)
+        artifacts.put_json(report_key, report)
         artifacts.put_bytes(
-            prefix + "report.html", report_html(report, encoded).encode(), "text/html"
+            layout.report_markdown(client_kind, day, model), markdown.encode(), "text/markdown"
+        )
+        artifacts.put_bytes(
+            layout.report_html(client_kind, day, model),
+            report_html(report, encoded).encode(),
+            "text/html",
         )
         metadata: dict[str, Any] = {
             "model": model,
@@ -192,7 +198,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             "drift_psi": report["drift_psi"] if report["drift_psi"] is not None else "not measured",
             **({"shared_images_waiting_for_review": waiting} if waiting is not None else {}),
             "report": MetadataValue.md(markdown),
-            "report_key": prefix + "report.json",
+            "report_key": report_key,
         }
         for title, png in plots.items():
             metadata[f"plot_{title.replace(' ', '_')}"] = MetadataValue.md(png_markdown(png, title))
