@@ -26,9 +26,9 @@ from pathlib import Path
 
 import httpx
 
-from assets.telemetry.reports import EVENT_FIELDS
 from bench.report import emit_report
 from clients.gateway.web_tokens import WebTokenSigner
+from edgeline_contract.telemetry import FIELDS as EVENT_FIELDS
 from resources import layout
 from tests.deployment.conftest import register_tiny_version
 from tests.gateway.conftest import pi_event, web_event
