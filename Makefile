@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WEB := clients/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test test-fast lint format bench chromium postgresql clean
+.PHONY: install demo dev test test-fast lint format bench chromium postgresql gateway-lambda clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,16 @@ test-fast: | $(BIN)/python  ## unit tests only
 $(BIN)/python:
 	$(MAKE) $(STAMP)
 
+# the gateway alone for AWS Lambda (handler clients.gateway.lambda_handler.handler): its lean
+# install (clients/gateway/pyproject.toml: no Dagster, no torch) with the page's npm files, as a
+# folder and a zip. Build it on Linux with the Python of the Lambda runtime (x86_64, 3.11 here).
+LAMBDA_BUNDLE := build/gateway-lambda
+gateway-lambda: $(WEB_STAMP)  ## the gateway's Lambda bundle (build/gateway-lambda.zip)
+	rm -rf $(LAMBDA_BUNDLE) $(LAMBDA_BUNDLE).zip
+	$(PYTHON) -m pip install --quiet --no-warn-conflicts --target $(LAMBDA_BUNDLE) ./clients/gateway
+	$(PYTHON) -c "import shutil; shutil.make_archive('$(LAMBDA_BUNDLE)', 'zip', '$(LAMBDA_BUNDLE)')"
+	du -sh $(LAMBDA_BUNDLE) $(LAMBDA_BUNDLE).zip
+
 bench: install  ## every benchmark, and one table of every figure (bench/results/summary.json)
 	$(BIN)/python -m bench
 
@@ -72,4 +82,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts
+	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts build clients/gateway/build clients/gateway/*.egg-info

@@ -26,6 +26,7 @@ from assets.catalog import (
 from assets.partitions import image_models, sensor_profiles
 from edgeline_contract.profile import BUILT_IN
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 
 def missing_partitions(store: ArtifactStore, instance: DagsterInstance) -> dict[str, list[str]]:
@@ -62,7 +63,7 @@ def add_model_partitions(instance: DagsterInstance, store: ArtifactStore) -> lis
         "add`, `ingest-images --model`, `ingest-sensors`), so the UI shows it."
     ),
 )
-def model_catalog_sensor(context: SensorEvaluationContext, artifacts: ArtifactStore) -> Any:
+def model_catalog_sensor(context: SensorEvaluationContext, artifacts: ArtifactStoreResource) -> Any:
     missing = missing_partitions(artifacts, context.instance)
     context.log.info("new model partitions: %s", missing or "none")
     definitions = {d.name: d for d in (image_models, sensor_profiles)}

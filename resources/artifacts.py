@@ -5,6 +5,9 @@ under the local root or an object under the bucket prefix. Every write is atomic
 sees the old bytes or the new bytes, never a part. Model files and published versions' files
 are written once (``layout.is_write_once``): the store refuses other bytes under such a key.
 Pointers that several writers move (channels) change by compare-and-swap.
+
+The stores import no Dagster (the gateway installs without it); the Dagster resources in
+``resources.store_resources`` are these stores with their fields as config.
 """
 
 import contextlib
@@ -22,8 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from resources.aws import AwsSettings, error_code
 from resources.errors import (
@@ -41,8 +43,10 @@ if TYPE_CHECKING:
 DEFAULT_URL_EXPIRY_S = 15 * 60
 
 
-class ArtifactStore(ConfigurableResource, ABC):
+class ArtifactStore(BaseModel, ABC):
     """Put, get, list and delete artifacts by key; hand clients a URL to download one."""
+
+    model_config = ConfigDict(frozen=True)
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:

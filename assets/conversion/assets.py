@@ -26,6 +26,7 @@ from assets.conversion.verdicts import PARITY_CHECK, gate_check, record_verdict
 from assets.metadata import rounded
 from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 if TYPE_CHECKING:
     import torch
@@ -103,7 +104,9 @@ def build_export_asset(
         ],
         description=description,
     )
-    def export_asset(context: AssetExecutionContext, artifacts: ArtifactStore, **upstream: Any):
+    def export_asset(
+        context: AssetExecutionContext, artifacts: ArtifactStoreResource, **upstream: Any
+    ):
         import torch
 
         from assets.conversion.export import export_onnx
@@ -215,7 +218,9 @@ def build_variant_asset(
         ],
         description=f"{variant.description} Gated against fp32 on held-out data.",
     )
-    def variant_asset(context: AssetExecutionContext, artifacts: ArtifactStore, **inputs: Any):
+    def variant_asset(
+        context: AssetExecutionContext, artifacts: ArtifactStoreResource, **inputs: Any
+    ):
         reference: ModelFile = inputs[reference_input]["file"]
         model, _ = layout.parse_model_run(reference.key)
         judged_on = load_inputs(artifacts, inputs)

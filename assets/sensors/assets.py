@@ -58,6 +58,7 @@ from edgeline_contract.profile import WIND_TURBINE
 from edgeline_simulator.turbines import FleetSettings
 from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 GROUP = "sensors"
 
@@ -102,7 +103,7 @@ class RawSensorConfig(Config):
     ),
 )
 def raw_sensor_data(
-    context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStoreResource
 ) -> Output[dict[str, Any]]:
     key = context.partition_key
     assert isinstance(key, MultiPartitionKey)
@@ -183,7 +184,7 @@ class SensorFeaturesConfig(Config):
     ),
 )
 def sensor_features(
-    context: AssetExecutionContext, config: SensorFeaturesConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: SensorFeaturesConfig, artifacts: ArtifactStoreResource
 ) -> Output[SensorFeatures]:
     profile = read_profile(artifacts, context.partition_key)
     days = dict(list(stored_days(artifacts, profile.name).items())[-config.max_days :])
@@ -267,7 +268,7 @@ def sensor_autoencoder(
     context: AssetExecutionContext,
     config: AutoencoderConfig,
     sensor_features: SensorFeatures,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
 ) -> Output[TrainedAutoencoder]:
     from assets.conversion.weights import save_weights
     from assets.sensors.training import (

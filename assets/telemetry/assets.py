@@ -36,10 +36,10 @@ from assets.telemetry.reports import (
 )
 from assets.vision.review import pending_images
 from resources import layout
-from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
 from resources.registry import ModelRegistry
-from resources.telemetry import CLIENT_KINDS, TelemetryStore
+from resources.store_resources import ArtifactStoreResource, TelemetryStoreResource
+from resources.telemetry import CLIENT_KINDS
 
 GROUP = "telemetry"
 # the hour and the day in progress are partitions too (end_offset=1): "today so far" can be
@@ -72,7 +72,9 @@ def build_events_asset(client_kind: str) -> AssetsDefinition:
         ),
     )
     def events_asset(
-        context: AssetExecutionContext, telemetry: TelemetryStore, artifacts: ArtifactStore
+        context: AssetExecutionContext,
+        telemetry: TelemetryStoreResource,
+        artifacts: ArtifactStoreResource,
     ) -> Output[dict[str, Any]]:
         window = context.partition_time_window
         events, skipped = readable_events(
@@ -152,7 +154,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
     def report_asset(
         context: AssetExecutionContext,
         config: ReportConfig,
-        artifacts: ArtifactStore,
+        artifacts: ArtifactStoreResource,
         registry: ModelRegistry,
     ):
         key = context.partition_key

@@ -63,6 +63,7 @@ from assets.vision.review import (
 )
 from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 GROUP = "vision"
 
@@ -110,7 +111,7 @@ class RawImagesConfig(Config):
     ),
 )
 def raw_images(
-    context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStoreResource
 ) -> Output[dict[str, int]]:
     moved = adopt_single_model_home(artifacts)
     if moved:
@@ -209,7 +210,7 @@ class ImageReviewConfig(Config):
     ),
 )
 def shared_image_queue(
-    context: AssetExecutionContext, config: ImageReviewConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: ImageReviewConfig, artifacts: ArtifactStoreResource
 ) -> Output[dict[str, int]]:
     accepted = (
         accept_images(artifacts, config.accept, config.by, config.label, config.new_class)
@@ -260,7 +261,7 @@ class ImageDatasetConfig(Config):
     ),
 )
 def image_dataset(
-    context: AssetExecutionContext, config: ImageDatasetConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: ImageDatasetConfig, artifacts: ArtifactStoreResource
 ) -> Output[ImageDataset]:
     model = context.partition_key
     dataset = build_image_dataset(
@@ -417,7 +418,7 @@ def image_classifier(
     context: AssetExecutionContext,
     config: ImageClassifierConfig,
     image_dataset: ImageDataset,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
 ) -> Output[TrainedClassifier]:
     import torch
 
