@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WEB := clients/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test test-fast lint format bench chromium postgresql pi-wheel clean
+.PHONY: install demo dev test test-fast lint format bench chromium postgresql gateway-lambda pi-wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 
 install: $(STAMP) $(WEB_STAMP)
 
-demo: install  ## the whole lifecycle on the local default
+demo: install chromium  ## the whole lifecycle on the local default (and the page in Chromium)
 	$(BIN)/edgeline demo
 
 dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
@@ -30,6 +30,7 @@ dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m edgeline_contract --check
 
 # the browser tests drive Debian's Chromium: installed here when running as root
 chromium:
@@ -63,6 +64,16 @@ test-fast: | $(BIN)/python  ## unit tests only
 $(BIN)/python:
 	$(MAKE) $(STAMP)
 
+# the gateway alone for AWS Lambda (handler clients.gateway.lambda_handler.handler): its lean
+# install (clients/gateway/pyproject.toml: no Dagster, no torch) with the page's npm files, as a
+# folder and a zip. Build it on Linux with the Python of the Lambda runtime (x86_64, 3.11 here).
+LAMBDA_BUNDLE := build/gateway-lambda
+gateway-lambda: $(WEB_STAMP)  ## the gateway's Lambda bundle (build/gateway-lambda.zip)
+	rm -rf $(LAMBDA_BUNDLE) $(LAMBDA_BUNDLE).zip
+	$(PYTHON) -m pip install --quiet --no-warn-conflicts --target $(LAMBDA_BUNDLE) ./clients/gateway
+	$(PYTHON) -c "import shutil; shutil.make_archive('$(LAMBDA_BUNDLE)', 'zip', '$(LAMBDA_BUNDLE)')"
+	du -sh $(LAMBDA_BUNDLE) $(LAMBDA_BUNDLE).zip
+
 bench: install  ## every benchmark, and one table of every figure (bench/results/summary.json)
 	$(BIN)/python -m bench
 
@@ -81,4 +92,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts dist clients/pi/build
+	rm -rf .edgeline .pytest_cache .ruff_cache test-artifacts build clients/gateway/build clients/gateway/*.egg-info dist clients/pi/build clients/pi/*.egg-info

@@ -9,10 +9,10 @@ its lineage, so the Dagster UI shows each one's state and a run of one never tou
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
-from edgeline_contract.profile import SensorProfile
+from edgeline_contract.profile import ProfileError, SensorProfile
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError, UnknownModelError
@@ -68,26 +68,51 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def load_model_specs(path: Path) -> list[ModelSpec]:
-    """The models a spec file declares (YAML, TOML or JSON): one model's fields, or a list
-    under ``models``. Fields: name, kind (image, the default, or sensor), description,
-    training (image_classifier's settings), profile (sensor)."""
+DOCUMENT_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+def read_document(path: Path) -> Any:
+    """The content of a YAML, TOML or JSON file (what model spec and profile files are written
+    in); ValueError naming the file and what is wrong with it."""
     import tomllib
 
     import yaml
 
-    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
-        raise CatalogError(f"{path}: expected a .yaml, .yml, .toml or .json file")
+    suffix = path.suffix.lower()
+    if suffix not in DOCUMENT_SUFFIXES:
+        raise ValueError(f"{path}: expected a .yaml, .yml, .toml or .json file")
     try:
         text = path.read_text()
-        if path.suffix == ".toml":
-            document = tomllib.loads(text)
-        elif path.suffix == ".json":
-            document = json.loads(text)
-        else:
-            document = yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise CatalogError(f"{path}: not readable: {error}") from None
+    except OSError as error:
+        raise ValueError(f"{path}: not readable: {error.strerror or error}") from None
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:  # TOML's and JSON's errors are ValueErrors
+        raise ValueError(f"{path}: not readable: not valid {suffix[1:].upper()}: {error}") from None
+
+
+def load_profile(path: Path) -> SensorProfile:
+    """A sensor profile from a YAML, TOML or JSON file (a device reads its profile from the
+    model's manifest instead: JSON, through the contract)."""
+    try:
+        data = read_document(path)
+    except ValueError as error:
+        raise ProfileError(f"profile {error}") from None
+    return SensorProfile.from_dict(data, source=f"profile {path.name}")
+
+
+def load_model_specs(path: Path) -> list[ModelSpec]:
+    """The models a spec file declares (YAML, TOML or JSON): one model's fields, or a list
+    under ``models``. Fields: name, kind (image, the default, or sensor), description,
+    training (image_classifier's settings), profile (sensor)."""
+    try:
+        document = read_document(path)
+    except ValueError as error:
+        raise CatalogError(str(error)) from None
     entries = document.get("models", [document]) if isinstance(document, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise CatalogError(f"{path}: expected a model's fields, or a list of them under 'models'")
@@ -186,19 +211,19 @@ def declared_models(store: ArtifactStore, kind: ModelKind | None = None) -> list
     specs = [
         ModelSpec.from_dict(store.get_json(key))
         for key in store.list_keys(layout.CATALOG)
-        if key.endswith(".json")
+        if layout.parse_catalog_entry(key)
     ]
     return sorted((s for s in specs if kind is None or s.kind == kind), key=lambda s: s.name)
 
 
 def images_per_class(store: ArtifactStore, model: str) -> dict[str, int]:
     """How many files each class folder of ``model`` holds (one listing, no image read)."""
-    prefix = layout.model_images(model)
+    tree = layout.model_images(model)
     counts: dict[str, int] = {}
-    for key in store.list_keys(prefix):
-        parts = PurePosixPath(key[len(prefix) :]).parts
-        if len(parts) == 2:
-            counts[parts[0]] = counts.get(parts[0], 0) + 1
+    for key in store.list_keys(tree):
+        found = layout.parse_labelled_image(tree, key)
+        if found:
+            counts[found[0]] = counts.get(found[0], 0) + 1
     return dict(sorted(counts.items()))
 
 
@@ -221,15 +246,14 @@ def adopt_single_model_home(store: ArtifactStore) -> int:
     if store.exists(layout.CATALOG_ADOPTED):
         return 0
     for key in store.list_keys(layout.RAW_SENSORS):
-        parts = PurePosixPath(key[len(layout.RAW_SENSORS) :]).parts
-        if len(parts) == 2 and parts[1] == "profile.json":
+        if layout.parse_sensor_profile(key):
             profile = SensorProfile.from_dict(store.get_json(key), source=key)
             if find_model(store, profile.model) is None:
                 declare_sensor_model(store, profile)
     legacy = [
-        key
+        (key, found)
         for key in store.list_keys(layout.RAW_IMAGES)
-        if len(PurePosixPath(key[len(layout.RAW_IMAGES) :]).parts) == 2
+        if (found := layout.parse_labelled_image(layout.RAW_IMAGES, key))
     ]
     if legacy and find_model(store, SINGLE_IMAGE_MODEL) is None:
         declare_model(
@@ -240,9 +264,8 @@ def adopt_single_model_home(store: ArtifactStore) -> int:
                 description="the image model of a home from before models were declared",
             ),
         )
-    target = layout.model_images(SINGLE_IMAGE_MODEL)
-    for key in legacy:
-        store.put_bytes(target + key[len(layout.RAW_IMAGES) :], store.get_bytes(key))
+    for key, (label, name) in legacy:
+        store.put_bytes(layout.model_image(SINGLE_IMAGE_MODEL, label, name), store.get_bytes(key))
         store.delete(key)
     store.put_json(layout.CATALOG_ADOPTED, {"images_moved": len(legacy)})
     return len(legacy)

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from assets.telemetry.reports import EVENT_FIELDS
 from bench.report import emit_report
 from clients.gateway.web_tokens import WebTokenSigner
+from edgeline_contract.telemetry import FIELDS as EVENT_FIELDS
+from resources import layout
 from tests.deployment.conftest import register_tiny_version
 from tests.gateway.conftest import pi_event, web_event
 from tests.gateway.server import SECRET, Gateway
@@ -166,15 +167,15 @@ class Cases:
     def artifact(self) -> tuple[str, str, dict]:
         key = self.pick(
             [
-                f"deploy/{MODEL}/stable.json",
-                f"deploy/{MODEL}/{self.version}/manifest.json",
-                f"deploy/{MODEL}/{self.version}/iot-job.json",
-                f"deploy/{MODEL}/{self.version}/model.fp32.onnx/x",
-                "deploy/" + "m" * 300 + "/1/model.onnx",
-                "registry/registry.sqlite",
+                layout.channel(MODEL),
+                layout.manifest(MODEL, self.version),
+                layout.device_job(MODEL, self.version),
+                layout.deployed_file(MODEL, self.version, "model.fp32.onnx/x"),
+                layout.deployed_file("m" * 300, 1, "model.onnx"),
+                "registry/registry.sqlite",  # layout-exempt: a hostile key, no layout's
                 "../../etc/passwd",
-                "deploy/../models/x",
-                "deploy/m/1/" + "a" * 1000,
+                "deploy/../models/x",  # layout-exempt: a hostile key, no layout's
+                layout.deployed_file("m", 1, "a" * 1000),
                 "%2e%2e/%2e%2e/etc/passwd",
             ]
         )

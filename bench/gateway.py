@@ -228,9 +228,7 @@ def rollup(events: int) -> dict:
         )
         total_s = time.perf_counter() - started
         assert rolled.success and reported.success
-        counted = store.get_json(layout.report("web", f"{hour:%Y-%m-%d}", MODEL) + "report.json")[
-            "events"
-        ]
+        counted = store.get_json(layout.report_json("web", f"{hour:%Y-%m-%d}", MODEL))["events"]
     return {
         "events": events,
         "events_in_report": counted,

@@ -5,3 +5,7 @@ Standard library only, Python 3.9 and newer: the Pi agent and the gateway instal
 the platform. ``python -m edgeline_contract`` writes the JSON Schema files under ``schemas/``
 that the page validates against (``--check`` says whether they are current).
 """
+
+from pathlib import Path
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"  # the generated JSON Schema files

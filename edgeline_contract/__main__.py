@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgeline_contract import SCHEMA_DIR as SCHEMAS
 from edgeline_contract import manifest, profile, scopes, telemetry
-
-SCHEMAS = Path(__file__).parent / "schemas"
 
 
 def documents() -> dict[str, Any]:

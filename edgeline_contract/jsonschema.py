@@ -29,6 +29,10 @@ class SchemaError(ValueError):
 
 @lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
+    """The pattern as JSON Schema (ECMA-262) means it: a final ``$`` ends the string, where
+    Python's would also allow a newline after it."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
     return re.compile(pattern)
 
 
@@ -126,7 +130,8 @@ def _check_string(value: str, schema: dict[str, Any], path: str, found: list) ->
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         found.append((_where(path), f"must be at most {schema['maxLength']} characters"))
     if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
-        found.append((_where(path), f"{value[:80]!r} does not match {schema['pattern']}"))
+        hint = f" ({schema['description']})" if "description" in schema else ""
+        found.append((_where(path), f"{value[:80]!r} does not match {schema['pattern']}{hint}"))
 
 
 def _check_number(value: float, schema: dict[str, Any], path: str, found: list) -> None:

@@ -20,11 +20,9 @@ A profile file, YAML or TOML (``edgeline ingest-sensors FILE --profile pump.yaml
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 NAME = re.compile(
@@ -150,42 +148,6 @@ class SensorProfile:
             )
         except ProfileError as error:
             raise ProfileError(f"{source}: {error}") from None
-
-
-def load_profile(path: Path) -> SensorProfile:
-    """A profile from a YAML, TOML or JSON file."""
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ProfileError(f"profile {path}: {error.strerror or error}") from None
-    try:
-        if suffix == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10 and older: the same parser as a package
-                try:
-                    import tomli as tomllib
-                except ImportError:
-                    raise ProfileError(
-                        f"profile {path}: reading TOML needs Python 3.11 or the tomli package "
-                        "(pip install tomli); a .json or .yaml profile needs neither"
-                    ) from None
-
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml  # the platform has it; a device reads profiles from manifests (JSON)
-
-            data = yaml.safe_load(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ProfileError(f"profile {path}: expected a .yaml, .yml, .toml or .json file")
-    except ProfileError:
-        raise
-    except Exception as error:  # each parser has its own error type; all mean "not readable"
-        raise ProfileError(f"profile {path}: not valid {suffix[1:].upper()}: {error}") from None
-    return SensorProfile.from_dict(data, source=f"profile {path.name}")
 
 
 WIND_TURBINE = SensorProfile(

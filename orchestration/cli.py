@@ -215,11 +215,11 @@ def run_images(args: argparse.Namespace) -> int:
 
 def _sensor_profile(spec: str, store: object) -> "SensorProfile":
     """A profile file (.yaml, .toml, .json) or the name of a stored or built-in profile."""
+    from assets.catalog import DOCUMENT_SUFFIXES, load_profile
     from assets.sensors.data import read_profile
-    from edgeline_contract.profile import load_profile
 
     path = Path(spec)
-    if path.suffix.lower() in (".yaml", ".yml", ".toml", ".json") or path.is_file():
+    if path.suffix.lower() in DOCUMENT_SUFFIXES or path.is_file():
         return load_profile(path)
     return read_profile(store, spec)
 

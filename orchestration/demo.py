@@ -247,12 +247,12 @@ def run_web_page(url: str, artifacts: Any, photos: int, screenshot: Path) -> Web
         return WebResult(skipped=refused)
     from playwright.sync_api import sync_playwright
 
-    prefix = layout.model_images(SINGLE_IMAGE_MODEL)  # the page's model
+    tree = layout.model_images(SINGLE_IMAGE_MODEL)  # the page's model
     by_label: dict[str, list[str]] = {}
-    for key in artifacts.list_keys(prefix):
-        label, _, name = key[len(prefix) :].partition("/")
-        if name and "/" not in name:
-            by_label.setdefault(label, []).append(key)
+    for key in artifacts.list_keys(tree):
+        found = layout.parse_labelled_image(tree, key)
+        if found:
+            by_label.setdefault(found[0], []).append(key)
     chosen = [(label, by_label[label][i]) for i in range(photos) for label in sorted(by_label)][
         :photos
     ]
@@ -485,7 +485,7 @@ def print_summary(
     print("Quality reports")
     for day in days:
         for kind, model in (("web", SINGLE_IMAGE_MODEL), ("pi", WIND_TURBINE.model)):
-            key = layout.report(kind, day, model) + "report.html"
+            key = layout.report_html(kind, day, model)
             if artifacts.exists(key):
                 root = getattr(artifacts, "root", None)
                 print(f"  {kind}: {f'{root}/{key}' if root else key}")

@@ -26,6 +26,7 @@ from assets.catalog import (
 from assets.partitions import image_models, sensor_profiles
 from edgeline_contract.profile import BUILT_IN
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 
 def missing_partitions(store: ArtifactStore, instance: DagsterInstance) -> dict[str, list[str]]:
@@ -62,7 +63,7 @@ def add_model_partitions(instance: DagsterInstance, store: ArtifactStore) -> lis
         "add`, `ingest-images --model`, `ingest-sensors`), so the UI shows it."
     ),
 )
-def model_catalog_sensor(context: SensorEvaluationContext, artifacts: ArtifactStore) -> Any:
+def model_catalog_sensor(context: SensorEvaluationContext, artifacts: ArtifactStoreResource) -> Any:
     missing = missing_partitions(artifacts, context.instance)
     context.log.info("new model partitions: %s", missing or "none")
     definitions = {d.name: d for d in (image_models, sensor_profiles)}
@@ -100,17 +101,14 @@ def model_overview(specs: list[ModelSpec], store: ArtifactStore, registry: Any) 
         versions = registry.list_versions(name) if name in registered else []
         newest = f"v{versions[-1].version} {versions[-1].status}" if versions else "no version"
         channels, clients = [], set()
-        prefix = layout.channel(name, "")[: -len(".json")]
-        for key in store.list_keys(prefix):
-            rest = key[len(prefix) :]
-            if "/" in rest or not rest.endswith(".json"):
+        for key in store.list_keys(layout.channels(name)):
+            found = layout.parse_channel(key)
+            if not found:
                 continue
-            channel = rest[: -len(".json")]
+            _, channel = found
             pointer = read_channel(store, name, channel) or {}
             channels.append(f"{channel} -> v{pointer.get('version')}")
-            manifest_key = (
-                layout.deployed_version(name, pointer.get("version") or 0) + "manifest.json"
-            )
+            manifest_key = layout.manifest(name, pointer.get("version") or 0)
             if pointer.get("version") and store.exists(manifest_key):
                 clients |= set(store.get_json(manifest_key).get("recommended", {}))
         kind = spec.kind if spec else "?"

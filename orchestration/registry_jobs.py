@@ -7,8 +7,8 @@ from pydantic import Field
 
 from assets.deployment.planning import decide_version
 from assets.deployment.publish import update_channel
-from resources.artifacts import ArtifactStore
 from resources.registry import ModelRegistry
+from resources.store_resources import ArtifactStoreResource
 
 
 class DecisionConfig(Config):
@@ -27,7 +27,7 @@ def record_registry_decision(
     context: OpExecutionContext,
     config: DecisionConfig,
     registry: ModelRegistry,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
 ) -> None:
     changed, before, after = decide_version(
         registry, artifacts, config.model, config.version, config.decision, config.reason, config.by
@@ -60,7 +60,7 @@ class RollbackConfig(Config):
 def roll_back_channel(
     context: OpExecutionContext,
     config: RollbackConfig,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
     registry: ModelRegistry,
 ) -> None:
     before, after = update_channel(artifacts, registry, config.model)

@@ -25,6 +25,7 @@ from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.environment import sensor_interval_s
 from resources.registry import ModelRegistry
+from resources.store_resources import ArtifactStoreResource
 
 
 @sensor(
@@ -37,7 +38,7 @@ from resources.registry import ModelRegistry
     ),
 )
 def model_registry_sensor(
-    context: SensorEvaluationContext, registry: ModelRegistry, artifacts: ArtifactStore
+    context: SensorEvaluationContext, registry: ModelRegistry, artifacts: ArtifactStoreResource
 ) -> SensorResult:
     plan = plan_deployments(registry, artifacts, DeploymentCursor.parse(context.cursor))
     keys = [partition_key(model, version) for model, version in plan.publish]
@@ -118,13 +119,13 @@ RETRAINING_JOBS = {"web": retrain_image_classifier.name, "pi": retrain_sensor_au
     ),
 )
 def drift_retraining_sensor(
-    context: SensorEvaluationContext, artifacts: ArtifactStore
+    context: SensorEvaluationContext, artifacts: ArtifactStoreResource
 ) -> SensorResult:
     threshold = float(os.environ.get("EDGELINE_DRIFT_PSI", "0.2"))
     handled = set(json.loads(context.cursor)) if context.cursor else set()
     requests = []
     for key in artifacts.list_keys(layout.REPORTS):
-        if not key.endswith("/report.json") or key in handled:
+        if not layout.is_report_json(key) or key in handled:
             continue
         report = artifacts.get_json(key)
         handled.add(key)

@@ -5,6 +5,9 @@ under the local root or an object under the bucket prefix. Every write is atomic
 sees the old bytes or the new bytes, never a part. Model files and published versions' files
 are written once (``layout.is_write_once``): the store refuses other bytes under such a key.
 Pointers that several writers move (channels) change by compare-and-swap.
+
+The stores import no Dagster (the gateway installs without it); the Dagster resources in
+``resources.store_resources`` are these stores with their fields as config.
 """
 
 import contextlib
@@ -22,8 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from resources.aws import AwsSettings, error_code
 from resources.errors import (
@@ -33,7 +35,7 @@ from resources.errors import (
     InvalidKeyError,
 )
 from resources.keys import validate_key, validate_prefix
-from resources.layout import is_write_once
+from resources.layout import deployed_file, is_write_once
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,8 +43,10 @@ if TYPE_CHECKING:
 DEFAULT_URL_EXPIRY_S = 15 * 60
 
 
-class ArtifactStore(ConfigurableResource, ABC):
+class ArtifactStore(BaseModel, ABC):
     """Put, get, list and delete artifacts by key; hand clients a URL to download one."""
+
+    model_config = ConfigDict(frozen=True)
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
@@ -455,7 +459,9 @@ class S3ArtifactStore(ArtifactStore):
 
     def download_origin(self) -> str | None:
         # where a published model file's presigned URL points (nothing is fetched)
-        url = urllib.parse.urlsplit(self.download_url("deploy/any-model/1/model.onnx", 60))
+        url = urllib.parse.urlsplit(
+            self.download_url(deployed_file("any-model", 1, "model.onnx"), 60)
+        )
         return f"{url.scheme}://{url.netloc}"
 
     def download_url(self, key: str, expires_in_s: int | None = None) -> str:

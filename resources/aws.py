@@ -1,4 +1,5 @@
-"""One botocore configuration for every boto3 client Edgeline makes."""
+"""One botocore configuration for every boto3 client Edgeline makes (no Dagster here: the gateway
+installs without it; ``resources.store_resources.AwsConfig`` is this as Dagster config)."""
 
 import importlib.util
 import os
@@ -8,8 +9,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotocoreConfig
-from dagster import Config
-from pydantic import Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 CLIENT_HOOK = "EDGELINE_AWS_CLIENT_HOOK"
 
@@ -32,12 +32,14 @@ def client_hook(path: str) -> Callable[[Any], None]:
     return module.install
 
 
-class AwsSettings(Config):
+class AwsSettings(BaseModel):
     """Region, endpoint, retries and timeouts shared by the S3, SageMaker and Logs clients.
 
     ``endpoint_url`` left empty lets boto3 read ``AWS_ENDPOINT_URL`` (and the per-service
     ``AWS_ENDPOINT_URL_<SERVICE>``) itself, which is how tests point at moto's server.
     """
+
+    model_config = ConfigDict(frozen=True)
 
     region_name: str = Field(
         default_factory=lambda: (

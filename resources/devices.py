@@ -12,7 +12,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from resources.aws import AwsSettings
+from resources.store_resources import AwsConfig
 
 
 class DeviceJobs(ConfigurableResource, ABC):
@@ -32,7 +32,7 @@ class IotDeviceJobs(DeviceJobs):
     """AWS IoT jobs for one thing group; empty ``thing_group_arn`` sends nothing."""
 
     thing_group_arn: str = Field(default="", description="Target thing group ARN (empty: no jobs).")
-    aws: AwsSettings = Field(default_factory=AwsSettings)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
 
     @property
     def iot(self) -> Any:

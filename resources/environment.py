@@ -1,7 +1,8 @@
 """The environment, in one place: EDGELINE_ENV (local|aws), where local data lives, which
 implementation of each IO boundary to use, the Dagster IO manager and instance config.
 
-The gateway uses it too (``io_resources``: no Dagster wiring is imported for it).
+The gateway uses it too: ``stores`` builds the artifact and telemetry stores, which import no
+Dagster; the functions that build Dagster resources import them (and Dagster) when called.
 """
 
 import os
@@ -9,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from resources.artifacts import LocalArtifactStore, S3ArtifactStore
-from resources.devices import IotDeviceJobs, PollingDeviceJobs
-from resources.registry import SageMakerModelRegistry, SqliteModelRegistry
 from resources.telemetry import CloudWatchTelemetryStore, SqliteTelemetryStore
 
 ENVIRONMENTS = ("local", "aws")
@@ -45,37 +44,61 @@ def s3_location() -> tuple[str, str]:
     return bucket, os.environ.get("EDGELINE_S3_PREFIX", "edgeline").strip("/")
 
 
-def local_io_resources(home: Path) -> dict[str, Any]:
+def local_stores(home: Path) -> dict[str, Any]:
+    """The artifact and telemetry stores under ``home``."""
     return {
         "artifacts": LocalArtifactStore(
             root=str(home / "artifacts"),
             gateway_url=os.environ.get("EDGELINE_GATEWAY_URL", ""),
         ),
-        "registry": SqliteModelRegistry(path=str(home / "registry.sqlite")),
         "telemetry": SqliteTelemetryStore(path=str(home / "telemetry.sqlite")),
+    }
+
+
+def aws_stores() -> dict[str, Any]:
+    """The artifact and telemetry stores in S3 and CloudWatch Logs."""
+    bucket, prefix = s3_location()
+    return {
+        "artifacts": S3ArtifactStore(bucket=bucket, prefix=prefix),
+        "telemetry": CloudWatchTelemetryStore(
+            log_group_prefix=os.environ.get("EDGELINE_LOG_GROUP_PREFIX", "/edgeline/telemetry")
+        ),
+    }
+
+
+def stores(env: str | None = None) -> dict[str, Any]:
+    """The artifact and telemetry stores for ``env`` (default: EDGELINE_ENV): the gateway's."""
+    env = env or edgeline_env()
+    return local_stores(edgeline_home()) if env == "local" else aws_stores()
+
+
+def local_io_resources(home: Path) -> dict[str, Any]:
+    """Artifacts, registry, telemetry and device jobs under ``home``, as Dagster resources."""
+    from resources.devices import PollingDeviceJobs
+    from resources.registry import SqliteModelRegistry
+    from resources.store_resources import as_resource
+
+    return {
+        **{name: as_resource(store) for name, store in local_stores(home).items()},
+        "registry": SqliteModelRegistry(path=str(home / "registry.sqlite")),
         "device_jobs": PollingDeviceJobs(),
     }
 
 
 def aws_io_resources() -> dict[str, Any]:
-    bucket, prefix = s3_location()
-    artifacts = S3ArtifactStore(bucket=bucket, prefix=prefix)
+    """Artifacts, registry, telemetry and device jobs on AWS, as Dagster resources."""
+    from resources.devices import IotDeviceJobs
+    from resources.registry import SageMakerModelRegistry
+    from resources.store_resources import as_resource
+
+    resources = {name: as_resource(store) for name, store in aws_stores().items()}
     return {
-        "artifacts": artifacts,
-        "registry": SageMakerModelRegistry(artifacts=artifacts),
-        "telemetry": CloudWatchTelemetryStore(
-            log_group_prefix=os.environ.get("EDGELINE_LOG_GROUP_PREFIX", "/edgeline/telemetry")
-        ),
+        **resources,
+        "registry": SageMakerModelRegistry(artifacts=resources["artifacts"]),
         "device_jobs": IotDeviceJobs(
             thing_group_arn=os.environ.get("EDGELINE_IOT_THING_GROUP_ARN", "")
         ),
     }
-
-
-def io_resources(env: str | None = None) -> dict[str, Any]:
-    """Artifacts, registry, telemetry and device jobs for ``env`` (default: EDGELINE_ENV)."""
-    env = env or edgeline_env()
-    return local_io_resources(edgeline_home()) if env == "local" else aws_io_resources()
 
 
 def code_location_args() -> list[str]:

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, ResourceDependency
 from pydantic import Field, PrivateAttr
 
 from resources import layout
 from resources.artifacts import ArtifactStore
-from resources.aws import AwsSettings, error_code
+from resources.aws import error_code
 from resources.errors import (
     InvalidDecisionError,
     InvalidModelNameError,
@@ -31,6 +31,7 @@ from resources.errors import (
     UnknownModelError,
     UnknownModelVersionError,
 )
+from resources.store_resources import AwsConfig
 
 OWNER_TAG = "edgeline:artifacts"
 PENDING = "PendingManualApproval"
@@ -292,8 +293,10 @@ class SageMakerModelRegistry(ModelRegistry):
     ``ApprovalDescription`` as JSON; a description typed by a person in Studio is kept as the reason.
     """
 
-    artifacts: ArtifactStore = Field(description="Where model cards are stored.")
-    aws: AwsSettings = Field(default_factory=AwsSettings)
+    artifacts: ResourceDependency[ArtifactStore] = Field(
+        description="Where model cards are stored."
+    )
+    aws: AwsConfig = Field(default_factory=AwsConfig)
     _group_arns: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property

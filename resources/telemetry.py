@@ -6,6 +6,9 @@ de-duplication: clients retry), ``client_kind`` (``web`` or ``pi``) and ``timest
 relies on and refuses an event that lacks it, by itself: the rest of the batch is stored, as
 CloudWatch Logs' PutLogEvents does. An event id stored before is a duplicate when it comes
 with the same content and a conflict (counted, dropped) with other content.
+
+The stores import no Dagster (the gateway installs without it); the Dagster resources in
+``resources.store_resources`` are these stores with their fields as config.
 """
 
 import contextlib
@@ -19,8 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from resources.aws import AwsSettings
 from resources.errors import InvalidTelemetryEventError
@@ -170,8 +172,10 @@ def _dedupe_sorted(rows: Iterable[tuple[int, str]]) -> list[Any]:
     return events
 
 
-class TelemetryStore(ConfigurableResource, ABC):
+class TelemetryStore(BaseModel, ABC):
     """Append client events; read one client kind's events for a half-open time window."""
+
+    model_config = ConfigDict(frozen=True)
 
     @abstractmethod
     def append(

@@ -105,3 +105,39 @@ def test_an_installed_package_keeps_data_in_the_home_and_loads_by_module(monkeyp
     assert environment.code_location_args() == ["-m", "orchestration.definitions"]
     monkeypatch.setattr(environment, "IN_CHECKOUT", True)
     assert environment.edgeline_home() == environment.PACKAGE_ROOT / ".edgeline"
+
+
+@pytest.mark.parametrize(
+    ("env", "config_fields"),
+    [
+        ("local", {"artifacts": {"root", "gateway_url"}, "telemetry": {"path"}}),
+        (
+            "aws",
+            {
+                "artifacts": {"bucket", "prefix", "url_expiry_s", "aws"},
+                "telemetry": {"log_group_prefix", "aws"},
+            },
+        ),
+    ],
+)
+def test_the_stores_are_dagster_resources_with_their_fields_as_config(
+    env, config_fields, monkeypatch, tmp_path
+):
+    """The stores import no Dagster; the code location gets each as a ConfigurableResource
+    that is the store, its fields the config the UI shows."""
+    from dagster import ConfigurableResource
+
+    from orchestration.definitions import build_definitions
+    from resources.artifacts import ArtifactStore
+    from resources.telemetry import TelemetryStore
+
+    monkeypatch.setenv("EDGELINE_HOME", str(tmp_path))
+    monkeypatch.setenv("EDGELINE_S3_BUCKET", "edgeline-bucket")
+    resources = build_resources(env)
+    assert isinstance(resources["artifacts"], ArtifactStore)
+    assert isinstance(resources["telemetry"], TelemetryStore)
+    defs = build_definitions(resources, env)
+    top = defs.get_repository_def().get_top_level_resources()
+    for name, fields in config_fields.items():
+        assert isinstance(resources[name], ConfigurableResource)
+        assert set(top[name].config_schema.config_type.fields) == fields

@@ -26,6 +26,7 @@ from assets.conversion.verdicts import PARITY_CHECK, gate_check, record_verdict
 from assets.metadata import rounded
 from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 if TYPE_CHECKING:
     import torch
@@ -78,11 +79,6 @@ class ExportPlan:
 ExportPlanner = Callable[[ArtifactStore, dict[str, Any]], ExportPlan]
 
 
-def run_artifact_dir(model_name: str, context: AssetExecutionContext) -> str:
-    """Where a run's model files go: immutable, one folder per run."""
-    return layout.model_run(model_name, context.run.run_id)
-
-
 def build_export_asset(
     *,
     name: str,
@@ -108,7 +104,9 @@ def build_export_asset(
         ],
         description=description,
     )
-    def export_asset(context: AssetExecutionContext, artifacts: ArtifactStore, **upstream: Any):
+    def export_asset(
+        context: AssetExecutionContext, artifacts: ArtifactStoreResource, **upstream: Any
+    ):
         import torch
 
         from assets.conversion.export import export_onnx
@@ -137,7 +135,7 @@ def build_export_asset(
             model_file = store_model_file(
                 artifacts,
                 path,
-                key=run_artifact_dir(exported.model_name, context) + "model.fp32.onnx",
+                key=layout.run_onnx(exported.model_name, context.run.run_id, "fp32"),
                 precision="fp32",
                 input_spec=exported.input.as_dict(),
                 outputs=exported.outputs,
@@ -220,7 +218,9 @@ def build_variant_asset(
         ],
         description=f"{variant.description} Gated against fp32 on held-out data.",
     )
-    def variant_asset(context: AssetExecutionContext, artifacts: ArtifactStore, **inputs: Any):
+    def variant_asset(
+        context: AssetExecutionContext, artifacts: ArtifactStoreResource, **inputs: Any
+    ):
         reference: ModelFile = inputs[reference_input]["file"]
         model, _ = layout.parse_model_run(reference.key)
         judged_on = load_inputs(artifacts, inputs)
@@ -237,7 +237,7 @@ def build_variant_asset(
             model_file = store_model_file(
                 artifacts,
                 built.path,
-                key=run_artifact_dir(model, context) + f"model.{variant.name}.onnx",  # its own run
+                key=layout.run_onnx(model, context.run.run_id, variant.name),  # its own run
                 precision=variant.name,
                 input_spec=reference.input_spec,
                 outputs=reference.outputs,

@@ -5,6 +5,8 @@ code treats them all the same way, so a new target (another precision, another r
 one more entry, not a new special case.
 """
 
+import contextlib
+import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -172,19 +174,23 @@ def _quantize(
     import onnx
 
     input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
-    quantize_static(
-        str(prepared),
-        str(dst),
-        ArrayCalibrationReader(input_name, fit),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["Conv", "Gemm", "MatMul"],
-        calibrate_method=getattr(CalibrationMethod, method),
-        nodes_to_exclude=keep_float,
-        extra_options={"CalibMovingAverage": True} if method == "MinMax" else {},
-    )
+    printed = io.StringIO()  # the calibrator prints a line per histogram: to the log instead
+    with contextlib.redirect_stdout(printed):
+        quantize_static(
+            str(prepared),
+            str(dst),
+            ArrayCalibrationReader(input_name, fit),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            calibrate_method=getattr(CalibrationMethod, method),
+            nodes_to_exclude=keep_float,
+            extra_options={"CalibMovingAverage": True} if method == "MinMax" else {},
+        )
+    if printed.getvalue().strip():
+        log.debug("int8 calibration (%s): %s", method, " | ".join(printed.getvalue().split("\n")))
 
 
 @dataclass(frozen=True)

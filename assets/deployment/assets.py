@@ -15,9 +15,9 @@ from assets.deployment.publish import iot_job_document, publish_model_version
 from assets.metadata import rounded
 from assets.sensors.assets import registered_sensor_autoencoder
 from assets.vision.assets import registered_image_classifier
-from resources.artifacts import ArtifactStore
 from resources.devices import DeviceJobs
 from resources.registry import ModelRegistry
+from resources.store_resources import ArtifactStoreResource
 
 model_versions = DynamicPartitionsDefinition(name="model_versions")
 
@@ -40,7 +40,7 @@ model_versions = DynamicPartitionsDefinition(name="model_versions")
 )
 def published_model(
     context: AssetExecutionContext,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
     registry: ModelRegistry,
     device_jobs: DeviceJobs,
 ) -> Output[dict]:

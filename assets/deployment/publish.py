@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from edgeline_contract.manifest import MANIFEST_SCHEMA, MIN_CLIENT_VERSION, manifest_problems
 from resources import layout
 from resources.artifacts import ArtifactStore, json_bytes
 from resources.errors import ConcurrentWriteError, EdgelineError
 from resources.registry import APPROVED, ModelRegistry
 
-MANIFEST_SCHEMA = "edgeline.manifest/1"
 POINTER_SCHEMA = "edgeline.channel/1"
-MIN_CLIENT_VERSION = "1.0.0"
 # Which backends run each task's model. Each one ranks the variants by what was measured on it:
 # the Pi runs onnxruntime's CPU provider, the same one the pipeline times, so it takes the fastest
 # measured variant. In the browser, bench/web.py timed onnxruntime-web 1.30's wasm backend in
@@ -78,7 +77,7 @@ def build_manifest(
         {
             "precision": v["precision"],
             "file": PurePosixPath(v["key"]).name,
-            "key": layout.deployed_version(model, version) + PurePosixPath(v["key"]).name,
+            "key": layout.deployed_file(model, version, PurePosixPath(v["key"]).name),
             "sha256": v["sha256"],
             "bytes": v["bytes"],
             "input": {k: v["input_spec"][k] for k in ("name", "shape", "dtype")},
@@ -110,6 +109,10 @@ def build_manifest(
         manifest["window"] = task["window"]
         if "profile" in task:  # units, valid ranges and the interval: what a device must send
             manifest["profile"] = task["profile"]
+    problems = manifest_problems(manifest)
+    if problems:  # no client could read it: a bug here or a card the contract does not cover
+        named = "; ".join(f"{field} {message}" for field, message in problems[:5])
+        raise PublishError(f"{model} v{version}: the manifest breaks {MANIFEST_SCHEMA}: {named}")
     return manifest
 
 
@@ -129,8 +132,7 @@ def publish_model_version(
         raise PublishError(
             f"{model} v{version} is {described.status}, not Approved: not publishing"
         )
-    prefix = layout.deployed_version(model, version)
-    manifest_key = prefix + "manifest.json"
+    manifest_key = layout.manifest(model, version)
     copied: list[str] = []
     if not store.exists(manifest_key):
         card = registry.get_model_card(model, version)
@@ -147,11 +149,13 @@ def publish_model_version(
             store.put_bytes(entry["key"], data, content_type="application/octet-stream")
             copied.append(entry["key"])
         if "labels" in manifest:
-            store.put_json(prefix + "labels.json", manifest["labels"])
-            copied.append(prefix + "labels.json")
+            store.put_json(layout.labels(model, version), manifest["labels"])
+            copied.append(layout.labels(model, version))
         if "pi" in manifest["recommended"]:
-            store.put_json(prefix + "iot-job.json", iot_job_document(manifest, manifest_key))
-            copied.append(prefix + "iot-job.json")
+            store.put_json(
+                layout.device_job(model, version), iot_job_document(manifest, manifest_key)
+            )
+            copied.append(layout.device_job(model, version))
         store.put_json(manifest_key, manifest)
         copied.append(manifest_key)
     before, after = update_channel(store, registry, model, channel)
@@ -181,7 +185,7 @@ def _channel_target(store: ArtifactStore, registry: ModelRegistry, model: str) -
     """The newest version that is approved now and fully published (its manifest written)."""
     approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
     return next(
-        (v for v in approved if store.exists(layout.deployed_version(model, v) + "manifest.json")),
+        (v for v in approved if store.exists(layout.manifest(model, v))),
         None,
     )
 
@@ -224,7 +228,7 @@ def update_channel(
             "previous_version": before,
         }
         if target is not None:
-            manifest_key = layout.deployed_version(model, target) + "manifest.json"
+            manifest_key = layout.manifest(model, target)
             pointer["manifest_key"] = manifest_key
             pointer["manifest_sha256"] = _sha256(store.get_bytes(manifest_key))
         try:

@@ -21,6 +21,7 @@ from assets.deployment.registration import build_model_card, register_model_vers
 from assets.metadata import rounded
 from resources.artifacts import ArtifactStore
 from resources.registry import ModelRegistry
+from resources.store_resources import ArtifactStoreResource
 
 # (artifacts, upstream values, the variants registered) -> metrics per variant's precision
 VariantEvaluation = Callable[[ArtifactStore, dict[str, Any], list[ModelFile]], dict[str, Any]]
@@ -70,7 +71,7 @@ def build_registration_asset(
     def registration_asset(
         context: AssetExecutionContext,
         registry: ModelRegistry,
-        artifacts: ArtifactStore,
+        artifacts: ArtifactStoreResource,
         **upstream: Any,
     ) -> Output[dict[str, Any]]:
         exported = upstream[f"{asset_prefix}_onnx"]

@@ -29,7 +29,6 @@ from assets.conversion.assets import (
     Parity,
     build_export_asset,
     build_variant_asset,
-    run_artifact_dir,
 )
 from assets.conversion.variants import Variant, anomaly_agreement, anomaly_gate, convert_to_fp16
 from assets.deployment.registration_asset import RegistrationFacts, build_registration_asset
@@ -37,7 +36,6 @@ from assets.metadata import rounded
 from assets.partitions import sensor_days, sensor_profiles, sensor_readings
 from assets.plots import histogram_plot, line_plot, png_markdown
 from assets.sensors.data import (
-    SIMULATED,
     read_days,
     read_profile,
     record_profile,
@@ -60,6 +58,7 @@ from edgeline_contract.profile import WIND_TURBINE
 from edgeline_simulator.turbines import FleetSettings
 from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 GROUP = "sensors"
 
@@ -104,14 +103,14 @@ class RawSensorConfig(Config):
     ),
 )
 def raw_sensor_data(
-    context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStoreResource
 ) -> Output[dict[str, Any]]:
     key = context.partition_key
     assert isinstance(key, MultiPartitionKey)
     day = key.keys_by_dimension["day"]
     profile = read_profile(artifacts, key.keys_by_dimension["profile"])
     keys = stored_days(artifacts, profile.name).get(day, [])
-    ingested = [k for k in keys if not k.endswith(f"/{SIMULATED}")]
+    ingested = [k for k in keys if not layout.is_simulated_readings(k)]
     if ingested:
         (frame, repeated), source = read_days(artifacts, ingested), "ingested"
     elif profile == WIND_TURBINE:
@@ -119,7 +118,7 @@ def raw_sensor_data(
         frame = simulated_day(date.fromisoformat(day), settings, config.seed)
         record_profile(artifacts, profile)
         repeated = 0
-        artifacts.put_frame(layout.sensor_day(profile.name, day) + SIMULATED, frame)
+        artifacts.put_frame(layout.simulated_readings(profile.name, day), frame)
         source = "simulated"
     else:
         raise ValueError(
@@ -185,7 +184,7 @@ class SensorFeaturesConfig(Config):
     ),
 )
 def sensor_features(
-    context: AssetExecutionContext, config: SensorFeaturesConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: SensorFeaturesConfig, artifacts: ArtifactStoreResource
 ) -> Output[SensorFeatures]:
     profile = read_profile(artifacts, context.partition_key)
     days = dict(list(stored_days(artifacts, profile.name).items())[-config.max_days :])
@@ -207,7 +206,7 @@ def sensor_features(
         config.unlabelled_as_normal,
     )
     data, version = encode_dataset(prepared.windows, prepared.split)
-    key = layout.dataset(profile.name, version) + "windows.npz"
+    key = layout.sensor_windows(profile.name, version)
     artifacts.put_bytes(key, data)
     record = SensorFeatures(
         key,
@@ -269,7 +268,7 @@ def sensor_autoencoder(
     context: AssetExecutionContext,
     config: AutoencoderConfig,
     sensor_features: SensorFeatures,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
 ) -> Output[TrainedAutoencoder]:
     from assets.conversion.weights import save_weights
     from assets.sensors.training import (
@@ -303,7 +302,7 @@ def sensor_autoencoder(
         errors, result.threshold, data.state[test], data.label[test], data.labels
     )
     metrics["best_epoch"] = result.best_epoch
-    weights_key = run_artifact_dir(profile.model, context) + "model.pt"
+    weights_key = layout.run_weights(profile.model, context.run.run_id)
     save_weights(result.model, artifacts, weights_key)
     curves = line_plot(
         {

@@ -24,7 +24,6 @@ from resources.artifacts import PARQUET, ArtifactStore, frame_bytes
 
 EPOCH_DAY = date(2026, 1, 1)  # day indices (and so the simulator's seeds) count from here
 NORMAL, ANOMALY, UNLABELLED = 0, 1, -1
-SIMULATED = "simulated.parquet"  # the simulated fleet's day, when nothing was ingested for it
 MAX_OUT_OF_RANGE = 0.05  # a larger share of impossible values is a wrong mapping or unit
 MAX_BAD_TIMESTAMPS = 0.05  # a larger share of unreadable times is a wrong date format
 UNREADABLE_SHOWN = 3  # distinct unreadable timestamps quoted when there are too many
@@ -358,9 +357,9 @@ def read_profile(store: ArtifactStore, name: str) -> SensorProfile:
         return BUILT_IN[name]
     stored = sorted(
         {
-            k[len(layout.RAW_SENSORS) :].split("/")[0]
+            profile
             for k in store.list_keys(layout.RAW_SENSORS)
-            if k.endswith("profile.json")
+            if (profile := layout.parse_sensor_profile(k))
         }
     )
     raise SensorDataError(
@@ -379,28 +378,28 @@ def store_ingested_readings(
     written."""
     record_profile(store, profile)
     days = []
-    for day, part in split_by_day(frame).items():
-        prefix = layout.sensor_day(profile.name, day.isoformat())
-        key = _put_readings(store, prefix, part)
+    for date_of, part in split_by_day(frame).items():
+        day = date_of.isoformat()
+        key = _put_readings(store, profile.name, day, part)
         if replace:
             devices = set(part["device_id"])
-            for old in store.list_keys(prefix):
-                if old == key or not old.rsplit("/", 1)[-1].startswith("ingested-"):
+            for old in store.list_keys(layout.sensor_day(profile.name, day)):
+                if old == key or not layout.is_ingested_readings(old):
                     continue
                 stored = store.get_frame(old)
                 kept = stored[~stored["device_id"].isin(devices)]
                 if len(kept) == len(stored):
                     continue
                 if len(kept):
-                    _put_readings(store, prefix, kept)
+                    _put_readings(store, profile.name, day, kept)
                 store.delete(old)
-        days.append(day.isoformat())
+        days.append(day)
     return days
 
 
-def _put_readings(store: ArtifactStore, prefix: str, part: pd.DataFrame) -> str:
+def _put_readings(store: ArtifactStore, profile: str, day: str, part: pd.DataFrame) -> str:
     data = frame_bytes(part.reset_index(drop=True))
-    key = f"{prefix}ingested-{hashlib.sha256(data).hexdigest()[:12]}.parquet"
+    key = layout.ingested_readings(profile, day, hashlib.sha256(data).hexdigest()[:12])
     store.put_bytes(key, data, content_type=PARQUET)
     return key
 
@@ -417,22 +416,20 @@ def forget_readings(store: ArtifactStore, profile: str) -> int:
 def stored_days(store: ArtifactStore, profile: str) -> dict[str, list[str]]:
     """Day -> the Parquet keys of ``profile``'s readings that day, oldest day first: the
     ingested files, or, on a day nothing was ingested, the simulated one."""
-    prefix = layout.sensor_readings(profile)
     days: dict[str, list[str]] = {}
-    for key in sorted(store.list_keys(prefix)):
-        if key.endswith(".parquet") and key[len(prefix) :].startswith("date="):
-            days.setdefault(key[len(prefix) :].split("/")[0].removeprefix("date="), []).append(key)
+    for key in sorted(store.list_keys(layout.sensor_readings(profile))):
+        found = layout.parse_sensor_day(key)
+        if found:
+            days.setdefault(found[1], []).append(key)
     for day, keys in days.items():
-        ingested = [k for k in keys if not k.endswith(f"/{SIMULATED}")]
+        ingested = [k for k in keys if not layout.is_simulated_readings(k)]
         days[day] = ingested or keys
     return dict(sorted(days.items()))
 
 
 def profile_for_model(store: ArtifactStore, model: str) -> str | None:
     """The stored (or built-in) profile that trains ``model``, if one does."""
-    names = {
-        k[len(layout.RAW_SENSORS) :].split("/")[0] for k in store.list_keys(layout.RAW_SENSORS)
-    }
+    names = {layout.sensor_profile_of(k) for k in store.list_keys(layout.RAW_SENSORS)}
     for name in sorted(names | set(BUILT_IN)):
         try:
             if read_profile(store, name).model == model:

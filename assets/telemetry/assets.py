@@ -36,10 +36,10 @@ from assets.telemetry.reports import (
 )
 from assets.vision.review import pending_images
 from resources import layout
-from resources.artifacts import ArtifactStore
 from resources.errors import EdgelineError
 from resources.registry import ModelRegistry
-from resources.telemetry import CLIENT_KINDS, TelemetryStore
+from resources.store_resources import ArtifactStoreResource, TelemetryStoreResource
+from resources.telemetry import CLIENT_KINDS
 
 GROUP = "telemetry"
 # the hour and the day in progress are partitions too (end_offset=1): "today so far" can be
@@ -72,7 +72,9 @@ def build_events_asset(client_kind: str) -> AssetsDefinition:
         ),
     )
     def events_asset(
-        context: AssetExecutionContext, telemetry: TelemetryStore, artifacts: ArtifactStore
+        context: AssetExecutionContext,
+        telemetry: TelemetryStoreResource,
+        artifacts: ArtifactStoreResource,
     ) -> Output[dict[str, Any]]:
         window = context.partition_time_window
         events, skipped = readable_events(
@@ -152,7 +154,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
     def report_asset(
         context: AssetExecutionContext,
         config: ReportConfig,
-        artifacts: ArtifactStore,
+        artifacts: ArtifactStoreResource,
         registry: ModelRegistry,
     ):
         key = context.partition_key
@@ -174,15 +176,21 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             client_kind, day, frame, baseline, version, model, waiting, no_baseline_because=why_not
         )
         plots = report_plots(client_kind, frame, report, baseline)
-        prefix = layout.report(client_kind, day, model)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
         for title, png in plots.items():
-            artifacts.put_bytes(prefix + title.replace(" ", "_") + ".png", png, "image/png")
+            artifacts.put_bytes(
+                layout.report_plot(client_kind, day, model, title), png, "image/png"
+            )
         markdown = report_markdown(report)
-        artifacts.put_json(prefix + "report.json", report)
-        artifacts.put_bytes(prefix + "report.md", markdown.encode(), "text/markdown")
+        report_key = layout.report_json(client_kind, day, model)
+        artifacts.put_json(report_key, report)
         artifacts.put_bytes(
-            prefix + "report.html", report_html(report, encoded).encode(), "text/html"
+            layout.report_markdown(client_kind, day, model), markdown.encode(), "text/markdown"
+        )
+        artifacts.put_bytes(
+            layout.report_html(client_kind, day, model),
+            report_html(report, encoded).encode(),
+            "text/html",
         )
         metadata: dict[str, Any] = {
             "model": model,
@@ -192,7 +200,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             "drift_psi": report["drift_psi"] if report["drift_psi"] is not None else "not measured",
             **({"shared_images_waiting_for_review": waiting} if waiting is not None else {}),
             "report": MetadataValue.md(markdown),
-            "report_key": prefix + "report.json",
+            "report_key": report_key,
         }
         for title, png in plots.items():
             metadata[f"plot_{title.replace(' ', '_')}"] = MetadataValue.md(png_markdown(png, title))

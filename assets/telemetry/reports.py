@@ -2,83 +2,16 @@
 
 import html
 import itertools
-import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from edgeline_contract.telemetry import readable_event
+
 LOW_CONFIDENCE = 0.5
 CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
-
-
-# the contract's fields (edgeline.telemetry/1); anything else in a stored event is left out
-EVENT_FIELDS = (
-    "schema",
-    "event_id",
-    "client_kind",
-    "device_id",
-    "model",
-    "model_version",
-    "variant",
-    "backend",
-    "threads",
-    "timestamp",
-    "latency_ms",
-    "top_k",
-    "reconstruction_error",
-    "anomaly",
-    "image_key",
-)
-
-
-def _finite(value: Any, low: float, high: float) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and low <= value <= high
-    )
-
-
-def _problem(event: Any, client_kind: str) -> str | None:
-    """Why a stored event cannot be rolled up, or None when it can."""
-    if not isinstance(event, dict):
-        return "not an object"
-    for name in ("event_id", "device_id", "model", "variant", "timestamp"):
-        if not isinstance(event.get(name), str) or not event[name]:
-            return f"{name} missing or not text"
-    version = event.get("model_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 10**6:
-        return "model_version not a whole number in 1..1,000,000"
-    if not _finite(event.get("latency_ms"), 0.0, 600_000.0):
-        return "latency_ms not a finite number in 0..600,000"
-    for name, kind in (("backend", str), ("image_key", str), ("threads", int)):
-        if event.get(name) is not None and (
-            not isinstance(event[name], kind) or isinstance(event[name], bool)
-        ):
-            return f"{name} of the wrong type"
-    try:
-        if datetime.fromisoformat(event["timestamp"]).tzinfo is None:
-            return "timestamp without a time zone"
-    except ValueError:
-        return "timestamp not ISO 8601"
-    if client_kind == "web":
-        top = event.get("top_k")
-        if not isinstance(top, list) or not top:
-            return "top_k missing"
-        for entry in top:
-            if not isinstance(entry, dict) or not isinstance(entry.get("label"), str):
-                return "top_k entry without a label"
-            if not _finite(entry.get("confidence"), 0.0, 1.0):
-                return "top_k confidence not in 0..1"
-    else:
-        if not _finite(event.get("reconstruction_error"), 0.0, 1e12):
-            return "reconstruction_error not a finite number in 0..1e12"
-        if not isinstance(event.get("anomaly"), bool):
-            return "anomaly not true or false"
-    return None
 
 
 def readable_events(
@@ -88,9 +21,9 @@ def readable_events(
     (written by an older client, or straight into the store) never fails the hour."""
     kept, skipped = [], []
     for event in events:
-        problem = _problem(event, client_kind)
+        problem = readable_event(event, client_kind)
         if problem is None:
-            kept.append({k: v for k, v in event.items() if k in EVENT_FIELDS})
+            kept.append(event)
         else:
             event_id = event.get("event_id") if isinstance(event, dict) else None
             skipped.append((str(event_id)[:64], problem))

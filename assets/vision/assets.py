@@ -32,7 +32,6 @@ from assets.conversion.assets import (
     Parity,
     build_export_asset,
     build_variant_asset,
-    run_artifact_dir,
 )
 from assets.conversion.model_file import ModelFile
 from assets.conversion.variants import (
@@ -64,6 +63,7 @@ from assets.vision.review import (
 )
 from resources import layout
 from resources.artifacts import ArtifactStore
+from resources.store_resources import ArtifactStoreResource
 
 GROUP = "vision"
 
@@ -111,7 +111,7 @@ class RawImagesConfig(Config):
     ),
 )
 def raw_images(
-    context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: RawImagesConfig, artifacts: ArtifactStoreResource
 ) -> Output[dict[str, int]]:
     moved = adopt_single_model_home(artifacts)
     if moved:
@@ -134,24 +134,25 @@ def raw_images(
     keys = artifacts.list_keys(prefix)
     if not keys and spec.demo_images and config.generate_demo_if_empty:
         context.log.info("%s has no images: writing the synthetic demo set", spec.name)
-        for key, data in generate_demo_images(
+        for relative, data in generate_demo_images(
             config.demo_images_per_class,
             config.demo_image_size,
             config.demo_seed,
             class_backgrounds=config.demo_class_backgrounds,
         ):
-            artifacts.put_bytes(prefix + key, data)
+            label, name = relative.split("/")
+            artifacts.put_bytes(layout.model_image(spec.name, label, name), data)
         keys = artifacts.list_keys(prefix)
     if not keys:
         raise ValueError(
             f"model {spec.name} has no images under {prefix}: add a folder with one sub-folder "
             f"of images per class (`edgeline ingest-images FOLDER --model {spec.name}`)"
         )
+    labelled = [(k, found[0]) for k in keys if (found := layout.parse_labelled_image(prefix, k))]
     counts: dict[str, int] = {}
-    for key in keys:
-        label = key[len(prefix) :].split("/")[0]
+    for _, label in labelled:
         counts[label] = counts.get(label, 0) + 1
-    samples = [k for k in keys if "/" in k[len(prefix) :]][:: max(1, len(keys) // 24)][:24]
+    samples = labelled[:: max(1, len(labelled) // 24)][:24]
     metadata: dict[str, Any] = {
         "model": spec.name,
         "files": len(keys),
@@ -159,7 +160,7 @@ def raw_images(
         "unreviewed_images_requeued": requeued,
         "classes": len(counts),
         "count_per_class": MetadataValue.json(counts),
-        **sample_grid(artifacts, [(k, k[len(prefix) :].split("/")[0]) for k in samples]),
+        **sample_grid(artifacts, samples),
     }
     return Output(counts, metadata=rounded(metadata))
 
@@ -209,7 +210,7 @@ class ImageReviewConfig(Config):
     ),
 )
 def shared_image_queue(
-    context: AssetExecutionContext, config: ImageReviewConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: ImageReviewConfig, artifacts: ArtifactStoreResource
 ) -> Output[dict[str, int]]:
     accepted = (
         accept_images(artifacts, config.accept, config.by, config.label, config.new_class)
@@ -260,7 +261,7 @@ class ImageDatasetConfig(Config):
     ),
 )
 def image_dataset(
-    context: AssetExecutionContext, config: ImageDatasetConfig, artifacts: ArtifactStore
+    context: AssetExecutionContext, config: ImageDatasetConfig, artifacts: ArtifactStoreResource
 ) -> Output[ImageDataset]:
     model = context.partition_key
     dataset = build_image_dataset(
@@ -268,7 +269,7 @@ def image_dataset(
     )
     version = dataset.data_version
     artifacts.put_json(
-        layout.dataset(model, version) + "dataset.json",
+        layout.image_dataset_index(model, version),
         {
             "labels": list(dataset.labels),
             "records": [r.__dict__ for r in dataset.records],
@@ -417,7 +418,7 @@ def image_classifier(
     context: AssetExecutionContext,
     config: ImageClassifierConfig,
     image_dataset: ImageDataset,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStoreResource,
 ) -> Output[TrainedClassifier]:
     import torch
 
@@ -467,8 +468,8 @@ def image_classifier(
     matrix = confusion_matrix(test_targets, predictions, len(labels))
     best = result.history[result.best_epoch - 1]
 
-    run_dir = run_artifact_dir(spec.name, context)
-    weights_key = run_dir + "model.pt"
+    run_id = context.run.run_id
+    weights_key = layout.run_weights(spec.name, run_id)
     save_weights(model, artifacts, weights_key)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     metrics = {
@@ -499,8 +500,10 @@ def image_classifier(
         "value",
     )
     confusion = confusion_plot(matrix, labels, f"test set (accuracy {test_accuracy:.3f})")
-    artifacts.put_bytes(run_dir + "training_curves.png", curves, "image/png")
-    artifacts.put_bytes(run_dir + "confusion_matrix.png", confusion, "image/png")
+    artifacts.put_bytes(layout.run_plot(spec.name, run_id, "training curves"), curves, "image/png")
+    artifacts.put_bytes(
+        layout.run_plot(spec.name, run_id, "confusion matrix"), confusion, "image/png"
+    )
     record = TrainedClassifier(
         weights_key, labels, image_size, width_mult, metrics, result.history, spec.name
     )

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
+from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.images import read_image_header
 
@@ -119,11 +120,11 @@ def build_image_dataset(
     skipped: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
     for key in store.list_keys(prefix):
-        parts = PurePosixPath(key[len(prefix) :]).parts
-        if len(parts) != 2:
+        found = layout.parse_labelled_image(prefix, key)
+        if not found:
             skipped.append((key, "not in a <label>/<image> folder"))
             continue
-        label, name = parts
+        label, name = found
         if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((key, f"not an image file type ({', '.join(sorted(IMAGE_SUFFIXES))})"))
             continue
@@ -207,6 +208,6 @@ def ingest_image_folder(
             left_out.append((str(relative), "not a jpg, png or webp file"))
             continue
         label, name = (safe_name(part) for part in relative.parts)
-        store.put_file(f"{prefix}{label}/{name}", path)
+        store.put_file(layout.labelled_image(prefix, label, name), path)
         copied[label] = copied.get(label, 0) + 1
     return copied, left_out

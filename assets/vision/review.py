@@ -46,13 +46,14 @@ def pending_images(store: ArtifactStore) -> list[SharedImage]:
     """Every shared image waiting for a decision, oldest day first."""
     pending = []
     for key in _image_keys(store, layout.INCOMING_IMAGES):
-        sidecar = store.get_json(key + ".json") if store.exists(key + ".json") else {}
+        sidecar_key = layout.image_sidecar(key)
+        sidecar = store.get_json(sidecar_key) if store.exists(sidecar_key) else {}
         pending.append(
             SharedImage(
                 key=key,
                 suggested_label=sidecar.get("label") or None,
                 uploader=sidecar.get("device_id"),
-                day=key[len(layout.INCOMING_IMAGES) :].split("/")[0],
+                day=layout.parse_incoming_image(key)[0],
                 bytes=int(sidecar.get("bytes") or store.size(key)),
                 model=sidecar.get("model") or SINGLE_IMAGE_MODEL,
             )
@@ -77,17 +78,18 @@ def requeue_unreviewed(store: ArtifactStore, model: str) -> int:
     waiting = {PurePosixPath(k).name for k in _image_keys(store, layout.INCOMING_IMAGES)}
     today = datetime.now(UTC).date()
     requeued = 0
-    prefix = layout.model_images(model)
-    for key in _image_keys(store, prefix):
-        label, _, name = key[len(prefix) :].partition("/")
-        if not name.startswith(ADOPTED_UNREVIEWED):
+    tree = layout.model_images(model)
+    for key in _image_keys(store, tree):
+        found = layout.parse_labelled_image(tree, key)
+        if not found or not found[1].startswith(ADOPTED_UNREVIEWED):
             continue
+        label, name = found
         original = name[len(ADOPTED_UNREVIEWED) :]
         if original not in waiting:
             target = layout.incoming_image(today, "adopted-unreviewed", original)
             store.put_bytes(target, store.get_bytes(key))
             store.put_json(
-                target + ".json",
+                layout.image_sidecar(target),
                 {"label": label, "device_id": None, "bytes": store.size(key), "model": model},
             )
         store.delete(key)
@@ -97,8 +99,12 @@ def requeue_unreviewed(store: ArtifactStore, model: str) -> int:
 
 def classes(store: ArtifactStore, model: str) -> set[str]:
     """The labels ``model``'s images hold (a user's folders and accepted images)."""
-    prefix = layout.model_images(model)
-    return {k[len(prefix) :].split("/")[0] for k in store.list_keys(prefix)}
+    tree = layout.model_images(model)
+    return {
+        parsed[0]
+        for parsed in (layout.parse_labelled_image(tree, k) for k in store.list_keys(tree))
+        if parsed
+    }
 
 
 def _queued(store: ArtifactStore, keys: list[str]) -> dict[str, SharedImage]:
@@ -131,7 +137,7 @@ def _decided(
             **details,
         },
     )
-    store.delete(image.key + ".json")
+    store.delete(layout.image_sidecar(image.key))
     store.delete(image.key)
 
 
@@ -170,7 +176,7 @@ def accept_images(
             )
         targets[key] = (
             chosen,
-            f"{layout.model_images(image.model)}{chosen}/{ACCEPTED}{PurePosixPath(key).name}",
+            layout.model_image(image.model, chosen, ACCEPTED + PurePosixPath(key).name),
         )
     for key, image in images.items():
         label_of, target = targets[key]

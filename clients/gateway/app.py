@@ -115,10 +115,10 @@ def create_app(
 
 
 def app_from_environment(settings: GatewaySettings | None = None) -> FastAPI:
-    """The app wired to the resources EDGELINE_ENV selects (uvicorn and Lambda entry point)."""
-    from resources.environment import io_resources
+    """The app wired to the stores EDGELINE_ENV selects (uvicorn and Lambda entry point)."""
+    from resources.environment import stores
 
-    resources = io_resources()
+    selected = stores()
     return create_app(
-        settings or settings_from_environment(), resources["artifacts"], resources["telemetry"]
+        settings or settings_from_environment(), selected["artifacts"], selected["telemetry"]
     )

@@ -16,6 +16,7 @@ from clients.gateway.bodies import BodyBudget
 from clients.gateway.settings import GatewaySettings
 from clients.gateway.web_models import WebModels
 from clients.gateway.web_tokens import WebTokenSigner
+from edgeline_contract.scopes import IMAGES_WRITE, MANIFEST_READ, TELEMETRY_WRITE
 from resources.artifacts import ArtifactStore
 from resources.telemetry import TelemetryStore
 
@@ -73,6 +74,6 @@ def requires(scope: str) -> Callable[..., Caller]:
     return admit
 
 
-ManifestReader = Annotated[Caller, Depends(requires("manifest:read"))]
-TelemetryWriter = Annotated[Caller, Depends(requires("telemetry:write"))]
-ImageWriter = Annotated[Caller, Depends(requires("images:write"))]
+ManifestReader = Annotated[Caller, Depends(requires(MANIFEST_READ))]
+TelemetryWriter = Annotated[Caller, Depends(requires(TELEMETRY_WRITE))]
+ImageWriter = Annotated[Caller, Depends(requires(IMAGES_WRITE))]

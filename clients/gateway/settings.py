@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from clients.gateway.auth import DEFAULT_DEVICE_RATES, DEFAULT_WEB_RATES
 from clients.gateway.rate_limit import Rate
-from clients.gateway.schema import MAX_BATCH
+from edgeline_contract.telemetry import MAX_BATCH
 
 
 class GatewaySettings(BaseModel):

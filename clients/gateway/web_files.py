@@ -20,6 +20,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from edgeline_contract import SCHEMA_DIR
+
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 ORT_PACKAGE = "onnxruntime-web"
 SWAGGER_PACKAGE = "swagger-ui-dist"
@@ -55,6 +57,7 @@ class WebFiles:
         self.app_dir = root / "app"
         self.ort_dir = root / "node_modules" / ORT_PACKAGE / "dist"
         self.swagger_dir = root / "node_modules" / SWAGGER_PACKAGE
+        self.contract_dir = SCHEMA_DIR
         self._cache: dict[Path, tuple[float, Encoded]] = {}
         self._lock = threading.Lock()
 
@@ -73,12 +76,19 @@ class WebFiles:
             for path in self.app_dir.rglob("*")
             if path.is_file()
         )
-        return ["/", *app, *(f"/app/vendor/ort/{name}" for name in ORT_SHELL_FILES)]
+        contract = sorted(f"/app/contract/{path.name}" for path in self.contract_files())
+        ort = (f"/app/vendor/ort/{name}" for name in ORT_SHELL_FILES)
+        return ["/", *app, *contract, *ort]
+
+    def contract_files(self) -> list[Path]:
+        """The contract's JSON Schema files, which the page validates manifests against."""
+        return sorted(self.contract_dir.glob("*.json"))
 
     def shell_version(self) -> str:
         """Changes whenever a shell file changes, so that browsers install the new shell."""
         digest = hashlib.sha256(self.ort_version().encode())
-        for path in sorted([self.root / "index.html", *self.app_dir.rglob("*")]):
+        shell = [self.root / "index.html", *self.app_dir.rglob("*"), *self.contract_files()]
+        for path in sorted(shell):
             if path.is_file():
                 digest.update(path.name.encode() + self.encoded(path).etag.encode())
         return digest.hexdigest()[:16]
@@ -178,6 +188,11 @@ def ort_file(name: str, request: Request, files: Files) -> Response:
     if not ORT_FILE.match(name):
         raise HTTPException(404, f"no onnxruntime-web file {name!r}")
     return files.respond(request, files.inside(files.ort_dir, name))
+
+
+@router.get("/app/contract/{name}")
+def contract_file(name: str, request: Request, files: Files) -> Response:
+    return files.respond(request, files.inside(files.contract_dir, name))
 
 
 @router.get("/app/{relative:path}")

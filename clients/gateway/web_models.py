@@ -55,11 +55,10 @@ class WebModels:
     def candidates(self) -> set[str]:
         if self.settings.web_models:
             return {*self.settings.web_models, self.settings.web_model}
-        channel = f"/{self.settings.web_channel}.json"
         published = {
-            key.split("/")[1]
-            for key in self.artifacts.list_keys("deploy/")
-            if key.endswith(channel) and key.count("/") == 2
+            found[0]
+            for key in self.artifacts.list_keys(layout.DEPLOY)
+            if (found := layout.parse_channel(key)) and found[1] == self.settings.web_channel
         }
         return published | {self.settings.web_model}
 

@@ -17,9 +17,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-PREFIX = "ew1"
+from edgeline_contract.scopes import WEB_SCOPES
+from edgeline_contract.scopes import WEB_TOKEN_PREFIX as PREFIX
+
 BROWSER_ID_PREFIX = "web-"  # every browser id starts so; no device may use such an id
-WEB_SCOPES = ("manifest:read", "telemetry:write", "images:write")
 MIN_SECRET_BYTES = 32
 
 

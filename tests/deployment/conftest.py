@@ -20,8 +20,11 @@ def tiny_onnx(scale: float) -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
 
 
-def register_tiny_version(store, registry, model: str = "turbine-autoencoder") -> int:
-    """Store two variants of a tiny model and register them as a new pending version."""
+def register_tiny_version(
+    store, registry, model: str = "turbine-autoencoder", task: dict | None = None
+) -> int:
+    """Store two variants of a tiny model and register them as a new pending version (an
+    anomaly detector unless ``task`` says otherwise)."""
     run = uuid.uuid4().hex[:8]
     variants = []
     for precision, latency in (("fp32", 0.05), ("fp16", 0.04)):
@@ -46,7 +49,8 @@ def register_tiny_version(store, registry, model: str = "turbine-autoencoder") -
             }
         )
     card = {
-        "task": {
+        "task": task
+        or {
             "kind": "anomaly-detection",
             "signals": ["a", "b", "c", "d"],
             "window": 1,

@@ -8,13 +8,13 @@ import onnxruntime as ort
 import pytest
 
 from assets.deployment.publish import (
-    MANIFEST_SCHEMA,
     PublishError,
     publish_model_version,
     read_channel,
     recommended_variant,
     update_channel,
 )
+from edgeline_contract.manifest import MANIFEST_SCHEMA
 from resources import IotDeviceJobs
 from resources.errors import UnknownModelVersionError
 from tests.deployment.conftest import register_tiny_version

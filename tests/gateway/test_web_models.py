@@ -8,7 +8,7 @@ from resources import LocalArtifactStore, layout
 
 def publish(store, model: str, version: int, task: str, labels=("a", "b")) -> None:
     """What a published version leaves for clients: its manifest and the channel pointer."""
-    manifest_key = layout.deployed_version(model, version) + "manifest.json"
+    manifest_key = layout.manifest(model, version)
     variants = [{"precision": "fp32", "bytes": 1000 * version}, {"precision": "fp16", "bytes": 500}]
     store.put_json(
         manifest_key,

@@ -98,7 +98,7 @@ def test_two_models_side_by_side_in_the_browser(browser, gateway, classifier_fil
                 resources=resources,
                 instance=instance,
             ).success
-            report = gateway.store.get_json(layout.report("web", day, model) + "report.json")
+            report = gateway.store.get_json(layout.report_json("web", day, model))
             for name, n in report["events_per_model"].items():
                 events_by_model[name] = events_by_model.get(name, 0) + n
             if model == "plants":

@@ -3,6 +3,7 @@ HTTP, real Cache Storage, IndexedDB and service worker."""
 
 import base64
 import io
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -243,6 +244,32 @@ def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, class
         "async () => (await (await caches.open('edgeline-models-v1')).keys()).map((r) => r.url.split('/').pop())"
     )
     assert len(cached) == 1  # only v1's file: the tampered bytes were never stored
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("min_client_version", "99.0.0", "needs client version 99.0.0 or newer; this page is"),
+        ("schema", "edgeline.manifest/99", "is not one this page reads (edgeline.manifest/1)"),
+    ],
+)
+def test_a_manifest_for_a_newer_page_is_refused_and_the_current_one_kept(
+    page, gateway, classifier_files, field, value, why
+):
+    store = gateway.store
+    publish_version(gateway, classifier_files, "v1")
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    publish_version(gateway, classifier_files, "v2")
+    key = f"deploy/{MODEL_NAME}/2/manifest.json"
+    manifest = {**store.get_json(key), field: value}  # as a newer platform would publish it
+    alter_behind_the_store(store, key, json.dumps(manifest).encode())
+    page.evaluate("window.edgeline.checkChannel()")
+    notice = page.inner_text("#notice")
+    assert "v2 was not used" in notice and why in notice and "still using v1" in notice.lower()
+    assert page.get_attribute("body", "data-model-version") == "1"
+    result = classify(page, "amber-wide.jpg", classifier_files.photos["amber-wide.jpg"])
+    assert result["event"]["model_version"] == 1
 
 
 def test_offline_after_first_visit(page, gateway, classifier_files):

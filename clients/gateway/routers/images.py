@@ -139,5 +139,5 @@ async def upload_image(
         }
     finally:
         path.unlink(missing_ok=True)
-    await run_in_threadpool(context.artifacts.put_json, key + ".json", sidecar)
+    await run_in_threadpool(context.artifacts.put_json, layout.image_sidecar(key), sidecar)
     return {"image_key": key}

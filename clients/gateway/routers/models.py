@@ -1,7 +1,6 @@
 """Models for clients: a channel's manifest (with a token) and the published files it names."""
 
 import hashlib
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -14,8 +13,6 @@ from resources.artifacts import ArtifactStore, LocalArtifactStore
 from resources.errors import ArtifactNotFoundError, InvalidKeyError
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a model or channel name in a path
-PUBLIC_FILE = re.compile(r"^deploy/[^/]+/[0-9]+/[^/]+$")  # deploy/<model>/<version>/<file>
-PRIVATE_FILES = ("/manifest.json", "/iot-job.json")
 
 router = APIRouter()
 
@@ -87,7 +84,7 @@ def artifact(key: str, context: Context) -> Response:
     the (authenticated) manifest names. Manifests, device jobs and channel pointers are not
     served here: clients read them through the channel endpoint, with a token.
     """
-    if not PUBLIC_FILE.match(key) or key.endswith(PRIVATE_FILES):
+    if not layout.is_public_model_file(key):
         raise HTTPException(404, "only published model files are served here")
     try:
         data = context.artifacts.get_bytes(key)

@@ -5,18 +5,42 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from clients.gateway.auth import Caller
-from clients.gateway.bodies import field_errors, read_json_body
+from clients.gateway.bodies import read_json_body
 from clients.gateway.dependencies import Context, TelemetryWriter
-from clients.gateway.schema import TelemetryEvent
+from edgeline_contract.telemetry import (
+    EVENT,
+    MAX_BATCH,
+    event_problems,
+    parse_timestamp,
+    stored_event,
+)
 from resources.errors import EdgelineError
-from resources.telemetry import AppendResult, TelemetryStore
+from resources.telemetry import AppendResult, TelemetryStore, event_age_problem
 
 MAX_TELEMETRY_BYTES = 2 * 1024 * 1024  # 500 events of a few kB each
-NESTED = {"field": "body", "message": "nests too deeply"}
+# the contract's event schema, for /docs and for clients that generate requests from it
+BATCH_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["events"],
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_BATCH,
+                        "items": {k: v for k, v in EVENT.items() if not k.startswith("$")},
+                    }
+                },
+            }
+        }
+    },
+}
 
 router = APIRouter()
 
@@ -50,16 +74,20 @@ def check_writer(caller: Caller, events: list[Any]) -> None:
 
 def validate_events(events: list[Any], now: datetime) -> tuple[list[tuple[int, dict]], list[dict]]:
     """The events to store by their index, and the rejected ones by index with their fields'
-    problems; ``now`` is the request's clock."""
+    problems: the contract's, then the store's window of time (by ``now``, the request's one
+    clock, which the store is handed too: the two checks cannot disagree at the boundary)."""
     valid, rejected = [], []
     for index, raw in enumerate(events):
-        try:
-            event = TelemetryEvent.model_validate(raw, context={"now": now})
-            valid.append((index, event.stored()))
-        except RecursionError:
-            rejected.append({"index": index, "errors": [NESTED]})
-        except ValidationError as error:
-            rejected.append({"index": index, "errors": field_errors(error.errors())})
+        found = event_problems(raw)
+        if not found:
+            problem = event_age_problem(parse_timestamp(raw["timestamp"]), now)
+            if problem:
+                found = [("timestamp", f"{raw['timestamp']} {problem}")]
+        if found:
+            errors = [{"field": field, "message": message} for field, message in found]
+            rejected.append({"index": index, "errors": errors})
+        else:
+            valid.append((index, stored_event(raw)))
     return valid, rejected
 
 
@@ -106,7 +134,7 @@ def outcome(received: int, result: AppendResult, rejected: list[dict]) -> JSONRe
     return JSONResponse(status_code=status, content=content)
 
 
-@router.post("/v1/telemetry")
+@router.post("/v1/telemetry", openapi_extra={"requestBody": BATCH_BODY})
 async def ingest_telemetry(
     request: Request, caller: TelemetryWriter, context: Context
 ) -> JSONResponse:

@@ -17,6 +17,7 @@ from clients.gateway.web_tokens import (
     WebTokenSigner,
     new_browser_id,
 )
+from edgeline_contract.scopes import IMAGES_WRITE
 
 router = APIRouter()
 
@@ -61,7 +62,7 @@ def web_token(
         raise HTTPException(503, "web tokens are not configured: set EDGELINE_GATEWAY_SECRET")
     context.auth.throttle("tokens", client_address(request))
     sharing = context.settings.web_sharing
-    scopes = WEB_SCOPES if sharing else tuple(s for s in WEB_SCOPES if s != "images:write")
+    scopes = WEB_SCOPES if sharing else tuple(s for s in WEB_SCOPES if s != IMAGES_WRITE)
     text, token = signer.issue(renewed_browser_id(signer, authorization), scopes=scopes)
     body = token_body(text, token, context.settings)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -4,6 +4,7 @@
 //
 // Query options for power users and benchmarks: ?threads=N, ?backend=wasm, ?variant=fp16.
 
+import { clientRefusal, loadContract } from "./contract.js";
 import { GatewaySession, GatewayUnreachable } from "./gateway.js";
 import { inputSize } from "./image.js";
 import {
@@ -208,6 +209,8 @@ async function checkChannel() {
     return;
   }
   try {
+    const refusal = clientRefusal(body, (await loadContract()).manifest);
+    if (refusal) throw new Error(refusal); // a newer platform's manifest: keep what runs
     await activate(body, etag);
   } catch (error) {
     showProgress("", null);
@@ -331,7 +334,7 @@ async function classify(file) {
   const totalMs = performance.now() - started;
   renderResult(result, totalMs);
   const event = {
-    schema: "edgeline.telemetry/1",
+    schema: (await loadContract()).telemetrySchema,
     event_id: crypto.randomUUID(),
     client_kind: "web",
     device_id: state.session.browserId,

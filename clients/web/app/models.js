@@ -91,7 +91,7 @@ export async function downloadModel(variant, onProgress) {
 /** The variant this backend should run: the manifest's recommendation for it, else fp32. */
 export function chooseVariant(manifest, backend, forced = null) {
   const recommended = manifest.recommended || {};
-  const wanted = forced || recommended[`web-${backend}`] || recommended.web || "fp32";
+  const wanted = forced || recommended[`web-${backend}`] || "fp32";
   return (
     manifest.variants.find((v) => v.precision === wanted) ||
     manifest.variants.find((v) => v.precision === "fp32") ||
