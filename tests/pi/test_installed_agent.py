@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from clients.pi import __version__
+from resources import layout
 from tests.gateway.server import Gateway
 from tests.pi.installed import (
     NOT_ON_A_DEVICE,
@@ -73,7 +74,7 @@ def test_the_agent_installs_alone_and_runs_against_the_gateway(which, sources, t
             env=environment,
         )
         events = stored_events(gateway.telemetry, device)
-        manifest = gateway.store.get_json(f"deploy/{MODEL}/{version_published}/manifest.json")
+        manifest = gateway.store.get_json(layout.manifest(MODEL, version_published))
     finally:
         gateway.stop()
     assert done.returncode == 0, done.stderr[-3000:]
