@@ -7,7 +7,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from assets.conversion.model_file import TensorSpec
+from assets.conversion.model_file import TensorSpec, readable_by_older_runtimes
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def export_onnx(
             dynamo=True,
             verbose=False,
         )
-    model = onnx.load(str(path))
+    model = readable_by_older_runtimes(onnx.load(str(path)))
     strip_debug_info(model)
     onnx.checker.check_model(model, full_check=True)
     entries = {"input_spec": json.dumps(input_spec.as_dict()), **(metadata or {})}

@@ -3,9 +3,12 @@
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resources.artifacts import ArtifactStore, sha256_file
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,15 @@ def store_model_file(
         latency=latency or {},
         gate=gate or {},
     )
+
+
+def readable_by_older_runtimes(model: "onnx.ModelProto") -> "onnx.ModelProto":
+    """Mark ``model`` with the lowest IR version its opsets need. onnx writes its newest (14 for
+    onnx 1.23), which older onnxruntime releases refuse to load although nothing in the graph
+    needs it: a Pi on Python 3.9 has onnxruntime 1.19, which reads IR 10 at most."""
+    import onnx
+
+    model.ir_version = onnx.helper.find_min_ir_version_for(
+        list(model.opset_import), ignore_unknown=True
+    )
+    return model

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from assets.conversion.model_file import readable_by_older_runtimes
+
 if TYPE_CHECKING:
     import onnx
 
@@ -89,6 +91,7 @@ def convert_to_fp16(
         model, keep_io_types=True, disable_shape_infer=False, node_block_list=kept
     )
     del converted.graph.value_info[:]  # the converter's inferred shapes: size, not information
+    readable_by_older_runtimes(converted)
     onnx.checker.check_model(converted)
     onnx.save_model(converted, str(dst))
 
@@ -265,6 +268,7 @@ def convert_to_int8(src: Path, dst: Path, calibration: "Calibration | np.ndarray
             model,
             {**{p.key: p.value for p in model.metadata_props}, "edgeline.int8": json.dumps(choice)},
         )
+        readable_by_older_runtimes(model)
         onnx.checker.check_model(model)
         onnx.save_model(model, str(dst))
     finally:
