@@ -16,7 +16,7 @@ def documents() -> dict[str, Any]:
     """Each generated file's name and content."""
     sensor_profile = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://edgeline.dev/schemas/sensor-profile.schema.json",
+        "$id": f"https://edgeline.dev/schemas/{profile.PROFILE_SCHEMA}",
         "title": "Edgeline sensor profile",
         **profile.PROFILE,
     }

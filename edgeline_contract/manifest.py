@@ -73,7 +73,7 @@ _VARIANT = {
 
 MANIFEST: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://edgeline.dev/schemas/manifest.schema.json",
+    "$id": f"https://edgeline.dev/schemas/{MANIFEST_SCHEMA}",
     "title": "Edgeline model manifest",
     "description": "One published version of one model, as its clients read it.",
     "type": "object",

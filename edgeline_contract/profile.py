@@ -170,6 +170,8 @@ WIND_TURBINE = SensorProfile(
 )
 BUILT_IN = {WIND_TURBINE.name: WIND_TURBINE}
 
+PROFILE_SCHEMA = "edgeline.profile/1"  # the version of what a profile holds
+
 # The profile as JSON Schema (what a manifest's ``profile`` holds: ``SensorProfile.to_dict``).
 # Ranges and patterns are the ones ``SensorProfile`` checks; a signal's min < max, distinct
 # and unreserved names are checked there too.

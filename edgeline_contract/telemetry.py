@@ -37,7 +37,7 @@ def _optional(schema: dict[str, Any]) -> dict[str, Any]:
 
 EVENT: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://edgeline.dev/schemas/telemetry-event.schema.json",
+    "$id": f"https://edgeline.dev/schemas/{TELEMETRY_SCHEMA}",
     "title": "Edgeline telemetry event",
     "description": "One inference on a client. event_id de-duplicates retries.",
     "type": "object",
