@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -18,9 +19,37 @@ KEYWORDS = frozenset(
         "$schema", "$id", "$defs", "$ref", "title", "description", "default", "examples",
         "type", "enum", "const", "properties", "required", "additionalProperties",
         "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
-        "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then",
+        "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then", "format",
     }
 )  # fmt: skip
+
+
+# RFC 3339 with a time zone, e.g. 2026-11-23T10:00:00Z: the one ``format`` the contract uses
+DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+    r"(Z|([+-])([0-9]{2}):([0-9]{2}))\Z"
+)
+
+
+def parse_date_time(text: str) -> datetime:
+    """``text`` as an aware datetime; ValueError unless it is a real moment in RFC 3339 with a
+    time zone (no 30 February, no leap second, years 1 to 9999; fractions to the microsecond)."""
+    match = DATE_TIME.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{str(text)[:80]!r} is not RFC 3339 with a time zone")
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction, offset_hours, offset_minutes = match.group(7), match.group(10), match.group(11)
+    if match.group(8) != "Z" and (int(offset_hours) > 23 or int(offset_minutes) > 59):
+        raise ValueError(f"{text!r} has no such time-zone offset")
+    offset = timedelta(0)
+    if match.group(8) != "Z":
+        sign = -1 if match.group(9) == "-" else 1
+        offset = sign * timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, timezone(offset))
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a real moment ({error})") from None
 
 
 class SchemaError(ValueError):
@@ -129,6 +158,13 @@ def _check_string(value: str, schema: dict[str, Any], path: str, found: list) ->
         found.append((_where(path), f"must be at least {schema['minLength']} character(s)"))
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         found.append((_where(path), f"must be at most {schema['maxLength']} characters"))
+    if schema.get("format") == "date-time":
+        try:
+            parse_date_time(value)
+        except ValueError as error:
+            found.append((_where(path), str(error)))
+    elif "format" in schema:
+        raise SchemaError(f"unsupported format {schema['format']!r}")
     if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
         hint = f" ({schema['description']})" if "description" in schema else ""
         found.append((_where(path), f"{value[:80]!r} does not match {schema['pattern']}{hint}"))

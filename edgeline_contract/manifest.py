@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeline_contract import jsonschema
 from edgeline_contract.profile import PROFILE
-from edgeline_contract.telemetry import MAX_MODEL_VERSION, TIMESTAMP_PATTERN
+from edgeline_contract.telemetry import MAX_MODEL_VERSION
 
 MANIFEST_SCHEMA = "edgeline.manifest/1"
 # The oldest client that reads what the platform publishes today. Raise it (and the clients'
@@ -93,7 +93,7 @@ MANIFEST: dict[str, Any] = {
         "schema": {"type": "string", "const": MANIFEST_SCHEMA},
         "model": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
         "version": {"type": "integer", "minimum": 1, "maximum": MAX_MODEL_VERSION},
-        "created": {"type": "string", "pattern": TIMESTAMP_PATTERN},
+        "created": {"type": "string", "format": "date-time"},
         "task": {"type": "string", "enum": list(TASKS)},
         "variants": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/variant"}},
         "recommended": {

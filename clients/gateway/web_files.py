@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import json
 import mimetypes
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,14 @@ SWAGGER_PACKAGE = "swagger-ui-dist"
 # what the page needs to start offline: onnxruntime-web's wasm build (WebGPU's larger build is
 # cached by the service worker the first time a browser with a real GPU loads it)
 ORT_SHELL_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-ORT_FILE = re.compile(r"^ort[A-Za-z0-9.-]*\.(mjs|wasm)$")
+# every onnxruntime-web file the page loads (worker.js: the wasm build, or the WebGPU one and its
+# asyncify runtime); the gateway's distribution carries these and no other build
+ORT_FILES = (
+    *ORT_SHELL_FILES,
+    "ort.webgpu.min.mjs",
+    "ort-wasm-simd-threaded.asyncify.mjs",
+    "ort-wasm-simd-threaded.asyncify.wasm",
+)
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
 COMPRESSIBLE = {".html", ".js", ".mjs", ".css", ".wasm", ".json", ".svg", ".webmanifest"}
 MEDIA_TYPES = {
@@ -185,7 +191,7 @@ def service_worker(request: Request, files: Files) -> Response:
 
 @router.get("/app/vendor/ort/{name}", dependencies=needs_runtime)
 def ort_file(name: str, request: Request, files: Files) -> Response:
-    if not ORT_FILE.match(name):
+    if name not in ORT_FILES:
         raise HTTPException(404, f"no onnxruntime-web file {name!r}")
     return files.respond(request, files.inside(files.ort_dir, name))
 

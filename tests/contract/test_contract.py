@@ -100,6 +100,9 @@ def bad_values(schema: dict[str, Any]) -> list[Any]:
             bad.append("x" * (schema["maxLength"] + 1))
         if schema.get("minLength"):
             bad.append("")
+        if schema.get("format") == "date-time":
+            bad += ["2026-02-30T10:00:00Z", "0000-01-01T00:00:00Z", "2026-12-02T10:00:60Z"]
+            bad += ["2026-12-02T10:00:00+24:00", "2026-12-02 10:00:00Z", "2026-12-02T10:00:00"]
     if "enum" in schema or "const" in schema:
         bad.append("edgeline.nothing/99")
     if {"number", "integer"} & set(types):
@@ -169,6 +172,10 @@ def test_timestamps_parse_as_clients_write_them():
     )
     with pytest.raises(ValueError, match="time zone"):
         parse_timestamp("2026-12-02T10:00:00")
+    for impossible in ("0000-01-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-12-02T25:00:00Z"):
+        with pytest.raises(ValueError, match="not a real moment"):
+            parse_timestamp(impossible)
+    assert parse_timestamp("2024-02-29T00:00:00Z").day == 29  # a leap year's
 
 
 REFUSAL_SCRIPT = """

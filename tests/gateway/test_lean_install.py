@@ -4,6 +4,7 @@ the model file it names and telemetry over real HTTP, from a home this suite's v
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from assets.deployment.publish import publish_model_version
+from clients.gateway.web_files import ORT_FILES
 from orchestration.demo import free_port
 from resources import LocalArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
 from tests.deployment.conftest import register_tiny_version
@@ -67,6 +69,20 @@ def lean_environ(home: Path) -> dict[str, str]:
     }
 
 
+def copy_sources(destination: Path) -> Path:
+    """The gateway's sources in the repository's layout under ``destination`` (the npm files
+    linked, not copied), so that pip's in-place build leaves nothing in the checkout; returns
+    the directory to ``pip install``."""
+    skip = shutil.ignore_patterns("__pycache__", "build", "*.egg-info", "node_modules")
+    for part in ("clients/gateway", "clients/web", "resources", "edgeline_contract"):
+        shutil.copytree(REPO / part, destination / part, ignore=skip)
+    shutil.copy2(REPO / "clients" / "__init__.py", destination / "clients" / "__init__.py")
+    (destination / "clients" / "web" / "node_modules").symlink_to(
+        REPO / "clients" / "web" / "node_modules"
+    )
+    return destination / "clients" / "gateway"
+
+
 def run(command: list[str], environ: dict[str, str], cwd: Path) -> str:
     result = subprocess.run(
         command, cwd=cwd, env=environ, capture_output=True, text=True, timeout=600
@@ -105,7 +121,7 @@ def test_a_clean_virtualenv_with_only_the_gateway_serves_page_models_and_telemet
     environ = lean_environ(home)
     python = str(venv / "bin" / "python")
     run([sys.executable, "-m", "venv", str(venv)], environ, elsewhere)
-    gateway_dir = str(REPO / "clients" / "gateway")
+    gateway_dir = str(copy_sources(tmp_path / "sources"))
     run([python, "-m", "pip", "install", "--quiet", gateway_dir], environ, elsewhere)
 
     def lean(code: str) -> str:
@@ -139,8 +155,11 @@ def test_a_clean_virtualenv_with_only_the_gateway_serves_page_models_and_telemet
             "/sw.js",
             "/app/contract/manifest.schema.json",
             "/docs/vendor/swagger-ui.css",
+            *(f"/app/vendor/ort/{name}" for name in ORT_FILES),  # each build the page loads
         ):
             assert httpx.get(f"{url}{carried}").status_code == 200, carried
+        carried = {p.name for p in venv.glob("lib/python3*/site-packages/clients/web/**/ort*")}
+        assert carried == set(ORT_FILES)  # and no build the page never loads (28 MB each)
 
         auth = {"Authorization": f"Bearer {TOKEN}"}
         manifest = httpx.get(f"{url}/v1/models/{MODEL}/channels/stable", headers=auth)

@@ -4,6 +4,7 @@ and the layout's own functions, round trips included."""
 
 import ast
 import re
+import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -155,8 +156,16 @@ def assembled_keys(source: str, filename: str = "<source>") -> list[tuple[int, s
 
 
 def _scanned_files() -> list[Path]:
-    files = [p for folder in SCANNED for p in sorted((ROOT / folder).rglob("*.py"))]
-    return [p for p in files if p != LAYOUT and "node_modules" not in p.parts]
+    """The source files git knows or would add (not build leftovers, venvs or node_modules)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *SCANNED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    files = [ROOT / name for name in sorted(listed) if name.endswith(".py")]
+    return [p for p in files if p != LAYOUT and p.exists()]
 
 
 def test_no_key_is_assembled_outside_layout():
@@ -229,6 +238,7 @@ def test_the_scan_names_the_file_and_line(tmp_path, monkeypatch):
     planted = tmp_path / "assets" / "planted.py"
     planted.parent.mkdir()
     planted.write_text('KEY = "x"\nMANIFEST = f"deploy/{KEY}/1/manifest.json"\n')
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)  # the scan asks git
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     monkeypatch.setattr(f"{__name__}.LAYOUT", tmp_path / "resources" / "layout.py")
     with pytest.raises(AssertionError, match=r"assets/planted\.py:2: spells the store folder"):

@@ -9,8 +9,23 @@ const KEYWORDS = new Set([
   "$schema", "$id", "$defs", "$ref", "title", "description", "default", "examples",
   "type", "enum", "const", "properties", "required", "additionalProperties",
   "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
-  "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then",
+  "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then", "format",
 ]);
+
+// RFC 3339 with a time zone, the one format the contract uses: the same rule as
+// edgeline_contract.jsonschema.parse_date_time (a real moment, years 1 to 9999, no leap second)
+const DATE_TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?(Z|[+-]([0-9]{2}):([0-9]{2}))$/;
+
+function dateTimeProblem(value) {
+  const match = DATE_TIME.exec(value);
+  if (!match) return `${JSON.stringify(value.slice(0, 80))} is not RFC 3339 with a time zone`;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  if (match[8] !== "Z" && (Number(match[9]) > 23 || Number(match[10]) > 59)) return `${JSON.stringify(value)} has no such time-zone offset`;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  const real = year >= 1 && days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
+  return real ? null : `${JSON.stringify(value)} is not a real moment`;
+}
 
 export class SchemaError extends Error {}
 
@@ -80,6 +95,12 @@ function check(value, schema, root, path, found) {
     const length = [...value].length; // code points, as Python counts them
     if (length < (schema.minLength ?? 0)) found.push([where(path), `must be at least ${schema.minLength} character(s)`]);
     if ("maxLength" in schema && length > schema.maxLength) found.push([where(path), `must be at most ${schema.maxLength} characters`]);
+    if (schema.format === "date-time") {
+      const problem = dateTimeProblem(value);
+      if (problem) found.push([where(path), problem]);
+    } else if ("format" in schema) {
+      throw new SchemaError(`unsupported format ${schema.format}`);
+    }
     if ("pattern" in schema && !compiled(schema.pattern).test(value)) {
       found.push([where(path), `${JSON.stringify(value.slice(0, 80))} does not match ${schema.pattern}`]);
     }

@@ -4,7 +4,7 @@
 //
 // Query options for power users and benchmarks: ?threads=N, ?backend=wasm, ?variant=fp16.
 
-import { clientRefusal, loadContract } from "./contract.js";
+import { clientRefusal, loadContract, problems } from "./contract.js";
 import { GatewaySession, GatewayUnreachable } from "./gateway.js";
 import { inputSize } from "./image.js";
 import {
@@ -333,8 +333,9 @@ async function classify(file) {
   const result = await (await state.worker).call("classify", { blob: file });
   const totalMs = performance.now() - started;
   renderResult(result, totalMs);
+  const contract = await loadContract();
   const event = {
-    schema: (await loadContract()).telemetrySchema,
+    schema: contract.telemetrySchema,
     event_id: crypto.randomUUID(),
     client_kind: "web",
     device_id: state.session.browserId,
@@ -354,7 +355,12 @@ async function classify(file) {
       notice(`The photo was classified but not shared: ${error.message}.`);
     }
   }
-  if (event.device_id) await telemetry.add(event);
+  if (event.device_id) {
+    // checked as the gateway will check it: a broken event says which field, here and now
+    const broken = problems(event, contract.event);
+    if (broken.length) notice(`This prediction is not reported: ${broken[0][0]} ${broken[0][1]}.`, "error");
+    else await telemetry.add(event);
+  }
   return { ...result, totalMs, event };
 }
 
