@@ -65,19 +65,22 @@ def running(tmp_path):
         gateway.stop()
 
 
+UPLOADS = 200  # from 200 fresh tokens: no number of uploads starts a class
+
+
 @pytest.mark.slow
 def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(running, tmp_path):
-    """500 labelled uploads from fresh tokens: no new class and no image in the training set;
+    """Hundreds of labelled uploads from fresh tokens: no new class and no image in the training set;
     accepting 10 adds exactly those 10."""
     gateway = running(web_rates={"tokens": Rate(per_minute=60_000, burst=1_000)})
     resources = {**local_resources(tmp_path / "home"), "artifacts": gateway.store}
     write_colour_images(gateway.store, per_class=20)
-    for seed in range(500):
+    for seed in range(UPLOADS):
         token = fresh_token(gateway.url)["token"]
         response = share(gateway.url, token, photo(seed), label="hacked-class")
         assert response.status_code == 201, response.text
     pending = pending_images(gateway.store)
-    assert len(pending) == 500 and {p.suggested_label for p in pending} == {"hacked-class"}
+    assert len(pending) == UPLOADS and {p.suggested_label for p in pending} == {"hacked-class"}
 
     instance = DagsterInstance.ephemeral()
     model = declare_image_model(gateway.store, instance)  # the page's model
@@ -88,7 +91,7 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
     assert dataset.labels == ("blue", "green", "red") and len(dataset.records) == 60
     assert not any("reviewed-" in r.key for r in dataset.records)
     waiting = before.asset_materializations_for_node("raw_images")[0].metadata
-    assert waiting["shared_images_waiting_for_review"].value == 500
+    assert waiting["shared_images_waiting_for_review"].value == UPLOADS
 
     chosen = [p.key for p in pending[:10]]
     review = {"ops": {"shared_image_queue": {"config": {"accept": chosen, "by": "qa"}}}}
@@ -96,7 +99,7 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
         [shared_image_queue], resources=resources, run_config=review, raise_on_error=False
     )
     assert not refused.success  # a made-up label is not a class: the reviewer must say so
-    assert len(pending_images(gateway.store)) == 500
+    assert len(pending_images(gateway.store)) == UPLOADS
     review["ops"]["shared_image_queue"]["config"]["label"] = "red"  # what they really show
     assert materialize([shared_image_queue], resources=resources, run_config=review).success
     after = materialize([raw_images, image_dataset], **lineage).output_for_node("image_dataset")
@@ -105,7 +108,7 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
         r.key.rsplit("reviewed-", 1)[1] for r in after.records if "reviewed-" in r.key
     )
     assert accepted == sorted(key.rsplit("/", 1)[1] for key in chosen)
-    assert len(pending_images(gateway.store)) == 490
+    assert len(pending_images(gateway.store)) == UPLOADS - 10
 
 
 def test_uploads_are_bounded_per_browser_and_per_day(running):
