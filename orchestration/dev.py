@@ -83,6 +83,8 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
         "EDGELINE_GATEWAY_TOKENS": configured or token,
         "EDGELINE_AGENT_TOKEN": token,
         "EDGELINE_AGENT_CONFIG": "",  # not this machine's /etc/edgeline/agent.conf, if it has one
+        # the page checks its channel every 15 s (not 5 minutes): an approval shows while you look
+        "EDGELINE_WEB_POLL_S": os.environ.get("EDGELINE_WEB_POLL_S", "15"),
     }
     bin_dir = Path(sys.executable).parent
     processes = Processes(environment)

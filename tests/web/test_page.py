@@ -223,6 +223,27 @@ def test_page_follows_approvals_and_revocations_without_reload(page, gateway, cl
     ] == [1, 2, 1]
 
 
+@pytest.mark.parametrize("poll_s", [3600.0])  # only coming back to the tab can switch it
+def test_coming_back_to_the_tab_checks_the_channel_and_marks_the_old_answer(
+    page, gateway, classifier_files
+):
+    publish_version(gateway, classifier_files, "v1")
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    photo = classifier_files.photos["red-tall.png"]
+    classify(page, "red-tall.png", photo)
+    assert page.is_hidden("#result-stale")
+    publish_version(gateway, classifier_files, "v2")
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # the tab is shown
+    wait_for_version(page, 2)
+    stale = page.inner_text("#result-stale")
+    assert "This answer came from v1; v2 is in use now" in stale
+    assert "stale" in page.get_attribute("#result-card", "class")
+    classify(page, "red-tall.png", photo)  # a new answer, from v2: nothing marked
+    assert page.is_hidden("#result-stale")
+    assert "stale" not in page.get_attribute("#result-card", "class")
+
+
 @pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
 def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, classifier_files):
     store = gateway.store

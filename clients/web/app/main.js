@@ -151,6 +151,7 @@ async function activate(manifest, etag, { announce = true } = {}) {
   showProgress("", null);
   showModel();
   const switched = announce && previous && previous.manifest.version !== manifest.version;
+  markResult(manifest.version);
   if (loaded.fallback) notice(loaded.fallback);
   else if (switched) {
     notice(`Switched from v${previous.manifest.version} to v${manifest.version}, the newest approved version.`, "info");
@@ -252,6 +253,18 @@ async function showTelemetry() {
   $("telemetry-stats").textContent = `${parts.join(" · ")}.`;
 }
 
+/** Mark the answer on screen as old once another version is in use (a person sees which
+ *  model gave it), and unmark it when the version that gave it is back. */
+function markResult(version) {
+  const from = Number(document.body.dataset.resultVersion || 0);
+  const stale = Boolean(from) && from !== version;
+  $("result-card").classList.toggle("stale", stale);
+  $("result-stale").hidden = !stale;
+  $("result-stale").textContent = stale
+    ? `This answer came from v${from}; v${version} is in use now. Choose the photo again for its answer.`
+    : "";
+}
+
 function renderResult(result, totalMs) {
   const list = $("predictions");
   list.replaceChildren(
@@ -276,6 +289,8 @@ function renderResult(result, totalMs) {
   $("latency").textContent = `${result.timings.inference_ms.toFixed(1)} ms`;
   $("total").textContent = `${totalMs.toFixed(1)} ms`;
   document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
+  document.body.dataset.resultVersion = String(state.current.manifest.version);
+  markResult(state.current.manifest.version);
 }
 
 // the gateway says whether it takes shared photos (EDGELINE_WEB_SHARING); when it does not,
@@ -417,6 +432,11 @@ function wireInputs() {
     checkSoon();
     telemetry.flush();
   });
+  // a person coming back to the tab sees the newest approved version, not the poll's
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") checkSoon();
+  });
+  window.addEventListener("focus", () => checkSoon());
 }
 
 async function start() {
