@@ -223,6 +223,33 @@ def test_page_follows_approvals_and_revocations_without_reload(page, gateway, cl
     ] == [1, 2, 1]
 
 
+def test_on_a_phone_the_answer_scrolls_into_view_and_touch_gets_no_drop_hint(
+    browser, gateway, classifier_files
+):
+    publish_version(gateway, classifier_files, "v1")
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    phone = context.new_page()
+    try:
+        phone.goto(gateway.url + "/")
+        wait_for_version(phone, 1)
+        assert phone.inner_text("#drop-hint") == "Choose a photo, or take one:"
+        assert "No predictions sent yet" in phone.inner_text("#telemetry-stats")
+        photo = classifier_files.photos["red-tall.png"]
+        below = phone.evaluate("document.getElementById('result-card').getBoundingClientRect().top")
+        assert below > 844 * 0.6  # one column: the answer starts at the bottom of the screen
+        phone.set_input_files(
+            "#photo-input", files=[{"name": "red.png", "mimeType": "image/png", "buffer": photo}]
+        )
+        phone.wait_for_selector("body[data-answers='1']", state="attached")
+        top = phone.evaluate("document.getElementById('result-card').getBoundingClientRect().top")
+        assert 0 <= top < 844 * 0.5, top  # scrolled to the answer
+        wait_until(lambda: "1 prediction reported." in phone.inner_text("#telemetry-stats"))
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("poll_s", [3600.0])  # only coming back to the tab can switch it
 def test_coming_back_to_the_tab_checks_the_channel_and_marks_the_old_answer(
     page, gateway, classifier_files

@@ -244,11 +244,18 @@ const telemetry = new TelemetryQueue({
   onChange: () => showTelemetry(),
 });
 
+const counted = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
 async function showTelemetry() {
   const s = await telemetry.stats();
-  const parts = [`${s.sent} predictions reported`];
+  const refused = s.rejected + s.dropped;
+  if (!s.sent && !s.queued && !refused && !s.overflowed) {
+    $("telemetry-stats").textContent = "No predictions sent yet.";
+    return;
+  }
+  const parts = [`${counted(s.sent, "prediction", "predictions")} reported`];
   if (s.queued) parts.push(`${s.queued} waiting to be sent`);
-  if (s.rejected || s.dropped) parts.push(`${s.rejected + s.dropped} refused by the server`);
+  if (refused) parts.push(`${refused} refused by the server`);
   if (s.overflowed) parts.push(`${s.overflowed} dropped while offline`);
   $("telemetry-stats").textContent = `${parts.join(" · ")}.`;
 }
@@ -396,14 +403,23 @@ async function onPhoto(file) {
   preview(file);
   try {
     await classify(file);
+    showAnswer();
   } catch (error) {
     notice(`Could not classify this photo: ${error.message}`, "error");
   }
 }
 
+/** Bring the answer into view when it is below the fold (a phone's single column). */
+function showAnswer() {
+  const card = $("result-card").getBoundingClientRect();
+  if (card.top > window.innerHeight * 0.6 || card.bottom < 0) $("result-card").scrollIntoView({ block: "start" });
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 
 function wireInputs() {
+  // dropping and pasting need a mouse and a keyboard: a touch screen is offered the buttons only
+  if (!window.matchMedia("(any-pointer: fine)").matches) $("drop-hint").textContent = "Choose a photo, or take one:";
   for (const id of ["photo-input", "camera-input"]) {
     $(id).addEventListener("change", (event) => {
       onPhoto(event.target.files[0]);
