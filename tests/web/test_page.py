@@ -204,6 +204,7 @@ def test_page_follows_approvals_and_revocations_without_reload(page, gateway, cl
     registry.reject(MODEL_NAME, 2, reason="regression found", by="qa")
     update_channel(store, registry, MODEL_NAME)  # what the channel_rollback job does
     wait_for_version(page, 1)
+    assert "v2 was revoked: back to v1" in page.inner_text("#notice")
     assert classify(page, "red-tall.png", photo)["event"]["model_version"] == 1
     # each file was downloaded once: going back to v1 came from the page's cache
     assert sorted(u.rsplit("/", 2)[-2] for u in downloads) == ["1", "2"]

@@ -153,7 +153,10 @@ async function activate(manifest, etag, { announce = true } = {}) {
   const switched = announce && previous && previous.manifest.version !== manifest.version;
   markResult(manifest.version);
   if (loaded.fallback) notice(loaded.fallback);
-  else if (switched) {
+  else if (switched && manifest.version < previous.manifest.version) {
+    // the channel names the newest approved version: going back means the newer one was revoked
+    notice(`v${previous.manifest.version} was revoked: back to v${manifest.version}, the newest approved version.`, "info");
+  } else if (switched) {
     notice(`Switched from v${previous.manifest.version} to v${manifest.version}, the newest approved version.`, "info");
   } else notice(null);
   ready();
