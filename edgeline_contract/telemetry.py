@@ -8,7 +8,7 @@ break a roll-up.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from edgeline_contract import jsonschema
@@ -123,11 +123,11 @@ def event_problems(event: Any) -> list[tuple[str, str]]:
     return jsonschema.problems(event, EVENT)
 
 
-def stored_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The JSON object a store keeps of a valid event: nulls left out, the time in UTC."""
+def stored_event(event: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    """The JSON object a store keeps of a valid event: nulls left out, the time (``moment``,
+    its parsed timestamp) in UTC."""
     document = {k: v for k, v in event.items() if v is not None}
-    moment = parse_timestamp(event["timestamp"]).astimezone(timezone.utc)
-    document["timestamp"] = moment.isoformat()
+    document["timestamp"] = moment.astimezone(timezone.utc).isoformat()
     return document
 
 

@@ -272,19 +272,29 @@ def test_coming_back_to_the_tab_checks_the_channel_and_marks_the_old_answer(
     assert "stale" not in page.get_attribute("#result-card", "class")
 
 
-@pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
-def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, classifier_files):
-    store = gateway.store
-    publish_version(gateway, classifier_files, "v1")
+def v2_altered_while_v1_runs(page, gateway, files, name: str, alter) -> str:
+    """The page runs v1; v2 is published and its file ``name`` altered behind the store (the
+    store itself refuses to rewrite it); the page checks its channel. Returns its notice."""
+    publish_version(gateway, files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
-    publish_version(gateway, classifier_files, "v2")
-    key = f"deploy/{MODEL_NAME}/2/model.fp32.onnx"
-    tampered = bytearray(store.get_bytes(key))
-    tampered[len(tampered) // 2] ^= 0xFF  # one flipped byte in the weights
-    alter_behind_the_store(store, key, bytes(tampered))  # the store itself refuses this
+    publish_version(gateway, files, "v2")
+    key = f"deploy/{MODEL_NAME}/2/{name}"
+    alter_behind_the_store(gateway.store, key, alter(gateway.store.get_bytes(key)))
     page.evaluate("window.edgeline.checkChannel()")
-    notice = page.inner_text("#notice")
+    return page.inner_text("#notice")
+
+
+@pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
+def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, classifier_files):
+    def flip_a_byte(weights: bytes) -> bytes:
+        tampered = bytearray(weights)
+        tampered[len(tampered) // 2] ^= 0xFF  # one flipped byte in the weights
+        return bytes(tampered)
+
+    notice = v2_altered_while_v1_runs(
+        page, gateway, classifier_files, "model.fp32.onnx", flip_a_byte
+    )
     assert "v2 was not used" in notice and "sha256" in notice and "still using v1" in notice.lower()
     assert page.get_attribute("body", "data-model-version") == "1"
     result = classify(page, "amber-wide.jpg", classifier_files.photos["amber-wide.jpg"])
@@ -305,16 +315,12 @@ def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, class
 def test_a_manifest_for_a_newer_page_is_refused_and_the_current_one_kept(
     page, gateway, classifier_files, field, value, why
 ):
-    store = gateway.store
-    publish_version(gateway, classifier_files, "v1")
-    page.goto(gateway.url + "/")
-    wait_for_version(page, 1)
-    publish_version(gateway, classifier_files, "v2")
-    key = f"deploy/{MODEL_NAME}/2/manifest.json"
-    manifest = {**store.get_json(key), field: value}  # as a newer platform would publish it
-    alter_behind_the_store(store, key, json.dumps(manifest).encode())
-    page.evaluate("window.edgeline.checkChannel()")
-    notice = page.inner_text("#notice")
+    def as_a_newer_platform(data: bytes) -> bytes:
+        return json.dumps({**json.loads(data), field: value}).encode()
+
+    notice = v2_altered_while_v1_runs(
+        page, gateway, classifier_files, "manifest.json", as_a_newer_platform
+    )
     assert "v2 was not used" in notice and why in notice and "still using v1" in notice.lower()
     assert page.get_attribute("body", "data-model-version") == "1"
     result = classify(page, "amber-wide.jpg", classifier_files.photos["amber-wide.jpg"])

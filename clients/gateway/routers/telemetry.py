@@ -80,14 +80,15 @@ def validate_events(events: list[Any], now: datetime) -> tuple[list[tuple[int, d
     for index, raw in enumerate(events):
         found = event_problems(raw)
         if not found:
-            problem = event_age_problem(parse_timestamp(raw["timestamp"]), now)
+            moment = parse_timestamp(raw["timestamp"])  # once: for the window and the store
+            problem = event_age_problem(moment, now)
             if problem:
                 found = [("timestamp", f"{raw['timestamp']} {problem}")]
         if found:
             errors = [{"field": field, "message": message} for field, message in found]
             rejected.append({"index": index, "errors": errors})
         else:
-            valid.append((index, stored_event(raw)))
+            valid.append((index, stored_event(raw, moment)))
     return valid, rejected
 
 
