@@ -401,6 +401,10 @@ def run_registry(args: argparse.Namespace) -> int:
     print(f"{changed.model} v{changed.version} is now {changed.status}")
     moved = "unchanged" if before == after else "moved"
     print(f"stable channel {moved}: {_named(before)} -> {_named(after)}")
+    from orchestration.live_versions import record_live_versions
+
+    with _instance_with_models(artifacts) as instance:  # shown in the UI, not only here
+        record_live_versions(instance, registry, artifacts)
     return 0
 
 

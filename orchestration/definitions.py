@@ -18,6 +18,7 @@ from orchestration.jobs import (
     sensor_data_job,
     telemetry_rollup_job,
 )
+from orchestration.live_versions import approved_in_registry
 from orchestration.models import model_catalog_sensor
 from orchestration.registry_jobs import channel_rollback, registry_decision
 from orchestration.sensors import drift_retraining_sensor, model_registry_sensor
@@ -45,6 +46,7 @@ def build_definitions(resources: dict[str, Any], env: str | None = None) -> Defi
     assets = [*vision_assets, *sensor_assets, *deployment_assets, *telemetry_assets]
     return Definitions(
         assets=kinds_for(assets, env or edgeline_env()),
+        asset_checks=[approved_in_registry],
         jobs=[
             retrain_image_classifier,
             retrain_sensor_autoencoder,

@@ -26,7 +26,7 @@ class Processes:
 
     def __init__(self, environment: dict[str, str]) -> None:
         self.environment = environment
-        self.running: list[tuple[str, subprocess.Popen]] = []
+        self.running: list[tuple[str, subprocess.Popen, Path | None]] = []
 
     def start(self, name: str, argv: list[str], log: Path | None = None) -> subprocess.Popen:
         output = log.open("ab") if log else None
@@ -38,21 +38,23 @@ class Processes:
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,  # Ctrl-C reaches this process; it stops the children
         )
-        self.running.append((name, process))
+        self.running.append((name, process, log))
         return process
 
     def failed(self) -> str | None:
-        for name, process in self.running:
+        for name, process, log in self.running:
             if process.poll() is not None:
-                return f"{name} exited with status {process.returncode}"
+                return f"{name} exited with status {process.returncode}" + (
+                    f" (its log: {log})" if log else ""
+                )
         return None
 
     def stop_all(self, timeout_s: float = 30) -> None:
-        for _, process in reversed(self.running):
+        for _, process, _ in reversed(self.running):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        for _, process in self.running:
+        for _, process, _ in self.running:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -70,6 +72,8 @@ def answers_ok(url: str) -> bool:
 
 
 def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
+    """Start everything, print where it answers once it does, and keep the terminal quiet:
+    each process logs to its own file under ``$EDGELINE_HOME/dev/``."""
     home = dagster_home()
     logs = edgeline_home() / "dev"
     logs.mkdir(parents=True, exist_ok=True)
@@ -85,6 +89,7 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
         "EDGELINE_AGENT_CONFIG": "",  # not this machine's /etc/edgeline/agent.conf, if it has one
         # the page checks its channel every 15 s (not 5 minutes): an approval shows while you look
         "EDGELINE_WEB_POLL_S": os.environ.get("EDGELINE_WEB_POLL_S", "15"),
+        "PYTHONUNBUFFERED": "1",  # each log line reaches its file as it is written
     }
     bin_dir = Path(sys.executable).parent
     processes = Processes(environment)
@@ -107,17 +112,28 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
                 "--port",
                 str(port),
             ],
+            logs / "dagster.log",
         )
         gateway = f"http://{host}:{gateway_port}"
         processes.start(
             "gateway",
-            [sys.executable, "-m", "clients.gateway", "--host", host, "--port", str(gateway_port)],
+            [
+                sys.executable,
+                "-m",
+                "clients.gateway",
+                "--host",
+                host,
+                "--port",
+                str(gateway_port),
+                "--log-level",
+                "info",  # a line per request in gateway.log
+            ],
             logs / "gateway.log",
         )
         deadline = time.monotonic() + 60
         while not answers_ok(f"{gateway}/v1/health"):
             if time.monotonic() > deadline or processes.failed():
-                print(f"the gateway did not start: see {logs / 'gateway.log'}")
+                print(f"the gateway did not start: {processes.failed() or 'no answer in 60 s'}")
                 return 1
             time.sleep(0.5)
         for n in range(fleet):
@@ -143,10 +159,20 @@ def run_dev(host: str, port: int, gateway_port: int, fleet: int) -> int:
                 ],
                 logs / f"{device}.log",
             )
+        print(f"Edgeline dev: {fleet} simulated Pi agents and the gateway started; logs in {logs}")
+        deadline = time.monotonic() + 180
+        while not answers_ok(f"http://{host}:{port}/server_info"):
+            if stop["signal"] is not None:
+                return 0
+            if time.monotonic() > deadline or processes.failed():
+                print(f"the Dagster UI did not start: {processes.failed() or 'no answer in 180 s'}")
+                return 1
+            time.sleep(0.5)
         print(
-            f"Edgeline dev: the Dagster UI on http://{host}:{port}, the web page on {gateway}/, "
-            f"{fleet} simulated Pi agents (logs in {logs}). Ctrl-C stops everything.\n"
-            f"The fleet's device token for this run: {token}"
+            f"  the Dagster UI:  http://{host}:{port}\n"
+            f"  the web page:    {gateway}/\n"
+            f"  the fleet's device token for this run: {token}\n"
+            "Ctrl-C stops everything."
         )
         while stop["signal"] is None:
             problem = processes.failed()

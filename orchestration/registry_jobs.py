@@ -1,27 +1,70 @@
 """Op jobs around the registry: a person's decision from the UI, and a channel rollback."""
 
-from typing import Literal
+from enum import Enum
 
 from dagster import Config, OpExecutionContext, job, op
 from pydantic import Field
 
+from assets.catalog import SINGLE_IMAGE_MODEL
 from assets.deployment.planning import decide_version
 from assets.deployment.publish import update_channel
-from resources.registry import ModelRegistry
+from orchestration.live_versions import record_live_versions, revocation_check
+from resources.registry import PENDING, ModelRegistry
 from resources.store_resources import ArtifactStoreResource
 
 
+class Decision(Enum):
+    approve = "approve"
+    reject = "reject"
+
+
 class DecisionConfig(Config):
-    model: str
-    version: int = Field(ge=1)
-    decision: Literal["approve", "reject"]
-    reason: str = Field(min_length=1, max_length=500)
-    by: str = Field(default="dagster-ui", min_length=1, max_length=100)
+    """What the launchpad asks for; every field has a default, so it opens ready to edit."""
+
+    model: str = Field(
+        default=SINGLE_IMAGE_MODEL,
+        description="The registered model (`edgeline registry list` names them).",
+    )
+    version: int = Field(
+        default=0,
+        ge=0,
+        description="The version to decide; 0: the model's newest version pending approval.",
+    )
+    decision: Decision = Field(
+        default=Decision.approve,
+        description="approve: publish it and move the stable channel to it; reject: never "
+        "publish it, and move the channel off it if it is live (a rollback).",
+    )
+    reason: str = Field(
+        default="",
+        max_length=500,
+        description="Why, in words: recorded in the registry and shown on the model's assets.",
+    )
+    by: str = Field(
+        default="dagster-ui",
+        min_length=1,
+        max_length=100,
+        description="Who decides (recorded with the decision).",
+    )
+
+
+def version_to_decide(registry: ModelRegistry, model: str, version: int) -> int:
+    """``version``, or for 0 the newest version pending approval (named in the error if none)."""
+    if version:
+        return version
+    pending = registry.list_versions(model, PENDING)
+    if not pending:
+        raise ValueError(
+            f"{model} has no version pending approval: set `version` to the one to decide "
+            "(`edgeline registry list` shows them)"
+        )
+    return max(v.version for v in pending)
 
 
 @op(
     description="Approve or reject a registered model version; the stable channel moves at once "
-    "(an approval is published, a rejection rolls the channel back)."
+    "(an approval is published, a rejection rolls the channel back), and the decision shows on "
+    "the model's registered and published assets."
 )
 def record_registry_decision(
     context: OpExecutionContext,
@@ -29,8 +72,17 @@ def record_registry_decision(
     registry: ModelRegistry,
     artifacts: ArtifactStoreResource,
 ) -> None:
+    if not config.reason.strip():
+        raise ValueError("a decision needs a reason: fill `reason` in the launchpad's config")
+    version = version_to_decide(registry, config.model, config.version)
     changed, before, after = decide_version(
-        registry, artifacts, config.model, config.version, config.decision, config.reason, config.by
+        registry,
+        artifacts,
+        config.model,
+        version,
+        config.decision.value,
+        config.reason,
+        config.by,
     )
     context.log.info(
         "%s v%d is now %s (%s, by %s); stable channel %s -> %s",
@@ -42,6 +94,7 @@ def record_registry_decision(
         before,
         after,
     )
+    record_live_versions(context.instance, registry, artifacts)
 
 
 @job(description="Approve or reject a model version, launched from the UI with config.")
@@ -51,12 +104,13 @@ def registry_decision():
 
 class RollbackConfig(Config):
     model: str
-    revoked_version: int = Field(
-        ge=1, description="The version the channel named when it was revoked."
-    )
+    revoked_version: int = Field(ge=1, description="The published version that was revoked.")
 
 
-@op(description="Point the stable channel at the newest version still approved and published.")
+@op(
+    description="Point the stable channel at the newest version still approved and published, "
+    "and mark the revoked version's published partition (its `approved_in_registry` check fails)."
+)
 def roll_back_channel(
     context: OpExecutionContext,
     config: RollbackConfig,
@@ -64,6 +118,8 @@ def roll_back_channel(
     registry: ModelRegistry,
 ) -> None:
     before, after = update_channel(artifacts, registry, config.model)
+    context.log_event(revocation_check(registry, artifacts, config.model, config.revoked_version))
+    record_live_versions(context.instance, registry, artifacts)
     context.log.info(
         "%s stable channel: %s -> %s (v%d revoked)",
         config.model,
@@ -73,6 +129,8 @@ def roll_back_channel(
     )
 
 
-@job(description="Move a model's stable channel off a revoked version.")
+@job(
+    description="Move a model's stable channel off a revoked version (if it names it) and mark it revoked."
+)
 def channel_rollback():
     roll_back_channel()

@@ -20,6 +20,7 @@ from assets.deployment.planning import DeploymentCursor, partition_key, plan_dep
 from assets.sensors.data import profile_for_model
 from edgeline_contract.profile import WIND_TURBINE
 from orchestration.jobs import publish_job, retrain_image_classifier, retrain_sensor_autoencoder
+from orchestration.live_versions import live_version_events, record_live_versions, report_events
 from orchestration.registry_jobs import channel_rollback
 from resources import layout
 from resources.artifacts import ArtifactStore
@@ -34,7 +35,8 @@ from resources.store_resources import ArtifactStoreResource
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Polls the model registry: each newly approved version gets a partition and exactly one "
-        "publish run; a revoked version that the stable channel names gets a rollback run."
+        "publish run; a revoked version that the stable channel names gets a rollback run; "
+        "every decision and channel move is recorded on the registered and published assets."
     ),
 )
 def model_registry_sensor(
@@ -62,6 +64,7 @@ def model_registry_sensor(
         context.log.info("publish %s; roll back %s", keys, plan.rollback)
     return SensorResult(
         run_requests=requests,
+        asset_events=live_version_events(context.instance, registry, artifacts),
         dynamic_partitions_requests=[model_versions.build_add_request(keys)] if keys else [],
         cursor=plan.cursor.dump(),
     )
@@ -79,22 +82,27 @@ def run_registry_sensor_once(
     # a context manager: resources built by generators (aws's) live only inside it
     with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
         result = model_registry_sensor(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    launched = []
-    for request in result.run_requests:
-        job_def = defs.resolve_job_def(request.job_name)
-        outcome = job_def.execute_in_process(
-            run_config={**request.run_config, **({"loggers": loggers} if loggers else {})},
-            instance=instance,
-            partition_key=request.partition_key,
-            tags={
-                "dagster/run_key": request.run_key,
-                "dagster/sensor_name": model_registry_sensor.name,
-            },
-            raise_on_error=False,
-        )
-        launched.append(f"{request.run_key}:{'ok' if outcome.success else 'failed'}")
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
+        report_events(instance, result.asset_events)
+        launched = []
+        for request in result.run_requests:
+            job_def = defs.resolve_job_def(request.job_name)
+            outcome = job_def.execute_in_process(
+                run_config={**request.run_config, **({"loggers": loggers} if loggers else {})},
+                instance=instance,
+                partition_key=request.partition_key,
+                tags={
+                    "dagster/run_key": request.run_key,
+                    "dagster/sensor_name": model_registry_sensor.name,
+                },
+                raise_on_error=False,
+            )
+            launched.append(f"{request.run_key}:{'ok' if outcome.success else 'failed'}")
+        if launched:  # what the runs moved, as the next tick would record it
+            record_live_versions(instance, context.resources.registry, context.resources.artifacts)
     return result.cursor, launched
 
 

@@ -43,33 +43,33 @@ class DeploymentCursor:
 @dataclass(frozen=True)
 class DeploymentPlan:
     publish: list[tuple[str, int]]
-    rollback: list[tuple[str, int]]  # (model, the revoked version the channel names)
+    rollback: list[tuple[str, int]]  # (model, a published version since revoked)
     cursor: DeploymentCursor
 
 
 def plan_deployments(
     registry: ModelRegistry, store: ArtifactStore, cursor: DeploymentCursor
 ) -> DeploymentPlan:
-    """Every approved version not yet requested gets one publication; a channel that names a
-    version that is no longer approved gets one rollback."""
+    """Every approved version not yet requested gets one publication; every version revoked
+    after it was published (requested before, or named by the channel) gets one rollback run,
+    which moves the channel off it if it names it and marks its partition revoked."""
     publish, rollback = [], []
     for model in registry.list_models():
+        statuses = {v.version: v.status for v in registry.list_versions(model)}
         requested = set(cursor.published.get(model, []))
-        for version in registry.list_versions(model, APPROVED):
-            if version.version not in requested:
-                publish.append((model, version.version))
-                requested.add(version.version)
-        cursor.published[model] = sorted(requested)
         pointer = read_channel(store, model)
         serving = pointer.get("version") if pointer else None
         handled = set(cursor.rolled_back.get(model, []))
-        if (
-            serving is not None
-            and serving not in handled
-            and registry.describe_version(model, serving).status != APPROVED
-        ):
-            rollback.append((model, serving))
-            handled.add(serving)
+        published = requested | ({serving} if serving is not None else set())
+        for version in sorted(published - handled):
+            if statuses.get(version) != APPROVED:
+                rollback.append((model, version))
+                handled.add(version)
+        for version, status in sorted(statuses.items()):
+            if status == APPROVED and version not in requested:
+                publish.append((model, version))
+                requested.add(version)
+        cursor.published[model] = sorted(requested)
         cursor.rolled_back[model] = sorted(handled)
     return DeploymentPlan(publish, rollback, cursor)
 

@@ -17,7 +17,11 @@ from dagster import (
 from assets.conversion.model_file import ModelFile
 from assets.conversion.variants import Variant
 from assets.conversion.verdicts import RegistrationRefusedError, gated_files
-from assets.deployment.registration import build_model_card, register_model_version
+from assets.deployment.registration import (
+    build_model_card,
+    live_comparison,
+    register_model_version,
+)
 from assets.metadata import rounded
 from resources.artifacts import ArtifactStore
 from resources.registry import ModelRegistry
@@ -112,6 +116,9 @@ def build_registration_asset(
             card["variant_metrics"] = evaluate_variants(artifacts, upstream, files)
         version = register_model_version(registry, model_name, known.description, card)
         context.log.info("registered %s v%d (%s)", model_name, version.version, version.status)
+        against_live, worse = live_comparison(registry, artifacts, model_name, known.metrics)
+        for line in worse:
+            context.log.warning("%s: %s; look before approving", model_name, line)
         table = "\n".join(
             f"| {v.precision} | {v.bytes / 1e6:.3f} MB | {v.latency['threads_1']['p50_ms']:.3f} ms | "
             f"{v.latency['threads_2']['p50_ms']:.3f} ms |"
@@ -137,6 +144,7 @@ def build_registration_asset(
                         "| precision | size | p50 1 thread | p50 2 threads |\n| --- | --- | --- | --- |\n"
                         + table
                     ),
+                    **against_live,
                 }
             ),
         )

@@ -55,7 +55,9 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-def server_config(app: Any, settings: GatewaySettings, host: str, port: int) -> uvicorn.Config:
+def server_config(
+    app: Any, settings: GatewaySettings, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
     """The gateway's uvicorn configuration: heads within ``settings.header_timeout_s``, idle
     connections closed after 5 s, and X-Forwarded-For believed only from
     ``settings.trusted_proxies`` (uvicorn believes it from 127.0.0.1 by default, so any local
@@ -67,7 +69,7 @@ def server_config(app: Any, settings: GatewaySettings, host: str, port: int) -> 
         app,
         host=host,
         port=port,
-        log_level="warning",
+        log_level=log_level,
         http=protocol,
         timeout_keep_alive=5,
         proxy_headers=bool(settings.trusted_proxies),

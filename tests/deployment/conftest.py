@@ -69,3 +69,31 @@ def register_tiny_version(
 def local_pair(tmp_resources):
     """The store and the registry of ``tmp_resources`` (the same objects)."""
     return tmp_resources["artifacts"], tmp_resources["registry"]
+
+
+def latest_observation(instance, asset: str, partition: str) -> dict | None:
+    """The metadata of the newest observation of one partition, as plain values."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    records = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    return {k: v.value for k, v in records[0].asset_observation.metadata.items()}
+
+
+def latest_check(instance, partition: str):
+    """The newest `approved_in_registry` evaluation of one published partition, or None."""
+    from dagster import AssetCheckEvaluation, AssetCheckKey, AssetKey
+
+    from orchestration.live_versions import CHECK_NAME
+
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey("published_model"), CHECK_NAME), limit=100
+    )
+    for record in history:  # newest first; a check not yet run has only its planned event
+        evaluation = record.evaluation
+        if isinstance(evaluation, AssetCheckEvaluation) and evaluation.partition == partition:
+            return evaluation
+    return None

@@ -78,21 +78,22 @@ def test_nothing_new_requests_nothing_and_keeps_the_cursor(local_pair, tick):
     assert again.run_requests == [] and again.dynamic_partitions_requests == []
     assert again.cursor == first.cursor
 
-    # a rejection of a version the channel does not serve (nothing published) changes nothing
+    # a rejection of a version requested for publication (its partition exists) gets one run
+    # that marks the partition revoked, and only one
     registry.reject(MODEL, v1, "field reports", "qa")
-    assert tick(first.cursor).run_requests == []
+    revoked = tick(first.cursor)
+    assert [r.run_key for r in revoked.run_requests] == [f"rollback:{MODEL}@{v1}"]
+    assert tick(revoked.cursor).run_requests == []
 
     # only what was approved since the cursor is requested
     v2 = approved_version(store, registry)
-    later = tick(first.cursor)
+    later = tick(revoked.cursor)
     assert [r.partition_key for r in later.run_requests] == [f"{MODEL}@{v2}"]
     assert list(later.dynamic_partitions_requests[0].partition_keys) == [f"{MODEL}@{v2}"]
     assert DeploymentCursor.parse(later.cursor).published == {MODEL: [v1, v2]}
 
 
-def test_a_revoked_version_on_the_stable_channel_rolls_back(
-    local_pair, tick, tmp_resources, instance
-):
+def test_each_revoked_version_gets_one_rollback_run(local_pair, tick, tmp_resources, instance):
     store, registry = local_pair
     v1, v2, v3 = (approved_version(store, registry) for _ in range(3))
     cursor = tick(None).cursor
@@ -101,7 +102,10 @@ def test_a_revoked_version_on_the_stable_channel_rolls_back(
     assert read_channel(store, MODEL)["version"] == v3
 
     registry.reject(MODEL, v1, "not the one served", "qa")
-    assert tick(cursor).run_requests == []  # the channel does not name v1
+    # the channel does not name v1, but its partition is marked revoked by one run
+    (marked,) = tick(cursor).run_requests
+    assert marked.run_key == f"rollback:{MODEL}@{v1}"
+    cursor = tick(cursor).cursor
     registry.reject(MODEL, v3, "field reports", "qa")
     result = tick(cursor)
 
@@ -113,7 +117,7 @@ def test_a_revoked_version_on_the_stable_channel_rolls_back(
         "ops": {"roll_back_channel": {"config": {"model": MODEL, "revoked_version": v3}}}
     }
     assert result.dynamic_partitions_requests == []
-    assert DeploymentCursor.parse(result.cursor).rolled_back == {MODEL: [v3]}
+    assert DeploymentCursor.parse(result.cursor).rolled_back == {MODEL: [v1, v3]}
     assert tick(result.cursor).run_requests == []  # one rollback per revocation
 
     # the run config is the job's: executed, the run moves the channel back to v2
