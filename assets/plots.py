@@ -82,24 +82,92 @@ def image_grid(
     return _png(figure)
 
 
+REPORT_DPI = 100  # a report's figures are read on a page, larger than metadata thumbnails
+
+
+def _report_figure(width: float = 5.3) -> tuple[plt.Figure, plt.Axes]:
+    return plt.subplots(figsize=(width, 3.6), layout="constrained")
+
+
+def _report_png(figure: plt.Figure) -> bytes:
+    """A report figure with its legend under the plot (never over the data), as PNG bytes."""
+    figure.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=REPORT_DPI)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def bar_plot(
-    groups: Mapping[str, Mapping[str, float]], title: str, ylabel: str, percent: bool = False
+    groups: Mapping[str, Mapping[str, float]],
+    title: str,
+    ylabel: str,
+    reference: tuple[float, str] | None = None,
 ) -> bytes:
-    """Bars per category, one colour per group (e.g. today's classes against the baseline)."""
-    categories = sorted({c for values in groups.values() for c in values})
-    figure, axes = plt.subplots(figsize=(max(4.0, 0.7 * len(categories) + 2), 3))
+    """Shares per category, one colour per group (e.g. a day's classes against the validation
+    set), categories in the order given, each bar labelled with its share (so a 0 % bar still
+    shows); ``reference``: a (share, name) line across."""
+    categories = list(dict.fromkeys(c for values in groups.values() for c in values))
+    figure, axes = _report_figure(max(5.3, 0.6 * len(categories) + 2.5))
     width = 0.8 / max(1, len(groups))
     for offset, (name, values) in enumerate(groups.items()):
         positions = np.arange(len(categories)) + offset * width - 0.4 + width / 2
-        axes.bar(positions, [values.get(c, 0.0) for c in categories], width, label=name)
-    axes.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
+        shares = [values.get(c, 0.0) for c in categories]
+        bars = axes.bar(positions, shares, width, label=name)
+        axes.bar_label(
+            bars, [f"{s:.1%}" if 0 < s < 0.1 else f"{s:.0%}" for s in shares], fontsize=7
+        )
+    if reference is not None:
+        axes.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
+    few = len(categories) <= 5  # few enough to read level
+    axes.set_xticks(
+        range(len(categories)),
+        categories,
+        rotation=0 if few else 30,
+        ha="center" if few else "right",
+    )
     axes.set(title=title, ylabel=ylabel)
-    if percent:
-        axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axes.set_ylim(0, max(0.01, axes.get_ylim()[1] * 1.08))  # room for the labels
+    axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     axes.grid(alpha=0.3, axis="y")
-    if len(groups) > 1:
-        axes.legend()
-    return _png(figure)
+    return _report_png(figure)
+
+
+def binned_plot(
+    edges: Sequence[float],
+    groups: Mapping[str, Sequence[float]],
+    title: str,
+    ylabel: str,
+    marker: tuple[float, str] | None = None,
+    log_x: bool = False,
+    percent_x: bool = False,
+) -> bytes:
+    """Each group's share of its counts per bin, drawn at the bins' true positions (so the axis
+    runs low to high whatever the labels): the first group filled, the others as outlines;
+    ``marker``: a (value, name) threshold drawn across."""
+    figure, axes = _report_figure()
+    for index, (name, counts) in enumerate(groups.items()):
+        counts = np.asarray(counts, float)
+        shares = counts / max(counts.sum(), 1.0)
+        if index == 0:
+            axes.stairs(shares, edges, fill=True, alpha=0.6, label=name)
+        else:
+            axes.stairs(shares, edges, color="black", linewidth=1.5, label=name)
+    if marker is not None:
+        axes.axvline(marker[0], color="#b00020", linestyle="--", linewidth=1.2, label=marker[1])
+    if log_x:  # ticks at 1, 2 and 5 of each decade, written as plain numbers
+        axes.set_xscale("log")
+        axes.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        axes.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axes.set_xlim(edges[0], edges[-1])
+    if percent_x:
+        axes.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    axes.set_ylim(0, None)
+    axes.set(title=title, ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    return _report_png(figure)
 
 
 def time_plot(
@@ -108,15 +176,16 @@ def time_plot(
     ylabel: str,
     span: tuple | None = None,
 ) -> bytes:
-    """One line per series over the hours of a day: ``{name: (times, values)}``; ``span`` is
-    the (start, end) the x axis shows."""
-    figure, axes = plt.subplots(figsize=(6, 3))
+    """One line per series over the hours of a day: ``{name: (times, values)}``, each hour a
+    marker large enough to see alone; ``span`` is the (start, end) the x axis shows."""
+    figure, axes = _report_figure()
     for name, (times, values) in series.items():
-        axes.plot(list(times), list(values), marker="o", markersize=3, label=name)
+        axes.plot(list(times), list(values), marker="o", markersize=7, linewidth=1.5, label=name)
     if span is not None:
         axes.set_xlim(*span)
+    highest = max((max(values) for _, values in series.values() if len(values)), default=1.0)
+    axes.set_ylim(0, 1.15 * highest)  # a lone hour's marker clear of the frame
     axes.set(title=title, xlabel="hour (UTC)", ylabel=ylabel)
     axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%H:%M"))
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
-    return _png(figure)
+    return _report_png(figure)

@@ -27,7 +27,9 @@ from assets.partitions import image_models, sensor_profiles
 from assets.plots import png_markdown
 from assets.sensors.data import read_profile
 from assets.telemetry.reports import (
+    DRIFT_PSI_THRESHOLD,
     build_report,
+    drift_text,
     events_frame,
     readable_events,
     report_html,
@@ -104,7 +106,9 @@ def build_events_asset(client_kind: str) -> AssetsDefinition:
 
 class ReportConfig(Config):
     drift_psi_threshold: float = Field(
-        default=0.2, gt=0, description="PSI above this fails the drift check."
+        default=DRIFT_PSI_THRESHOLD,
+        gt=0,
+        description="PSI above this fails the drift check; the report states it.",
     )
 
 
@@ -147,7 +151,8 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
                 if client_kind == "web"
                 else "anomaly rate per device, reconstruction error against the baseline (PSI)"
             )
-            + ", the fleet view, over that model's events only. Markdown, HTML and JSON under "
+            + ", the fleet view, over that model's events only; each figure with its sample size "
+            "and threshold, and 'not enough data' below its minimum. Markdown, HTML and JSON under "
             "reports/<kind>/<day>/<model>/."
         ),
     )
@@ -173,7 +178,15 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             else None
         )
         report = build_report(
-            client_kind, day, frame, baseline, version, model, waiting, no_baseline_because=why_not
+            client_kind,
+            day,
+            frame,
+            baseline,
+            version,
+            model,
+            waiting,
+            no_baseline_because=why_not,
+            psi_threshold=config.drift_psi_threshold,
         )
         plots = report_plots(client_kind, frame, report, baseline)
         encoded = {title: base64.b64encode(png).decode() for title, png in plots.items()}
@@ -198,6 +211,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             "devices": report["devices"],
             "hours_read": len(hours),
             "drift_psi": report["drift_psi"] if report["drift_psi"] is not None else "not measured",
+            "drift": drift_text(report),
             **({"shared_images_waiting_for_review": waiting} if waiting is not None else {}),
             "report": MetadataValue.md(markdown),
             "report_key": report_key,
@@ -210,9 +224,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
             check_name="drift",
             passed=drift is not None and drift <= config.drift_psi_threshold,
             severity=AssetCheckSeverity.WARN,
-            description=None
-            if drift is not None
-            else f"not measured: {report['drift_not_measured']}",
+            description=drift_text(report),
             metadata={
                 "max_psi": drift if drift is not None else "not measured",
                 "threshold": config.drift_psi_threshold,

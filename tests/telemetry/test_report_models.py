@@ -40,7 +40,8 @@ def test_quality_and_drift_cover_the_baselines_model_only():
     report = build_report("pi", "2026-11-20", frame, BASELINE, 1, "turbine-autoencoder")
     assert report["events"] == 400 and report["devices"] == 2
     assert report["events_per_model"] == {"turbine-autoencoder": 300, "pump-autoencoder": 100}
-    assert report["quality"]["anomaly_rate"] == 0.0  # the pump's flags are not the turbine's
+    anomaly_rate = report["figures"]["anomaly_rate"]
+    assert (anomaly_rate["value"], anomaly_rate["events"]) == (0.0, 300)  # not the pump's flags
     assert report["drift_psi"] < 0.2
     mixed = build_report("pi", "2026-11-20", frame, BASELINE, 1)  # judged over every event
-    assert mixed["quality"]["anomaly_rate"] == 0.25 and mixed["drift_psi"] > 1.0
+    assert mixed["figures"]["anomaly_rate"]["value"] == 0.25 and mixed["drift_psi"] > 1.0

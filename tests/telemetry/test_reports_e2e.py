@@ -16,6 +16,7 @@ from dagster import (
 
 from assets.sensors.data import record_profile
 from assets.telemetry.assets import events_assets, report_assets, report_key
+from assets.telemetry.reports import DEFAULT_UNSURE_BELOW, MIN_EVENTS_FOR_SHARE
 from edgeline_contract.profile import SensorProfile, Signal
 from orchestration.definitions import defs
 from resources import LocalArtifactStore, SqliteModelRegistry
@@ -157,9 +158,14 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     }
     assert web["quality"]["class_distribution"] == pytest.approx(observed)
     expected_psi = sum((observed[k] - 0.5) * np.log(observed[k] / 0.5) for k in observed)
-    assert web["quality"]["psi_class_distribution"] == pytest.approx(expected_psi)
+    figures = web["figures"]
+    assert figures["psi_class_distribution"]["value"] == pytest.approx(expected_psi)
+    assert figures["psi_class_distribution"]["events"] == len(inside)
+    # this baseline has no unsure_below: the documented default, and the report says so
     confidences = np.array([e["top_k"][0]["confidence"] for e in inside])
-    assert web["quality"]["low_confidence_rate"] == pytest.approx(np.mean(confidences < 0.5))
+    unsure = figures["low_confidence_rate"]
+    assert unsure["value"] == pytest.approx(np.mean(confidences < DEFAULT_UNSURE_BELOW))
+    assert unsure["threshold"] == DEFAULT_UNSURE_BELOW and "the default" in unsure["about"]
     assert (
         web["devices"] == 7 and len(web["fleet"]) == 7
     )  # browser-0..6 (the boundary event is browser-1)
@@ -172,10 +178,22 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     assert not check.passed and web["drift_psi"] > 0.2
     pi = artifacts.get_json(f"reports/pi/{day}/turbine-autoencoder/report.json")
     assert pi["events"] == 60 and pi["events_per_model"] == {"turbine-autoencoder": 60}
-    assert pi["quality"]["anomaly_rate"] == pytest.approx(6 / 60)
+    assert pi["figures"]["anomaly_rate"]["value"] == pytest.approx(6 / 60)
     pump = artifacts.get_json(f"reports/pi/{day}/pump-autoencoder/report.json")
     assert (pump["events"], pump["baseline_model"]) == (len(pumps), "pump-autoencoder")
-    assert pump["quality"]["anomaly_rate"] == 1.0 and pump["devices"] == 1
+    assert pump["devices"] == 1  # 20 events: a count, and too few for a rate
+    assert pump["figures"]["anomaly_rate"] | {"about": ""} == {
+        "label": "Anomaly rate",
+        "kind": "share",
+        "value": None,
+        "events": len(pumps),
+        "needs": MIN_EVENTS_FOR_SHARE,
+        "threshold": None,
+        "about": "",
+        "validation": None,
+        "count": len(pumps),
+        "verdict": "not enough data",
+    }
     per_device = {}
     for event in pis:
         per_device.setdefault(event["device_id"], []).append(event["anomaly"])
@@ -188,12 +206,12 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     (pi_check,) = reports[("pi", "wind-turbine")].get_asset_check_evaluations()
     assert not pi_check.passed and pi_check.metadata["max_psi"].value == "not measured"
     assert (
-        "drift (max PSI) not measured (turbine-autoencoder v1"
+        "Drift: not measured (turbine-autoencoder v1: no model named"
         in artifacts.get_bytes(f"reports/pi/{day}/turbine-autoencoder/report.md").decode()
     )
     page = artifacts.get_bytes(f"reports/web/{day}/image-classifier/report.html").decode()
     assert page.count("<table>") == 3 and "<pre>" not in page  # tables that render
-    for figure in ("class distribution", "confidence", "latency by hour"):
+    for figure in ("predicted classes", "top-1 confidence", "latency by hour"):
         assert f"<figcaption>{figure}</figcaption>" in page
     assert page.count("data:image/png;base64,") == 3
     pi_page = artifacts.get_bytes(f"reports/pi/{day}/turbine-autoencoder/report.html").decode()
