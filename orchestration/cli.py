@@ -1,4 +1,6 @@
-"""The ``edgeline`` command: the demo, the Dagster UI, and (later) registry decisions."""
+"""Edgeline's command line: declare models and bring their data, train them, approve or reject
+their versions, review shared images, and run the demo or the Dagster UI with a gateway and a
+fleet. Each command has its own --help."""
 
 import argparse
 import getpass
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance
 
     from edgeline_contract.profile import SensorProfile
+    from resources.artifacts import ArtifactStore
+    from resources.registry import ModelRegistry
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -83,7 +87,9 @@ def run_models(args: argparse.Namespace) -> int:
     store = resources["artifacts"]
     if args.action == "add":
         if bool(args.name) == bool(args.file):
-            print("models add needs NAME (with --kind, --profile or --set KEY=VALUE) or --file")
+            print(
+                "error: models add needs NAME (with --kind, --profile or --set KEY=VALUE) or --file"
+            )
             return 2
         from assets.vision.assets import training_settings
 
@@ -273,12 +279,11 @@ def run_train_sensors(args: argparse.Namespace) -> int:
     """The sensor lineage for one profile, on the persistent instance (so the UI shows it)."""
     from dagster import BetaWarning
 
-    from assets.partitions import readings_key
     from assets.sensors.assets import check_partition_days
     from assets.sensors.data import read_profile, stored_days
     from orchestration.definitions import build_definitions
     from orchestration.demo import LOGGERS  # progress, not Dagster's debug events
-    from orchestration.jobs import retrain_sensor_autoencoder, sensor_data_job
+    from orchestration.jobs import record_readings, retrain_sensor_autoencoder
 
     warnings.filterwarnings("ignore", category=BetaWarning)  # Output(data_version=...)
     defs = build_definitions(build_resources())
@@ -305,17 +310,14 @@ def run_train_sensors(args: argparse.Namespace) -> int:
         },
     }
     with _instance_with_models(store) as instance:
-        for day in days:
-            recorded = defs.resolve_job_def(sensor_data_job.name).execute_in_process(
-                run_config={"loggers": LOGGERS},
-                instance=instance,
-                partition_key=readings_key(profile.name, day),
-                raise_on_error=False,
-            )
-            if not recorded.success:
-                print(f"error: raw_sensor_data {day} failed (run {recorded.run_id})")
-                return 1
-        print(f"recorded {len(days)} day(s) of {profile.name} readings ({days[0]} .. {days[-1]})")
+        runs = record_readings(defs, instance, profile.name, days, {"loggers": LOGGERS})
+        if not runs[-1].success:
+            print(f"error: recording {profile.name}'s days failed (run {runs[-1].run_id})")
+            return 1
+        print(
+            f"recorded {len(days)} day(s) of {profile.name} readings ({days[0]} .. {days[-1]}) "
+            f"in {len(runs)} run(s): one per unbroken stretch of days"
+        )
         result = defs.resolve_job_def(retrain_sensor_autoencoder.name).execute_in_process(
             run_config=config,
             instance=instance,
@@ -374,20 +376,9 @@ def run_registry(args: argparse.Namespace) -> int:
     resources = build_resources()
     registry, artifacts = resources["registry"], resources["artifacts"]
     if args.action == "list":
-        models = [args.model] if args.model else registry.list_models()
-        try:
-            versions = [v for model in models for v in registry.list_versions(model)]
-        except EdgelineError as error:
-            print(f"error: {error}")
-            return 2
-        for v in versions:
-            note = f" ({v.status_reason}, by {v.status_by})" if v.status_by else ""
-            print(
-                f"{v.model} v{v.version}  {v.status}{note}  registered {v.created_at:%Y-%m-%d %H:%M}"
-            )
-        return 0
+        return _list_versions(registry, artifacts, args.model)
     if not args.model or args.version is None or not args.reason.strip():
-        print(f"registry {args.action} needs MODEL VERSION --reason TEXT")
+        print(f"error: registry {args.action} needs MODEL VERSION --reason TEXT")
         return 2
     from assets.deployment.planning import decide_version
 
@@ -412,6 +403,34 @@ def _named(version: int | None) -> str:
     return f"v{version}" if version else "no version"
 
 
+LIVE = "  <- live: the stable channel serves it"
+
+
+def _list_versions(registry: "ModelRegistry", artifacts: "ArtifactStore", model: str | None) -> int:
+    """Every version of ``model`` (or of every model) with its status, the one the stable
+    channel serves marked (its pointer, as clients read it); a line where it serves none."""
+    from assets.deployment.publish import read_channel
+
+    models = [model] if model else registry.list_models()
+    try:
+        versions = {name: registry.list_versions(name) for name in models}
+    except EdgelineError as error:
+        print(f"error: {error}")
+        return 2
+    for name, listed in versions.items():
+        pointer = read_channel(artifacts, name)
+        live = pointer.get("version") if pointer else None
+        for v in listed:
+            note = f" ({v.status_reason}, by {v.status_by})" if v.status_by else ""
+            print(
+                f"{v.model} v{v.version}  {v.status}{note}  registered "
+                f"{v.created_at:%Y-%m-%d %H:%M}{LIVE if v.version == live else ''}"
+            )
+        if live is None:
+            print(f"{name}: {'no version is live' if pointer else 'never published'}")
+    return 0
+
+
 def run_dev(args: argparse.Namespace) -> int:
     """The UI and daemon, the gateway with the page, and a small fleet (orchestration/dev.py)."""
     from orchestration.dev import run_dev
@@ -419,9 +438,19 @@ def run_dev(args: argparse.Namespace) -> int:
     return run_dev(args.host, args.port, args.gateway_port, args.fleet)
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, where it has one to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, [], "", argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo", help="the whole loop: train, approve, publish, a live fleet and page, reports"
     )
@@ -434,16 +463,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--model",
         default="image-classifier",
-        help="the image model they train (declared with default settings if new; "
-        "default: %(default)s)",
+        help="the image model they train, declared with default settings if new",
     )
     ingest.set_defaults(handler=run_ingest_images)
     models = commands.add_parser(
         "models", help="declare a model, or list every model with its data and versions"
     )
-    models.add_argument("action", choices=["list", "add"])
+    models.add_argument("action", choices=["list", "add"], help="list them, or declare one")
     models.add_argument("name", nargs="?", help="add: the model's name (letters, digits, '-')")
-    models.add_argument("--kind", choices=["image", "sensor"], default="image")
+    models.add_argument(
+        "--kind", choices=["image", "sensor"], default="image", help="add: what it learns from"
+    )
     models.add_argument("--profile", help="sensor: the stored profile whose readings train it")
     models.add_argument(
         "--set",
@@ -453,23 +483,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="image: a training setting (augment=upright, preset=fast, image_size=96, "
         "epochs=20, ...); repeat for more",
     )
-    models.add_argument("--description", default="")
+    models.add_argument("--description", default="", help="add: a line about the model")
     models.add_argument(
         "--file", help="add: a spec file (YAML, TOML, JSON) declaring one model or a list"
     )
     models.add_argument("--replace", action="store_true", help="change a declared model")
     models.set_defaults(handler=run_models)
     train_images = commands.add_parser(
-        "train-images", help="train, convert, gate and register one image model"
+        "train-images",
+        help="train, convert, gate and register an image model (one run)",
+        description="Runs the vision lineage for one declared image model (its partition of "
+        "retrain_image_classifier) in one run, on the persistent Dagster instance, so the UI "
+        "shows it; the new version waits for `edgeline registry approve`.",
     )
-    train_images.add_argument("--model", default="image-classifier")
-    train_images.add_argument("--epochs", type=int, help="override the declared epochs")
+    train_images.add_argument(
+        "--model", default="image-classifier", help="a declared image model's name"
+    )
+    train_images.add_argument(
+        "--epochs", type=int, help="override the model's declared epochs (default: declared)"
+    )
     train_images.set_defaults(handler=run_train_images)
     images = commands.add_parser(
         "images",
         help="review images that web pages and devices shared: only accepted ones ever train",
     )
-    images.add_argument("action", choices=["review", "accept", "reject"])
+    images.add_argument(
+        "action", choices=["review", "accept", "reject"], help="list the queue, or decide"
+    )
     images.add_argument("keys", nargs="*", help="image keys, as `images review` lists them")
     images.add_argument(
         "--suggested", help="also every waiting image whose suggested label is this one"
@@ -479,17 +519,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--new-class", action="store_true", help="accept: a label that is not a class yet"
     )
     images.add_argument("--reason", default="", help="reject: why")
-    images.add_argument("--by", default=getpass.getuser())
+    images.add_argument("--by", default=getpass.getuser(), help="who decides")
     images.set_defaults(handler=run_images)
     sensors = commands.add_parser(
         "ingest-sensors",
         help="check a CSV/Parquet file of a device's readings against a sensor profile and store it",
     )
-    sensors.add_argument("file")
+    sensors.add_argument("file", help="a CSV or Parquet file of readings")
     sensors.add_argument(
         "--profile",
         default="wind-turbine",
-        help="a profile file (.yaml, .toml) or a stored profile's name (default: %(default)s)",
+        help="a profile file (.yaml, .toml), or a stored profile's name",
     )
     sensors.add_argument(
         "--map",
@@ -525,12 +565,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sensors.set_defaults(handler=run_ingest_sensors)
     train = commands.add_parser(
-        "train-sensors", help="train, convert, check and register a profile's anomaly model"
+        "train-sensors",
+        help="train, convert, gate and register a profile's anomaly model (two runs)",
+        description="Records the profile's stored days (raw_sensor_data: one run for an "
+        "unbroken stretch of days, one more for each gap between them), then runs the sensor "
+        "lineage for the profile's partition (retrain_sensor_autoencoder) in one run, on the "
+        "persistent Dagster instance, so the UI shows them; the new version waits for "
+        "`edgeline registry approve`.",
     )
     train.add_argument(
-        "--profile", default="wind-turbine", help="a stored profile's name (or its file)"
+        "--profile", default="wind-turbine", help="a stored profile's name, or its file"
     )
-    train.add_argument("--epochs", type=int, default=25)
+    train.add_argument("--epochs", type=int, default=25, help="training epochs")
     train.add_argument(
         "--no-unlabelled",
         action="store_true",
@@ -540,24 +586,37 @@ def build_parser() -> argparse.ArgumentParser:
     forget = commands.add_parser(
         "forget-sensors", help="remove a profile's stored readings and the profile"
     )
-    forget.add_argument("profile")
+    forget.add_argument("profile", help="the stored profile's name")
     forget.add_argument("--yes", action="store_true", help="really remove them")
     forget.set_defaults(handler=run_forget_sensors)
-    registry = commands.add_parser("registry", help="list, approve or reject model versions")
-    registry.add_argument("action", choices=["list", "approve", "reject"])
-    registry.add_argument("model", nargs="?")
-    registry.add_argument("version", nargs="?", type=int)
-    registry.add_argument("--reason", default="")
-    registry.add_argument("--by", default=getpass.getuser())
+    registry = commands.add_parser(
+        "registry",
+        help="list model versions (the live one marked), approve or reject one",
+        description="An approval publishes the version and moves the stable channel to it at "
+        "once; a rejection of the live version moves it back to the newest approved one.",
+    )
+    registry.add_argument(
+        "action",
+        choices=["list", "approve", "reject"],
+        help="list: every version with its status; approve or reject: MODEL VERSION --reason",
+    )
+    registry.add_argument("model", nargs="?", help="the model (list: all when left out)")
+    registry.add_argument("version", nargs="?", type=int, help="approve, reject: its number")
+    registry.add_argument(
+        "--reason", default="", help="approve, reject: why (required; kept in the registry)"
+    )
+    registry.add_argument("--by", default=getpass.getuser(), help="who decides")
     registry.set_defaults(handler=run_registry)
     dev = commands.add_parser(
         "dev", help="the Dagster UI and daemon, the gateway with the web page, a simulated fleet"
     )
-    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--host", default="127.0.0.1", help="the address everything listens on")
     dev.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
     dev.add_argument("--gateway-port", type=int, default=8000, help="the gateway's port")
     dev.add_argument("--fleet", type=int, default=3, help="simulated Pi agents")
     dev.set_defaults(handler=run_dev)
+    for command in commands.choices.values():
+        command.formatter_class = DefaultsHelp
     return parser
 
 

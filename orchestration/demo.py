@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from assets.catalog import SINGLE_IMAGE_MODEL, ModelSpec, declare_model
-from assets.partitions import readings_key
 from edgeline_contract.profile import WIND_TURBINE
 from resources import layout
 from resources.environment import dagster_home, edgeline_env, edgeline_home
@@ -390,9 +389,9 @@ def run_demo(settings: DemoSettings) -> int:
 
     from orchestration.definitions import defs
     from orchestration.jobs import (
+        record_readings,
         retrain_image_classifier,
         retrain_sensor_autoencoder,
-        sensor_data_job,
     )
     from orchestration.models import add_model_partitions
 
@@ -405,18 +404,12 @@ def run_demo(settings: DemoSettings) -> int:
         image_model = declare_model(artifacts, settings.image_model(), replace=True)
         add_model_partitions(instance, artifacts)
         today = datetime.now(UTC).date()
-        for offset in range(settings.sensor_days, 0, -1):
-            day = (today - timedelta(days=offset)).isoformat()
-            recorded = defs.resolve_job_def(sensor_data_job.name).execute_in_process(
-                run_config={"loggers": LOGGERS},
-                instance=instance,
-                partition_key=readings_key(WIND_TURBINE.name, day),
-                raise_on_error=False,
-            )
-            if not recorded.success:
-                print(f"recording turbine readings for {day} FAILED (run {recorded.run_id})")
-                return 1
-        print(f"recorded {settings.sensor_days} days of turbine readings")
+        days = [(today - timedelta(days=n)).isoformat() for n in range(settings.sensor_days, 0, -1)]
+        (recorded,) = record_readings(defs, instance, WIND_TURBINE.name, days, {"loggers": LOGGERS})
+        if not recorded.success:
+            print(f"recording turbine readings FAILED (run {recorded.run_id})")
+            return 1
+        print(f"recorded {settings.sensor_days} days of turbine readings in one run")
         runs = [
             defs.resolve_job_def(retrain_image_classifier.name).execute_in_process(
                 run_config=settings.image_run_config(),

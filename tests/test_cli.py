@@ -3,13 +3,15 @@
 import io
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from PIL import Image
 
 from assets.catalog import declared_models, read_model
 from assets.deployment.publish import read_channel
-from orchestration.cli import main
+from orchestration.cli import LIVE, main
 from orchestration.definitions import build_definitions
+from orchestration.jobs import record_readings, stretches
+from orchestration.models import add_model_partitions
 from resources.environment import local_resources
 from resources.registry import APPROVED, REJECTED
 from tests.deployment.conftest import register_tiny_version
@@ -43,9 +45,11 @@ def test_registry_commands_move_the_channel_at_once(home, capsys):
     assert "stable channel moved: v2 -> v1" in out
     assert f"{model} v1  Approved (looks good, by ana)" in out
     assert f"{model} v2  Rejected (worse" in out
-    assert main(["registry", "approve", model, "1"]) == 2  # no reason given
-    assert main(["registry", "approve", model, "1", "--reason", "   "]) == 2  # a blank one
-    capsys.readouterr()
+    for blank in ([], ["--reason", "   "]):  # no reason given, or a blank one
+        assert main(["registry", "approve", model, "1", *blank]) == 2
+        assert capsys.readouterr().out == (
+            "error: registry approve needs MODEL VERSION --reason TEXT\n"
+        )
     # refused transitions and unknown models: one clear line, exit 2, no traceback
     for command, expected in (
         (["registry", "approve", model, "2", "--reason", "again"], "it cannot become Approved"),
@@ -179,3 +183,95 @@ def test_a_spec_file_declares_several_models_all_or_none(home, tmp_path, capsys)
     for path in (broken, tmp_path / "missing.yaml"):
         assert main(["models", "add", "--file", str(path)]) == 2
         assert "not readable" in capsys.readouterr().out
+
+
+def test_registry_list_marks_the_version_each_stable_channel_serves(home, capsys):
+    resources = local_resources(home)
+    registry, store = resources["registry"], resources["artifacts"]
+    for model in ("turbine-autoencoder", "turbine-autoencoder", "pump-autoencoder"):
+        register_tiny_version(store, registry, model)
+    for version in (1, 2):
+        assert (
+            main(["registry", "approve", "turbine-autoencoder", str(version), "--reason", "ok"])
+            == 0
+        )
+    capsys.readouterr()
+
+    def listed() -> dict[str, str]:
+        assert main(["registry", "list"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return {" ".join(line.split()[:2]): line for line in lines}
+
+    lines = listed()
+    assert lines["turbine-autoencoder v2"].endswith(LIVE)
+    assert not lines["turbine-autoencoder v1"].endswith(LIVE)  # approved, but not served
+    assert not lines["pump-autoencoder v1"].endswith(LIVE)
+    assert lines["pump-autoencoder: never"] == "pump-autoencoder: never published"
+    assert main(["registry", "reject", "turbine-autoencoder", "2", "--reason", "worse"]) == 0
+    lines = listed()
+    assert lines["turbine-autoencoder v1"].endswith(LIVE)  # the channel went back to v1
+    assert not lines["turbine-autoencoder v2"].endswith(LIVE)
+    assert main(["registry", "reject", "turbine-autoencoder", "1", "--reason", "both bad"]) == 0
+    lines = listed()
+    assert not any(line.endswith(LIVE) for line in lines.values())
+    assert lines["turbine-autoencoder: no"] == "turbine-autoencoder: no version is live"
+
+
+def test_help_names_every_argument_with_its_default(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at the terminal's width
+    for command, expected in (
+        ([], ["registry", "approve or reject", "train-images", "train-sensors"]),
+        (
+            ["registry"],
+            [
+                "list: every version with its status",
+                "the model (list: all when left out)",
+                "approve, reject: its number",
+                "approve, reject: why (required",
+                "who decides (default: ",
+            ],
+        ),
+        (["train-images"], ["a declared image model's name (default: image-classifier)"]),
+        (["train-sensors"], ["(default: wind-turbine)", "training epochs (default: 25)"]),
+        (["dev"], ["simulated Pi agents (default: 3)", "(default: 127.0.0.1)"]),
+    ):
+        with pytest.raises(SystemExit) as shown:
+            main([*command, "--help"])
+        out = capsys.readouterr().out
+        assert shown.value.code == 0 and all(text in out for text in expected), (command, out)
+        assert "(later)" not in out and "(default: None)" not in out
+        assert "(default: False)" not in out
+
+
+def test_usage_errors_start_with_error(home, capsys):
+    assert main(["models", "add"]) == 2
+    assert capsys.readouterr().out.startswith("error: models add needs NAME")
+    with pytest.raises(SystemExit) as usage:  # argparse's own, on stderr
+        main(["registry", "decide"])
+    assert usage.value.code == 2
+    assert "edgeline registry: error: argument action: invalid choice" in capsys.readouterr().err
+
+
+def test_recording_days_takes_one_run_per_unbroken_stretch_of_days(home):
+    """`edgeline train-sensors` (and the demo) recorded a run per day: 14 runs for 14 days.
+    A run can cover a range of one profile's days, so one per stretch without a gap."""
+    assert stretches(["2026-11-05", "2026-10-31", "2026-11-01", "2026-11-02"]) == [
+        ("2026-10-31", "2026-11-02"),
+        ("2026-11-05", "2026-11-05"),
+    ]
+    resources = local_resources(home)
+    defs = build_definitions(resources)
+    days = ["2026-10-31", "2026-11-01", "2026-11-02", "2026-11-05"]
+    config = {"ops": {"raw_sensor_data": {"config": {"turbines": 1}}}}
+    with DagsterInstance.ephemeral() as instance:
+        add_model_partitions(instance, resources["artifacts"])
+        runs = record_readings(defs, instance, "wind-turbine", days, config)
+        assert [run.success for run in runs] == [True, True]
+        assert len(instance.get_runs()) == 2
+        recorded = instance.get_materialized_partitions(AssetKey("raw_sensor_data"))
+        assert recorded == {f"{day}|wind-turbine" for day in days}
+        # each day its own metadata, also in the run that recorded three
+        for event in runs[0].asset_materializations_for_node("raw_sensor_data"):
+            day = event.partition.split("|")[0]
+            assert event.metadata["first_reading"].value.startswith(day)
+            assert event.metadata["rows"].value > 0

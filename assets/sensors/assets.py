@@ -99,14 +99,24 @@ class RawSensorConfig(Config):
         "One day of a profile's readings as Parquet under "
         "`raw/sensors/<profile>/date=YYYY-MM-DD/` (a partition per profile and day): what "
         "`edgeline ingest-sensors` stored for that day, or, for the built-in wind-turbine "
-        "profile with nothing ingested, the simulated fleet's day."
+        "profile with nothing ingested, the simulated fleet's day. A run records one day or a "
+        "range of one profile's days (`edgeline train-sensors` records a stretch of days in "
+        "one run), each partition with its own metadata."
     ),
 )
 def raw_sensor_data(
     context: AssetExecutionContext, config: RawSensorConfig, artifacts: ArtifactStoreResource
-) -> Output[dict[str, Any]]:
-    key = context.partition_key
-    assert isinstance(key, MultiPartitionKey)
+) -> None:
+    for key in context.partition_keys:
+        assert isinstance(key, MultiPartitionKey)
+        context.add_asset_metadata(_record_day(key, config, artifacts), partition_key=key)
+
+
+def _record_day(
+    key: MultiPartitionKey, config: RawSensorConfig, artifacts: ArtifactStore
+) -> dict[str, Any]:
+    """Check (or, for the simulated fleet, make) one partition's day of readings; returns the
+    partition's metadata."""
     day = key.keys_by_dimension["day"]
     profile = read_profile(artifacts, key.keys_by_dimension["profile"])
     keys = stored_days(artifacts, profile.name).get(day, [])
@@ -127,26 +137,23 @@ def raw_sensor_data(
             f"{list(stored_days(artifacts, profile.name)) or 'none'})"
         )
     states = frame["state"].value_counts().to_dict()
-    return Output(
-        {"day": day, "rows": len(frame), "source": source, "profile": profile.name},
-        metadata=rounded(
-            {
-                "profile": profile.name,
-                "source": source,
-                "rows": len(frame),
-                "repeated_readings_dropped": repeated,
-                "devices": int(frame["device_id"].nunique()),
-                "first_reading": str(frame["timestamp"].min()),
-                "last_reading": str(frame["timestamp"].max()),
-                "missing_values": MetadataValue.json(
-                    {s: int(frame[s].isna().sum()) for s in profile.signal_names}
-                ),
-                "states": MetadataValue.json({str(k): int(v) for k, v in states.items()}),
-                "labels": MetadataValue.json(
-                    {str(k): int(v) for k, v in frame["label"].value_counts().items()}
-                ),
-            }
-        ),
+    return rounded(
+        {
+            "profile": profile.name,
+            "source": source,
+            "rows": len(frame),
+            "repeated_readings_dropped": repeated,
+            "devices": int(frame["device_id"].nunique()),
+            "first_reading": str(frame["timestamp"].min()),
+            "last_reading": str(frame["timestamp"].max()),
+            "missing_values": MetadataValue.json(
+                {s: int(frame[s].isna().sum()) for s in profile.signal_names}
+            ),
+            "states": MetadataValue.json({str(k): int(v) for k, v in states.items()}),
+            "labels": MetadataValue.json(
+                {str(k): int(v) for k, v in frame["label"].value_counts().items()}
+            ),
+        }
     )
 
 

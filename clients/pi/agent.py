@@ -102,6 +102,8 @@ class EdgeAgent:
         self.source: str | None = None  # what the readings come from, for resuming
         self.resume_after: float | None = None  # the position of the last reading scored
         self.unreadable: set[str] = set()  # why readings were not scored, logged once each
+        self.refusal: str | None = None  # what the gateway last refused (a token...), in words
+        self.stopped: str | None = None  # why the agent stopped, once it has
         state = cache.current()
         if state:
             try:
@@ -136,7 +138,11 @@ class EdgeAgent:
         except GatewayUnreachable:
             self.backoff.failed()
             raise
+        except GatewayError as error:  # an answer it cannot use (a 401, an unknown model)
+            self.refusal = str(error)
+            raise
         self.backoff.succeeded()
+        self.refusal = None
         if kind == "unchanged":
             return False
         if kind == "empty":
@@ -326,8 +332,9 @@ class EdgeAgent:
                 break
             if response.status == 429 or response.status >= 500 or response.status == 401:
                 # busy, broken or a token an operator must fix: the events stay for later
+                self.refusal = self.gateway.refusal(response, "the events")
                 delay = self.backoff.failed(retry_after(response))
-                log.warning("telemetry: HTTP %d; retrying in %.1f s", response.status, delay)
+                log.warning("telemetry kept for later: %s; retrying in %.1f s", self.refusal, delay)
                 break
             self.backoff.succeeded()
             if response.status == 413 and batch > 1:
@@ -335,27 +342,36 @@ class EdgeAgent:
                 continue
             answer = response.json()
             body = answer if isinstance(answer, dict) else {}
-            if response.status in (200, 207):
+            if response.status in (200, 207) or "rejected" in body:  # judged event by event
+                self.refusal = None
                 rejected = body.get("rejected", [])
                 for entry in rejected[:5]:
-                    log.warning("gateway refused event %s: %s", entry.get("index"), entry)
+                    log.warning("the gateway rejected an event: %s", rejection(entry))
                 self.outbox.remove(seqs, sent=body.get("accepted", 0), rejected=len(rejected))
                 stored += body.get("accepted", 0)
             else:  # 4xx for the batch as a whole: retrying cannot help, so it is not retried
-                log.warning(
-                    "gateway refused %d events: HTTP %d %s",
-                    len(seqs),
-                    response.status,
-                    response.body[:200],
-                )
+                self.refusal = self.gateway.refusal(response, f"{len(seqs)} events")
+                log.warning("%s; dropped", self.refusal)
                 self.outbox.remove(seqs, refused=len(seqs))
         return stored
 
+    def gateway_state(self) -> str:
+        """The gateway as this agent sees it, in words."""
+        client = self.gateway
+        if client.unreachable:
+            down_s = time.time() - (client.unreachable_since or time.time())
+            return f"{client.unreachable} (for {duration(down_s)})"
+        if self.refusal:
+            return self.refusal
+        return "the gateway answers" if client.attempts else "the gateway was not asked yet"
+
     def status(self) -> dict:
         """What an operator (or a health check) wants to know about this device."""
+        state = "running" if self.session else "paused"
         return {
             "device_id": self.device_id,
-            "state": "running" if self.session else "paused",
+            "state": "stopped" if self.stopped else state,
+            "stopped_because": self.stopped,
             "paused_because": self.paused,
             "model": self.state,
             "agent_version": __version__,
@@ -364,8 +380,62 @@ class EdgeAgent:
             **self.counts,
             "queued": len(self.outbox),
             **self.outbox.counters(),
-            "connection_attempts": self.gateway.attempts,
+            "gateway": self.gateway_state(),
+            "connection_failures": self.gateway.failures,
+            "outages": self.gateway.outages,
         }
+
+
+def rejection(entry: object) -> str:
+    """One event the gateway rejected (``{"index": 1, "errors": [{"field", "message"}]}``),
+    in words: "event 1: latency_ms: must be a number"."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    errors = entry.get("errors") or []
+    said = "; ".join(
+        f"{e.get('field')}: {e.get('message')}" if isinstance(e, dict) else str(e) for e in errors
+    )
+    return f"event {entry.get('index')}: {said or 'no reason given'}"
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a person says it: "40 s", "3 min", "2.5 h"."""
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    if seconds < 6000:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def status_line(status: Mapping) -> str:
+    """The status in words, one line: what runs, windows scored and flagged, the events, the
+    gateway (the same fields as the JSON, for a person reading the log)."""
+    model = status["model"]
+    running = f"{model['model']} v{model['version']} ({model['variant']})" if model else None
+    if status["state"] == "running":
+        head = f"running {running}"
+    elif status["state"] == "paused":
+        head = f"paused: {status['paused_because']}"
+    else:
+        head = f"{status['stopped_because']}, with {running or 'no model'}"  # after "stopped:"
+    parts = [
+        head,
+        f"{status['scored']} windows scored, {status['anomalies']} flagged as anomalies"
+        + (f", {status['unscored']} readings not scored" if status["unscored"] else ""),
+        f"events: {status['sent']} sent, {status['queued']} queued, {status['rejected']} "
+        f"rejected, {status['refused']} refused, {status['overflowed']} overflowed",
+    ]
+    if status["gateway"] not in head:  # a pause for want of the gateway says it already
+        parts.append(status["gateway"])
+    if status["manifest_refused"]:
+        parts.append(f"not using the channel's manifest: {status['manifest_refused']}")
+    return "; ".join(parts)
+
+
+def log_status(agent: EdgeAgent, as_json: bool, prefix: str = "status") -> None:
+    """The status line: in words, or as one JSON object for machines (``--json``)."""
+    status = agent.status()
+    log.info("%s: %s", prefix, json.dumps(status) if as_json else status_line(status))
 
 
 def run(
@@ -377,20 +447,18 @@ def run(
     flush_s: float = 10.0,
     limit: int = 0,
     paced: bool = True,
+    as_json: bool = False,
 ) -> None:
     """Score ``(position, reading)`` pairs as they come, paced at the model's interval divided
     by ``speed`` (0: as fast as they come; readings already scored before a restart go by
     unpaced), follow the channel every ``poll_s``, send telemetry in batches of
     ``flush_every`` or every ``flush_s`` seconds, whichever comes first, and log a status line
-    a minute; an unreachable gateway only delays what the backoff allows. Ends with the
-    readings, or after ``limit`` new ones."""
+    a minute (as JSON when ``as_json``); an unreachable gateway only delays what the backoff
+    allows. Ends with the readings, or after ``limit`` new ones (``agent.stopped`` says which)."""
     last_poll = last_status = time.monotonic() - max(poll_s, 60) - 1
     last_flush = time.monotonic()
     count = 0
     for position, reading in readings:
-        if time.monotonic() - last_status > 60:
-            last_status = time.monotonic()
-            log.info("status: %s", json.dumps(agent.status()))
         if time.monotonic() - last_poll > poll_s and agent.backoff.ready():
             last_poll = time.monotonic()
             try:
@@ -399,6 +467,9 @@ def run(
                 log.warning("%s", error)
                 if agent.session is None:  # say why nothing is scored (a 401, an unknown model)
                     agent.paused = f"no model: {error}"
+        if time.monotonic() - last_status > 60:  # the first one after the first poll
+            last_status = time.monotonic()
+            log_status(agent, as_json)
         agent.process(reading, position)
         if agent.scored_before(position):
             continue  # on to where it stopped before the restart, at once
@@ -411,7 +482,7 @@ def run(
         if paced and speed:
             time.sleep(agent.interval_s / speed)
     agent.flush()
-    log.info("status: %s", json.dumps(agent.status()))
+    agent.stopped = f"after {count} readings" if limit and count >= limit else "the readings ended"
 
 
 HELP = """Edgeline's device agent. It keeps this device on the newest approved version of its
@@ -419,10 +490,11 @@ model (downloaded from the gateway, checked, kept on disk), scores every window 
 with it, and sends the results back as telemetry. It runs until stopped (Ctrl-C or SIGTERM),
 or until a replayed file or stdin ends; nothing it scored is lost to a crash or an outage."""
 
-EPILOG = r"""settings: every option below is also a line of the config file and an environment
-variable, named EDGELINE_AGENT_ and the option in capitals (--device-id: EDGELINE_AGENT_DEVICE_ID).
-A flag beats the environment, which beats the file. The file (--config, else $EDGELINE_AGENT_CONFIG,
-else /etc/edgeline/agent.conf where it exists) holds KEY=VALUE lines:
+EPILOG = r"""settings: every option above that takes a value (but --config) is also a line of
+the config file and an environment variable, named EDGELINE_AGENT_ and the option in capitals
+(--device-id: EDGELINE_AGENT_DEVICE_ID). A flag beats the environment, which beats the file.
+The file (--config, else $EDGELINE_AGENT_CONFIG, else /etc/edgeline/agent.conf where it exists)
+holds KEY=VALUE lines:
   EDGELINE_AGENT_GATEWAY=https://gateway.example.com
   EDGELINE_AGENT_DEVICE_ID=turbine-007
   EDGELINE_AGENT_TOKEN_FILE=/etc/edgeline/agent.token
@@ -443,8 +515,23 @@ data directory (data_dir; /var/lib/edgeline-agent under the systemd unit):
   current.json   the model in use (the agent resumes with it after a restart, also offline)
   outbox.sqlite  telemetry not yet accepted by the gateway (at most max_queue events)
 
-status: a line a minute (and at the end) with the model version, readings scored, anomalies,
-events queued, sent, rejected and dropped, and a manifest refused (one that needs a newer agent).
+status: a line a minute, and a last one when it stops ("stopped: by SIGTERM, with ..."), in words:
+  running turbine-autoencoder v3 (fp32); 1440 windows scored, 2 flagged as anomalies;
+  events: 1430 sent, 10 queued, 0 rejected, 0 refused, 0 overflowed; the gateway answers
+--json writes each as one JSON object instead, for machines, with the same fields:
+  scored, anomalies   windows scored, and those the model flagged
+  unscored            readings not scored (no model, or a reading the model cannot read)
+  sent, queued        events the gateway accepted; events on disk waiting to be sent
+  rejected            events the gateway found invalid, one by one (dropped, logged)
+  refused             events of batches the gateway refused whole, e.g. a token not allowed
+                      for this device (dropped, logged)
+  overflowed          the oldest events, dropped while more than max_queue waited
+  gateway             whether it answers, why it cannot be reached (and for how long), or
+                      what it refused (a token, a batch)
+  connection_failures requests that got no answer (refused, timed out, unknown host): 0 while
+                      the gateway answers, however often the agent polls and sends
+  outages             the times answers stopped (consecutive failures are one outage)
+  manifest_refused    why the channel's manifest is not used (e.g. it needs a newer agent)
 A configuration error ends the agent with exit status 78 (the unit does not restart it then).
 
 example:
@@ -458,6 +545,7 @@ EXAMPLE_CONFIG = HERE / "agent.conf.example"
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line; each setting's help ends with its default."""
     parsing = argparse.ArgumentParser(
         prog="edgeline-agent",
         description=HELP,
@@ -473,13 +561,15 @@ def parser() -> argparse.ArgumentParser:
         "if it exists; an empty value reads none)",
     )
     for setting in SETTINGS:
-        default = setting.default if setting.default is not None else ""
+        default = "" if setting.default is None else f" (default: {setting.default})"
         parsing.add_argument(
-            setting.flag,
-            dest=setting.name,
-            metavar=setting.metavar,
-            help=setting.help.replace("%(default)s", str(default)),
+            setting.flag, dest=setting.name, metavar=setting.metavar, help=setting.help + default
         )
+    parsing.add_argument(
+        "--json",
+        action="store_true",
+        help="write the status lines as JSON objects, for machines (default: in words)",
+    )
     parsing.add_argument(
         "--check",
         action="store_true",
@@ -561,10 +651,13 @@ def main(argv: list[str] | None = None) -> None:
             settings.poll_s,
             limit=settings.limit,
             paced=source.paced,
+            as_json=args.json,
         )
-    except (KeyboardInterrupt, SystemExit):
-        log.info("stopped: %s", json.dumps(agent.status()))
+    except (KeyboardInterrupt, SystemExit) as stop:
+        agent.stopped = "by Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "by SIGTERM"
+        log_status(agent, args.json, "stopped")
         return
+    log_status(agent, args.json, "stopped")
     if not agent.counts["scored"]:  # a replay or a stream that ended without a single window
         reason = (
             agent.paused

@@ -1,10 +1,12 @@
 """The agent's side of HTTP: the gateway client (its token goes to the gateway's own origin
-only), the errors it tells apart, and the backoff that keeps an outage from being hammered."""
+only), the errors it tells apart (in words a person can act on), and the backoff that keeps an
+outage from being hammered."""
 
 from __future__ import annotations
 
 import json
 import random
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -43,12 +45,50 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
+def no_answer(error: OSError, timeout_s: float) -> str:
+    """Why a request got no answer, in words ("connection refused"), not the exception's repr
+    (``<urlopen error [Errno 111] Connection refused>``)."""
+    reason = getattr(error, "reason", error)  # urllib wraps the socket's error in a URLError
+    if isinstance(reason, (socket.timeout, TimeoutError)):  # distinct classes before 3.10
+        return f"no answer within {timeout_s:g} s"
+    text = (reason.strerror if isinstance(reason, OSError) else None) or str(reason)
+    return text[:1].lower() + text[1:]
+
+
+def answer_detail(response: HttpResponse, limit: int = 200) -> str:
+    """What an error answer says: the gateway's ``detail``, else the body's text, shortened."""
+    body = response.json()
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if detail is None:
+        text = response.body.decode("utf-8", "replace")
+    else:
+        text = detail if isinstance(detail, str) else json.dumps(detail)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 @dataclass
 class GatewayClient:
     base_url: str
     token: str
     timeout_s: float = 10.0
     attempts: int = 0  # requests tried, answered or not (what an outage costs the network)
+    # what an operator wants to know, shown in the agent's status: requests that got no answer
+    # (refused, timed out, name not resolved), the times answers stopped (a run of failures is
+    # one outage), and, during one, why and since when (time.time()); all stay 0/None while
+    # the gateway answers, however often the agent polls and sends
+    failures: int = 0
+    outages: int = 0
+    unreachable: str | None = None
+    unreachable_since: float | None = None
+
+    def _speaker(self, url: str, address: bool = False) -> str:
+        """Who ``url`` is, for messages: the gateway (with its address when ``address``), or
+        the host of a download URL (a presigned S3 URL)."""
+        if _origin(url) == _origin(self.base_url):
+            return f"the gateway at {self.base_url}" if address else "the gateway"
+        parts = urllib.parse.urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def request(
         self, path_or_url: str, body: bytes | None = None, headers: dict | None = None
@@ -61,11 +101,37 @@ class GatewayClient:
         request = urllib.request.Request(url, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return HttpResponse(response.status, dict(response.headers), response.read())
+                answer = HttpResponse(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as error:
-            return HttpResponse(error.code, dict(error.headers), error.read())
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-            raise GatewayUnreachable(f"gateway unreachable: {error}") from None
+            answer = HttpResponse(error.code, dict(error.headers), error.read())
+        except OSError as error:  # URLError, timeouts, resets: no answer at all
+            self.failures += 1
+            if self.unreachable is None:
+                self.outages += 1
+                self.unreachable_since = time.time()
+            self.unreachable = (
+                f"cannot reach {self._speaker(url, address=True)}: "
+                f"{no_answer(error, self.timeout_s)}"
+            )
+            raise GatewayUnreachable(self.unreachable) from None
+        self.unreachable = self.unreachable_since = None
+        return answer
+
+    def refusal(self, response: HttpResponse, what: str, url: str = "") -> str:
+        """An error answer in words: who refused ``what``, the status and what it said."""
+        speaker = self._speaker(url or self.base_url)
+        if response.status == 401:
+            said = f"{speaker} refused the token"
+        elif response.status == 404:
+            said = f"{speaker} does not have {what}"
+        elif response.status == 429:
+            said = f"{speaker} is rate-limiting this device"
+        elif response.status >= 500:
+            said = f"{speaker} failed on {what}"
+        else:
+            said = f"{speaker} refused {what}"
+        detail = answer_detail(response)
+        return f"{said} (HTTP {response.status})" + (f": {detail}" if detail else "")
 
     def manifest(self, model: str, etag: str | None) -> tuple[str, dict | None, str | None]:
         """("unchanged", None, etag), ("manifest", manifest, etag) or ("empty", answer, None)
@@ -79,13 +145,14 @@ class GatewayClient:
         if response.status == 404 and isinstance(body, dict) and body.get("version", 0) is None:
             return "empty", body, None
         if response.status != 200 or not isinstance(body, dict):
-            raise GatewayError(f"manifest: HTTP {response.status}: {response.body[:200]!r}")
+            raise GatewayError(self.refusal(response, f"the channel of {model}"))
         return "manifest", body, response.headers.get("ETag") or response.headers.get("etag")
 
     def download(self, url: str) -> bytes:
         response = self.request(url)
         if response.status != 200:
-            raise GatewayError(f"download {url.split('?')[0]}: HTTP {response.status}")
+            file = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+            raise GatewayError(self.refusal(response, f"the model file {file}", url))
         return response.body
 
     def send(self, events: list[dict]) -> HttpResponse:

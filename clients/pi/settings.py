@@ -106,7 +106,7 @@ class Setting:
     name: str  # the attribute, the flag (--device-id) and the variable (EDGELINE_AGENT_DEVICE_ID)
     parse: Callable[[str], Any]
     default: Any
-    help: str
+    help: str  # what --help says; the parser adds the default
     metavar: str = "VALUE"
     is_path: bool = False  # a relative path in the config file is refused (relative to what?)
 
@@ -132,25 +132,25 @@ SETTINGS: tuple[Setting, ...] = (
         "model",
         _matching(MODEL_PATTERN, "model name"),
         WIND_TURBINE.model,
-        "the model to follow (default: %(default)s)",
+        "the model to follow",
         "NAME",
     ),
     Setting(
         "source",
         _source,
         "simulate",
-        "where readings come from: simulate, csv:PATH or stdin (default: %(default)s)",
+        "where readings come from: simulate, csv:PATH or stdin",
         "SOURCE",
     ),
     Setting(
         "speed",
         _number(0.0),
         1.0,
-        "replay or simulate this many times faster than the model's interval (0: flat out; "
-        "default: %(default)s)",
+        "replay or simulate this many times faster than the model's interval, 0 as fast as "
+        "readings come",
         "FACTOR",
     ),
-    Setting("limit", _whole(0), 0, "stop after this many readings (0: never)", "N"),
+    Setting("limit", _whole(0), 0, "stop after this many readings, 0 never", "N"),
     Setting(
         "data_dir",
         _path,
@@ -164,17 +164,17 @@ SETTINGS: tuple[Setting, ...] = (
         "poll_s",
         _number(0.0, inclusive=False),
         30.0,
-        "seconds between checks for a new version (default: %(default)s)",
+        "seconds between checks for a new version",
         "SECONDS",
     ),
     Setting(
         "max_queue",
         _whole(1),
         10_000,
-        "telemetry events kept while offline (default: %(default)s)",
+        "telemetry events kept while offline",
         "N",
     ),
-    Setting("seed", _whole(0), 1, "the simulated turbine's seed (default: %(default)s)", "N"),
+    Setting("seed", _whole(0), 1, "the simulated turbine's seed", "N"),
     Setting(
         "token_file",
         _path,

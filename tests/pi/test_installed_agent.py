@@ -66,7 +66,7 @@ def test_the_agent_installs_alone_and_runs_against_the_gateway(which, sources, t
         version_published = register_and_publish(gateway.store, gateway.registry, 9.0)
         config = write_settings(tmp_path / "etc", gateway.url, device, source="simulate", speed="0")
         done = subprocess.run(
-            [str(agent.script), "--config", str(config), "--limit", str(READINGS)],
+            [str(agent.script), "--config", str(config), "--limit", str(READINGS), "--json"],
             capture_output=True,
             text=True,
             timeout=180,
@@ -90,5 +90,8 @@ def test_the_agent_installs_alone_and_runs_against_the_gateway(which, sources, t
         (device, MODEL, version_published, "fp32")
     }
     assert all(e["client_kind"] == "pi" and e["latency_ms"] >= 0 for e in events)
-    status = json.loads(done.stderr.strip().splitlines()[-1].split("status: ", 1)[1])
+    status = json.loads(done.stderr.strip().splitlines()[-1].split("stopped: ", 1)[1])
+    assert (
+        status["state"] == "stopped" and status["stopped_because"] == f"after {READINGS} readings"
+    )
     assert status["sent"] == len(events) and status["queued"] == 0

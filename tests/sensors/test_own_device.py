@@ -133,7 +133,10 @@ def test_a_pump_goes_from_its_csv_to_a_device_that_flags_cavitation(home, tmp_pa
     finally:
         gateway.stop()
     assert refused.returncode == 1
-    assert "no reading was scored (100 read): no model: manifest: HTTP 401" in refused.stderr
+    assert (
+        "no reading was scored (100 read): no model: the gateway refused the token (HTTP 401): "
+        "missing or invalid bearer token" in refused.stderr
+    )
 
 
 def _today():
