@@ -20,6 +20,7 @@ from typing import Any
 RESULTS = Path("bench/results")
 BENCHMARKS = (
     "vision",
+    "unsure",
     "turbine",
     "deployment",
     "gateway",
@@ -36,6 +37,10 @@ FIGURES: list[tuple[str, str, tuple, str | None]] = [
     ("vision", "published fp32 p50 vs a bare export", ("ratios", "published_fp32_p50_vs_bare_export_ort_defaults"), "<= 1.05"),
     ("vision", "int8 p50 vs fp32, 1 thread", ("ratios", "int8_p50_vs_fp32_1_thread"), "<= 0.8"),
     ("vision", "fp16 size vs fp32", ("ratios", "fp16_size_vs_fp32"), "<= 0.51"),
+    ("unsure", "'not sure' threshold from the demo's validation split", ("demo_model", "unsure_below"), None),
+    ("unsure", "right test answers called 'not sure'", ("demo_model", "test_right", "share_flagged"), "<= 0.1"),
+    ("unsure", "noise images called 'not sure'", ("demo_model", "noise", "share_flagged"), None),
+    ("unsure", "a class never trained on called 'not sure'", ("model_without_cross", "cross_never_seen", "share_flagged"), None),
     ("turbine", "held-out F1", ("held_out", "f1"), ">= 0.9"),
     ("turbine", "fp16 size vs fp32", ("ratios", "fp16_size_vs_fp32"), None),
     ("deployment", "approval -> Pi agents run it, max (s), sensor 10 s (default)", ("by_sensor_interval", "10s", "approval_to_client_max_s"), "<= 15"),

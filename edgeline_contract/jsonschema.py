@@ -19,7 +19,8 @@ KEYWORDS = frozenset(
         "$schema", "$id", "$defs", "$ref", "title", "description", "default", "examples",
         "type", "enum", "const", "properties", "required", "additionalProperties",
         "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
-        "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then", "format",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "allOf", "if", "then",
+        "format",
     }
 )  # fmt: skip
 
@@ -177,6 +178,8 @@ def _check_number(value: float, schema: dict[str, Any], path: str, found: list) 
         found.append((_where(path), f"must be > {schema['exclusiveMinimum']}, not {value}"))
     if "maximum" in schema and value > schema["maximum"]:
         found.append((_where(path), f"must be <= {schema['maximum']}, not {value}"))
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        found.append((_where(path), f"must be < {schema['exclusiveMaximum']}, not {value}"))
 
 
 def _check_object(value: dict, schema: dict[str, Any], root: dict, path: str, found: list) -> None:

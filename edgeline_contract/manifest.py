@@ -109,6 +109,14 @@ MANIFEST: dict[str, Any] = {
             "minItems": 2,
             "items": {"type": "string", "minLength": 1, "maxLength": 100},
         },
+        "unsure_below": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "exclusiveMaximum": 1,
+            "description": "An image classifier's top-1 confidence below which a client says "
+            "'not sure' rather than name a class, chosen on the validation set. Without it a "
+            "client uses min(0.5, 2 / number of labels).",
+        },
         "threshold": {"type": "number", "minimum": 0},
         "signals": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "window": {"type": "integer", "minimum": 1},

@@ -103,6 +103,9 @@ def build_manifest(
     }
     if "labels" in task:
         manifest["labels"] = task["labels"]
+    baseline = card.get("baseline") or {}
+    if "unsure_below" in baseline:  # chosen on the validation set (a card from before: none)
+        manifest["unsure_below"] = baseline["unsure_below"]
     if "threshold" in task:
         manifest["threshold"] = task["threshold"]
         manifest["signals"] = task["signals"]

@@ -52,6 +52,7 @@ from assets.vision.dataset import (
     load_pixels,
 )
 from assets.vision.demo_data import generate_demo_images
+from assets.vision.metrics import unsure_threshold
 from assets.vision.records import AUGMENTATIONS, OUTPUT_NAMES, TrainedClassifier, input_spec
 from assets.vision.review import (
     accept_images,
@@ -533,8 +534,11 @@ def _eval_inputs(
     return pixels.astype(np.float32)
 
 
-def _baseline(probabilities: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
-    """What the validation set looked like to the model: the reference for drift reports."""
+def _baseline(
+    probabilities: np.ndarray, targets: np.ndarray, labels: tuple[str, ...]
+) -> dict[str, Any]:
+    """What the validation set looked like to the model: the reference for drift reports, and
+    the confidence below which an answer is "not sure" (``unsure_threshold``)."""
     predicted = probabilities.argmax(1)
     confidence = probabilities.max(1)
     counts, edges = np.histogram(confidence, bins=10, range=(0.0, 1.0))
@@ -547,6 +551,7 @@ def _baseline(probabilities: np.ndarray, labels: tuple[str, ...]) -> dict[str, A
         },
         "confidence_histogram": {"edges": edges.round(2).tolist(), "counts": counts.tolist()},
         "mean_confidence": float(confidence.mean()) if len(confidence) else 0.0,
+        "unsure_below": unsure_threshold(probabilities, targets),
     }
 
 
@@ -562,6 +567,9 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
     module = build_mobilenet_v2(len(trained.labels), width_mult=trained.width_mult)
     module = load_weights(module, artifacts, trained.weights_key)
     test_inputs = _eval_inputs(artifacts, dataset, trained, "test")
+    val_pixels, val_targets = load_pixels(
+        artifacts, dataset.split("val"), trained.labels, trained.image_size
+    )
     size = trained.image_size
 
     def parity(torch_out: list[np.ndarray], onnx_out: list[np.ndarray]) -> Parity:
@@ -582,10 +590,10 @@ def _export_plan(artifacts: ArtifactStore, upstream: dict[str, Any]) -> ExportPl
         outputs=OUTPUT_NAMES,
         onnx_metadata={"labels": ",".join(trained.labels), "model": trained.model},
         test_inputs=test_inputs,
-        baseline_inputs=_eval_inputs(artifacts, dataset, trained, "val"),
+        baseline_inputs=val_pixels.astype(np.float32),
         reference=lambda pixels: [predict_probabilities(module, pixels)],
         parity=parity,
-        baseline=lambda outputs: _baseline(outputs[0], trained.labels),
+        baseline=lambda outputs: _baseline(outputs[0], val_targets, trained.labels),
         weights_key=trained.weights_key,
     )
 

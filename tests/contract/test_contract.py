@@ -35,6 +35,9 @@ def test_schema_files_are_current(tmp_path):
     assert check.returncode == 0, check.stderr
 
 
+UNSURE_BELOW = 0.87  # the image model's validation baseline says "not sure" below it
+
+
 @pytest.fixture(scope="module")
 def published_manifests(tmp_path_factory) -> list[dict[str, Any]]:
     """A sensor and an image model's manifests, as publish writes them and as the gateway
@@ -46,8 +49,11 @@ def published_manifests(tmp_path_factory) -> list[dict[str, Any]]:
     registry = SqliteModelRegistry(path=str(home / "registry.sqlite"))
     image_task = {"kind": "image-classification", "labels": ["fern", "rose", "ivy"]}
     manifests = []
-    for model, task in (("pump-autoencoder", None), ("plants", image_task)):
-        version = register_tiny_version(store, registry, model, task)
+    for model, task, baseline in (
+        ("pump-autoencoder", None, None),
+        ("plants", image_task, {"unsure_below": UNSURE_BELOW}),
+    ):
+        version = register_tiny_version(store, registry, model, task, baseline)
         registry.approve(model, version, reason="contract test", by="qa")
         result = publish_model_version(store, registry, model, version)
         manifest = store.get_json(result.manifest_key)
@@ -106,7 +112,12 @@ def bad_values(schema: dict[str, Any]) -> list[Any]:
     if "enum" in schema or "const" in schema:
         bad.append("edgeline.nothing/99")
     if {"number", "integer"} & set(types):
-        for key, step in (("minimum", -1), ("maximum", 1), ("exclusiveMinimum", 0)):
+        for key, step in (
+            ("minimum", -1),
+            ("maximum", 1),
+            ("exclusiveMinimum", 0),
+            ("exclusiveMaximum", 0),
+        ):
             if key in schema:
                 bad.append(schema[key] + step)
         if "integer" in types and "number" not in types:
@@ -163,6 +174,25 @@ def test_each_fields_bad_value_is_refused_by_both(kind, published_manifests):
             f"{path}: {json.dumps(document)[:300]} -> {found}"
         )
         assert [field for field, _ in page_found] == named, path
+
+
+def test_an_image_manifest_carries_its_unsure_threshold_and_both_validators_bound_it(
+    published_manifests,
+):
+    """Publishing copies the baseline's unsure_below; a manifest without it (published before
+    it existed) still validates; one outside (0, 1) is refused, naming the field."""
+    sensor, image = published_manifests[0], published_manifests[2]
+    assert image["unsure_below"] == UNSURE_BELOW and "unsure_below" not in sensor
+    older = {k: v for k, v in image.items() if k != "unsure_below"}
+    documents = [
+        ("manifest", d)
+        for d in (older, {**image, "unsure_below": 1.5}, {**image, "unsure_below": 0})
+    ]
+    for found in (python_problems(documents), page_problems(documents)):
+        assert found[0] == []
+        assert found[1] == [("unsure_below", "must be < 1, not 1.5")]
+        assert found[2] == [("unsure_below", "must be > 0, not 0")]
+    assert "unsure_below must be < 1" in client_refusal({**image, "unsure_below": 1.5}, "1.1.0")
 
 
 def test_timestamps_parse_as_clients_write_them():

@@ -21,10 +21,14 @@ def tiny_onnx(scale: float) -> bytes:
 
 
 def register_tiny_version(
-    store, registry, model: str = "turbine-autoencoder", task: dict | None = None
+    store,
+    registry,
+    model: str = "turbine-autoencoder",
+    task: dict | None = None,
+    baseline: dict | None = None,
 ) -> int:
     """Store two variants of a tiny model and register them as a new pending version (an
-    anomaly detector unless ``task`` says otherwise)."""
+    anomaly detector unless ``task`` says otherwise; an empty baseline unless given)."""
     run = uuid.uuid4().hex[:8]
     variants = []
     for precision, latency in (("fp32", 0.05), ("fp16", 0.04)):
@@ -58,7 +62,7 @@ def register_tiny_version(
         },
         "variants": variants,
         "metrics": {"f1": 0.95},
-        "baseline": {},
+        "baseline": baseline or {},
         "lineage": {"run_id": run},
     }
     registry.ensure_model(model)

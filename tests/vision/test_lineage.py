@@ -15,6 +15,7 @@ from assets.deployment.publish import publish_model_version
 from assets.partitions import image_models
 from assets.vision.assets import VISION_VARIANTS, build_vision_variant_asset, vision_assets
 from assets.vision.dataset import build_image_dataset, load_pixels
+from assets.vision.metrics import unsure_threshold
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import predict_probabilities
 from resources.environment import local_resources
@@ -117,6 +118,25 @@ def test_onnx_files_run_and_match_pytorch(lineage):
         assert np.allclose(session.run(None, {"pixels": inputs[:1]})[0], got[:1], atol=1e-5)
 
 
+def test_the_baseline_says_not_sure_below_the_rules_threshold_on_validation(lineage):
+    """unsure_below is the rule (assets/vision/metrics.py) applied to the exported file's answers
+    on the validation split, with that split's labels."""
+    result, store, registry, _, _ = lineage
+    trained = result.output_for_node("image_classifier")
+    dataset = build_image_dataset(store, PREFIX)
+    pixels, targets = load_pixels(store, dataset.split("val"), trained.labels, trained.image_size)
+    exported = result.output_for_node("image_classifier_onnx")["file"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = store.get_file(exported.key, Path(tmp) / "m.onnx")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        probabilities = session.run(None, {"pixels": pixels.astype(np.float32)})[0]
+    baseline = registry.get_model_card(MODEL, 1)["baseline"]
+    assert 0 < baseline["unsure_below"] < 1
+    assert baseline["unsure_below"] == pytest.approx(
+        unsure_threshold(probabilities, targets), abs=1e-5
+    )
+
+
 def test_dataset_skipped_the_broken_file(lineage):
     result, *_ = lineage
     dataset = result.output_for_node("image_dataset")
@@ -211,6 +231,7 @@ def test_a_damaged_optional_int8_is_left_out_and_the_version_registered(lineage)
     published = publish_model_version(store, registry, "image-classifier", versions[-1].version)
     manifest = store.get_json(published.manifest_key)
     assert [v["precision"] for v in manifest["variants"]] == ["fp32", "fp16"]
+    assert manifest["unsure_below"] == card["baseline"]["unsure_below"]  # for the page
 
 
 def _broken_export_plan(artifacts, upstream):

@@ -155,8 +155,10 @@ def register_classifier(
     files: ClassifierFiles,
     note: str,
     latency_ms: dict[str, float] | None = None,
+    baseline: dict | None = None,
 ) -> int:
-    """Store the files (retagged with ``note``) and register a pending version, as the lineage does."""
+    """Store the files (retagged with ``note``) and register a pending version, as the lineage
+    does (with an empty validation baseline unless given)."""
     latency_ms = latency_ms or {"fp32": 0.5, "fp16": 0.9}
     model, size = files.model, files.image_size
     run = f"run-{note}"
@@ -182,7 +184,9 @@ def register_classifier(
                 )
             )
     task = {"kind": "image-classification", "labels": list(files.labels), "image_size": size}
-    card = build_model_card(model, "test classifier", task, variants, {}, {}, {"run_id": run})
+    card = build_model_card(
+        model, "test classifier", task, variants, {}, baseline or {}, {"run_id": run}
+    )
     return register_model_version(registry, model, "test classifier", card).version
 
 

@@ -251,6 +251,41 @@ def test_on_a_phone_the_answer_scrolls_into_view_and_touch_gets_no_drop_hint(
         context.close()
 
 
+def test_the_page_names_its_classes_and_says_when_it_is_not_sure(
+    page, gateway, classifier_files, artifacts_dir
+):
+    """v1's manifest has no unsure_below (a version published before it existed): the page
+    falls back to min(0.5, 2 / 4 classes) and names a confident answer as before. v2's
+    validation baseline says "not sure" below 0.999999: the same photo is answered below it, so
+    the page says it may be none of the classes, and still lists them with their confidence."""
+    publish_version(gateway, classifier_files, "v1")
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    assert page.inner_text("#model-classes") == "This model knows: amber, blue, green, red."
+    name = "red-small.webp"  # the least sure of the photos (0.987 here): far from 0.999999
+    first = classify(page, name, classifier_files.photos[name])["top"][0]
+    assert first["label"] == "red" and 0.5 < first["confidence"] < 0.999999
+    assert page.is_hidden("#result-unsure")
+    assert "unsure" not in page.get_attribute("#result-card", "class")
+    assert page.locator("#predictions li .label").first.inner_text() == "red"
+
+    version = register_classifier(
+        gateway.store, gateway.registry, classifier_files, "v2", baseline={"unsure_below": 0.999999}
+    )
+    approve_and_publish(gateway.store, gateway.registry, version)
+    wait_for_version(page, 2)
+    again = classify(page, name, classifier_files.photos[name])["top"]
+    assert again[0]["confidence"] == pytest.approx(first["confidence"])  # the same weights
+    assert page.inner_text("#result-unsure") == (
+        "Not sure — this photo may not be any of: amber, blue, green, red."
+    )
+    assert "unsure" in page.get_attribute("#result-card", "class")
+    labels = page.locator("#predictions li .label").all_inner_texts()
+    assert labels == [entry["label"] for entry in again] and len(labels) == 4
+    page.screenshot(path=str(artifacts_dir / "web-result-not-sure.png"), full_page=True)
+    assert page.page_errors == []
+
+
 @pytest.mark.parametrize("poll_s", [3600.0])  # only coming back to the tab can switch it
 def test_coming_back_to_the_tab_checks_the_channel_and_marks_the_old_answer(
     page, gateway, classifier_files

@@ -71,3 +71,20 @@ def test_top_k_and_input_spec():
     assert [entry["label"] for entry in result["top"]] == ["b", "d", "a"]
     assert result["top"][0]["confidence"] == pytest.approx(0.6)
     assert result["size"] == 96 and "expected float32 [N, 3, S, S]" in result["refused"]
+
+
+def test_unsure_threshold_and_label_list():
+    """The manifest's unsure_below, else min(0.5, 2 / classes) (a manifest from before it)."""
+    result = run_module(
+        """const labels = (n) => Array.from({ length: n }, (_, i) => `c${i}`);
+        console.log(JSON.stringify({
+            given: image.unsureBelow({ labels: labels(4), unsure_below: 0.83 }),
+            fallback: [2, 3, 4, 5, 10].map((n) => image.unsureBelow({ labels: labels(n) })),
+            short: image.labelList(["cat", "dog", "cross"]),
+            long: image.labelList(labels(15)),
+        }))"""
+    )
+    assert result["given"] == 0.83
+    assert result["fallback"] == pytest.approx([0.5, 0.5, 0.5, 0.4, 0.2])
+    assert result["short"] == "cat, dog, cross"
+    assert result["long"] == "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11 and 3 more"

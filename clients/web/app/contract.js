@@ -9,7 +9,7 @@ const KEYWORDS = new Set([
   "$schema", "$id", "$defs", "$ref", "title", "description", "default", "examples",
   "type", "enum", "const", "properties", "required", "additionalProperties",
   "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
-  "minimum", "maximum", "exclusiveMinimum", "allOf", "if", "then", "format",
+  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "allOf", "if", "then", "format",
 ]);
 
 // RFC 3339 with a time zone, the one format the contract uses: the same rule as
@@ -110,6 +110,9 @@ function check(value, schema, root, path, found) {
       found.push([where(path), `must be > ${schema.exclusiveMinimum}, not ${value}`]);
     }
     if ("maximum" in schema && value > schema.maximum) found.push([where(path), `must be <= ${schema.maximum}, not ${value}`]);
+    if ("exclusiveMaximum" in schema && value >= schema.exclusiveMaximum) {
+      found.push([where(path), `must be < ${schema.exclusiveMaximum}, not ${value}`]);
+    }
   } else if (Array.isArray(value)) {
     if (value.length < (schema.minItems ?? 0)) found.push([where(path), `needs at least ${schema.minItems} item(s)`]);
     if ("maxItems" in schema && value.length > schema.maxItems) found.push([where(path), `holds more than ${schema.maxItems} items`]);

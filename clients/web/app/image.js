@@ -1,6 +1,7 @@
 // Preprocessing exactly as the manifest's input spec says: shorter side resized to the model's
 // size, centre-cropped (no stretching), RGB 0-255 as float32, NCHW. Normalisation and softmax
-// are inside the model. The training pipeline does the same in Python (fit_square).
+// are inside the model. The training pipeline does the same in Python (fit_square). Then the
+// answer: the top labels, and whether it is too unsure to name one.
 
 /** Python's round(): halves go to the even neighbour, so both sides pick the same size. */
 export function roundHalfEven(x) {
@@ -43,6 +44,20 @@ export function topK(probabilities, labels, k = 5) {
     label: labels[i],
     confidence: Math.min(1, Math.max(0, probabilities[i])),
   }));
+}
+
+/** The top-1 confidence below which the page says "not sure" instead of naming a class: the
+ *  manifest's unsure_below (chosen on the validation set when the version was trained), or, for
+ *  a manifest without it, min(0.5, 2 / classes): less likely than not, or (many classes) less
+ *  than twice a uniform guess. The same floor as the platform's rule (assets/vision/metrics.py). */
+export function unsureBelow(manifest) {
+  return manifest.unsure_below ?? Math.min(0.5, 2 / manifest.labels.length);
+}
+
+/** The labels as a sentence's list, at most ``max`` of them named ("a, b and 3 more"). */
+export function labelList(labels, max = 12) {
+  const named = labels.slice(0, max).join(", ");
+  return labels.length > max ? `${named} and ${labels.length - max} more` : named;
 }
 
 /** The model's square input size from a manifest variant's input spec ([batch, 3, H, W]). */

@@ -6,7 +6,7 @@
 
 import { clientRefusal, loadContract, problems } from "./contract.js";
 import { GatewaySession, GatewayUnreachable } from "./gateway.js";
-import { inputSize } from "./image.js";
+import { inputSize, labelList, unsureBelow } from "./image.js";
 import {
   IntegrityError,
   cachedModel,
@@ -100,6 +100,9 @@ function showModel() {
   $("model-size").textContent = current ? formatBytes(current.variant.bytes) : "–";
   $("backend").textContent = current?.backend ?? runtime?.backend ?? "–";
   $("threads").textContent = runtime ? String(runtime.threads) : "–";
+  const labels = current?.manifest.labels;
+  $("model-classes").hidden = !labels;
+  $("model-classes").textContent = labels ? `This model knows: ${labelList(labels)}.` : "";
   document.body.dataset.modelVersion = current ? String(current.manifest.version) : "";
   document.body.dataset.variant = current?.variant.precision ?? "";
   document.body.dataset.backend = current?.backend ?? "";
@@ -294,13 +297,19 @@ function renderResult(result, totalMs) {
     }),
   );
   list.hidden = false;
+  // below the version's threshold the answer is likely none of the classes: say so, above the list
+  const { manifest } = state.current;
+  const unsure = result.top[0].confidence < unsureBelow(manifest);
+  $("result-card").classList.toggle("unsure", unsure);
+  $("result-unsure").hidden = !unsure;
+  $("result-unsure").textContent = unsure ? `Not sure — this photo may not be any of: ${labelList(manifest.labels)}.` : "";
   $("result-empty").hidden = true;
   $("timings").hidden = false;
   $("latency").textContent = `${result.timings.inference_ms.toFixed(1)} ms`;
   $("total").textContent = `${totalMs.toFixed(1)} ms`;
   document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
-  document.body.dataset.resultVersion = String(state.current.manifest.version);
-  markResult(state.current.manifest.version);
+  document.body.dataset.resultVersion = String(manifest.version);
+  markResult(manifest.version);
 }
 
 // the gateway says whether it takes shared photos (EDGELINE_WEB_SHARING); when it does not,
