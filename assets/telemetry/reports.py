@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assets.vision.metrics import unsure_floor
 from edgeline_contract.telemetry import readable_event
 
 SCHEMA = "edgeline.quality-report/2"
@@ -26,10 +27,6 @@ MIN_EVENTS_FOR_PSI = 100
 # a share (a rate) needs 30 events: below that one event moves a share by more than 3 points
 # and its 95 % interval is about +-18 points wide or more; the count is shown instead ("2 of 6")
 MIN_EVENTS_FOR_SHARE = 30
-# the "not sure" line of a version whose validation baseline has no ``unsure_below`` (older
-# versions): below 0.6 the top class is less than 1.5 times as likely as all the others
-# together, close to a coin toss
-DEFAULT_UNSURE_BELOW = 0.6
 
 
 def readable_events(
@@ -106,16 +103,20 @@ def percentile_needs(percent: float) -> int:
     return max(MIN_EVENTS_FOR_SHARE, math.ceil(100 / (100 - percent)))
 
 
-def unsure_below(baseline: dict[str, Any] | None, version: str) -> tuple[float, str]:
+def unsure_below(baseline: dict[str, Any] | None, version: str, classes: int) -> tuple[float, str]:
     """The top-1 confidence below which a prediction counts as "not sure", and where it came
-    from: the version's validation baseline (``unsure_below``), else DEFAULT_UNSURE_BELOW."""
+    from: the version's validation baseline (``unsure_below``), else the rule the page uses for
+    a manifest without it (``unsure_floor`` of the number of classes)."""
     value = (baseline or {}).get("unsure_below")
     if isinstance(value, float) and 0 < value < 1:
         return value, f"{version}'s validation baseline"
-    if baseline is None:
-        return DEFAULT_UNSURE_BELOW, f"the default; {version} has no validation baseline"
-    return DEFAULT_UNSURE_BELOW, (
-        f"the default; {version}'s validation baseline has no unsure_below in (0, 1)"
+    why = (
+        f"{version} has no validation baseline"
+        if baseline is None
+        else f"{version}'s validation baseline has no unsure_below in (0, 1)"
+    )
+    return unsure_floor(classes), (
+        f"the page's rule for older versions, min(0.5, 2 / {classes} classes); {why}"
     )
 
 
@@ -206,7 +207,8 @@ def web_quality(
     confidence = confidence[np.isfinite(confidence)]
     counts, _ = np.histogram(confidence, bins=CONFIDENCE_EDGES)
     classes = frame["label"].value_counts().sort_index()
-    threshold, source = unsure_below(baseline, version)
+    known = len((baseline or {}).get("class_distribution") or {}) or len(classes)
+    threshold, source = unsure_below(baseline, version, max(known, 2))
     quality = {
         "class_distribution": {k: float(v / classes.sum()) for k, v in classes.items()},
         "confidence_histogram": {

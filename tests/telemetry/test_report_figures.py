@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from assets.telemetry.reports import (
-    DEFAULT_UNSURE_BELOW,
     DRIFT_PSI_THRESHOLD,
     MIN_EVENTS_FOR_SHARE,
     population_stability_index,
@@ -181,19 +180,21 @@ def test_low_confidence_rate_uses_the_versions_unsure_below():
     )
 
 
-def test_low_confidence_rate_falls_back_to_the_documented_default():
-    confidences = [0.51, 0.53, 0.95, 0.58, 0.62] * 6
-    expected = np.mean(np.array(confidences) < DEFAULT_UNSURE_BELOW)
+def test_low_confidence_rate_falls_back_to_the_pages_rule():
+    """A version without unsure_below: min(0.5, 2 / classes), as the page does."""
+    confidences = [0.41, 0.45, 0.95, 0.58, 0.62] * 6
     older = _low_confidence(confidences, web_baseline())  # a baseline from before the key
-    assert older["threshold"] == DEFAULT_UNSURE_BELOW == 0.6
-    assert older["value"] == pytest.approx(expected) == 0.6
+    classes = len(web_baseline()["class_distribution"])
+    assert older["threshold"] == min(0.5, 2 / classes)
+    assert older["value"] == pytest.approx(0.4)  # 0.41 and 0.45 of every five
     assert older["about"] == (
-        "top-1 confidence below 0.60 (the default; image-classifier v2's validation baseline "
-        "has no unsure_below in (0, 1))"
+        f"top-1 confidence below 0.50 (the page's rule for older versions, min(0.5, 2 / "
+        f"{classes} classes); image-classifier v2's validation baseline has no unsure_below "
+        "in (0, 1))"
     )
     none = _low_confidence(confidences, None)  # a version registered without a baseline
-    assert none["value"] == pytest.approx(expected)
-    assert none["about"].endswith("(the default; image-classifier v2 has no validation baseline)")
+    assert none["value"] == pytest.approx(0.4)
+    assert none["about"].endswith("image-classifier v2 has no validation baseline)")
 
 
 def test_tables_speak_in_words_with_units_and_times_to_the_second():

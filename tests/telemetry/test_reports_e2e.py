@@ -16,7 +16,7 @@ from dagster import (
 
 from assets.sensors.data import record_profile
 from assets.telemetry.assets import events_assets, report_assets, report_key
-from assets.telemetry.reports import DEFAULT_UNSURE_BELOW, MIN_EVENTS_FOR_SHARE
+from assets.telemetry.reports import MIN_EVENTS_FOR_SHARE
 from edgeline_contract.profile import SensorProfile, Signal
 from orchestration.definitions import defs
 from resources import LocalArtifactStore, SqliteModelRegistry
@@ -161,11 +161,11 @@ def test_gateway_to_report_figures_match(gateway, tmp_path):
     figures = web["figures"]
     assert figures["psi_class_distribution"]["value"] == pytest.approx(expected_psi)
     assert figures["psi_class_distribution"]["events"] == len(inside)
-    # this baseline has no unsure_below: the documented default, and the report says so
+    # this baseline has no unsure_below: the page's rule for 2 classes (0.5), and it says so
     confidences = np.array([e["top_k"][0]["confidence"] for e in inside])
     unsure = figures["low_confidence_rate"]
-    assert unsure["value"] == pytest.approx(np.mean(confidences < DEFAULT_UNSURE_BELOW))
-    assert unsure["threshold"] == DEFAULT_UNSURE_BELOW and "the default" in unsure["about"]
+    assert unsure["value"] == pytest.approx(np.mean(confidences < 0.5))
+    assert unsure["threshold"] == 0.5 and "rule for older versions" in unsure["about"]
     assert (
         web["devices"] == 7 and len(web["fleet"]) == 7
     )  # browser-0..6 (the boundary event is browser-1)
