@@ -88,6 +88,22 @@ def s3_bucket(moto_endpoint: str) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session. Playwright's sync API allows one instance
+    per thread at a time, so every test that drives a browser takes this one."""
+    from playwright.sync_api import sync_playwright
+
+    from orchestration.browser import CHROMIUM_ARGS
+    from tests.web.support import chromium_or_skip
+
+    executable = chromium_or_skip()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture(params=ENVIRONMENTS)
 def environment(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.browser import CHROMIUM_ARGS
 from orchestration.dev import answers_ok
 from resources.environment import local_io_resources
 from tests.deployment.conftest import latest_check, latest_observation
 from tests.gateway.conftest import free_port
 from tests.pi.test_agent import MODEL, register_and_publish
 from tests.web.conftest import ARTIFACTS
-from tests.web.support import chromium_or_skip
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +39,7 @@ def processes_under(home: Path) -> list[int]:
     return found
 
 
-def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
+def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path, browser):
     home = tmp_path / "home"
     resources = local_io_resources(home)
     register_and_publish(resources["artifacts"], resources["registry"], threshold=9.0)
@@ -82,7 +80,7 @@ def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path):
             assert time.monotonic() < deadline, "edgeline dev did not come up"
             time.sleep(1)
         assert len(processes_under(home)) >= 5  # dev, dagster, the gateway, two agents
-        decisions_show_in_the_ui(home, f"http://127.0.0.1:{ui}", ui)
+        decisions_show_in_the_ui(browser, home, f"http://127.0.0.1:{ui}", ui)
     finally:
         dev.send_signal(signal.SIGINT)  # Ctrl-C
         dev.wait(timeout=90)
@@ -108,7 +106,7 @@ def wait_for(what: str, found, timeout_s: float = 240):
     return value
 
 
-def decisions_show_in_the_ui(home: Path, base: str, port: int) -> None:
+def decisions_show_in_the_ui(browser, home: Path, base: str, port: int) -> None:
     """A decision from the UI (the `registry_decision` job launched through Dagster's GraphQL,
     as the launchpad does) and two from the CLI (approve, then reject) each show as what is
     live, read back through Dagster's Python API; the revoked version's partition fails its
@@ -162,19 +160,16 @@ def decisions_show_in_the_ui(home: Path, base: str, port: int) -> None:
     assert not check.passed and "revoked" in check.description
     assert latest_observation(instance, "published_model", published)["state"] == "revoked"
     instance.dispose()
-    ui_screenshots(base, published)
+    ui_screenshots(browser, base, published)
 
 
-def ui_screenshots(base: str, revoked: str) -> None:
+def ui_screenshots(browser, base: str, revoked: str) -> None:
     """What a person sees: the revoked partition of `published_model` and the model's
     registered partition, saved under test-artifacts/dev/."""
-    from playwright.sync_api import sync_playwright
-
     out = ARTIFACTS / "dev"
     out.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_or_skip(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
         for name, asset, view, partition in (
             ("published-revoked", "published_model", "partitions", revoked),
             # the model's record: each decision and channel move, newest first
@@ -193,4 +188,5 @@ def ui_screenshots(base: str, revoked: str) -> None:
         page.get_by_text("approved_in_registry").first.click()
         page.wait_for_timeout(2000)
         page.screenshot(path=str(out / "published-checks.png"), full_page=True)
-        browser.close()
+    finally:
+        page.close()

@@ -21,7 +21,6 @@ from dagster import AssetKey, DagsterInstance
 from assets.deployment.publish import read_channel
 from assets.partitions import readings_key
 from assets.vision.demo_data import generate_demo_images
-from orchestration.browser import CHROMIUM_ARGS
 from orchestration.cli import main
 from orchestration.definitions import build_definitions
 from orchestration.dev import answers_ok
@@ -31,7 +30,6 @@ from tests.gateway.server import Gateway
 from tests.sensors.pump import MAP, PROFILE_YAML, pump_day, write_recording
 from tests.vision.conftest import COLOURS, colour_image
 from tests.web.conftest import ARTIFACTS
-from tests.web.support import chromium_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,12 +73,9 @@ def state(home: Path, registry, model: str) -> tuple:
     return registry.list_versions(model), channel, files
 
 
-def dagster_ui_screenshots(home: Path) -> list[Path]:
+def dagster_ui_screenshots(browser, home: Path) -> list[Path]:
     """`edgeline dev` on this home, and the UI's asset graph and one partitioned asset, as a
     person opens them, saved under test-artifacts/four-models/."""
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_or_skip()
     ui, gateway_port = free_port(), free_port()
     dev = subprocess.Popen(
         [
@@ -100,52 +95,50 @@ def dagster_ui_screenshots(home: Path) -> list[Path]:
         while not answers_ok(f"{base}/server_info"):
             assert dev.poll() is None and time.monotonic() < deadline, "edgeline dev did not start"
             time.sleep(1)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            shots = []
-            for name, path, partition, expected in (
-                ("vision-graph", "/locations/edgeline/asset-groups/vision", None, "image_dataset"),
-                (
-                    "sensor-graph",
-                    "/locations/edgeline/asset-groups/sensors",
-                    None,
-                    "sensor_features",
-                ),
-                (
-                    "image-partitions",
-                    "/assets/registered_image_classifier?view=partitions",
-                    "shapes",
-                    "Materialized (2)",
-                ),
-                (
-                    "sensor-partitions",
-                    "/assets/registered_sensor_autoencoder?view=partitions",
-                    "pump",
-                    "Materialized (2)",
-                ),
-            ):
-                page.goto(base + path)
-                page.get_by_text(expected).first.wait_for(timeout=90_000)
-                if not shots:  # Dagster's community dialog comes a moment after the first page
-                    page.wait_for_timeout(3000)
-                    welcome = page.get_by_role("button", name="Skip")
-                    if welcome.count():
-                        welcome.first.click()
-                if partition:  # open one model's partition: its own status, run and metadata
-                    page.get_by_text(partition, exact=True).first.click()
-                    page.get_by_text("Latest materialization").first.wait_for(timeout=30_000)
-                page.wait_for_timeout(1500)  # the graph's layout settles
-                shots.append(out / f"{name}.png")
-                page.screenshot(path=str(shots[-1]))
-            browser.close()
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        shots = []
+        for name, path, partition, expected in (
+            ("vision-graph", "/locations/edgeline/asset-groups/vision", None, "image_dataset"),
+            (
+                "sensor-graph",
+                "/locations/edgeline/asset-groups/sensors",
+                None,
+                "sensor_features",
+            ),
+            (
+                "image-partitions",
+                "/assets/registered_image_classifier?view=partitions",
+                "shapes",
+                "Materialized (2)",
+            ),
+            (
+                "sensor-partitions",
+                "/assets/registered_sensor_autoencoder?view=partitions",
+                "pump",
+                "Materialized (2)",
+            ),
+        ):
+            page.goto(base + path)
+            page.get_by_text(expected).first.wait_for(timeout=90_000)
+            if not shots:  # Dagster's community dialog comes a moment after the first page
+                page.wait_for_timeout(3000)
+                welcome = page.get_by_role("button", name="Skip")
+                if welcome.count():
+                    welcome.first.click()
+            if partition:  # open one model's partition: its own status, run and metadata
+                page.get_by_text(partition, exact=True).first.click()
+                page.get_by_text("Latest materialization").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(1500)  # the graph's layout settles
+            shots.append(out / f"{name}.png")
+            page.screenshot(path=str(shots[-1]))
+        page.close()
         return shots
     finally:
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=90)
 
 
-def test_four_models_in_one_home(home, tmp_path, capsys):
+def test_four_models_in_one_home(home, tmp_path, capsys, browser):
     registry = local_resources(home)["registry"]
     took: dict[str, float] = {}
     done: dict[str, tuple] = {}
@@ -275,7 +268,7 @@ def test_four_models_in_one_home(home, tmp_path, capsys):
             assert denied.status_code == 403  # a page reads image models only
     finally:
         gateway.stop()
-    shots = dagster_ui_screenshots(home)
+    shots = dagster_ui_screenshots(browser, home)
     capsys.readouterr()
     print(f"\nDagster UI screenshots: {', '.join(str(p) for p in shots)}")
     print("four models (quality: test accuracy or F1; bytes per variant; ingest to published, s)")

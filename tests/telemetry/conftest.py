@@ -1,2 +1,2 @@
 from tests.gateway.conftest import gateway  # noqa: F401  (the same served gateway fixture)
-from tests.web.conftest import artifacts_dir, browser  # noqa: F401  (Chromium, test-artifacts/)
+from tests.web.conftest import artifacts_dir  # noqa: F401  (test-artifacts/)

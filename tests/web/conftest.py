@@ -1,16 +1,14 @@
-"""Fixtures for the browser tests: one trained classifier per session, one Chromium per session,
-a fresh gateway, browser context and page per test."""
+"""Fixtures for the browser tests: one trained classifier per session, a fresh gateway, browser
+context and page per test (the session's one Chromium is tests/conftest.py's ``browser``)."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-from orchestration.browser import CHROMIUM_ARGS
 from tests.gateway.server import Gateway
 from tests.web.support import (
     ClassifierFiles,
-    chromium_or_skip,
     train_classifier_files,
 )
 
@@ -24,17 +22,6 @@ ARTIFACTS = Path(
 @pytest.fixture(scope="session")
 def classifier_files(tmp_path_factory) -> ClassifierFiles:
     return train_classifier_files(tmp_path_factory.mktemp("classifier"))
-
-
-@pytest.fixture(scope="session")
-def browser():
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
