@@ -27,6 +27,12 @@ from resources.environment import local_resources
 from tests import aws_calls
 from tests.iam import read_calls, violations
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: a PyTorch (and the demo it starts) that spins
+    # two OpenMP threads in each oversubscribes them; measured here, a training test took 190 s
+    # that way and 25 s with one thread. Set before anything imports torch.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ENVIRONMENTS = ["local", "aws"]
 
 
