@@ -15,6 +15,7 @@ Standard library only: the gateway and other light installs import it without Da
     models/<model>/<run id>/...                   weights, plots and ONNX files of one run
     deploy/<model>/<version>/...                  a published version (files, manifest, labels, job)
     deploy/<model>/<channel>.json                 a channel pointer
+    deploy/<model>/rollout/state.json             the model's staged rollout (canary share, decisions)
     verdicts/<model>/<sha256>/<check>.json        a gate's verdict on the file with that sha256
     telemetry/<kind>/hour=<hour>/events.parquet   an hour's telemetry, rolled up
     reports/<kind>/<day>/<model>/report.{json,md,html}  a model's quality report of a day (and plots)
@@ -261,6 +262,11 @@ def channels(model: str) -> str:
 
 def channel(model: str, name: str = "stable") -> str:
     return f"{channels(model)}{name}.json"
+
+
+def rollout_state(model: str) -> str:
+    """A model's staged rollout, beside its channel pointers (not itself a channel)."""
+    return f"{channels(model)}rollout/state.json"
 
 
 def parse_channel(key: str) -> tuple[str, str] | None:

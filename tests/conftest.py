@@ -110,6 +110,13 @@ def browser():
         launched.close()
 
 
+@pytest.fixture
+def gateway_overrides() -> dict:
+    """GatewaySettings a test module changes for tests/gateway's ``gateway`` (by overriding
+    this fixture)."""
+    return {}
+
+
 @pytest.fixture(params=ENVIRONMENTS)
 def environment(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -1,12 +1,31 @@
 """What the registry sensor decides, as a plain function of the registry, the store and a cursor."""
 
+import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from assets.deployment.publish import publish_model_version, read_channel, update_channel
+from assets.deployment.rollout import (
+    DEFAULT_BAKING_S,
+    DEFAULT_STEPS,
+    Rollout,
+    RolloutError,
+    change_rollout,
+    new_rollout,
+    now_text,
+    with_event,
+)
+from edgeline_contract.rollout import ABORTED, CANARY, PAUSED, PROMOTED
 from resources.artifacts import ArtifactStore
-from resources.registry import APPROVED, REJECTED, ModelRegistry, ModelVersion
+from resources.registry import (
+    APPROVED,
+    PENDING,
+    REJECTED,
+    ModelRegistry,
+    ModelVersion,
+    check_decision,
+)
 
 
 def partition_key(model: str, version: int) -> str:
@@ -97,3 +116,117 @@ def decide_version(
         return changed, result.channel_from, result.channel_to
     before, after = update_channel(store, registry, model)
     return changed, before, after
+
+
+def start_rollout(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    model: str,
+    version: int,
+    by: str,
+    reason: str,
+    steps: tuple[float, ...] = DEFAULT_STEPS,
+    baking_s: float = DEFAULT_BAKING_S,
+) -> Rollout:
+    """Start a canary of ``version``: the rollout is written first (so the stable channel never
+    moves to it), then a pending version is approved (a person's decision, with why) and the
+    version published; the gateway then serves it to the first step's share of clients."""
+    check_decision(reason, by)
+    described = registry.describe_version(model, version)
+    stable = (read_channel(store, model) or {}).get("version")
+    if described.status not in (PENDING, APPROVED) or version == stable:
+        why = "it is live on the whole fleet" if version == stable else described.status
+        raise RolloutError(f"cannot roll out {model} v{version}: {why}")
+
+    def begin(current: Rollout | None) -> Rollout:
+        if current is not None and current.running:
+            raise RolloutError(
+                f"{model} already rolls out v{current.candidate} ({current.state}, "
+                f"{current.share:.0%}): promote or abort it first"
+            )
+        return new_rollout(model, version, stable, steps, baking_s, by, reason)
+
+    rollout = change_rollout(store, model, begin)
+    if described.status == PENDING:
+        registry.set_status(model, version, APPROVED, reason, by)
+    result = publish_model_version(store, registry, model, version)
+
+    def published(current: Rollout | None) -> Rollout:
+        if current is None or current.rollout_id != rollout.rollout_id:
+            raise RolloutError(f"{model}: the rollout was replaced while v{version} published")
+        manifest = store.get_bytes(result.manifest_key)
+        return replace(
+            current,
+            candidate_manifest_key=result.manifest_key,
+            candidate_manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        )
+
+    return change_rollout(store, model, published)
+
+
+def _running(current: Rollout | None, model: str) -> Rollout:
+    if current is None or not current.running:
+        state = current.state if current else "none"
+        raise RolloutError(f"{model} has no running rollout (the last one: {state})")
+    return current
+
+
+def advance_rollout(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    model: str,
+    by: str,
+    why: str,
+    figures: dict[str, Any] | None = None,
+) -> Rollout:
+    """Promote to the next step's share; the last step (the whole fleet) is the stable
+    channel itself: the candidate becomes its version and the rollout is done."""
+
+    def promote(current: Rollout | None) -> Rollout:
+        rollout = _running(current, model)
+        if rollout.step + 2 < len(rollout.steps):
+            moved = replace(rollout, step=rollout.step + 1, state=CANARY, step_started=now_text())
+            return with_event(moved, "promoted", by, why, figures=figures or {})
+        return with_event(
+            replace(rollout, state=PROMOTED), "promoted", by, why, figures=figures or {}
+        )
+
+    rollout = change_rollout(store, model, promote)
+    if rollout.state == PROMOTED:
+        update_channel(store, registry, model)
+    return rollout
+
+
+def abort_rollout(
+    registry: ModelRegistry,
+    store: ArtifactStore,
+    model: str,
+    by: str,
+    why: str,
+    figures: dict[str, Any] | None = None,
+) -> Rollout:
+    """Send every client back to the stable version and record why in the rollout and in the
+    registry: the candidate is rejected there, so it is never offered again; a person who
+    disagrees registers it again."""
+
+    def stop(current: Rollout | None) -> Rollout:
+        rollout = _running(current, model)
+        return with_event(
+            replace(rollout, state=ABORTED), "aborted", by, why, figures=figures or {}
+        )
+
+    rollout = change_rollout(store, model, stop)
+    registry.set_status(model, rollout.candidate, REJECTED, f"rollout aborted: {why}"[:500], by)
+    update_channel(store, registry, model)
+    return rollout
+
+
+def pause_rollout(store: ArtifactStore, model: str, by: str, why: str, pause: bool) -> Rollout:
+    """Hold the share where it is (no automatic promotion), or let it go on."""
+
+    def hold(current: Rollout | None) -> Rollout:
+        rollout = _running(current, model)
+        state = PAUSED if pause else CANARY
+        return with_event(replace(rollout, state=state), state if pause else "resumed", by, why)
+
+    return change_rollout(store, model, hold)

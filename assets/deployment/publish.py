@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from assets.deployment.rollout import held_candidate
 from edgeline_contract.manifest import MANIFEST_SCHEMA, MIN_CLIENT_VERSION, manifest_problems
 from resources import layout
 from resources.artifacts import ArtifactStore, json_bytes
@@ -185,10 +186,12 @@ def read_channel(
 
 
 def _channel_target(store: ArtifactStore, registry: ModelRegistry, model: str) -> int | None:
-    """The newest version that is approved now and fully published (its manifest written)."""
+    """The newest version that is approved now and fully published (its manifest written), and
+    not held back by a running rollout (its canary share gets it; everyone, once promoted)."""
+    held = held_candidate(store, model)
     approved = sorted((v.version for v in registry.list_versions(model, APPROVED)), reverse=True)
     return next(
-        (v for v in approved if store.exists(layout.manifest(model, v))),
+        (v for v in approved if v != held and store.exists(layout.manifest(model, v))),
         None,
     )
 

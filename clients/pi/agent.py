@@ -134,7 +134,7 @@ class EdgeAgent:
     def poll_model(self) -> bool:
         """Follow the channel; True when what the agent runs changed."""
         try:
-            kind, manifest, etag = self.gateway.manifest(self.model, self.etag)
+            kind, manifest, etag = self.gateway.manifest(self.model, self.etag, self.device_id)
         except GatewayUnreachable:
             self.backoff.failed()
             raise

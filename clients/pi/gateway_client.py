@@ -133,11 +133,16 @@ class GatewayClient:
         detail = answer_detail(response)
         return f"{said} (HTTP {response.status})" + (f": {detail}" if detail else "")
 
-    def manifest(self, model: str, etag: str | None) -> tuple[str, dict | None, str | None]:
+    def manifest(
+        self, model: str, etag: str | None, device_id: str
+    ) -> tuple[str, dict | None, str | None]:
         """("unchanged", None, etag), ("manifest", manifest, etag) or ("empty", answer, None)
-        when the channel names no version (every version revoked)."""
+        when the channel names no version (every version revoked). The device's id decides its
+        side of a staged rollout (the gateway answers a canary device with the candidate)."""
+        query = urllib.parse.urlencode({"client": device_id})
         response = self.request(
-            f"/v1/models/{model}/channels/stable", headers={"If-None-Match": etag} if etag else {}
+            f"/v1/models/{model}/channels/stable?{query}",
+            headers={"If-None-Match": etag} if etag else {},
         )
         if response.status == 304:
             return "unchanged", None, etag

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.gateway.conftest import gateway  # noqa: F401  (served over HTTP)
+
 
 def tiny_onnx(scale: float) -> bytes:
     """y = x * scale: a real model onnxruntime runs, a few hundred bytes."""

@@ -18,11 +18,12 @@ WEB_SECRET = "gateway-test-secret-" + "s" * 32
 
 
 @pytest.fixture
-def gateway(artifact_store, telemetry_store):
+def gateway(artifact_store, telemetry_store, gateway_overrides):
     settings = GatewaySettings(
         tokens=frozenset({TOKEN, "shared-token", "bound-token:turbine-001|turbine-002"}),
         cors_origins=["http://127.0.0.1:9999"],
         web_secret=WEB_SECRET,
+        **gateway_overrides,
     )
     port = free_port()
     if isinstance(artifact_store, LocalArtifactStore):  # a stale address: the gateway knows its own

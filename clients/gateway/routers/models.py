@@ -3,11 +3,14 @@
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
+from clients.gateway.auth import Caller
 from clients.gateway.dependencies import Context, ManifestReader
+from edgeline_contract.rollout import serves_candidate
+from edgeline_contract.telemetry import DEVICE_ID_PATTERN
 from resources import layout
 from resources.artifacts import ArtifactStore, LocalArtifactStore
 from resources.errors import ArtifactNotFoundError, InvalidKeyError
@@ -49,6 +52,24 @@ def web_models(caller: ManifestReader, context: Context) -> dict[str, Any]:
     return {"default": context.settings.web_model, "models": context.web_models.listed()}
 
 
+def current_rollout(artifacts: ArtifactStore, model: str) -> dict[str, Any] | None:
+    """The model's staged rollout document, if one was ever started."""
+    key = layout.rollout_state(model)
+    return artifacts.get_json(key) if artifacts.exists(key) else None
+
+
+def client_of(caller: Caller, client: str | None) -> str:
+    """The id a staged rollout assigns by: a web page's browser id (from its signed token), or
+    the device id a device names, which its token must be allowed to speak for."""
+    if caller.kind == "web":
+        return caller.browser_id or ""
+    if client is None:
+        return ""  # an agent from before rollouts: the stable version
+    if not caller.may_write(client, "pi"):
+        raise HTTPException(403, f"this token does not speak for device {client!r}")
+    return client
+
+
 @router.get("/v1/models/{model}/channels/{channel}")
 def channel_manifest(
     model: Annotated[str, PathParam(pattern=NAME)],
@@ -57,17 +78,31 @@ def channel_manifest(
     response: Response,
     caller: ManifestReader,
     context: Context,
+    client: Annotated[
+        str | None,
+        Query(
+            pattern=DEVICE_ID_PATTERN,
+            description="A device's id: during a staged rollout it decides the device's side.",
+        ),
+    ] = None,
 ) -> Any:
     if caller.kind == "web" and not context.web_models.serves(model):
         raise HTTPException(403, f"{model!r} is not a model this gateway serves to web pages")
     artifacts = context.artifacts
     pointer = channel_pointer(artifacts, model, channel)
-    if not pointer.get("version"):
+    manifest_key, sha256 = pointer.get("manifest_key"), pointer.get("manifest_sha256")
+    rollout = current_rollout(artifacts, model) if channel == "stable" else None
+    if rollout is not None and serves_candidate(rollout, client_of(caller, client)):
+        manifest_key, sha256 = (
+            rollout["candidate_manifest_key"],
+            rollout["candidate_manifest_sha256"],
+        )
+    elif not pointer.get("version"):
         return revoked(model, channel, pointer)
-    etag = f'"{pointer["manifest_sha256"]}"'
+    etag = f'"{sha256}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    manifest = artifacts.get_json(pointer["manifest_key"])
+    manifest = artifacts.get_json(manifest_key)
     manifest.pop("lineage", None)  # manifests published before it stayed in the registry
     for variant in manifest["variants"]:
         variant["url"] = download_url(request, artifacts, variant["key"])

@@ -1,0 +1,131 @@
+"""Staged rollouts through the real gateway, in both environments: a canary share of the fleet
+gets the candidate through the channel it already polls, the same clients keep their side and
+the share only grows; promotion moves the stable channel, an abort sends everyone back."""
+
+import json
+import urllib.request
+
+import pytest
+
+from assets.deployment.planning import (
+    abort_rollout,
+    advance_rollout,
+    decide_version,
+    pause_rollout,
+    start_rollout,
+)
+from assets.deployment.publish import read_channel
+from assets.deployment.rollout import RolloutError, read_rollout
+from edgeline_contract.rollout import client_bucket
+from resources.registry import APPROVED, REJECTED
+from tests.deployment.conftest import register_tiny_version
+from tests.gateway.conftest import TOKEN
+
+MODEL = "turbine-autoencoder"
+FLEET = [f"turbine-{n:03d}" for n in range(400)]
+POLLING = FLEET[:100]  # the devices that poll over HTTP (each poll reads the store, slow on moto)
+
+
+@pytest.fixture
+def gateway_overrides() -> dict:
+    """One token polls for the whole simulated fleet here: no per-token rate limit."""
+    return {"device_rates": {}}
+
+
+def served_versions(base: str, devices: list[str], token: str = TOKEN) -> dict[str, int]:
+    """The version the stable channel answers each device with, over HTTP."""
+    seen = {}
+    for device in devices:
+        request = urllib.request.Request(
+            f"{base}/v1/models/{MODEL}/channels/stable?client={device}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            seen[device] = json.load(response)["version"]
+    return seen
+
+
+def test_assignment_is_fixed_per_client_and_grows_with_the_share():
+    buckets = {device: client_bucket("rollout-a", device) for device in FLEET}
+    assert buckets == {device: client_bucket("rollout-a", device) for device in FLEET}  # restarts
+    on = [{d for d, b in buckets.items() if b < share} for share in (0.05, 0.25, 1.0)]
+    assert on[0] <= on[1] <= on[2] == set(FLEET)  # nobody goes back as the share grows
+    # about the share of a fleet (binomial, 400 clients: 5 % is 20 +- 13 at four sigmas)
+    assert 7 <= len(on[0]) <= 33 and 70 <= len(on[1]) <= 130
+    other = {d for d in FLEET if client_bucket("rollout-b", d) < 0.05}
+    assert other != on[0]  # a new rollout draws a new canary
+
+
+def test_a_canary_grows_step_by_step_to_stable(gateway, model_registry):
+    base, store, _ = gateway
+    v1 = register_tiny_version(store, model_registry, MODEL)
+    decide_version(model_registry, store, MODEL, v1, "approve", "first", "qa")
+    v2 = register_tiny_version(store, model_registry, MODEL)
+
+    rollout = start_rollout(model_registry, store, MODEL, v2, "qa", "try on 5 %")
+    assert model_registry.describe_version(MODEL, v2).status == APPROVED
+    assert read_channel(store, MODEL)["version"] == v1  # the stable channel holds v1
+    first = served_versions(base, POLLING)
+    canary = {d for d, v in first.items() if v == v2}
+    assert set(first.values()) <= {v1, v2}  # (5 % of 100 devices may be none of them)
+    assert canary == {d for d in POLLING if client_bucket(rollout.rollout_id, d) < 0.05}
+    assert served_versions(base, POLLING) == first  # the same side on every poll
+
+    advance_rollout(model_registry, store, MODEL, "qa", "baked")
+    second = served_versions(base, POLLING)
+    grown = {d for d, v in second.items() if v == v2}
+    assert canary < grown  # 25 %: everyone who had it at 5 % still has it
+    assert grown == {d for d in POLLING if client_bucket(rollout.rollout_id, d) < 0.25}
+    assert read_channel(store, MODEL)["version"] == v1
+
+    done = advance_rollout(model_registry, store, MODEL, "qa", "baked again")
+    assert done.state == "promoted" and done.share == 1.0
+    assert read_channel(store, MODEL)["version"] == v2
+    assert set(served_versions(base, POLLING).values()) == {v2}
+    assert [e["event"] for e in read_rollout(store, MODEL).history] == [
+        "started",
+        "promoted",
+        "promoted",
+    ]
+
+
+def test_an_abort_sends_every_client_back_and_the_registry_says_why(gateway, model_registry):
+    base, store, _ = gateway
+    v1 = register_tiny_version(store, model_registry, MODEL)
+    decide_version(model_registry, store, MODEL, v1, "approve", "first", "qa")
+    v2 = register_tiny_version(store, model_registry, MODEL)
+    start_rollout(model_registry, store, MODEL, v2, "qa", "try it", steps=(0.5, 1.0))
+    assert v2 in served_versions(base, POLLING).values()
+
+    pause_rollout(store, MODEL, "qa", "looking", pause=True)
+    assert v2 in served_versions(base, POLLING).values()  # paused: the canary keeps it
+    aborted = abort_rollout(
+        model_registry, store, MODEL, "rollout-guardrails", "flag rate 26 % > 8 %"
+    )
+    assert aborted.state == "aborted" and aborted.share == 0.0
+    assert set(served_versions(base, POLLING).values()) == {v1}
+    described = model_registry.describe_version(MODEL, v2)
+    assert described.status == REJECTED
+    assert described.status_reason == "rollout aborted: flag rate 26 % > 8 %"
+    assert read_channel(store, MODEL)["version"] == v1
+    with pytest.raises(RolloutError, match="has no running rollout"):
+        advance_rollout(model_registry, store, MODEL, "qa", "too late")
+
+
+def test_what_cannot_roll_out_is_refused_by_name(tmp_resources):
+    store, registry = tmp_resources["artifacts"], tmp_resources["registry"]
+    v1 = register_tiny_version(store, registry, MODEL)
+    decide_version(registry, store, MODEL, v1, "approve", "first", "qa")
+    with pytest.raises(RolloutError, match="it is live on the whole fleet"):
+        start_rollout(registry, store, MODEL, v1, "qa", "again")
+    v2 = register_tiny_version(store, registry, MODEL)
+    with pytest.raises(RolloutError, match="must end at 1"):
+        start_rollout(registry, store, MODEL, v2, "qa", "half", steps=(0.1, 0.5))
+    start_rollout(registry, store, MODEL, v2, "qa", "go")
+    v3 = register_tiny_version(store, registry, MODEL)
+    with pytest.raises(RolloutError, match=f"already rolls out v{v2}"):
+        start_rollout(registry, store, MODEL, v3, "qa", "also")
+    # a newer version approved the default way goes to everyone off the canary; v2 stays held
+    decide_version(registry, store, MODEL, v3, "approve", "hotfix", "qa")
+    assert read_channel(store, MODEL)["version"] == v3
+    assert read_rollout(store, MODEL).running
