@@ -371,6 +371,73 @@ def run_forget_sensors(args: argparse.Namespace) -> int:
     return 0
 
 
+def rollout_lines(rollout, verdict) -> list[str]:
+    """A rollout as a person reads it: where it stands, each guardrail, and what comes next."""
+    if rollout is None:
+        return ["no rollout was ever started for this model"]
+    stable = f"v{rollout.stable}" if rollout.stable is not None else "no version"
+    lines = [
+        f"{rollout.model}: v{rollout.candidate} {rollout.state} on {rollout.share:.0%} of "
+        f"clients (step {rollout.step + 1} of {len(rollout.steps)}: "
+        f"{', '.join(f'{s:.0%}' for s in rollout.steps)}), {stable} for the others"
+    ]
+    if verdict is not None:
+        lines.append(
+            f"this step: {verdict.baked_s / 60:.1f} of {rollout.baking_s / 60:.1f} min baked; "
+            f"clients seen: {verdict.candidate_clients} on v{rollout.candidate}, "
+            f"{verdict.stable_clients} on other versions"
+        )
+        lines += [f"  {r.name}: {r.verdict}: {r.detail}" for r in verdict.results]
+        lines.append(
+            f"decision: {verdict.decision}"
+            + (f" (waiting for {verdict.waiting_for})" if verdict.decision == "wait" else "")
+        )
+    last = rollout.history[-1]
+    lines.append(f"last: {last['event']} by {last['by']} at {last['at']}: {last['why']}")
+    return lines
+
+
+def run_rollout(args: argparse.Namespace) -> int:
+    """Start, inspect, guard, promote, pause, resume or abort a model's staged rollout."""
+    from assets.deployment.canary import guard_rollout, judge_rollout
+    from assets.deployment.planning import act_on_rollout, start_rollout
+    from assets.deployment.rollout import read_rollout
+
+    resources = build_resources()
+    registry, artifacts = resources["registry"], resources["artifacts"]
+    telemetry = resources["telemetry"]
+    try:
+        if args.action == "start":
+            if args.version is None or not args.reason.strip():
+                print("error: rollout start needs MODEL VERSION --reason TEXT")
+                return 2
+            steps = tuple(float(s) for s in args.steps.split(","))
+            rollout = start_rollout(
+                registry, artifacts, args.model, args.version, args.by, args.reason,
+                steps=steps, baking_s=args.baking_s,
+            )  # fmt: skip
+            verdict = None
+        elif args.action == "status":
+            rollout = read_rollout(artifacts, args.model)
+            running = rollout is not None and rollout.running
+            verdict = judge_rollout(rollout, registry, telemetry) if running else None
+        elif args.action == "guard":
+            rollout, verdict = guard_rollout(registry, artifacts, telemetry, args.model)
+        else:
+            if not args.reason.strip():
+                print(f"error: rollout {args.action} needs --reason TEXT")
+                return 2
+            rollout = act_on_rollout(
+                registry, artifacts, args.model, args.action, args.by, args.reason
+            )
+            verdict = None
+    except (EdgelineError, ValueError) as error:
+        print(f"error: {error}")
+        return 2
+    print("\n".join(rollout_lines(rollout, verdict)))
+    return 0
+
+
 def run_registry(args: argparse.Namespace) -> int:
     """List versions, or approve/reject one, through the ModelRegistry resource."""
     resources = build_resources()
@@ -607,6 +674,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     registry.add_argument("--by", default=getpass.getuser(), help="who decides")
     registry.set_defaults(handler=run_registry)
+    rollout = commands.add_parser(
+        "rollout",
+        help="a staged rollout: a canary share of the fleet first, judged by its telemetry",
+        description="start: approve (if pending) and publish VERSION to the first step's share "
+        "of clients while the stable channel keeps the others; status: where it stands and each "
+        "guardrail; guard: judge the guardrails now and act (abort on a breach, promote one "
+        "step when all are within bounds after the bake), as the rollout sensor does; promote, "
+        "pause, resume, abort: a person's decision (an abort rejects the version).",
+    )
+    rollout.add_argument(
+        "action", choices=["start", "status", "guard", "promote", "pause", "resume", "abort"]
+    )
+    rollout.add_argument("model", help="the model")
+    rollout.add_argument("version", nargs="?", type=int, help="start: the version to roll out")
+    rollout.add_argument("--reason", default="", help="start, promote, pause, resume, abort: why")
+    rollout.add_argument("--by", default=getpass.getuser(), help="who decides")
+    rollout.add_argument(
+        "--steps", default="0.05,0.25,1", help="start: the shares, growing, ending at 1"
+    )
+    rollout.add_argument(
+        "--baking-s",
+        type=float,
+        default=3600.0,
+        help="start: how long each step runs with every guardrail within bounds",
+    )
+    rollout.set_defaults(handler=run_rollout)
     dev = commands.add_parser(
         "dev", help="the Dagster UI and daemon, the gateway with the web page, a simulated fleet"
     )

@@ -20,8 +20,8 @@ from orchestration.jobs import (
 )
 from orchestration.live_versions import approved_in_registry
 from orchestration.models import model_catalog_sensor
-from orchestration.registry_jobs import channel_rollback, registry_decision
-from orchestration.sensors import drift_retraining_sensor, model_registry_sensor
+from orchestration.registry_jobs import channel_rollback, registry_decision, rollout_decision
+from orchestration.sensors import drift_retraining_sensor, model_registry_sensor, rollout_sensor
 from resources.environment import build_resources, edgeline_env
 
 # Kinds that name an AWS service (how assets declare where their data lives in production), and
@@ -53,13 +53,19 @@ def build_definitions(resources: dict[str, Any], env: str | None = None) -> Defi
             sensor_data_job,
             publish_job,
             registry_decision,
+            rollout_decision,
             channel_rollback,
             review_shared_images,
             telemetry_rollup_job,
             *quality_report_jobs.values(),
         ],
         schedules=schedules,
-        sensors=[model_registry_sensor, drift_retraining_sensor, model_catalog_sensor],
+        sensors=[
+            model_registry_sensor,
+            rollout_sensor,
+            drift_retraining_sensor,
+            model_catalog_sensor,
+        ],
         resources=resources,
     )
 

@@ -27,8 +27,10 @@ from dagster import (
 
 from assets.catalog import declared_models
 from assets.deployment.assets import model_versions, published_model
+from assets.deployment.canary import RolloutVerdict
 from assets.deployment.live import ModelDeployment, VersionDecision, model_deployment
 from assets.deployment.planning import parse_partition_key, partition_key
+from assets.deployment.rollout import Rollout
 from assets.sensors.assets import registered_sensor_autoencoder
 from assets.vision.assets import registered_image_classifier
 from resources.artifacts import ArtifactStore
@@ -208,3 +210,40 @@ def record_live_versions(
 def report_events(instance: DagsterInstance, events: Iterable[AssetObservation]) -> None:
     for event in events:
         instance.report_runless_asset_event(event)
+
+
+def rollout_observation(rollout: Rollout, verdict: RolloutVerdict | None) -> AssetObservation:
+    """A staged rollout where an ML engineer looks: on the candidate's published partition, its
+    step and share, the clients on each side, each guardrail against its bound, the decision."""
+    metadata: dict[str, object] = {
+        "rollout_state": rollout.state,
+        "step": f"{rollout.step + 1} of {len(rollout.steps)}",
+        "share": f"{rollout.share:.0%}",
+        "stable_version": f"v{rollout.stable}" if rollout.stable is not None else "none",
+        "last_decision": "{event} by {by} at {at}: {why}".format(**rollout.history[-1]),
+    }
+    if verdict is not None:
+        rows = [
+            f"| {r.name} | {r.verdict} | {'' if r.value is None else f'{r.value:.3g}'} | "
+            f"{r.bound:.3g} | {r.candidate_events} / {r.stable_events} | "
+            f"{r.detail.replace('|', '/')} |"
+            for r in verdict.results
+        ]
+        metadata |= {
+            "decision": verdict.decision,
+            "waiting_for": verdict.waiting_for or "nothing",
+            "candidate_clients": verdict.candidate_clients,
+            "stable_clients": verdict.stable_clients,
+            "baked_min": round(verdict.baked_s / 60, 1),
+            "guardrails": MetadataValue.md(
+                "| guardrail | verdict | value | bound | events (candidate / stable) | detail |\n"
+                "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows)
+            ),
+        }
+    return AssetObservation(
+        asset_key=published_model.key,
+        partition=partition_key(rollout.model, rollout.candidate),
+        description=f"rollout of {rollout.model} v{rollout.candidate}: {rollout.state}, "
+        f"{rollout.share:.0%} of clients",
+        metadata=metadata,
+    )

@@ -6,7 +6,7 @@ from dagster import Config, OpExecutionContext, job, op
 from pydantic import Field
 
 from assets.catalog import SINGLE_IMAGE_MODEL
-from assets.deployment.planning import decide_version
+from assets.deployment.planning import act_on_rollout, decide_version
 from assets.deployment.publish import update_channel
 from orchestration.live_versions import record_live_versions, revocation_check
 from resources.registry import PENDING, ModelRegistry
@@ -134,3 +134,46 @@ def roll_back_channel(
 )
 def channel_rollback():
     roll_back_channel()
+
+
+class RolloutAction(Enum):
+    promote = "promote"
+    pause = "pause"
+    resume = "resume"
+    abort = "abort"
+
+
+class RolloutConfig(Config):
+    model: str = Field(default=SINGLE_IMAGE_MODEL, description="The model whose rollout to act on.")
+    action: RolloutAction = Field(
+        default=RolloutAction.promote,
+        description="promote: the next step's share (the last: stable for everyone); pause: no "
+        "automatic promotion (the guardrails still abort); resume; abort: every client back on "
+        "the stable version, the candidate rejected.",
+    )
+    reason: str = Field(default="", max_length=500, description="Why, in words (required).")
+    by: str = Field(default="dagster-ui", min_length=1, max_length=100, description="Who decides.")
+
+
+@op(description="A person's decision on a model's staged rollout, recorded with why.")
+def decide_rollout(
+    context: OpExecutionContext,
+    config: RolloutConfig,
+    registry: ModelRegistry,
+    artifacts: ArtifactStoreResource,
+) -> None:
+    if not config.reason.strip():
+        raise ValueError("a rollout decision needs a reason: fill `reason` in the launchpad")
+    rollout = act_on_rollout(
+        registry, artifacts, config.model, config.action.value, config.by, config.reason
+    )
+    context.log.info(
+        "%s v%d: %s, %.0f%% of clients", rollout.model, rollout.candidate, rollout.state,
+        100 * rollout.share,
+    )  # fmt: skip
+    record_live_versions(context.instance, registry, artifacts)
+
+
+@job(description="Promote, pause, resume or abort a model's staged rollout from the UI.")
+def rollout_decision():
+    decide_rollout()

@@ -16,17 +16,24 @@ from dagster import (
 
 from assets.catalog import SINGLE_IMAGE_MODEL
 from assets.deployment.assets import model_versions
+from assets.deployment.canary import guard_rollout
 from assets.deployment.planning import DeploymentCursor, partition_key, plan_deployments
 from assets.sensors.data import profile_for_model
 from edgeline_contract.profile import WIND_TURBINE
 from orchestration.jobs import publish_job, retrain_image_classifier, retrain_sensor_autoencoder
-from orchestration.live_versions import live_version_events, record_live_versions, report_events
+from orchestration.live_versions import (
+    live_version_events,
+    record_live_versions,
+    report_events,
+    rollout_observation,
+)
 from orchestration.registry_jobs import channel_rollback
 from resources import layout
 from resources.artifacts import ArtifactStore
-from resources.environment import sensor_interval_s
+from resources.environment import rollout_interval_s, sensor_interval_s
 from resources.registry import ModelRegistry
 from resources.store_resources import ArtifactStoreResource
+from resources.telemetry import TelemetryStore
 
 
 @sensor(
@@ -68,6 +75,35 @@ def model_registry_sensor(
         dynamic_partitions_requests=[model_versions.build_add_request(keys)] if keys else [],
         cursor=plan.cursor.dump(),
     )
+
+
+@sensor(
+    minimum_interval_seconds=rollout_interval_s(),
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Judges every running staged rollout by its clients' telemetry (EDGELINE_ROLLOUT_INTERVAL_S, "
+        "default 60 s): a breached guardrail aborts it, every guardrail within bounds after the "
+        "bake promotes it one step; the state shows on the candidate's published partition."
+    ),
+)
+def rollout_sensor(
+    context: SensorEvaluationContext,
+    registry: ModelRegistry,
+    artifacts: ArtifactStoreResource,
+    telemetry: TelemetryStore,
+) -> SensorResult:
+    events = []
+    for model in registry.list_models():
+        rollout, verdict = guard_rollout(registry, artifacts, telemetry, model)
+        if rollout is None or verdict is None:
+            continue
+        context.log.info(
+            "%s v%d: %s (%s)", model, rollout.candidate, verdict.decision, rollout.state
+        )
+        key = partition_key(model, rollout.candidate)
+        if context.instance.has_dynamic_partition(model_versions.name, key):
+            events.append(rollout_observation(rollout, verdict))
+    return SensorResult(asset_events=events)
 
 
 def run_registry_sensor_once(

@@ -114,6 +114,11 @@ def sensor_interval_s() -> int:
     return int(os.environ.get("EDGELINE_SENSOR_INTERVAL_S", "10"))
 
 
+def rollout_interval_s() -> int:
+    """How often the rollout sensor judges running rollouts (EDGELINE_ROLLOUT_INTERVAL_S, 60 s)."""
+    return int(os.environ.get("EDGELINE_ROLLOUT_INTERVAL_S", "60"))
+
+
 def dagster_home(home: Path | None = None) -> Path:
     """DAGSTER_HOME (or ``home``): absolute, created, with Edgeline's instance config (telemetry
     off, runs capped for SQLite storage) unless one is there."""

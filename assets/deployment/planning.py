@@ -127,6 +127,7 @@ def start_rollout(
     reason: str,
     steps: tuple[float, ...] = DEFAULT_STEPS,
     baking_s: float = DEFAULT_BAKING_S,
+    rollout_id: str | None = None,
 ) -> Rollout:
     """Start a canary of ``version``: the rollout is written first (so the stable channel never
     moves to it), then a pending version is approved (a person's decision, with why) and the
@@ -144,7 +145,7 @@ def start_rollout(
                 f"{model} already rolls out v{current.candidate} ({current.state}, "
                 f"{current.share:.0%}): promote or abort it first"
             )
-        return new_rollout(model, version, stable, steps, baking_s, by, reason)
+        return new_rollout(model, version, stable, steps, baking_s, by, reason, rollout_id)
 
     rollout = change_rollout(store, model, begin)
     if described.status == PENDING:
@@ -171,62 +172,41 @@ def _running(current: Rollout | None, model: str) -> Rollout:
     return current
 
 
-def advance_rollout(
+RolloutAction = Literal["promote", "abort", "pause", "resume"]
+
+
+def act_on_rollout(
     registry: ModelRegistry,
     store: ArtifactStore,
     model: str,
+    action: RolloutAction,
     by: str,
     why: str,
     figures: dict[str, Any] | None = None,
 ) -> Rollout:
-    """Promote to the next step's share; the last step (the whole fleet) is the stable
-    channel itself: the candidate becomes its version and the rollout is done."""
+    """A person's or the guardrails' decision on the running rollout, with why (and the
+    guardrails' figures), recorded in its history:
+    - promote: the next step's share; the last step (the whole fleet) is the stable channel
+      itself, so the candidate becomes its version and the rollout is done;
+    - abort: every client back on the stable version, and the candidate rejected in the
+      registry with why, so it is never offered again (a person who disagrees registers it
+      again);
+    - pause / resume: hold the share where it is (no automatic promotion), or go on.
+    """
 
-    def promote(current: Rollout | None) -> Rollout:
+    def decide(current: Rollout | None) -> Rollout:
         rollout = _running(current, model)
-        if rollout.step + 2 < len(rollout.steps):
-            moved = replace(rollout, step=rollout.step + 1, state=CANARY, step_started=now_text())
-            return with_event(moved, "promoted", by, why, figures=figures or {})
-        return with_event(
-            replace(rollout, state=PROMOTED), "promoted", by, why, figures=figures or {}
-        )
+        if action == "promote" and rollout.step + 2 < len(rollout.steps):
+            changed = replace(rollout, step=rollout.step + 1, state=CANARY, step_started=now_text())
+        else:
+            state = {"promote": PROMOTED, "abort": ABORTED, "pause": PAUSED, "resume": CANARY}
+            changed = replace(rollout, state=state[action])
+        return with_event(changed, action, by, why, figures=figures or {})
 
-    rollout = change_rollout(store, model, promote)
-    if rollout.state == PROMOTED:
+    rollout = change_rollout(store, model, decide)
+    if action == "abort":
+        reason = f"rollout aborted: {why}"[:500]
+        registry.set_status(model, rollout.candidate, REJECTED, reason, by)
+    if rollout.state in (PROMOTED, ABORTED):
         update_channel(store, registry, model)
     return rollout
-
-
-def abort_rollout(
-    registry: ModelRegistry,
-    store: ArtifactStore,
-    model: str,
-    by: str,
-    why: str,
-    figures: dict[str, Any] | None = None,
-) -> Rollout:
-    """Send every client back to the stable version and record why in the rollout and in the
-    registry: the candidate is rejected there, so it is never offered again; a person who
-    disagrees registers it again."""
-
-    def stop(current: Rollout | None) -> Rollout:
-        rollout = _running(current, model)
-        return with_event(
-            replace(rollout, state=ABORTED), "aborted", by, why, figures=figures or {}
-        )
-
-    rollout = change_rollout(store, model, stop)
-    registry.set_status(model, rollout.candidate, REJECTED, f"rollout aborted: {why}"[:500], by)
-    update_channel(store, registry, model)
-    return rollout
-
-
-def pause_rollout(store: ArtifactStore, model: str, by: str, why: str, pause: bool) -> Rollout:
-    """Hold the share where it is (no automatic promotion), or let it go on."""
-
-    def hold(current: Rollout | None) -> Rollout:
-        rollout = _running(current, model)
-        state = PAUSED if pause else CANARY
-        return with_event(replace(rollout, state=state), state if pause else "resumed", by, why)
-
-    return change_rollout(store, model, hold)

@@ -98,10 +98,13 @@ def new_rollout(
     baking_s: float = DEFAULT_BAKING_S,
     by: str = "",
     reason: str = "",
+    rollout_id: str | None = None,
 ) -> Rollout:
+    """A rollout at its first step; ``rollout_id`` (default: random) seeds the assignment, so a
+    test or a person who wants the same canary as before can name it."""
     started = now_text()
     return Rollout(
-        rollout_id=uuid.uuid4().hex,
+        rollout_id=rollout_id or uuid.uuid4().hex,
         model=model,
         candidate=candidate,
         stable=stable,

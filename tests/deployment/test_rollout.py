@@ -7,13 +7,7 @@ import urllib.request
 
 import pytest
 
-from assets.deployment.planning import (
-    abort_rollout,
-    advance_rollout,
-    decide_version,
-    pause_rollout,
-    start_rollout,
-)
+from assets.deployment.planning import act_on_rollout, decide_version, start_rollout
 from assets.deployment.publish import read_channel
 from assets.deployment.rollout import RolloutError, read_rollout
 from edgeline_contract.rollout import client_bucket
@@ -71,21 +65,21 @@ def test_a_canary_grows_step_by_step_to_stable(gateway, model_registry):
     assert canary == {d for d in POLLING if client_bucket(rollout.rollout_id, d) < 0.05}
     assert served_versions(base, POLLING) == first  # the same side on every poll
 
-    advance_rollout(model_registry, store, MODEL, "qa", "baked")
+    act_on_rollout(model_registry, store, MODEL, "promote", "qa", "baked")
     second = served_versions(base, POLLING)
     grown = {d for d, v in second.items() if v == v2}
     assert canary < grown  # 25 %: everyone who had it at 5 % still has it
     assert grown == {d for d in POLLING if client_bucket(rollout.rollout_id, d) < 0.25}
     assert read_channel(store, MODEL)["version"] == v1
 
-    done = advance_rollout(model_registry, store, MODEL, "qa", "baked again")
+    done = act_on_rollout(model_registry, store, MODEL, "promote", "qa", "baked again")
     assert done.state == "promoted" and done.share == 1.0
     assert read_channel(store, MODEL)["version"] == v2
     assert set(served_versions(base, POLLING).values()) == {v2}
     assert [e["event"] for e in read_rollout(store, MODEL).history] == [
         "started",
-        "promoted",
-        "promoted",
+        "promote",
+        "promote",
     ]
 
 
@@ -97,10 +91,10 @@ def test_an_abort_sends_every_client_back_and_the_registry_says_why(gateway, mod
     start_rollout(model_registry, store, MODEL, v2, "qa", "try it", steps=(0.5, 1.0))
     assert v2 in served_versions(base, POLLING).values()
 
-    pause_rollout(store, MODEL, "qa", "looking", pause=True)
+    act_on_rollout(model_registry, store, MODEL, "pause", "qa", "looking")
     assert v2 in served_versions(base, POLLING).values()  # paused: the canary keeps it
-    aborted = abort_rollout(
-        model_registry, store, MODEL, "rollout-guardrails", "flag rate 26 % > 8 %"
+    aborted = act_on_rollout(
+        model_registry, store, MODEL, "abort", "rollout-guardrails", "flag rate 26 % > 8 %"
     )
     assert aborted.state == "aborted" and aborted.share == 0.0
     assert set(served_versions(base, POLLING).values()) == {v1}
@@ -109,7 +103,7 @@ def test_an_abort_sends_every_client_back_and_the_registry_says_why(gateway, mod
     assert described.status_reason == "rollout aborted: flag rate 26 % > 8 %"
     assert read_channel(store, MODEL)["version"] == v1
     with pytest.raises(RolloutError, match="has no running rollout"):
-        advance_rollout(model_registry, store, MODEL, "qa", "too late")
+        act_on_rollout(model_registry, store, MODEL, "promote", "qa", "too late")
 
 
 def test_what_cannot_roll_out_is_refused_by_name(tmp_resources):
