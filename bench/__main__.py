@@ -28,6 +28,7 @@ BENCHMARKS = (
     "fuzz",
     "slow_clients",
     "pi_agent",
+    "rollout",
 )
 COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
 # (benchmark, figure, path into its JSON, goal or None for a figure without one)
@@ -72,6 +73,13 @@ FIGURES: list[tuple[str, str, tuple, str | None]] = [
     ("pi_agent", "the platform's full venv (MB)", ("full_platform_venv_mb",), None),
     ("pi_agent", "Pi agent cold start to first scored window, 1 CPU (ms)", ("cold_start", "first_start_ms"), None),
     ("pi_agent", "the same, model already on disk (ms)", ("cold_start", "restart_ms"), None),
+    ("rollout", "sensor v2 flagging 10x: share of the fleet that ran it", ("bad_v2", "sensor v2 flagging ten times the baseline rate", "share_of_the_fleet_that_ever_ran_it"), "<= 0.1"),
+    ("rollout", "image v2 collapsed: share of the fleet that ran it", ("bad_v2", "image v2 collapsed onto one class", "share_of_the_fleet_that_ever_ran_it"), "<= 0.1"),
+    ("rollout", "sensor v2 3x slower: share of the fleet that ran it", ("bad_v2", "sensor v2 three times slower", "share_of_the_fleet_that_ever_ran_it"), "<= 0.1"),
+    ("rollout", "good sensor v2 to 100 %, default bake (min)", ("good_v2", "pi_default_bake_60_min", "minutes_to_100_percent"), None),
+    ("rollout", "good sensor v2 to 100 %, demo bake (min)", ("good_v2", "pi_demo_bake_1_min", "minutes_to_100_percent"), None),
+    ("rollout", "good v2 false aborts, 20 sensor rollouts", ("false_aborts", "pi", "aborted"), "== 0"),
+    ("rollout", "good v2 false aborts, 20 image rollouts", ("false_aborts", "web", "aborted"), "== 0"),
 ]  # fmt: skip
 
 
