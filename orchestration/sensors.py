@@ -32,8 +32,7 @@ from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.environment import rollout_interval_s, sensor_interval_s
 from resources.registry import ModelRegistry
-from resources.store_resources import ArtifactStoreResource
-from resources.telemetry import TelemetryStore
+from resources.store_resources import ArtifactStoreResource, TelemetryStoreResource
 
 
 @sensor(
@@ -90,7 +89,7 @@ def rollout_sensor(
     context: SensorEvaluationContext,
     registry: ModelRegistry,
     artifacts: ArtifactStoreResource,
-    telemetry: TelemetryStore,
+    telemetry: TelemetryStoreResource,
 ) -> SensorResult:
     events = []
     for model in registry.list_models():

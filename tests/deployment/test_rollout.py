@@ -123,3 +123,66 @@ def test_what_cannot_roll_out_is_refused_by_name(tmp_resources):
     decide_version(registry, store, MODEL, v3, "approve", "hotfix", "qa")
     assert read_channel(store, MODEL)["version"] == v3
     assert read_rollout(store, MODEL).running
+
+
+def test_the_rollout_sensor_and_the_ui_job_show_and_move_the_rollout(tmp_resources):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from orchestration.definitions import build_definitions
+    from orchestration.sensors import rollout_sensor
+
+    store, registry = tmp_resources["artifacts"], tmp_resources["registry"]
+    v1 = register_tiny_version(store, registry, MODEL)
+    decide_version(registry, store, MODEL, v1, "approve", "first", "qa")
+    v2 = register_tiny_version(store, registry, MODEL)
+    start_rollout(registry, store, MODEL, v2, "qa", "canary")
+    resources = {k: tmp_resources[k] for k in ("registry", "artifacts", "telemetry")}
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("model_versions", [f"{MODEL}@{v2}"])
+        with build_sensor_context(instance=instance, resources=resources) as context:
+            result = rollout_sensor(context)
+        (observation,) = result.asset_events
+        assert observation.partition == f"{MODEL}@{v2}"
+        shown = {k: v.value for k, v in observation.metadata.items()}
+        assert (shown["rollout_state"], shown["share"], shown["decision"]) == (
+            "canary",
+            "5%",
+            "wait",
+        )
+        assert shown["step"] == "1 of 3" and shown["stable_version"] == f"v{v1}"
+        assert "| flag_rate | waiting |" in shown["guardrails"]  # no telemetry yet
+
+        job = build_definitions(tmp_resources, env="local").resolve_job_def("rollout_decision")
+        config = {"model": MODEL, "action": "abort", "reason": "seen enough", "by": "dana"}
+        outcome = job.execute_in_process(
+            run_config={"ops": {"decide_rollout": {"config": config}}}, instance=instance
+        )
+        assert outcome.success
+    assert read_rollout(store, MODEL).state == "aborted"
+    assert read_channel(store, MODEL)["version"] == v1
+    assert registry.describe_version(MODEL, v2).status_by == "dana"
+
+
+def test_the_cli_starts_shows_and_promotes_a_rollout(tmp_path, monkeypatch, capsys):
+    from orchestration.cli import main
+    from resources.environment import local_resources
+
+    monkeypatch.setenv("EDGELINE_ENV", "local")
+    monkeypatch.setenv("EDGELINE_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", "")
+    resources = local_resources(tmp_path)
+    store, registry = resources["artifacts"], resources["registry"]
+    v1 = register_tiny_version(store, registry, MODEL)
+    decide_version(registry, store, MODEL, v1, "approve", "first", "qa")
+    v2 = register_tiny_version(store, registry, MODEL)
+
+    assert main(["rollout", "start", MODEL, str(v2), "--reason", "try", "--baking-s", "60"]) == 0
+    started = capsys.readouterr().out
+    assert f"{MODEL}: v{v2} canary on 5% of clients (step 1 of 3: 5%, 25%, 100%)" in started
+    assert main(["rollout", "status", MODEL]) == 0
+    status = capsys.readouterr().out
+    assert "decision: wait (waiting for" in status and "flag_rate: waiting" in status
+    assert main(["rollout", "promote", MODEL, "--reason", "looks fine"]) == 0
+    assert "canary on 25% of clients (step 2 of 3" in capsys.readouterr().out
+    assert main(["rollout", "promote", MODEL]) == 2  # no reason
+    assert "error: rollout promote needs --reason TEXT" in capsys.readouterr().out
