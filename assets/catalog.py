@@ -189,8 +189,8 @@ def _same(a: ModelSpec, b: ModelSpec) -> bool:
 
 
 def find_model(store: ArtifactStore, name: str) -> ModelSpec | None:
-    key = layout.catalog_entry(_checked_name(name))
-    return ModelSpec.from_dict(store.get_json(key)) if store.exists(key) else None
+    document = store.find_json(layout.catalog_entry(_checked_name(name)))
+    return ModelSpec.from_dict(document) if document is not None else None
 
 
 def read_model(store: ArtifactStore, name: str, kind: ModelKind | None = None) -> ModelSpec:

@@ -113,6 +113,14 @@ class ArtifactStore(BaseModel, ABC):
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
 
+    def find_json(self, key: str) -> Any | None:
+        """The JSON document under ``key``, or None when there is none: one read, where
+        ``exists`` then ``get_json`` is two round trips on S3 and a race with a delete."""
+        try:
+            return self.get_json(key)
+        except ArtifactNotFoundError:
+            return None
+
     def put_frame(self, key: str, frame: "pd.DataFrame") -> None:
         """Write a table as Parquet (readings, telemetry roll-ups)."""
         self.put_bytes(key, frame_bytes(frame), content_type=PARQUET)

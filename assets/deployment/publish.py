@@ -181,8 +181,7 @@ def iot_job_document(manifest: dict[str, Any], manifest_key: str) -> dict[str, A
 def read_channel(
     store: ArtifactStore, model: str, channel: str = "stable"
 ) -> dict[str, Any] | None:
-    key = layout.channel(model, channel)
-    return store.get_json(key) if store.exists(key) else None
+    return store.find_json(layout.channel(model, channel))
 
 
 def _channel_target(store: ArtifactStore, registry: ModelRegistry, model: str) -> int | None:

@@ -119,8 +119,8 @@ def new_rollout(
 
 
 def read_rollout(store: ArtifactStore, model: str) -> Rollout | None:
-    key = layout.rollout_state(model)
-    return Rollout.from_dict(store.get_json(key)) if store.exists(key) else None
+    document = store.find_json(layout.rollout_state(model))
+    return Rollout.from_dict(document) if document is not None else None
 
 
 def held_candidate(store: ArtifactStore, model: str) -> int | None:

@@ -72,6 +72,15 @@ def register_tiny_version(
 
 
 @pytest.fixture
+def instance():
+    """An ephemeral Dagster instance: partitions, runs and asset events in memory."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture
 def local_pair(tmp_resources):
     """The store and the registry of ``tmp_resources`` (the same objects)."""
     return tmp_resources["artifacts"], tmp_resources["registry"]

@@ -2,11 +2,6 @@
 registry itself as in SageMaker's console) and every channel move is recorded on the model's
 registered asset and on the published version's partition, through Dagster's own APIs."""
 
-import pytest
-from dagster import (
-    DagsterInstance,
-)
-
 from assets.deployment.planning import decide_version
 from assets.deployment.publish import read_channel
 from assets.deployment.registration import live_comparison
@@ -19,12 +14,6 @@ from tests.deployment.conftest import latest_check, latest_observation, register
 MODEL = "turbine-autoencoder"  # the built-in wind-turbine profile's model
 REGISTERED = "registered_sensor_autoencoder"
 PUBLISHED = "published_model"
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def test_decisions_from_the_cli_the_ui_job_and_the_registry_all_show_what_is_live(

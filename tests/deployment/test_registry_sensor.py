@@ -7,7 +7,7 @@ resources, the sensor called directly, its RunRequests and cursor checked.
 import json
 
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import build_sensor_context
 
 from assets.deployment.planning import DeploymentCursor
 from assets.deployment.publish import publish_model_version, read_channel
@@ -17,12 +17,6 @@ from tests.deployment.conftest import register_tiny_version
 
 MODEL = "turbine-autoencoder"
 OTHER = "image-classifier"
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 @pytest.fixture

@@ -54,8 +54,7 @@ def web_models(caller: ManifestReader, context: Context) -> dict[str, Any]:
 
 def current_rollout(artifacts: ArtifactStore, model: str) -> dict[str, Any] | None:
     """The model's staged rollout document, if one was ever started."""
-    key = layout.rollout_state(model)
-    return artifacts.get_json(key) if artifacts.exists(key) else None
+    return artifacts.find_json(layout.rollout_state(model))
 
 
 def client_of(caller: Caller, client: str | None) -> str:
