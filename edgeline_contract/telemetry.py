@@ -20,6 +20,9 @@ MAX_MODEL_VERSION = 1_000_000
 MAX_LATENCY_MS = 600_000.0
 MAX_RECONSTRUCTION_ERROR = 1e12
 MAX_TOP_K = 10
+MAX_FAILURE = 200  # characters of a failure's text
+OUTCOMES = ("scored", "unscored", "error")
+NOT_SCORED = ("unscored", "error")
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # no paths: it names files and streams
 MODEL_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 IMAGE_KEY_PATTERN = (  # <uploader>/ since the review queue; events queued by older pages lack it
@@ -32,6 +35,10 @@ def _optional(schema: dict[str, Any]) -> dict[str, Any]:
     """A field a client may leave out or send as null."""
     return {**schema, "type": [schema["type"], "null"]}
 
+
+_SCORED = {"outcome": {"enum": ["scored", None]}}  # left out, null or "scored"
+_WEB_SCORED = {"client_kind": {"const": "web"}, **_SCORED}
+_PI_SCORED = {"client_kind": {"const": "pi"}, **_SCORED}
 
 EVENT: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -94,14 +101,35 @@ EVENT: dict[str, Any] = {
         ),
         "anomaly": _optional({"type": "boolean"}),
         "image_key": _optional({"type": "string", "pattern": IMAGE_KEY_PATTERN}),
+        "outcome": _optional(
+            {
+                "type": "string",
+                "enum": [*OUTCOMES, None],
+                "description": (
+                    "scored (the default when left out): the model answered. unscored: the "
+                    "input could not be scored (a reading lacks a signal the model reads, the "
+                    "model's output is not a finite number). error: the inference failed (a "
+                    "photo that would not decode, a model that failed to run). An event that is "
+                    "not scored carries no prediction."
+                ),
+            }
+        ),
+        "failure": _optional(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_FAILURE,
+                "description": "Why an unscored or error event has no prediction, in words.",
+            }
+        ),
     },
     "allOf": [
-        {  # a web event carries its prediction as labels with confidences
-            "if": {"required": ["client_kind"], "properties": {"client_kind": {"const": "web"}}},
+        {  # a scored web event carries its prediction as labels with confidences
+            "if": {"required": ["client_kind"], "properties": _WEB_SCORED},
             "then": {"required": ["top_k"], "properties": {"top_k": {"type": "array"}}},
         },
-        {  # a Pi event carries the window's reconstruction error and the verdict
-            "if": {"required": ["client_kind"], "properties": {"client_kind": {"const": "pi"}}},
+        {  # a scored Pi event carries the window's reconstruction error and the verdict
+            "if": {"required": ["client_kind"], "properties": _PI_SCORED},
             "then": {
                 "required": ["reconstruction_error", "anomaly"],
                 "properties": {
@@ -129,6 +157,11 @@ def stored_event(event: dict[str, Any], moment: datetime) -> dict[str, Any]:
     document = {k: v for k, v in event.items() if v is not None}
     document["timestamp"] = moment.astimezone(timezone.utc).isoformat()
     return document
+
+
+def is_scored(event: dict[str, Any]) -> bool:
+    """Whether a valid event carries a prediction (its outcome is left out, null or scored)."""
+    return event.get("outcome") in (None, "scored")
 
 
 def readable_event(event: Any, client_kind: str) -> str | None:

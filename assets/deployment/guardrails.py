@@ -11,16 +11,16 @@ between, so that neither a promotion nor an abort rests on sampling noise. Event
 device are not independent: the stable side is the candidate's own devices when it holds
 enough of theirs (``paired``), and a Pi's flags are counted by the runs they come in.
 
-Not a guardrail yet: the issue's error and unscored rate. The telemetry event has no error
-field, and the contract requires every event to carry its prediction (``top_k`` on the web,
-``reconstruction_error`` and ``anomaly`` on a Pi), so a failed or unscored inference sends
-nothing to count; it needs a contract field first.
+Every kind also has the failure rate: the share of the candidate's inferences that gave no
+prediction (telemetry ``outcome`` error or unscored), which the quality guardrails, counting
+answers only, cannot see.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -36,6 +36,7 @@ from assets.telemetry.reports import (
     population_stability_index,
     psi_needs,
 )
+from edgeline_contract.telemetry import is_scored
 
 Verdict = Literal["pass", "breach", "waiting"]
 Decision = Literal["promote", "abort", "wait"]
@@ -72,6 +73,13 @@ class GuardrailSettings:
     - ``min_latency_ms`` 0.1: the stable p95 never counts below it, so a model whose latency
       is at a timer's resolution (a browser coarsens performance.now() to 0.1 ms without
       cross-origin isolation) does not divide by nothing.
+    - ``max_failure_ratio`` 2 and ``min_failure_rate`` 0.01: the candidate's share of
+      inferences without a prediction (errors and unscored inputs) against twice the stable
+      version's on the same period (or devices), and never against less than twice 1 %. A
+      v2 that cannot read a signal some devices lack, or whose outputs are NaN on some
+      inputs, fails on far more than 2 %; a good one with no failure is shown within 2 % by
+      its first 200 events (the one-sided bound of 0 failures in 200 is 1.8 %), so the floor
+      does not hold a rollout back, where a bound of twice a stable rate of 0 would.
     - ``confidence`` 0.95, one-sided, for every test: with the margins above, a good candidate
       is far from every bound, so its chance of a breach at one look is far below 5 %, and
       the looks a sensor makes as a bake goes on add little (20 good rollouts of each kind
@@ -93,16 +101,20 @@ class GuardrailSettings:
     max_flag_ratio: float = 2.0
     min_flag_rate: float = 0.004
     min_latency_ms: float = 0.1
+    max_failure_ratio: float = 2.0
+    min_failure_rate: float = 0.01
     confidence: float = 0.95
     paired: bool = True
 
     def __post_init__(self) -> None:
         if self.min_events < 1 or self.min_clients < 1:
             raise ValueError("min_events and min_clients must be 1 or more")
-        if self.max_latency_ratio <= 1 or self.max_flag_ratio <= 1:
-            raise ValueError("max_latency_ratio and max_flag_ratio must be above 1")
-        if self.max_psi_increase <= 0 or self.min_flag_rate <= 0 or self.min_latency_ms <= 0:
-            raise ValueError("max_psi_increase, min_flag_rate and min_latency_ms must be above 0")
+        ratios = ("max_latency_ratio", "max_flag_ratio", "max_failure_ratio")
+        if any(getattr(self, name) <= 1 for name in ratios):
+            raise ValueError(f"{', '.join(ratios)} must be above 1")
+        floors = ("max_psi_increase", "min_flag_rate", "min_latency_ms", "min_failure_rate")
+        if any(getattr(self, name) <= 0 for name in floors):
+            raise ValueError(f"{', '.join(floors)} must be above 0")
         if not 0.5 < self.confidence < 1:
             raise ValueError("confidence must be between 0.5 and 1")
 
@@ -158,8 +170,12 @@ def evaluate_guardrails(
     version's (default: the same), against which the stable side's own drift is measured, so
     that a new model's different validation distribution is not read as an input shift.
     Latency: one guardrail per backend the candidate ran on. Image models: PSI of the top-1
-    class and of the top-1 confidence. Sensor models: the flag rate."""
-    guardrails = _latency(candidate, stable, settings)
+    class and of the top-1 confidence. Sensor models: the flag rate. Every kind: the failure
+    rate; the other guardrails judge the events that carry a prediction."""
+    guardrails = [_failure_rate(candidate, stable, settings)]
+    candidate = [event for event in candidate if is_scored(event)]
+    stable = [event for event in stable if is_scored(event)]
+    guardrails += _latency(candidate, stable, settings)
     kind = task.get("kind")
     if kind == "image-classification":
         reference = stable_baseline or baseline
@@ -425,26 +441,87 @@ def _wilson(flagged: float, n: float, z: float) -> tuple[float, float]:
     return (0.0 if flagged <= 0 else max(low, 0.0)), (1.0 if p >= 1 else min(high, 1.0))
 
 
-def _run_inflation(events: list[Event]) -> float | None:
-    """How much runs of flags inflate a flag count's variance: E[L^2] / E[L] over the runs of
-    consecutive flagged events of each device in time order (1 when every flag is alone;
-    None without a flag, which shows nothing).
+def _flagged(event: Event) -> bool:
+    return bool(event["anomaly"])
+
+
+def _failed(event: Event) -> bool:
+    return not is_scored(event)
+
+
+def _run_inflation(events: list[Event], hit: Callable[[Event], bool]) -> float | None:
+    """How much runs of hits (flags, failures) inflate their count's variance: E[L^2] / E[L]
+    over the runs of consecutive hits of each device in time order (1 when every hit is
+    alone; None without a hit, which shows nothing).
 
     A Pi scores a sliding window at every reading, so one odd reading flags up to a window's
     worth of events in a row, and a fault that lasts an hour flags an hour of them. A count
     made of runs of length L varies E[L^2] / E[L] times as much as one of independent events
     (a compound Poisson count), so the bounds take the count and the events divided by it:
     a burst on one canary turbine is one piece of evidence, not a hundred."""
-    if not any(event["anomaly"] for event in events):
+    if not any(hit(event) for event in events):
         return None
     moments = {text: datetime.fromisoformat(text) for text in {e["timestamp"] for e in events}}
     flags: dict[str, list[bool]] = defaultdict(list)
     for event in sorted(events, key=lambda event: moments[event["timestamp"]]):
-        flags[event["device_id"]].append(bool(event["anomaly"]))
+        flags[event["device_id"]].append(hit(event))
     runs = [
         len(list(run)) for device in flags.values() for flagged, run in groupby(device) if flagged
     ]
     return sum(length * length for length in runs) / sum(runs)
+
+
+@dataclass(frozen=True)
+class _Rates:
+    """A rate guardrail's figures: the candidate's rate and its one-sided bounds, the stable
+    side's measured and shown (lower bound) rate, the bound, and the run length counted."""
+
+    rate: float
+    low: float
+    high: float
+    bound: float
+    stable_rate: float
+    stable_shown: float
+    runs: float
+    hits: int
+
+    def counted(self, events: int) -> str:
+        clustered = f", counted as runs of {self.runs:.1f}" if self.runs > 1.05 else ""
+        return f"{self.hits:,} of {events:,}{clustered}"
+
+
+def _compare_rates(
+    hit: Callable[[Event], bool],
+    candidate: list[Event],
+    reference: list[Event],
+    clusters: tuple[list[Event], ...],
+    ratio: float,
+    floor: float,
+    lone_run: float,
+    settings: GuardrailSettings,
+) -> _Rates:
+    """The candidate's rate of ``hit`` against ``ratio`` times the largest of the stable rate
+    (on ``reference``, counted by its lower one-sided bound: it raises the reference only as
+    far as it is shown to, never by the chance 2 hits of a couple of hundred events) and
+    ``floor``. One-sided Wilson bounds on the count and the events divided by the largest run
+    inflation of ``clusters`` (the event sets that show how hits cluster); while none has a
+    hit, by ``lone_run``."""
+    seen = [r for r in (_run_inflation(events, hit) for events in clusters) if r]
+    runs = max(seen) if seen else lone_run
+    hits = sum(hit(event) for event in candidate)
+    stable_hits = sum(hit(event) for event in reference)
+    shown, _ = _wilson(stable_hits / runs, len(reference) / runs, settings.z)
+    low, high = _wilson(hits / runs, len(candidate) / runs, settings.z)
+    return _Rates(
+        rate=hits / len(candidate),
+        low=low,
+        high=high,
+        bound=ratio * max(shown, floor),
+        stable_rate=stable_hits / len(reference),
+        stable_shown=shown,
+        runs=runs,
+        hits=hits,
+    )
 
 
 def _flag_rate(
@@ -457,47 +534,88 @@ def _flag_rate(
     """The candidate's flag rate against ``max_flag_ratio`` times the largest of the stable
     version's rate (over the same period, or the same devices' recent windows), the
     validation baseline's and ``min_flag_rate``: higher than all is the model, not the
-    turbines. The stable rate counts by its lower one-sided bound: it raises the reference
-    (a fleet-wide rise in faults) only as far as it is shown to, never by the chance 2 flags
-    of a couple of hundred windows.
-
-    One-sided Wilson bounds on the count and the events divided by the larger run inflation
-    of the candidate and the whole stable side (the most events show how this fleet's flags
-    cluster); while neither has flagged anything, by the task's window (the run one odd
-    reading makes), so that a few hundred overlapping windows with no flag yet are not taken
-    for a few hundred independent ones."""
+    turbines. Flags come in runs; while no side has flagged anything, a run is the task's
+    window (the run one odd reading makes), so that a few hundred overlapping windows with no
+    flag yet are not taken for a few hundred independent ones."""
     scored = [event for event in candidate if event.get("anomaly") is not None]
     needs = max(settings.min_events, MIN_EVENTS_FOR_SHARE)
     stable = [event for event in stable if event.get("anomaly") is not None]
     reference, against = _reference(scored, stable, needs, settings)
     validation = float(baseline.get("anomaly_rate") or 0.0)
-    provisional = settings.max_flag_ratio * max(validation, settings.min_flag_rate)
+    floor = max(validation, settings.min_flag_rate)
     waiting = _waiting_for_data(
-        "flag_rate", provisional, scored, reference, needs, settings, against
+        "flag_rate", settings.max_flag_ratio * floor, scored, reference, needs, settings, against
     )
     if waiting:
         return waiting
-    seen = [r for r in (_run_inflation(scored), _run_inflation(stable)) if r is not None]
-    runs = max(seen) if seen else float(task.get("window") or 1)
-    flagged = sum(bool(event["anomaly"]) for event in scored)
-    stable_flagged = sum(bool(event["anomaly"]) for event in reference)
-    stable_rate = stable_flagged / len(reference)
-    shown, _ = _wilson(stable_flagged / runs, len(reference) / runs, settings.z)
-    bound = settings.max_flag_ratio * max(shown, validation, settings.min_flag_rate)
-    rate = flagged / len(scored)
-    low, high = _wilson(flagged / runs, len(scored) / runs, settings.z)
-    clustered = f", counted as runs of {runs:.1f}" if runs > 1.05 else ""
+    window = float(task.get("window") or 1)
+    rates = _compare_rates(  # the whole stable side: the most events show how flags cluster
+        _flagged,
+        scored,
+        reference,
+        (scored, stable),
+        settings.max_flag_ratio,
+        floor,
+        window,
+        settings,
+    )
     return _result(
         "flag_rate",
-        _verdict(low, high, bound),
-        rate,
-        bound,
+        _verdict(rates.low, rates.high, rates.bound),
+        rates.rate,
+        rates.bound,
         scored,
         reference,
         needs,
-        f"flag rate {rate:.2%} ({flagged:,} of {len(scored):,}{clustered}; "
-        f"{settings.confidence:.0%} one-sided bounds {low:.2%}-{high:.2%}) against the bound "
-        f"{bound:.2%}, {settings.max_flag_ratio:g} x the largest of {stable_rate:.2%} on "
-        f"{against} (shown above {shown:.2%}), {validation:.2%} on validation and the floor "
-        f"{settings.min_flag_rate:.2%}",
+        f"flag rate {rates.rate:.2%} ({rates.counted(len(scored))}; "
+        f"{settings.confidence:.0%} one-sided bounds {rates.low:.2%}-{rates.high:.2%}) against "
+        f"the bound {rates.bound:.2%}, {settings.max_flag_ratio:g} x the largest of "
+        f"{rates.stable_rate:.2%} on {against} (shown above {rates.stable_shown:.2%}), "
+        f"{validation:.2%} on validation and the floor {settings.min_flag_rate:.2%}",
+    )
+
+
+def _failure_rate(
+    candidate: list[Event], stable: list[Event], settings: GuardrailSettings
+) -> GuardrailResult:
+    """The share of the candidate's inferences that gave no prediction (outcome error or
+    unscored) against ``max_failure_ratio`` times the largest of the stable version's share
+    and ``min_failure_rate``. A device that cannot feed a version fails on every reading, so
+    the candidate's failures, like flags, are counted by their runs; the stable side's runs do
+    not count here: one device of the fleet that can feed no version (a sensor missing since
+    last month) would otherwise leave every candidate's clean record unable to pass."""
+    needs = max(settings.min_events, MIN_EVENTS_FOR_SHARE)
+    reference, against = _reference(candidate, stable, needs, settings)
+    floor = settings.min_failure_rate
+    bound = settings.max_failure_ratio * floor
+    waiting = _waiting_for_data(
+        "failure_rate", bound, candidate, reference, needs, settings, against
+    )
+    if waiting:
+        return waiting
+    rates = _compare_rates(
+        _failed,
+        candidate,
+        reference,
+        (candidate,),
+        settings.max_failure_ratio,
+        floor,
+        1.0,
+        settings,
+    )
+    kinds = Counter(event["outcome"] for event in candidate if _failed(event))
+    return _result(
+        "failure_rate",
+        _verdict(rates.low, rates.high, rates.bound),
+        rates.rate,
+        rates.bound,
+        candidate,
+        reference,
+        needs,
+        f"failure rate {rates.rate:.2%} ({rates.counted(len(candidate))}: "
+        f"{kinds['error']:,} errors, {kinds['unscored']:,} unscored; {settings.confidence:.0%} "
+        f"one-sided bounds {rates.low:.2%}-{rates.high:.2%}) against the bound "
+        f"{rates.bound:.2%}, {settings.max_failure_ratio:g} x the largest of "
+        f"{rates.stable_rate:.2%} on {against} (shown above {rates.stable_shown:.2%}) and the "
+        f"floor {floor:.2%}",
     )

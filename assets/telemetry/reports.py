@@ -61,8 +61,13 @@ def events_frame(frame: pd.DataFrame) -> pd.DataFrame:
         )
     frame = frame.copy()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-    if "top_k" in frame:  # a list, or an array of dicts after a Parquet round trip
-        first = [top[0] if top is not None and len(top) else None for top in frame["top_k"]]
+    outcome = frame["outcome"] if "outcome" in frame else pd.Series(index=frame.index, dtype=object)
+    frame["outcome"] = outcome.fillna("scored")  # left out by clients before the field
+    if "top_k" in frame:  # a list, an array of dicts after a Parquet round trip, or missing
+        first = [
+            top[0] if isinstance(top, list | np.ndarray) and len(top) else None
+            for top in frame["top_k"]
+        ]
         frame["label"] = [entry["label"] if entry is not None else None for entry in first]
         frame["confidence"] = [
             float(entry["confidence"]) if entry is not None else np.nan for entry in first
@@ -324,6 +329,23 @@ def pi_quality(
     return quality, figures, {"psi_error_distribution": (label, expected, counts.tolist())}
 
 
+def failure_figure(outcomes: pd.Series) -> dict[str, Any]:
+    """The share of inferences that gave no prediction (``outcome`` error or unscored): a model
+    that fails on real inputs says nothing in the quality figures, which count answers only."""
+    counts = outcomes.value_counts()
+    errors, unscored = int(counts.get("error", 0)), int(counts.get("unscored", 0))
+    return figure(
+        "Failure rate",
+        "share",
+        (errors + unscored) / len(outcomes),
+        len(outcomes),
+        MIN_EVENTS_FOR_SHARE,
+        f"inferences with no prediction: {_count(errors, 'run')} failed, "
+        f"{_count(unscored, 'input')} could not be scored",
+        count=errors + unscored,
+    )
+
+
 def drift_figure(report: dict[str, Any]) -> dict[str, Any] | None:
     """The PSI figure with the largest value; None when no PSI was measured (never a 0 that
     would read as "no drift")."""
@@ -338,7 +360,11 @@ def drift_figure(report: dict[str, Any]) -> dict[str, Any] | None:
 def _not_measured_because(report: dict[str, Any], no_baseline_because: str | None) -> str:
     psi = [f for f in report["figures"].values() if f["kind"] == "psi"]
     if not report["scored_events"]:
-        model = report["baseline_model"]
+        model, failed = report["baseline_model"], report["model_events"]
+        if failed:
+            return (
+                f"no prediction of {model}: its {_count(failed, 'event')} failed or were unscored"
+            )
         return f"no event of {model}" if report["events"] else "no client has reported yet"
     if not psi:
         return no_baseline_because or "no validation baseline"
@@ -364,7 +390,9 @@ def build_report(
     only (a Pi fleet may run several devices' models: one model's baseline says nothing of
     another's errors); for web pages, the photos shared and those waiting for review."""
     models = frame["model"].value_counts() if len(frame) else pd.Series(dtype=int)
-    scored = frame[frame["model"] == model] if model else frame
+    answered = frame[frame["outcome"] == "scored"] if len(frame) else frame
+    ours = frame[frame["model"] == model] if model else frame
+    scored = answered[answered["model"] == model] if model else answered
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "client_kind": client_kind,
@@ -374,20 +402,23 @@ def build_report(
         "baseline_model": model,
         "baseline_model_version": baseline_version,
         "events_per_model": {str(k): int(v) for k, v in models.items()},
+        "model_events": len(ours),
         "scored_events": len(scored),
         "psi_threshold": psi_threshold,
-        "latency": latency_table(frame) if len(frame) else [],
+        "latency": latency_table(answered) if len(answered) else [],
         "fleet": fleet_view(frame) if len(frame) else [],
         "quality": {},
         "figures": {},
     }
+    if len(ours):
+        report["figures"]["failure_rate"] = failure_figure(ours["outcome"])
     if len(scored):
         version = f"{model or 'the model'} v{baseline_version}"
         measure = web_quality if client_kind == "web" else pi_quality
         report["quality"], figures, comparisons = measure(scored, baseline, version)
         for key, (label, expected, observed) in comparisons.items():
             figures[key] = _psi_figure(label, expected, observed, psi_threshold, version)
-        report["figures"] = figures
+        report["figures"].update(figures)
     drift = drift_figure(report)
     report["drift_psi"] = drift["value"] if drift else None
     if drift is None:
@@ -474,6 +505,15 @@ def _summary(report: dict[str, Any]) -> list[tuple[str, bool]]:
                 drift is not None and drift["verdict"] == "drifted",
             )
         )
+        failed = report["figures"].get("failure_rate")
+        if failed and failed["count"]:
+            lines.append(
+                (
+                    f"{failed['count']:,} of {model or 'the model'}'s {failed['events']:,} "
+                    f"inferences gave no prediction ({failed['about'].split(': ', 1)[1]}).",
+                    True,
+                )
+            )
     shared = _shared_line(report)
     return lines + ([(shared, False)] if shared else [])
 

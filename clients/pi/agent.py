@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -65,7 +66,7 @@ from clients.pi.sources import open_source
 from clients.pi.storage import ModelCache, Outbox
 from edgeline_contract.manifest import client_refusal
 from edgeline_contract.profile import WIND_TURBINE
-from edgeline_contract.telemetry import TELEMETRY_SCHEMA
+from edgeline_contract.telemetry import MAX_FAILURE, TELEMETRY_SCHEMA
 
 log = logging.getLogger("edgeline.agent")
 SEND_BATCH = 500  # events per telemetry request: the most the gateway takes in one
@@ -96,7 +97,14 @@ class EdgeAgent:
         self.state: dict | None = None
         self.paused: str | None = "no model yet"  # why it does not score, when it does not
         self.readings: deque = deque(maxlen=1)
-        self.counts = {"read": 0, "scored": 0, "anomalies": 0, "unscored": 0, "resumed_past": 0}
+        self.counts = {
+            "read": 0,
+            "scored": 0,
+            "anomalies": 0,
+            "unscored": 0,
+            "failed": 0,
+            "resumed_past": 0,
+        }
         self.refused: str | None = None  # why the channel's manifest is not used, while it is not
         self.manifests_refused = 0  # manifests this agent would not use (each counted once)
         self.source: str | None = None  # what the readings come from, for resuming
@@ -211,9 +219,9 @@ class EdgeAgent:
         """Seconds between readings, as the running model's profile declares them."""
         return float((self.state or {}).get("interval_s") or 1.0)
 
-    def _values(self, reading: Mapping | Iterable[float]) -> np.ndarray | None:
-        """The reading in the model's signal order, or None (counted, and logged once per
-        cause) when it lacks a signal or holds something that is not a number."""
+    def _values(self, reading: Mapping | Iterable[float]) -> np.ndarray | str:
+        """The reading in the model's signal order, or why not (logged once per cause) when it
+        lacks a signal or holds something that is not a number."""
         signals = (self.state or {}).get("signals") or ()  # a state cached before signals
         try:
             if isinstance(reading, Mapping):
@@ -240,7 +248,7 @@ class EdgeAgent:
             if cause not in self.unreadable:
                 self.unreadable.add(cause)
                 log.warning("not scored: %s", cause)
-            return None
+            return cause
         return np.asarray(values, dtype=np.float32)
 
     def resume(self, source: str) -> float | None:
@@ -260,25 +268,69 @@ class EdgeAgent:
         self, reading: Mapping | Iterable[float], position: float | None = None
     ) -> dict | None:
         """Add one reading; once a window is full, score it and queue the telemetry event. A
-        reading at or before where this source was scored before only fills the window."""
+        reading the model cannot read, an output that is not a number and a model that fails
+        to run queue an event too (unscored, error), so that a version's failures are counted
+        like its answers. A reading at or before where this source was scored before only
+        fills the window."""
         replayed = self.scored_before(position)
         self.counts["resumed_past" if replayed else "read"] += 1
         if self.session is None or self.state is None:
             self.counts["unscored"] += not replayed
             return None
         values = self._values(reading)
-        if values is None:
+        if isinstance(values, str):
             self.counts["unscored"] += not replayed
             self.readings.clear()  # the next window must not span the gap
-            return None
+            return None if replayed else self._queue(position, "unscored", values, 0.0)
         self.readings.append(values)
         if replayed or len(self.readings) < self.state["window"]:
             return None
         window = np.concatenate(self.readings)[None, :]
         started = time.perf_counter()
-        names = [o.name for o in self.session.get_outputs()]
-        outputs = dict(zip(names, self.session.run(None, {"window": window})))
+        try:
+            names = [o.name for o in self.session.get_outputs()]
+            outputs = dict(zip(names, self.session.run(None, {"window": window})))
+            error, anomaly = float(outputs["error"][0]), bool(outputs["anomaly"][0])
+        except Exception as failure:  # onnxruntime's errors share no base; a KeyError: no output
+            latency_ms = (time.perf_counter() - started) * 1000
+            self.counts["failed"] += 1
+            cause = f"the model failed to run: {load_error(failure, limit=160)}"
+            if cause not in self.unreadable:
+                self.unreadable.add(cause)
+                log.warning("%s", cause)
+            return self._queue(position, "error", cause, latency_ms)
         latency_ms = (time.perf_counter() - started) * 1000
+        if not math.isfinite(error):
+            self.counts["unscored"] += 1
+            return self._queue(
+                position, "unscored", "the model's output is not a finite number", latency_ms
+            )
+        event = self._queue(
+            position, "scored", None, latency_ms, reconstruction_error=error, anomaly=anomaly
+        )
+        self.counts["scored"] += 1
+        self.counts["anomalies"] += int(anomaly)
+        if self.counts["scored"] == 1:  # the moment a started agent does what it is for
+            log.info(
+                "first window scored with %s v%d (%s): error %.4g, anomaly %s",
+                event["model"],
+                event["model_version"],
+                event["variant"],
+                error,
+                anomaly,
+            )
+        return event
+
+    def _queue(
+        self,
+        position: float | None,
+        outcome: str,
+        failure: str | None,
+        latency_ms: float,
+        **prediction: object,
+    ) -> dict:
+        """Queue the telemetry event of one inference: its ``prediction`` when scored, else
+        its ``outcome`` (unscored, error) and why, so the fleet's failures are counted too."""
         event = {
             "schema": TELEMETRY_SCHEMA,
             "event_id": self._event_id(position),
@@ -291,21 +343,11 @@ class EdgeAgent:
             "threads": 1,
             "timestamp": datetime.now(timezone.utc).isoformat(),
             "latency_ms": latency_ms,
-            "reconstruction_error": float(outputs["error"][0]),
-            "anomaly": bool(outputs["anomaly"][0]),
+            **prediction,
         }
+        if outcome != "scored":
+            event.update(outcome=outcome, failure=failure[:MAX_FAILURE])
         self.outbox.put(event, self.source, position)
-        self.counts["scored"] += 1
-        self.counts["anomalies"] += int(event["anomaly"])
-        if self.counts["scored"] == 1:  # the moment a started agent does what it is for
-            log.info(
-                "first window scored with %s v%d (%s): error %.4g, anomaly %s",
-                event["model"],
-                event["model_version"],
-                event["variant"],
-                event["reconstruction_error"],
-                event["anomaly"],
-            )
         return event
 
     def _event_id(self, position: float | None) -> str:
@@ -421,7 +463,8 @@ def status_line(status: Mapping) -> str:
     parts = [
         head,
         f"{status['scored']} windows scored, {status['anomalies']} flagged as anomalies"
-        + (f", {status['unscored']} readings not scored" if status["unscored"] else ""),
+        + (f", {status['unscored']} readings not scored" if status["unscored"] else "")
+        + (f", {status['failed']} failed to run" if status.get("failed") else ""),
         f"events: {status['sent']} sent, {status['queued']} queued, {status['rejected']} "
         f"rejected, {status['refused']} refused, {status['overflowed']} overflowed",
     ]

@@ -56,6 +56,7 @@ class Version:
     confidence: tuple[float, float] = CONFIDENCE
     flag_rate: float = 0.002
     run: int = 1  # flags come in runs this long (a Pi scores sliding windows): 1, independent
+    fails: float = 0.0  # the share of inferences with no prediction (NaN outputs, errors)
 
 
 def events(
@@ -88,16 +89,29 @@ def events(
     if kind == "web":
         labels = rng.choice(len(LABELS), n, p=np.array(version.shares) / sum(version.shares))
         confidence = rng.beta(*version.confidence, n)
-        return [
+        answered = [
             {**event, "top_k": [{"label": LABELS[label], "confidence": float(c)}]}
             for event, label, c in zip(common, labels, confidence, strict=True)
         ]
-    flagged = rng.random(n) < version.flag_rate if flagged is None else flagged
-    error = np.where(flagged, THRESHOLD * 2, np.minimum(10 ** rng.normal(*ERROR, n), THRESHOLD))
+    else:
+        flagged = rng.random(n) < version.flag_rate if flagged is None else flagged
+        error = np.where(flagged, THRESHOLD * 2, np.minimum(10 ** rng.normal(*ERROR, n), THRESHOLD))
+        answered = [
+            {**event, "reconstruction_error": float(e), "anomaly": bool(f)}
+            for event, e, f in zip(common, error, flagged, strict=True)
+        ]
+    if not version.fails:  # no draw: the other fleets' random streams stay as they were
+        return answered
+    failed = rng.random(n) < version.fails
     return [
-        {**event, "reconstruction_error": float(e), "anomaly": bool(f)}
-        for event, e, f in zip(common, error, flagged, strict=True)
+        unscored(event) if fail else event for event, fail in zip(answered, failed, strict=True)
     ]
+
+
+def unscored(event: dict) -> dict:
+    """The event of an inference whose output was not a finite number: no prediction."""
+    kept = {k: v for k, v in event.items() if k not in ("top_k", "reconstruction_error", "anomaly")}
+    return {**kept, "outcome": "unscored", "failure": "the model's output is not a finite number"}
 
 
 def bake(
@@ -173,13 +187,23 @@ def test_the_generated_events_follow_the_telemetry_contract():
         ("web", Version(shares=(1.0, 0, 0, 0, 0)), "top1_class_psi"),  # collapsed on one class
         ("web", Version(slower=3.0), "latency_p95[wasm]"),
         ("pi", Version(slower=3.0), "latency_p95[cpu]"),
+        ("web", Version(fails=0.1), "failure_rate"),  # NaN outputs on one photo in ten
+        ("pi", Version(fails=0.1), "failure_rate"),
     ],
-    ids=["sensor-flags-10x", "image-one-class", "web-3x-slower", "pi-3x-slower"],
+    ids=[
+        "sensor-flags-10x",
+        "image-one-class",
+        "web-3x-slower",
+        "pi-3x-slower",
+        "web-fails-10pc",
+        "pi-fails-10pc",
+    ],
 )
 def test_a_bad_version_is_aborted_at_the_first_step_within_a_short_bake(kind, bad, guardrail):
     """10 fleets each: every one aborts (none is promoted) on the guardrail the fault is in,
-    after a few hundred events of its 2 clients (latency and PSI: at the minimum, 200; the
-    10x flag rate of a 0.2 % baseline: 4 flags in 200 events against 0.4 is not yet proof)."""
+    after a few hundred events of its 2 clients (latency, PSI and failures: at the minimum,
+    200; the 10x flag rate of a 0.2 % baseline: 4 flags in 200 events against 0.4 is not yet
+    proof)."""
     took = []
     for seed in range(10):
         decision, count, results = first_decision(kind, bake(seed, kind, bad, 1000))
@@ -211,6 +235,25 @@ def test_twenty_good_versions_are_promoted_and_none_is_aborted(kind):
     assert decisions == ["promote"] * 20  # within 3,000 events of the canary's 2 clients
     took = np.median([count for _, count in outcomes])
     assert took <= (200 if kind == "web" else 1000)  # a flag rate near 0.2 % takes longer
+
+
+def test_failures_count_apart_from_the_answers_and_one_stuck_device_blocks_nothing():
+    """A good v2 while one stable device of the fleet can feed no version (it lacks a signal:
+    every reading unscored, one long run): the candidate's clean record passes the failure
+    rate at the first look, and the other guardrails judge answers only (the stuck device's
+    events carry none)."""
+    candidate, stable = last_look(5, "pi", Version(), 5 * LOOK_EVERY)
+    stuck = [unscored({**e, "device_id": "pi-stuck"}) for e in stable[:300]]
+    results = by_name(evaluate_guardrails(candidate, stable + stuck, TASKS["pi"], BASELINES["pi"]))
+    failure = results["failure_rate"]
+    assert (failure.verdict, failure.value, failure.bound) == ("pass", 0.0, 0.02)
+    assert failure.candidate_events == len(candidate) == 250
+    assert results["flag_rate"].stable_events == 200  # the canary devices' own, before
+    fails = [unscored(e) if i % 5 == 0 else e for i, e in enumerate(candidate)]
+    results = by_name(evaluate_guardrails(fails, stable, TASKS["pi"], BASELINES["pi"]))
+    assert results["failure_rate"].verdict == "breach" and results["failure_rate"].value == 0.2
+    assert "50 of 250: 0 errors, 50 unscored" in results["failure_rate"].detail
+    assert results["flag_rate"].candidate_events == 200
 
 
 def test_too_few_events_or_clients_waits_and_says_for_what():

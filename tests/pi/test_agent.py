@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx import load_from_string as onnx_load
 
 from assets.deployment.publish import publish_model_version, update_channel
 from clients.pi import gateway_client
-from clients.pi.agent import EdgeAgent
+from clients.pi.agent import EdgeAgent, status_line
 from clients.pi.gateway_client import Backoff, GatewayClient, ModelRefused
 from clients.pi.storage import ModelCache, Outbox
 from edgeline_contract.profile import WIND_TURBINE
+from edgeline_contract.telemetry import event_problems
 from edgeline_simulator.turbines import SIGNALS, FleetSettings, simulate_turbine
 from resources import SqliteModelRegistry
 from tests.gateway.conftest import TOKEN, pi_event
@@ -71,10 +73,14 @@ def normal_readings() -> np.ndarray:
     return np.stack([day[name] for name in SIGNALS], axis=1)
 
 
-def register_and_publish(store, registry, threshold: float, ir_version: int | None = None) -> int:
+def register_and_publish(
+    store, registry, threshold: float, ir_version: int | None = None, spread: float = 1.0
+) -> int:
+    """A z-score model of normal readings, approved and published; ``spread`` 0 divides by
+    zero (an output that is not a finite number)."""
     readings = normal_readings()
     center = np.tile(readings.mean(0), WINDOW)
-    scale = np.tile(readings.std(0) + 1e-3, WINDOW)
+    scale = np.tile(readings.std(0) + 1e-3, WINDOW) * spread
     data = zscore_model(center, scale, threshold, ir_version)
     key = f"models/{MODEL}/{uuid.uuid4().hex}/model.fp32.onnx"
     store.put_bytes(key, data)
@@ -268,7 +274,7 @@ def test_readings_by_name_from_json_lines_in_the_manifests_order(gateway, tmp_pa
     assert len(positioned) == 2 * WINDOW - 1 and not source.paced
     assert {position for position, _ in positioned} == {None}  # no timestamps to resume by
     readings = [reading for _, reading in positioned]
-    events = [e for e in (agent.process(r) for r in readings) if e]
+    queued = [e for e in (agent.process(r) for r in readings) if e]
     # the unreadable reading (the 4th) breaks the run: windows start again after it
     scored = 2 * WINDOW - 1 - 4 - WINDOW + 1
     assert agent.counts == {
@@ -276,9 +282,16 @@ def test_readings_by_name_from_json_lines_in_the_manifests_order(gateway, tmp_pa
         "scored": scored,
         "anomalies": 0,
         "unscored": 1,
+        "failed": 0,
         "resumed_past": 0,
     }
     assert sum("readings lack" in r.message for r in caplog.records) == 1
+    # it is reported as an event without a prediction, which the gateway takes
+    (unscored,) = [e for e in queued if e.get("outcome")]
+    assert unscored["outcome"] == "unscored" and unscored["failure"].startswith("readings lack")
+    assert "reconstruction_error" not in unscored and event_problems(unscored) == []
+    events = [e for e in queued if not e.get("outcome")]
+    assert len(events) == scored and agent.flush() == scored + 1
     # the same readings as lists in the manifest's order score the same
     ordered = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache2"), "turbine-009")
     ordered.poll_model()
@@ -298,5 +311,46 @@ def test_a_state_cached_by_an_older_agent_still_runs_offline(gateway, tmp_path):
     offline = EdgeAgent(GatewayClient("http://127.0.0.1:9", TOKEN), cache, "turbine-010")
     events = [offline.process(r) for r in normal_readings()[:WINDOW]]
     assert events[-1] is not None and offline.interval_s == 1.0  # lists need no names
-    assert offline.process(dict(zip(SIGNALS, normal_readings()[0], strict=True))) is None
+    by_name = offline.process(dict(zip(SIGNALS, normal_readings()[0], strict=True)))
+    assert by_name["failure"] == "the model's manifest names no signals to read by name"
     assert offline.counts["unscored"] == 1
+
+
+def test_failed_inferences_are_reported_without_a_prediction(gateway, tmp_path, caplog):
+    """An output that is not a finite number is an unscored event, a model that fails to run an
+    error event (said once in the log): each with why, no prediction, and taken by the
+    gateway, so that the fleet's failure rate counts them; the agent goes on."""
+    import onnxruntime as ort
+
+    url, store, _ = gateway
+    register_and_publish(store, SqliteModelRegistry(path=str(tmp_path / "r.sqlite")), 9.0, spread=0)
+    agent = EdgeAgent(GatewayClient(url, TOKEN), ModelCache(tmp_path / "cache"), "turbine-011")
+    assert agent.poll_model()
+    events = [agent.process(r) for r in normal_readings()[: WINDOW + 2]][WINDOW - 1 :]
+    assert [e["outcome"] for e in events] == ["unscored"] * 3
+    assert {e["failure"] for e in events} == {"the model's output is not a finite number"}
+    # the same window through a model that cannot take it (its input has another name)
+    renamed = onnx_load(
+        zscore_model(np.zeros(WINDOW * len(SIGNALS)), np.ones(WINDOW * len(SIGNALS)), 9.0)
+    )
+    renamed.graph.input[0].name = "readings"
+    for node in renamed.graph.node:
+        node.input[:] = ["readings" if name == "window" else name for name in node.input]
+    agent.session = ort.InferenceSession(renamed.SerializeToString())
+    failed = [agent.process(r) for r in normal_readings()[WINDOW + 2 : WINDOW + 4]]
+    assert [e["outcome"] for e in failed] == ["error"] * 2
+    assert failed[0]["failure"].startswith("the model failed to run: ")
+    assert "window" in failed[0]["failure"] and len(failed[0]["failure"]) <= 200
+    assert sum("the model failed to run" in r.message for r in caplog.records) == 1
+    assert all(event_problems(e) == [] for e in events + failed)
+    assert "reconstruction_error" not in failed[0] and "anomaly" not in failed[0]
+    assert agent.counts | {"read": 0} == {
+        "read": 0,
+        "scored": 0,
+        "anomalies": 0,
+        "unscored": 3,
+        "failed": 2,
+        "resumed_past": 0,
+    }
+    assert agent.flush() == 5
+    assert "3 readings not scored, 2 failed to run" in status_line(agent.status())

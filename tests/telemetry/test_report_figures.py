@@ -26,13 +26,22 @@ from tests.telemetry.rows import (
     pi_rows,
     report_of,
     web_baseline,
+    web_day,
     web_rows,
 )
 
 SIZES = (0, 1, 6, 5000)
+PREDICTION = ("top_k", "reconstruction_error", "anomaly")
 FIGURES = {
-    "web": ["low_confidence_rate", "psi_class_distribution", "psi_confidence"],
-    "pi": ["anomaly_rate", "error_p50", "error_p90", "error_p99", "psi_error_distribution"],
+    "web": ["failure_rate", "low_confidence_rate", "psi_class_distribution", "psi_confidence"],
+    "pi": [
+        "anomaly_rate",
+        "error_p50",
+        "error_p90",
+        "error_p99",
+        "failure_rate",
+        "psi_error_distribution",
+    ],
 }
 
 
@@ -124,7 +133,7 @@ def test_each_figure_has_its_own_minimum():
     """50 Pi events: enough for a rate and a median, not for a p99 or a PSI over 20 bins."""
     figures = report_of("pi", pi_day(50), pi_baseline())[0]["figures"]
     enough = {key for key, figure in figures.items() if figure["value"] is not None}
-    assert enough == {"anomaly_rate", "error_p50", "error_p90"}
+    assert enough == {"anomaly_rate", "error_p50", "error_p90", "failure_rate"}
     assert (
         figures["error_p99"]["needs"] == 100 and figures["psi_error_distribution"]["needs"] == 400
     )
@@ -228,3 +237,44 @@ def test_several_models_are_counted_in_words():
         f"400 events from 6 devices (per model: {PI_MODEL} 300, pump-autoencoder 100; drift "
         f"and quality over {PI_MODEL}'s only)." in markdown
     )
+
+
+@pytest.mark.parametrize("kind", ["web", "pi"])
+def test_events_without_a_prediction_count_in_the_failure_rate_only(kind):
+    """A model that fails on real inputs: its error and unscored events (no prediction, the
+    time to failure as latency) make the failure rate and a warning line; the quality, drift
+    and latency figures stay those of the answers, exactly as without them."""
+    answered = web_day(400) if kind == "web" else pi_day(400)
+    failed = []
+    for i in range(100):
+        row = {k: v for k, v in answered[i].items() if k not in PREDICTION}
+        outcome = "error" if i % 4 == 0 else "unscored"
+        failure = "session.run: invalid input" if outcome == "error" else "lacks rotor_rpm"
+        failed.append(
+            {
+                **row,
+                "event_id": f"failed-{i}",
+                "latency_ms": 900.0,
+                "outcome": outcome,
+                "failure": failure,
+            }
+        )
+    baseline = web_baseline() if kind == "web" else pi_baseline()
+    report, _ = report_of(kind, answered + failed, baseline)
+    alone, _ = report_of(kind, answered, baseline)
+    rate = report["figures"]["failure_rate"]
+    assert (rate["value"], rate["count"], rate["events"]) == (0.2, 100, 500)
+    assert (
+        rate["about"]
+        == "inferences with no prediction: 25 runs failed, 75 inputs could not be scored"
+    )
+    assert alone["figures"]["failure_rate"]["value"] == 0.0
+    assert report["scored_events"] == 400 and report["model_events"] == 500
+    for key, figure in alone["figures"].items():
+        if key != "failure_rate":
+            assert report["figures"][key] == figure
+    assert report["latency"] == alone["latency"]  # 900 ms to fail is not an inference's latency
+    assert report["drift_psi"] == alone["drift_psi"]
+    markdown = report_markdown(report)
+    assert "100 of " in markdown and "500 inferences gave no prediction" in markdown
+    assert "gave no prediction" not in report_markdown(alone)

@@ -173,6 +173,28 @@ def test_sharing_is_opt_in_and_sends_the_label(page, gateway, classifier_files):
     assert stored_web_events(gateway)[0]["image_key"] == key
 
 
+def test_a_photo_that_fails_is_reported_as_an_error_without_a_prediction(
+    page, gateway, classifier_files
+):
+    """A file that says it is a JPEG but is not one: the page says it could not classify it and
+    reports an error event (why, no prediction), which the gateway stores beside the answers,
+    so that a version failing on real photos shows in its failure rate."""
+    publish_version(gateway, classifier_files, "v1")
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    page.set_input_files(
+        "#photo-input",
+        files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8not a jpeg"}],
+    )
+    page.wait_for_selector("text=Could not classify this photo")
+    classify(page, "green-tall.png", classifier_files.photos["green-tall.png"])
+    wait_until(lambda: flush(page)["sent"] == 2, what="telemetry")
+    failed, answered = sorted(stored_web_events(gateway), key=lambda e: "top_k" in e)
+    assert failed["outcome"] == "error" and "top_k" not in failed
+    assert 0 < len(failed["failure"]) <= 200 and failed["model_version"] == 1
+    assert "outcome" not in answered and answered["top_k"][0]["label"]
+
+
 @pytest.mark.parametrize("gateway_settings", [{"web_sharing": False}])
 def test_the_page_says_when_the_gateway_takes_no_shared_photos(page, gateway, classifier_files):
     publish_version(gateway, classifier_files, "v1")

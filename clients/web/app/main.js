@@ -364,38 +364,67 @@ async function classify(file) {
   }
   const { manifest, variant } = state.current;
   const started = performance.now();
-  const result = await (await state.worker).call("classify", { blob: file });
+  let result;
+  try {
+    result = await (await state.worker).call("classify", { blob: file });
+  } catch (error) {
+    // a failed inference is counted like an answer: a version that fails on real photos shows
+    const failure = { outcome: "error", failure: failureText(error) };
+    await report(await inferenceEvent(manifest, variant, performance.now() - started, failure));
+    throw error;
+  }
   const totalMs = performance.now() - started;
   renderResult(result, totalMs);
-  const contract = await loadContract();
-  const event = {
-    schema: contract.telemetrySchema,
-    event_id: crypto.randomUUID(),
-    client_kind: "web",
-    device_id: state.session.browserId,
-    model: manifest.model,
-    model_version: manifest.version,
-    variant: variant.precision,
-    backend: result.backend,
-    threads: state.runtime.threads,
-    timestamp: new Date().toISOString(),
-    latency_ms: Math.round(result.timings.inference_ms * 1000) / 1000,
-    top_k: result.top,
-  };
-  if ($("share").checked) {
+  const answered = result.top.every((entry) => Number.isFinite(entry.confidence));
+  const event = await inferenceEvent(
+    manifest,
+    variant,
+    result.timings.inference_ms,
+    answered ? { top_k: result.top } : { outcome: "unscored", failure: "the model's output is not a finite number" },
+    result.backend,
+  );
+  if (answered && $("share").checked) {
     try {
       event.image_key = await sharePhoto(file);
     } catch (error) {
       notice(`The photo was classified but not shared: ${error.message}.`);
     }
   }
-  if (event.device_id) {
-    // checked as the gateway will check it: a broken event says which field, here and now
-    const broken = problems(event, contract.event);
-    if (broken.length) notice(`This prediction is not reported: ${broken[0][0]} ${broken[0][1]}.`, "error");
-    else await telemetry.add(event);
-  }
+  await report(event);
   return { ...result, totalMs, event };
+}
+
+/** The telemetry event of one inference on this page: ``outcome`` its prediction, or why none. */
+async function inferenceEvent(manifest, variant, latencyMs, outcome, backend = state.current.backend) {
+  return {
+    schema: (await loadContract()).telemetrySchema,
+    event_id: crypto.randomUUID(),
+    client_kind: "web",
+    device_id: state.session.browserId,
+    model: manifest.model,
+    model_version: manifest.version,
+    variant: variant.precision,
+    backend,
+    threads: state.runtime.threads,
+    timestamp: new Date().toISOString(),
+    latency_ms: Math.min(Math.round(latencyMs * 1000) / 1000, 600000),
+    ...outcome,
+  };
+}
+
+function failureText(error) {
+  const text = String(error?.message || error).replace(/\s+/g, " ").trim() || "no reason given";
+  return text.length <= 200 ? text : `${text.slice(0, 197)}...`;
+}
+
+/** Queue an event for the gateway, checked as the gateway will check it: a broken event says
+ * which field, here and now. A page without a browser id (no gateway session) reports nothing. */
+async function report(event) {
+  if (!event.device_id) return;
+  const contract = await loadContract();
+  const broken = problems(event, contract.event);
+  if (broken.length) notice(`This prediction is not reported: ${broken[0][0]} ${broken[0][1]}.`, "error");
+  else await telemetry.add(event);
 }
 
 function preview(file) {
