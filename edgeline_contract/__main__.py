@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeline_contract import SCHEMA_DIR as SCHEMAS
-from edgeline_contract import manifest, profile, scopes, telemetry
+from edgeline_contract import manifest, profile, rollout, scopes, telemetry
 
 
 def documents() -> dict[str, Any]:
@@ -25,6 +25,7 @@ def documents() -> dict[str, Any]:
         "telemetry-event.schema.json": telemetry.EVENT,
         "sensor-profile.schema.json": sensor_profile,
         "scopes.json": scopes.DOCUMENT,
+        "rollout.schema.json": rollout.ROLLOUT,
     }
 
 

@@ -21,6 +21,7 @@ from edgeline_contract.rollout import (
     CANARY,
     ROLLOUT_SCHEMA,
     RUNNING,
+    rollout_problems,
     serves_candidate,
     share_of,
 )
@@ -70,7 +71,13 @@ class Rollout:
         return {"schema": ROLLOUT_SCHEMA, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> "Rollout":
+    def from_dict(cls, document: dict[str, Any], key: str = "the rollout") -> "Rollout":
+        """The rollout ``document`` (read from ``key``) holds; a RolloutError naming the field
+        when it breaks the contract (``edgeline_contract.rollout.ROLLOUT``)."""
+        found = rollout_problems(document)
+        if found:
+            field_name, message = found[0]
+            raise RolloutError(f"{key} is not a rollout document: {field_name} {message}")
         known = {k: document[k] for k in cls.__dataclass_fields__ if k in document}
         known["steps"] = tuple(known["steps"])
         known["history"] = tuple(known.get("history", ()))
@@ -119,8 +126,9 @@ def new_rollout(
 
 
 def read_rollout(store: ArtifactStore, model: str) -> Rollout | None:
-    document = store.find_json(layout.rollout_state(model))
-    return Rollout.from_dict(document) if document is not None else None
+    key = layout.rollout_state(model)
+    document = store.find_json(key)
+    return Rollout.from_dict(document, key) if document is not None else None
 
 
 def held_candidate(store: ArtifactStore, model: str) -> int | None:
@@ -140,13 +148,13 @@ def change_rollout(
     key = layout.rollout_state(model)
     for attempt in range(ATTEMPTS):
         read = store.read_tagged(key)
-        current = Rollout.from_dict(json.loads(read[0])) if read else None
+        current = Rollout.from_dict(json.loads(read[0]), key) if read else None
         changed = change(current)
         changed = replace(changed, generation=(current.generation if current else 0) + 1)
+        document = json_bytes(changed.as_dict())
+        Rollout.from_dict(json.loads(document), key)  # what the gateway will read, checked
         try:
-            store.compare_and_swap(
-                key, json_bytes(changed.as_dict()), read[1] if read else None, "application/json"
-            )
+            store.compare_and_swap(key, document, read[1] if read else None, "application/json")
             return changed
         except ConcurrentWriteError:
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))

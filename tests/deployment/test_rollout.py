@@ -10,10 +10,14 @@ import pytest
 from assets.deployment.planning import act_on_rollout, decide_version, start_rollout
 from assets.deployment.publish import read_channel
 from assets.deployment.rollout import RolloutError, read_rollout
-from edgeline_contract.rollout import client_bucket
+from edgeline_contract import SCHEMA_DIR
+from edgeline_contract.rollout import ROLLOUT, client_bucket, rollout_problems
+from resources import layout
+from resources.artifacts import json_bytes
 from resources.registry import APPROVED, REJECTED
 from tests.deployment.conftest import register_tiny_version
 from tests.gateway.conftest import TOKEN
+from tests.helpers import alter_behind_the_store
 
 MODEL = "turbine-autoencoder"
 FLEET = [f"turbine-{n:03d}" for n in range(400)]
@@ -104,6 +108,37 @@ def test_an_abort_sends_every_client_back_and_the_registry_says_why(gateway, mod
     assert read_channel(store, MODEL)["version"] == v1
     with pytest.raises(RolloutError, match="has no running rollout"):
         act_on_rollout(model_registry, store, MODEL, "promote", "qa", "too late")
+
+
+def test_a_broken_rollout_document_serves_stable_and_is_named(gateway, model_registry):
+    """The rollout document, changed behind the platform (by hand, a half-restored backup):
+    the gateway serves every device the stable version rather than guess a canary, the
+    platform's reader refuses it naming the field, and once it is whole again the same
+    canary returns. What the platform writes holds to the published schema."""
+    base, store, _ = gateway
+    v1 = register_tiny_version(store, model_registry, MODEL)
+    decide_version(model_registry, store, MODEL, v1, "approve", "first", "qa")
+    v2 = register_tiny_version(store, model_registry, MODEL)
+    start_rollout(model_registry, store, MODEL, v2, "qa", "half", steps=(0.5, 1.0))
+    key = layout.rollout_state(MODEL)
+    written = store.get_json(key)
+    schema = json.loads((SCHEMA_DIR / "rollout.schema.json").read_text())
+    assert rollout_problems(written) == [] and schema == ROLLOUT
+    before = served_versions(base, POLLING[:20])
+    assert set(before.values()) == {v1, v2}
+    for broken, named in (
+        ({**written, "step": 3}, "step 3 is past the 2 steps"),
+        ({**written, "steps": "0.5"}, "steps must be array, not string"),
+        ({k: v for k, v in written.items() if k != "rollout_id"}, "rollout_id is required"),
+    ):
+        alter_behind_the_store(store, key, json_bytes(broken))
+        assert set(served_versions(base, POLLING[:20]).values()) == {v1}
+        with pytest.raises(
+            RolloutError, match=f"rollout/state.json is not a rollout document: {named}"
+        ):
+            read_rollout(store, MODEL)
+    alter_behind_the_store(store, key, json_bytes(written))
+    assert served_versions(base, POLLING[:20]) == before
 
 
 def test_what_cannot_roll_out_is_refused_by_name(tmp_resources):

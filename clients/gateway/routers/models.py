@@ -1,6 +1,7 @@
 """Models for clients: a channel's manifest (with a token) and the published files it names."""
 
 import hashlib
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -9,11 +10,13 @@ from fastapi.responses import JSONResponse
 
 from clients.gateway.auth import Caller
 from clients.gateway.dependencies import Context, ManifestReader
-from edgeline_contract.rollout import serves_candidate
+from edgeline_contract.rollout import rollout_problems, serves_candidate
 from edgeline_contract.telemetry import DEVICE_ID_PATTERN
 from resources import layout
 from resources.artifacts import ArtifactStore, LocalArtifactStore
 from resources.errors import ArtifactNotFoundError, InvalidKeyError
+
+log = logging.getLogger("edgeline.gateway")
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a model or channel name in a path
 
@@ -53,8 +56,16 @@ def web_models(caller: ManifestReader, context: Context) -> dict[str, Any]:
 
 
 def current_rollout(artifacts: ArtifactStore, model: str) -> dict[str, Any] | None:
-    """The model's staged rollout document, if one was ever started."""
-    return artifacts.find_json(layout.rollout_state(model))
+    """The model's staged rollout document, if one was ever started and it holds to the
+    contract: a broken one (written by hand, or by a newer platform) serves every client the
+    stable version, never a candidate by accident, and says why in the log."""
+    key = layout.rollout_state(model)
+    document = artifacts.find_json(key)
+    found = rollout_problems(document) if document is not None else []
+    if found:
+        log.warning("%s is not a rollout document (%s %s): serving stable", key, *found[0])
+        return None
+    return document
 
 
 def client_of(caller: Caller, client: str | None) -> str:
