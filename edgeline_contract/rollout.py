@@ -73,6 +73,11 @@ ROLLOUT: dict[str, Any] = {
             "description": "The candidate's published manifest (null until it is published).",
         },
         "candidate_manifest_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+        "guardrails": {
+            "type": "object",
+            "additionalProperties": {"type": ["number", "boolean"]},
+            "description": "This rollout's overrides of the guardrails' settings (min_clients...).",
+        },
         "history": {
             "type": "array",
             "items": {"type": "object", "required": ["at", "event"]},

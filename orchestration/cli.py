@@ -64,7 +64,8 @@ def run_ingest_images(args: argparse.Namespace) -> int:
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` training settings, values read as JSON where they parse (numbers, true)."""
+    """``KEY=VALUE`` settings (training, guardrails), values read as JSON where they parse
+    (numbers, true)."""
     import json
 
     settings: dict[str, object] = {}
@@ -381,6 +382,9 @@ def rollout_lines(rollout, verdict) -> list[str]:
         f"clients (step {rollout.step + 1} of {len(rollout.steps)}: "
         f"{', '.join(f'{s:.0%}' for s in rollout.steps)}), {stable} for the others"
     ]
+    if rollout.guardrails:
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(rollout.guardrails.items()))
+        lines.append(f"guardrail settings of this rollout: {settings} (the others default)")
     if verdict is not None:
         lines.append(
             f"this step: {verdict.baked_s / 60:.1f} of {rollout.baking_s / 60:.1f} min baked; "
@@ -414,7 +418,7 @@ def run_rollout(args: argparse.Namespace) -> int:
             steps = tuple(float(s) for s in args.steps.split(","))
             rollout = start_rollout(
                 registry, artifacts, args.model, args.version, args.by, args.reason,
-                steps=steps, baking_s=args.baking_s,
+                steps=steps, baking_s=args.baking_s, guardrails=_parse_settings(args.set),
             )  # fmt: skip
             verdict = None
         elif args.action == "status":
@@ -698,6 +702,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=3600.0,
         help="start: how long each step runs with every guardrail within bounds",
+    )
+    rollout.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="start: a guardrail setting for this rollout (min_clients=1, min_events=100, "
+        "max_latency_ratio=2, ...; assets/deployment/guardrails.py says why each default is "
+        "what it is); repeat for more",
     )
     rollout.set_defaults(handler=run_rollout)
     dev = commands.add_parser(

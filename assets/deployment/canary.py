@@ -12,7 +12,7 @@ from assets.deployment.guardrails import (
     rollout_decision,
 )
 from assets.deployment.planning import act_on_rollout
-from assets.deployment.rollout import Rollout, baked_s, read_rollout
+from assets.deployment.rollout import Rollout, baked_s, guardrail_settings, read_rollout
 from edgeline_contract.rollout import CANARY
 from edgeline_contract.telemetry import parse_timestamp
 from resources.artifacts import ArtifactStore
@@ -55,7 +55,7 @@ def judge_rollout(
     """The guardrails over the current step's events, the candidate's against every other
     version's (the stable one) from the same period; a promotion also waits for the bake."""
     now = now or datetime.now(UTC)
-    settings = settings or GuardrailSettings()
+    settings = settings or guardrail_settings(rollout.guardrails)
     card = registry.get_model_card(rollout.model, rollout.candidate)
     kind = CLIENT_KIND[card["task"]["kind"]]
     began = datetime.fromisoformat(rollout.step_started)

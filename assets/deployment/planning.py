@@ -128,8 +128,10 @@ def start_rollout(
     steps: tuple[float, ...] = DEFAULT_STEPS,
     baking_s: float = DEFAULT_BAKING_S,
     rollout_id: str | None = None,
+    guardrails: dict[str, float] | None = None,
 ) -> Rollout:
-    """Start a canary of ``version``: the rollout is written first (so the stable channel never
+    """Start a canary of ``version`` (``guardrails``: this rollout's overrides of the
+    guardrails' settings): the rollout is written first (so the stable channel never
     moves to it), then a pending version is approved (a person's decision, with why) and the
     version published; the gateway then serves it to the first step's share of clients."""
     check_decision(reason, by)
@@ -145,7 +147,9 @@ def start_rollout(
                 f"{model} already rolls out v{current.candidate} ({current.state}, "
                 f"{current.share:.0%}): promote or abort it first"
             )
-        return new_rollout(model, version, stable, steps, baking_s, by, reason, rollout_id)
+        return new_rollout(
+            model, version, stable, steps, baking_s, by, reason, rollout_id, guardrails
+        )
 
     rollout = change_rollout(store, model, begin)
     if described.status == PENDING:

@@ -13,10 +13,11 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from assets.deployment.guardrails import GuardrailSettings
 from edgeline_contract.rollout import (
     CANARY,
     ROLLOUT_SCHEMA,
@@ -54,6 +55,7 @@ class Rollout:
     candidate_manifest_key: str | None = None  # set once the candidate is published
     candidate_manifest_sha256: str | None = None
     history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    guardrails: dict[str, float] = field(default_factory=dict)  # GuardrailSettings' overrides
 
     @property
     def running(self) -> bool:
@@ -106,9 +108,13 @@ def new_rollout(
     by: str = "",
     reason: str = "",
     rollout_id: str | None = None,
+    guardrails: dict[str, float] | None = None,
 ) -> Rollout:
     """A rollout at its first step; ``rollout_id`` (default: random) seeds the assignment, so a
-    test or a person who wants the same canary as before can name it."""
+    test or a person who wants the same canary as before can name it; ``guardrails`` overrides
+    the guardrails' defaults for this rollout (a fleet of 3 cannot show 2 canary clients at
+    5 %)."""
+    guardrail_settings(guardrails or {})  # refused now, by name, not at the first judgement
     started = now_text()
     return Rollout(
         rollout_id=rollout_id or uuid.uuid4().hex,
@@ -122,7 +128,21 @@ def new_rollout(
         started=started,
         step_started=started,
         history=({"at": started, "event": "started", "share": steps[0], "by": by, "why": reason},),
+        guardrails=dict(guardrails or {}),
     )
+
+
+def guardrail_settings(overrides: dict[str, float]) -> GuardrailSettings:
+    """The guardrails' settings with a rollout's ``overrides``; a RolloutError names an unknown
+    setting or a bound that cannot decide."""
+    known = {f.name for f in fields(GuardrailSettings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise RolloutError(f"no guardrail setting {unknown}: the settings are {sorted(known)}")
+    try:
+        return GuardrailSettings(**overrides)
+    except (TypeError, ValueError) as error:
+        raise RolloutError(f"guardrail settings {overrides}: {error}") from None
 
 
 def read_rollout(store: ArtifactStore, model: str) -> Rollout | None:

@@ -211,12 +211,18 @@ def test_the_cli_starts_shows_and_promotes_a_rollout(tmp_path, monkeypatch, caps
     decide_version(registry, store, MODEL, v1, "approve", "first", "qa")
     v2 = register_tiny_version(store, registry, MODEL)
 
-    assert main(["rollout", "start", MODEL, str(v2), "--reason", "try", "--baking-s", "60"]) == 0
+    start = ["rollout", "start", MODEL, str(v2), "--reason", "try", "--baking-s", "60"]
+    assert main([*start, "--set", "min_clinets=1"]) == 2  # refused by name, nothing started
+    assert "no guardrail setting ['min_clinets']: the settings are [" in capsys.readouterr().out
+    assert read_rollout(store, MODEL) is None
+    assert main([*start, "--set", "min_clients=1", "--set", "min_events=100"]) == 0
     started = capsys.readouterr().out
     assert f"{MODEL}: v{v2} canary on 5% of clients (step 1 of 3: 5%, 25%, 100%)" in started
+    assert "guardrail settings of this rollout: min_clients=1, min_events=100" in started
     assert main(["rollout", "status", MODEL]) == 0
     status = capsys.readouterr().out
     assert "decision: wait (waiting for" in status and "flag_rate: waiting" in status
+    assert "0 of 100 events, 0 of 1 clients" in status  # the rollout's own minimums
     assert main(["rollout", "promote", MODEL, "--reason", "looks fine"]) == 0
     assert "canary on 25% of clients (step 2 of 3" in capsys.readouterr().out
     assert main(["rollout", "promote", MODEL]) == 2  # no reason
