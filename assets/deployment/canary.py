@@ -19,8 +19,8 @@ from resources.artifacts import ArtifactStore
 from resources.registry import ModelRegistry
 from resources.telemetry import TelemetryStore
 
-GUARDRAILS = "rollout-guardrails"
-PRE_SWITCH_S = 3600.0  # how far before the rollout the stable side's events reach  # who the guardrails' decisions are recorded as
+GUARDRAILS = "rollout-guardrails"  # who the guardrails' decisions are recorded as
+PRE_SWITCH_S = 3600.0  # how far before the rollout the stable side's events reach
 CLIENT_KIND = {"image-classification": "web", "anomaly-detection": "pi"}
 
 
@@ -42,7 +42,9 @@ class RolloutVerdict:
 
     @property
     def breaches(self) -> str:
-        return "; ".join(r.detail for r in self.results if r.verdict == "breach")
+        """Each breached guardrail by name with its figures: what the registry keeps as why
+        (two guardrails' details can read alike, as the class and confidence PSIs do)."""
+        return "; ".join(f"{r.name}: {r.detail}" for r in self.results if r.verdict == "breach")
 
 
 def judge_rollout(

@@ -4,12 +4,8 @@ version it was given and reports events as that version behaves; the guardrails 
 the rollout sensor does. A bad v2 is aborted at the first step with every client back on v1 and
 the registry saying why; a good one is promoted step by step to stable with no person acting."""
 
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import httpx
 import numpy as np
 import pytest
 
@@ -20,38 +16,15 @@ from assets.deployment.rollout import Rollout, read_rollout
 from edgeline_contract.rollout import client_bucket
 from resources.registry import REJECTED
 from tests.deployment.conftest import register_tiny_version
-from tests.gateway.conftest import TOKEN
+from tests.deployment.fleet import LABELS, Behaviour, Fleet, image_event, sensor_event
 
-LABELS = ["circle", "square", "star", "triangle"]
 SENSOR, IMAGE = "turbine-autoencoder", "image-classifier"
-FLEET = 40
-Behaviour = Callable[[np.random.Generator], dict]
 
 
 @pytest.fixture
 def gateway_overrides() -> dict:
     """Forty clients from one address and one token: the per-client limits are not tested here."""
     return {"device_rates": {}, "web_rates": {}}
-
-
-def sensor_event(rng: np.random.Generator, flag_rate: float, latency_ms: float) -> dict:
-    anomaly = bool(rng.random() < flag_rate)
-    error = float(rng.lognormal(-3.0, 0.3)) * (4 if anomaly else 1)
-    return {
-        "reconstruction_error": error,
-        "anomaly": anomaly,
-        "latency_ms": float(latency_ms * rng.lognormal(0, 0.1)),
-    }
-
-
-def image_event(rng: np.random.Generator, collapse: bool, latency_ms: float) -> dict:
-    label = "circle" if collapse else LABELS[int(rng.integers(4))]
-    confidence = 0.99 if collapse else float(rng.beta(8, 1.5))
-    rest = [x for x in LABELS if x != label]
-    top_k = [{"label": label, "confidence": confidence}] + [
-        {"label": other, "confidence": (1 - confidence) / 3} for other in rest
-    ]
-    return {"top_k": top_k, "latency_ms": float(latency_ms * rng.lognormal(0, 0.1))}
 
 
 SENSOR_V1: Behaviour = lambda rng: sensor_event(rng, 0.02, 0.4)  # noqa: E731
@@ -85,61 +58,6 @@ def image_baseline(rng: np.random.Generator) -> dict:
         "confidence_histogram": {"edges": edges.round(2).tolist(), "counts": counts.tolist()},
         "unsure_below": 0.6,
     }
-
-
-class Fleet:
-    """Clients that poll their channel over HTTP and report what their version does."""
-
-    def __init__(self, base: str, model: str, kind: str, seed: int) -> None:
-        self.base, self.model, self.kind = base, model, kind
-        self.rng = np.random.default_rng(seed)
-        self.http = httpx.Client(base_url=base, timeout=20)
-        if kind == "pi":
-            self.clients = {f"turbine-{n:03d}": TOKEN for n in range(FLEET)}
-        else:  # each browser its own web token, as the page gets one
-            tokens = [self.http.post("/v1/web/tokens").json() for _ in range(FLEET)]
-            self.clients = {t["browser_id"]: t["token"] for t in tokens}
-        self.ever_ran: dict[int, set[str]] = {}
-
-    def versions(self) -> dict[str, int]:
-        seen = {}
-        for client, token in self.clients.items():
-            query = {"client": client} if self.kind == "pi" else {}
-            answer = self.http.get(
-                f"/v1/models/{self.model}/channels/stable",
-                params=query,
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            seen[client] = answer.json()["version"]
-        return seen
-
-    def round(self, behaviour: dict[int, Behaviour], events: int = 10) -> dict[str, int]:
-        """Every client polls, then reports ``events`` predictions of the version it runs."""
-        running = self.versions()
-        now = datetime.now(UTC).isoformat()
-        for client, version in running.items():
-            self.ever_ran.setdefault(version, set()).add(client)
-            batch = [
-                {
-                    "schema": "edgeline.telemetry/1",
-                    "event_id": str(uuid.uuid4()),
-                    "client_kind": self.kind,
-                    "device_id": client,
-                    "model": self.model,
-                    "model_version": version,
-                    "variant": "fp32",
-                    "timestamp": now,
-                    **behaviour[version](self.rng),
-                }
-                for _ in range(events)
-            ]
-            answer = self.http.post(
-                "/v1/telemetry",
-                json={"events": batch},
-                headers={"Authorization": f"Bearer {self.clients[client]}"},
-            )
-            assert answer.status_code == 200, answer.text
-        return running
 
 
 def prepare(store, registry, model: str, kind: str, seed: int) -> tuple[int, int]:
@@ -207,7 +125,7 @@ def test_a_bad_sensor_v2_is_aborted_at_the_first_step(gateway, model_registry, c
     assert set(out.fleet.versions().values()) == {out.v1}  # every client back on v1
     described = model_registry.describe_version(SENSOR, out.v2)
     assert described.status == REJECTED and described.status_by == "rollout-guardrails"
-    assert described.status_reason.startswith("rollout aborted: ")
+    assert described.status_reason.startswith(f"rollout aborted: {guardrail}")  # named
     breached = [
         n for n, f in out.rollout.history[-1]["figures"].items() if f["verdict"] == "breach"
     ]
@@ -220,7 +138,8 @@ def test_an_image_v2_collapsed_onto_one_class_is_aborted(gateway, model_registry
     assert set(out.shares) <= {0.05, 0.0}
     assert out.fleet.ever_ran[out.v2] == out.canary
     assert set(out.fleet.versions().values()) == {out.v1}
-    assert "rollout aborted" in model_registry.describe_version(IMAGE, out.v2).status_reason
+    reason = model_registry.describe_version(IMAGE, out.v2).status_reason
+    assert reason.startswith("rollout aborted: ") and "top1_class_psi: PSI " in reason
     breached = [
         n for n, f in out.rollout.history[-1]["figures"].items() if f["verdict"] == "breach"
     ]

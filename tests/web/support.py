@@ -1,7 +1,8 @@
 """What the browser tests stand on: a small real classifier (trained, exported, fp16), versions of
-it registered and published as the lineage does, a gateway that can be stopped and started on
+it registered and published as the lineage does (and one collapsed onto a class), a gateway that can be stopped and started on
 the same port (a real outage), and Debian's Chromium driven by Playwright."""
 
+import dataclasses
 import io
 import os
 import tempfile
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
+from onnx import numpy_helper
 from PIL import Image
 
 from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
@@ -147,6 +150,46 @@ def retag(source: Path, target: Path, note: str) -> Path:
     )
     onnx.save_model(model, str(target))
     return target
+
+
+def collapsed_onto(
+    files: ClassifierFiles, label: str, directory: Path, bias: float = 40.0
+) -> ClassifierFiles:
+    """The same network with ``bias`` added to ``label``'s logit (its last layer's bias), and
+    its fp16 variant made as the lineage makes it: a real model whose every answer is ``label``,
+    standing for a version whose predictions collapsed onto one class."""
+    from assets.conversion.variants import convert_to_fp16
+
+    model = onnx.load(str(files.path("fp32")))
+    (softmax,) = [node for node in model.graph.node if node.op_type == "Softmax"]
+    (head,) = [node for node in model.graph.node if softmax.input[0] in node.output]
+    assert head.op_type == "Gemm" and len(head.input) == 3, f"no biased head: {head.op_type}"
+    (initializer,) = [t for t in model.graph.initializer if t.name == head.input[2]]
+    biases = numpy_helper.to_array(initializer).copy()
+    biases[files.labels.index(label)] += bias
+    initializer.CopyFrom(numpy_helper.from_array(biases, initializer.name))
+    collapsed = dataclasses.replace(files, directory=directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, str(collapsed.path("fp32")))
+    convert_to_fp16(collapsed.path("fp32"), collapsed.path("fp16"))
+    return collapsed
+
+
+def validation_baseline(files: ClassifierFiles) -> dict:
+    """The baseline the image lineage registers (``_baseline``), from the fp32 file's answers
+    on the pipeline's pixels of ``files.photos`` (each named after its class)."""
+    from assets.vision.assets import _baseline
+    from assets.vision.dataset import fit_square
+
+    pixels = []
+    for data in files.photos.values():
+        with Image.open(io.BytesIO(data)) as image:
+            square = fit_square(image, files.image_size)
+        pixels.append(np.asarray(square, np.float32).transpose(2, 0, 1))
+    session = ort.InferenceSession(str(files.path("fp32")), providers=["CPUExecutionProvider"])
+    (probabilities,) = session.run(None, {session.get_inputs()[0].name: np.stack(pixels)})
+    targets = np.array([files.labels.index(name.split("-")[0]) for name in files.photos])
+    return _baseline(probabilities, targets, files.labels)
 
 
 def register_classifier(

@@ -115,7 +115,7 @@ function ready(detail = "") {
 
 // ---- the model: follow the channel -------------------------------------------------------
 
-async function activate(manifest, etag, { announce = true } = {}) {
+async function activate(manifest, etag, { announce = true, previousSha = null } = {}) {
   const variant = chooseVariant(manifest, state.runtime.backend, options.get("variant"));
   const size = inputSize(variant);
   let bytes = await cachedModel(variant.sha256);
@@ -145,12 +145,15 @@ async function activate(manifest, etag, { announce = true } = {}) {
     [bytes], // handed over, not copied: the cache keeps its own copy
   );
   const previous = state.current;
-  state.current = { manifest, variant, etag, backend: loaded.backend };
+  // the file of the version this page ran before, kept across restarts too: a revocation or an
+  // aborted rollout sends a page back to it, and that then needs no download
+  if (previous) {
+    previousSha = previous.variant.sha256 !== variant.sha256 ? previous.variant.sha256 : previous.previousSha;
+  }
+  state.current = { manifest, variant, etag, backend: loaded.backend, previousSha };
   state.paused = null;
-  saveModelState(config().model, { manifest, etag, variant: variant.precision });
-  const keep = [variant.sha256];
-  if (previous && previous.variant.sha256 !== variant.sha256) keep.push(previous.variant.sha256);
-  await pruneModels(keep);
+  saveCurrent();
+  await pruneModels([variant.sha256, previousSha].filter(Boolean));
   showProgress("", null);
   showModel();
   const switched = announce && previous && previous.manifest.version !== manifest.version;
@@ -163,6 +166,11 @@ async function activate(manifest, etag, { announce = true } = {}) {
     notice(`Switched from v${previous.manifest.version} to v${manifest.version}, the newest approved version.`, "info");
   } else notice(null);
   ready();
+}
+
+function saveCurrent() {
+  const { manifest, etag, variant, previousSha } = state.current;
+  saveModelState(config().model, { manifest, etag, variant: variant.precision, previous_sha256: previousSha });
 }
 
 async function pause(reason) {
@@ -207,11 +215,7 @@ async function checkChannel() {
   const same = state.current && state.current.manifest.version === body.version;
   if (same) {
     state.current.etag = etag;
-    saveModelState(config().model, {
-      manifest: state.current.manifest,
-      etag,
-      variant: state.current.variant.precision,
-    });
+    saveCurrent();
     ready();
     return;
   }
@@ -517,7 +521,7 @@ async function start() {
   const saved = savedModelState(config().model);
   if (saved) {
     try {
-      await activate(saved.manifest, saved.etag, { announce: false });
+      await activate(saved.manifest, saved.etag, { announce: false, previousSha: saved.previous_sha256 });
     } catch (error) {
       console.warn("the saved model could not be loaded", error);
     }

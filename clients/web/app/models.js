@@ -31,7 +31,7 @@ export async function storeModel(sha256, bytes) {
   await cache.put(cacheUrl(sha256), new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
 }
 
-/** The files other models' pages run: a page prunes none of them. */
+/** The files other models' pages run, and those they would go back to: a page prunes none of them. */
 function savedFiles() {
   const shas = [];
   for (let i = 0; i < localStorage.length; i += 1) {
@@ -40,6 +40,7 @@ function savedFiles() {
     const saved = JSON.parse(localStorage.getItem(key) || "null");
     const variant = saved?.manifest.variants.find((v) => v.precision === saved.variant);
     if (variant) shas.push(variant.sha256);
+    if (saved?.previous_sha256) shas.push(saved.previous_sha256);
   }
   return shas;
 }
@@ -99,7 +100,8 @@ export function chooseVariant(manifest, backend, forced = null) {
   );
 }
 
-/** What ``model``'s page ran last: its manifest, ETag and variant (so that it starts offline). */
+/** What ``model``'s page ran last: its manifest, ETag, variant (so that it starts offline) and the
+ * sha256 of the file it ran before (``previous_sha256``, kept for going back). */
 export function savedModelState(model) {
   const saved = JSON.parse(localStorage.getItem(STATE_PREFIX + model) || "null");
   if (saved) return saved;
