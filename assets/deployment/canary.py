@@ -88,7 +88,7 @@ def judge_rollout(
     )
     decision = rollout_decision(results)
     baked = baked_s(rollout, now)
-    waiting = [r.detail for r in results if r.verdict == "waiting"]
+    waiting = [f"{r.name}: {r.detail}" for r in results if r.verdict == "waiting"]
     if decision == "promote" and baked < rollout.baking_s:
         decision = "wait"
         waiting = [f"the bake: {baked / 60:.1f} of {rollout.baking_s / 60:.1f} min"]
