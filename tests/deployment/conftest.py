@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.gateway.conftest import gateway  # noqa: F401  (served over HTTP)
+from tests.pi.test_agent import sent_headers  # noqa: F401  (what real agents request)
 
 
 def tiny_onnx(scale: float) -> bytes:

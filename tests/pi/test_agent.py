@@ -73,15 +73,12 @@ def normal_readings() -> np.ndarray:
     return np.stack([day[name] for name in SIGNALS], axis=1)
 
 
-def register_and_publish(
-    store, registry, threshold: float, ir_version: int | None = None, spread: float = 1.0
+def register_sensor_version(
+    store, registry, data: bytes, threshold: float, baseline: dict | None = None
 ) -> int:
-    """A z-score model of normal readings, approved and published; ``spread`` 0 divides by
-    zero (an output that is not a finite number)."""
-    readings = normal_readings()
-    center = np.tile(readings.mean(0), WINDOW)
-    scale = np.tile(readings.std(0) + 1e-3, WINDOW) * spread
-    data = zscore_model(center, scale, threshold, ir_version)
+    """Store ``data`` (an ONNX model of the turbine contract: a raw window in; reconstruction,
+    error and anomaly out) and register it as a pending version of the turbine model, with the
+    card the agent's manifest is built from (and ``baseline``, its validation baseline)."""
     key = f"models/{MODEL}/{uuid.uuid4().hex}/model.fp32.onnx"
     store.put_bytes(key, data)
     variant = {
@@ -106,7 +103,20 @@ def register_and_publish(
         "profile": WIND_TURBINE.to_dict(),
     }
     registry.ensure_model(MODEL)
-    version = registry.register_version(MODEL, {"task": task, "variants": [variant]}).version
+    card = {"task": task, "variants": [variant], "baseline": baseline or {}}
+    return registry.register_version(MODEL, card).version
+
+
+def register_and_publish(
+    store, registry, threshold: float, ir_version: int | None = None, spread: float = 1.0
+) -> int:
+    """A z-score model of normal readings, approved and published; ``spread`` 0 divides by
+    zero (an output that is not a finite number)."""
+    readings = normal_readings()
+    center = np.tile(readings.mean(0), WINDOW)
+    scale = np.tile(readings.std(0) + 1e-3, WINDOW) * spread
+    data = zscore_model(center, scale, threshold, ir_version)
+    version = register_sensor_version(store, registry, data, threshold)
     registry.approve(MODEL, version, "ok", "qa")
     publish_model_version(store, registry, MODEL, version)
     return version
