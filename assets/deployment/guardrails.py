@@ -186,7 +186,8 @@ def evaluate_guardrails(
             sides, baselines = (candidate, stable), (baseline, reference)
             guardrails.append(_psi(name, histogram, sides, baselines, settings))
     elif kind == "anomaly-detection":
-        guardrails.append(_flag_rate(candidate, stable, task, baseline, settings))
+        reference = stable_baseline or baseline
+        guardrails.append(_flag_rate(candidate, stable, task, reference, settings))
     else:
         raise ValueError(f"no guardrails for task kind {kind!r}")
     return guardrails
@@ -528,20 +529,24 @@ def _flag_rate(
     candidate: list[Event],
     stable: list[Event],
     task: dict[str, Any],
-    baseline: dict[str, Any],
+    stable_baseline: dict[str, Any],
     settings: GuardrailSettings,
 ) -> GuardrailResult:
     """The candidate's flag rate against ``max_flag_ratio`` times the largest of the stable
-    version's rate (over the same period, or the same devices' recent windows), the
-    validation baseline's and ``min_flag_rate``: higher than all is the model, not the
-    turbines. Flags come in runs; while no side has flagged anything, a run is the task's
+    version's rate (over the same period, or the same devices' recent windows), the stable
+    version's validation rate and ``min_flag_rate``: higher than all is the model, not the
+    turbines. Never the candidate's own validation rate: a v2 whose card admits flagging a
+    quarter of its windows would pass at half of them, however few the stable version flags
+    on the same devices (a threshold moved after validation reads the same); an alarm volume
+    that changes that much is a person's decision (approve without a rollout), not a canary's.
+    Flags come in runs; while no side has flagged anything, a run is the task's
     window (the run one odd reading makes), so that a few hundred overlapping windows with no
     flag yet are not taken for a few hundred independent ones."""
     scored = [event for event in candidate if event.get("anomaly") is not None]
     needs = max(settings.min_events, MIN_EVENTS_FOR_SHARE)
     stable = [event for event in stable if event.get("anomaly") is not None]
     reference, against = _reference(scored, stable, needs, settings)
-    validation = float(baseline.get("anomaly_rate") or 0.0)
+    validation = float(stable_baseline.get("anomaly_rate") or 0.0)
     floor = max(validation, settings.min_flag_rate)
     waiting = _waiting_for_data(
         "flag_rate", settings.max_flag_ratio * floor, scored, reference, needs, settings, against
@@ -571,7 +576,8 @@ def _flag_rate(
         f"{settings.confidence:.0%} one-sided bounds {rates.low:.2%}-{rates.high:.2%}) against "
         f"the bound {rates.bound:.2%}, {settings.max_flag_ratio:g} x the largest of "
         f"{rates.stable_rate:.2%} on {against} (shown above {rates.stable_shown:.2%}), "
-        f"{validation:.2%} on validation and the floor {settings.min_flag_rate:.2%}",
+        f"{validation:.2%} on the stable version's validation and the floor "
+        f"{settings.min_flag_rate:.2%}",
     )
 
 

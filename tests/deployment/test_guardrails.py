@@ -256,6 +256,19 @@ def test_failures_count_apart_from_the_answers_and_one_stuck_device_blocks_nothi
     assert results["flag_rate"].candidate_events == 200
 
 
+def test_a_v2_whose_card_admits_flagging_a_lot_is_judged_against_the_stable_version():
+    """The candidate's baseline says a quarter of its validation windows flag (its threshold
+    moved): it still flags 25 % against the stable version's 0.2 %, and aborts."""
+    candidate, stable = last_look(6, "pi", Version(flag_rate=0.25), 5 * LOOK_EVERY)
+    admits = {**BASELINES["pi"], "anomaly_rate": 0.25}
+    results = evaluate_guardrails(
+        candidate, stable, TASKS["pi"], admits, stable_baseline=BASELINES["pi"]
+    )
+    flags = by_name(results)["flag_rate"]
+    assert flags.verdict == "breach" and flags.bound == pytest.approx(0.008)
+    assert "on the stable version's validation" in flags.detail
+
+
 def test_too_few_events_or_clients_waits_and_says_for_what():
     candidate, stable = last_look(0, "web", Version(), LOOK_EVERY)  # 25 ticks: 50 events
     results = evaluate_guardrails(candidate, stable, TASKS["web"], BASELINES["web"])
