@@ -32,6 +32,9 @@ DATE_TIME = re.compile(
 )
 
 
+UNKNOWN_FIELD = "is not a field of this document"  # clients ignore these in a manifest
+
+
 def parse_date_time(text: str) -> datetime:
     """``text`` as an aware datetime; ValueError unless it is a real moment in RFC 3339 with a
     time zone (no 30 February, no leap second, years 1 to 9999; fractions to the microsecond)."""
@@ -193,6 +196,6 @@ def _check_object(value: dict, schema: dict[str, Any], root: dict, path: str, fo
         if name in properties:
             _check(item, properties[name], root, where, found)
         elif extra is False:
-            found.append((where, f"is not a field of this document (known: {sorted(properties)})"))
+            found.append((where, f"{UNKNOWN_FIELD} (known: {sorted(properties)})"))
         elif isinstance(extra, dict):
             _check(item, extra, root, where, found)

@@ -1,10 +1,13 @@
 """The model manifest (``edgeline.manifest/1``): what a client reads to pick, download and check
 a published model file.
 
-The platform validates every manifest before it publishes it; the page and the agent call
-``client_refusal`` before they download: a manifest of a schema they do not read, or that needs
-a newer client than they are, is refused with a sentence saying why, and they keep the model
-they run.
+The platform validates every manifest before it publishes it, unknown fields included; the
+page and the agent call ``client_refusal`` before they download: a manifest of a schema they do
+not read, or that needs a newer client than they are, or whose known fields are broken, is
+refused with a sentence saying why, and they keep the model they run. A field they do not know
+is ignored: a newer platform adds optional fields (a weight encoding, a rollout's facts) without
+cutting off clients already in the field; one they cannot do without raises
+``MIN_CLIENT_VERSION``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from typing import Any
 
 from edgeline_contract import jsonschema
+from edgeline_contract.jsonschema import UNKNOWN_FIELD
 from edgeline_contract.profile import PROFILE
 from edgeline_contract.telemetry import MAX_MODEL_VERSION
 
@@ -169,7 +173,7 @@ def client_refusal(manifest: Any, client_version: str) -> str | None:
             f"{manifest.get('model')} v{manifest.get('version')} needs client version {needed} "
             f"or newer; this client is {client_version}"
         )
-    found = manifest_problems(manifest)
+    found = [(f, m) for f, m in manifest_problems(manifest) if not m.startswith(UNKNOWN_FIELD)]
     if found:
         field, message = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

@@ -13,7 +13,7 @@ import pytest
 
 from assets.deployment.publish import publish_model_version
 from edgeline_contract.__main__ import documents, rendered, stale_files
-from edgeline_contract.manifest import MANIFEST, client_refusal
+from edgeline_contract.manifest import MANIFEST, client_refusal, manifest_problems
 from edgeline_contract.telemetry import EVENT, parse_timestamp
 from tests.contract.validators import ROOT, node, page_problems, python_problems
 from tests.deployment.conftest import register_tiny_version
@@ -222,6 +222,9 @@ def test_a_client_too_old_or_of_another_schema_refuses_the_manifest(published_ma
     from tests.contract.validators import CONTRACT_JS
 
     manifest = published_manifests[1]
+    variant = {**manifest["variants"][0], "encoding": {"weights": "fp16"}}
+    newer = {**manifest, "rollout": {"step": 1}, "variants": [variant]}
+    assert sorted(f for f, _ in manifest_problems(newer)) == ["rollout", "variants.0.encoding"]
     cases = [
         (manifest, "1.0.0"),
         ({**manifest, "min_client_version": "99.0.0"}, "1.1.0"),
@@ -229,6 +232,8 @@ def test_a_client_too_old_or_of_another_schema_refuses_the_manifest(published_ma
         ({**manifest, "schema": "edgeline.manifest/99"}, "1.1.0"),
         ({**manifest, "threshold": "high"}, "1.1.0"),
         ([1, 2], "1.1.0"),
+        (newer, "1.0.0"),  # a newer platform's optional fields: ignored
+        ({**newer, "window": 0}, "1.0.0"),  # ... but not a broken known field beside them
     ]
     python = [client_refusal(m, v) for m, v in cases]
     page = json.loads(
@@ -252,3 +257,5 @@ def test_a_client_too_old_or_of_another_schema_refuses_the_manifest(published_ma
         assert "'edgeline.manifest/99'" in refusals[3].replace('"', "'")
         assert "threshold must be number" in refusals[4]
         assert "not a JSON object" in refusals[5]
+        assert refusals[6] is None
+        assert "window must be >= 1" in refusals[7]

@@ -125,7 +125,7 @@ function check(value, schema, root, path, found) {
     const extra = schema.additionalProperties ?? true;
     for (const [name, item] of Object.entries(value)) {
       if (name in properties) check(item, properties[name], root, join(path, name), found);
-      else if (extra === false) found.push([join(path, name), "is not a field of this document"]);
+      else if (extra === false) found.push([join(path, name), UNKNOWN_FIELD]);
       else if (typeof extra === "object") check(item, extra, root, join(path, name), found);
     }
   }
@@ -138,6 +138,8 @@ export function problems(value, schema, root = schema) {
   return found;
 }
 
+const UNKNOWN_FIELD = "is not a field of this document";
+
 const versionParts = (version) =>
   typeof version === "string" && /^[0-9]+\.[0-9]+\.[0-9]+$/.test(version) ? version.split(".").map(Number) : null;
 
@@ -149,7 +151,7 @@ function older(version, than) {
 }
 
 /** Why this page must not use ``manifest`` (null: it may): an unknown schema, a newer client
- *  needed, or a field that breaks the schema. The same rule as edgeline_contract's client_refusal. */
+ *  needed, or a known field that breaks the schema. The same rule as edgeline_contract's client_refusal. */
 export function clientRefusal(manifest, schema, clientVersion = PAGE_VERSION) {
   if (manifest === null || typeof manifest !== "object" || Array.isArray(manifest)) return "the manifest is not a JSON object";
   const known = schema.properties.schema.const;
@@ -157,7 +159,8 @@ export function clientRefusal(manifest, schema, clientVersion = PAGE_VERSION) {
   if (older(clientVersion, manifest.min_client_version)) {
     return `${manifest.model} v${manifest.version} needs client version ${manifest.min_client_version} or newer; this page is ${clientVersion}`;
   }
-  const found = problems(manifest, schema);
+  // a field this page does not know is a newer platform's optional addition: ignored
+  const found = problems(manifest, schema).filter(([, message]) => message !== UNKNOWN_FIELD);
   if (found.length) {
     const more = found.length > 1 ? ` (and ${found.length - 1} more)` : "";
     return `the manifest breaks ${known}: ${found[0][0]} ${found[0][1]}${more}`;
