@@ -1,26 +1,31 @@
 """Gateway and roll-up benchmark.
 
-    .venv/bin/python -m bench.gateway [--seconds 10] [--batch 100] [--clients 2] [--devices 100]
+    .venv/bin/python -m bench.gateway [--seconds 10] [--batch 100] [--clients 2]
+        [--connections 2] [--devices 100] [--rounds 2] [--against CHECKOUT]
         [--rollup-events 200000]
 
-1. Ingest: the gateway runs under uvicorn in its own process on 127.0.0.1 (local stores); client
-   threads POST batches of valid events over loopback. Two gateways, measured in alternating
-   rounds so that machine noise hits both: production settings (rate limits on, one bound token
-   per device, --devices of them, each request from the next device) and limits off (one
-   token, no rate limits: the raw capacity). Reports events/s stored, request p50/p99 and the
-   answers' status counts (a 429 is a request whose events were not stored).
+1. Ingest: the gateway runs as README says (``python -m clients.gateway``: one uvicorn
+   process; its rate-limit buckets are in memory, so more processes would multiply each
+   token's limits) on 127.0.0.1 over local stores. ``--clients`` client processes
+   (``bench.gateway_client``), ``--connections`` keep-alive connections each, POST batches of
+   new Pi events over loopback. Gateways measured in alternating rounds, so that machine noise
+   hits each alike: production settings (the default rate limits, one bound token per device,
+   --devices of them, each request from the next device), limits off (one token, no rate
+   limits: the raw capacity) and, with --against, production settings served from another
+   checkout (a git worktree of an older commit), with the ratios to it. Reports events/s
+   stored, request p50/p99 and the answers' status counts (a 429 is a request whose events
+   were not stored).
 2. Roll-up: events are appended to the local TelemetryStore, then the hourly roll-up and the
    daily report run as the assets do; reports events/min from store to report.
 Prints JSON (and writes bench/results/gateway.json).
 """
 
 import argparse
-import itertools
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -68,13 +73,16 @@ def limits_off_setup() -> IngestSetup:
 
 
 @contextmanager
-def gateway_process(home: Path, environment: dict[str, str]) -> Iterator[str]:
-    """``python -m clients.gateway`` over local stores under ``home``; its URL once healthy
-    (the process's id is the URL's ``pid`` attribute)."""
+def gateway_process(
+    home: Path, environment: dict[str, str], source: Path | None = None
+) -> Iterator[str]:
+    """``python -m clients.gateway`` (README's command: one process) over local stores under
+    ``home``, run from the checkout ``source`` (default: this one); its URL once healthy (the
+    process's id is the URL's ``pid`` attribute)."""
     port = free_port()
     env = {**os.environ, "EDGELINE_HOME": str(home), "EDGELINE_ENV": "local", **environment}
     server = subprocess.Popen(
-        [sys.executable, "-m", "clients.gateway", "--port", str(port)], env=env
+        [sys.executable, "-m", "clients.gateway", "--port", str(port)], env=env, cwd=source
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -104,6 +112,13 @@ class GatewayURL(str):
         return made
 
 
+# what the clients send: the tests' Pi event, filled in by bench.gateway_client
+EVENT_TEMPLATE = json.dumps(
+    pi_event(event_id="$event_id", device_id="$device", timestamp="$timestamp"),
+    separators=(",", ":"),
+)
+
+
 @dataclass
 class IngestTally:
     """What the clients saw: request latencies, answers, events the gateway stored."""
@@ -115,61 +130,71 @@ class IngestTally:
 
 
 def send_for(
-    url: str, setup: IngestSetup, seconds: float, batch: int, clients: int, tally: IngestTally
+    url: str,
+    setup: IngestSetup,
+    seconds: float,
+    batch: int,
+    clients: int,
+    connections: int,
+    tally: IngestTally,
 ) -> None:
-    """``clients`` threads POST batches for ``seconds``, each request from the next sender."""
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def client(offset: int) -> None:
-        senders = itertools.islice(itertools.cycle(setup.senders), offset, None)
-        with httpx.Client(base_url=url) as http:
-            while time.monotonic() < stop:
-                token, device = next(senders)
-                # a device token writes Pi events (a web page's come with its own token)
-                events = [pi_event(device_id=device) for _ in range(batch)]
-                started = time.perf_counter()
-                response = http.post(
-                    "/v1/telemetry",
-                    json={"events": events},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    tally.latencies_ms.append(elapsed)
-                    tally.statuses[response.status_code] += 1
-                    if response.status_code in (200, 207):
-                        tally.events_stored += response.json()["accepted"]
-
-    started = time.monotonic()
-    threads = [
-        threading.Thread(target=client, args=(i * len(setup.senders) // clients,))
+    """``clients`` processes (``bench.gateway_client``), ``connections`` each, POST batches for
+    ``seconds``, each request from the next sender; they start together a second after launch."""
+    start_at = time.time() + 1.0
+    senders = "".join(f"{token}:{device}\n" for token, device in setup.senders)
+    command = [sys.executable, "-m", "bench.gateway_client", url, "--start-at", str(start_at)]
+    command += ["--seconds", str(seconds), "--batch", str(batch)]
+    command += ["--connections", str(connections), "--event", EVENT_TEMPLATE]
+    processes = [
+        subprocess.Popen(
+            [*command, "--offset", str(i * len(setup.senders) // clients)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for i in range(clients)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    tally.seconds += time.monotonic() - started
+    for process in processes:
+        output, _ = process.communicate(senders, timeout=seconds + 60)
+        if process.returncode:
+            raise RuntimeError(f"a benchmark client failed (exit {process.returncode})")
+        seen = json.loads(output)
+        tally.latencies_ms += seen["latencies_ms"]
+        tally.statuses.update(seen["statuses"])
+        tally.events_stored += seen["events_stored"]
+    tally.seconds += seconds
 
 
 def ingest(
-    setups: dict[str, IngestSetup], seconds: float, batch: int, clients: int, rounds: int = 2
+    setups: dict[str, IngestSetup],
+    seconds: float,
+    batch: int,
+    clients: int,
+    connections: int,
+    rounds: int = 2,
+    sources: dict[str, Path] | None = None,
 ) -> dict[str, dict]:
-    """Each setup's gateway for ``seconds`` in all, the setups taking turns in ``rounds``."""
+    """Each setup's gateway for ``seconds`` in all, the setups taking turns in ``rounds``; a
+    setup named in ``sources`` runs the gateway from that checkout."""
     tallies = {name: IngestTally() for name in setups}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         urls = {
-            name: stack.enter_context(gateway_process(Path(tmp) / name, setup.environment))
+            name: stack.enter_context(
+                gateway_process(Path(tmp) / name, setup.environment, (sources or {}).get(name))
+            )
             for name, setup in setups.items()
         }
         for _ in range(rounds):
             for name, setup in setups.items():
-                send_for(urls[name], setup, seconds / rounds, batch, clients, tallies[name])
+                send_for(
+                    urls[name], setup, seconds / rounds, batch, clients, connections, tallies[name]
+                )
     return {
         name: {
             "batch": batch,
-            "clients": clients,
+            "client_processes": clients,
+            "connections_per_client": connections,
+            "server_processes": 1,
             "device_tokens": len(setups[name].senders),
             "rate_limits": setups[name].rate_limits,
             "requests": len(tally.latencies_ms),
@@ -242,21 +267,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--connections", type=int, default=2, help="per client process")
     parser.add_argument("--devices", type=int, default=100, help="device tokens in production")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (a git worktree of an older commit): its gateway with production "
+        "settings joins the alternating rounds, and the ratios to it are reported",
+    )
     parser.add_argument("--rollup-events", type=int, default=200_000)
     parser.add_argument("--output", default="bench/results/gateway.json")
     args = parser.parse_args()
     setups = {"production": production_setup(args.devices), "limits_off": limits_off_setup()}
-    report = {
-        "benchmark": "gateway",
-        "ingest": ingest(setups, args.seconds, args.batch, args.clients),
-        "rollup": rollup(args.rollup_events),
-        "goals": {
-            "events_per_s": ">= 5000",
-            "request_p99_ms": "<= 50",
-            "rollup_events_per_minute": ">= 500000",
-        },
+    sources = {}
+    if args.against:
+        setups["production_against"] = setups["production"]
+        sources["production_against"] = args.against.resolve()
+    measured = ingest(
+        setups, args.seconds, args.batch, args.clients, args.connections, args.rounds, sources
+    )
+    report = {"benchmark": "gateway", "ingest": measured}
+    if args.against:
+        this, other = measured["production"], measured["production_against"]
+        report["against"] = {
+            "checkout": str(args.against),
+            "events_per_s_ratio": round(this["events_per_s"] / other["events_per_s"], 2),
+            "request_p99_ms_ratio": round(this["request_p99_ms"] / other["request_p99_ms"], 2),
+        }
+    report["rollup"] = rollup(args.rollup_events)
+    report["goals"] = {
+        "production events_per_s": ">= 25000",
+        "production request_p99_ms": "<= 50",
+        "rollup_events_per_minute": ">= 2500000",
     }
     emit_report(report, args.output)
 

@@ -140,9 +140,12 @@ MANIFEST: dict[str, Any] = {
 }
 
 
+_MANIFEST_PROBLEMS = jsonschema.validator(MANIFEST)
+
+
 def manifest_problems(manifest: Any) -> list[tuple[str, str]]:
     """Every way ``manifest`` breaks the contract, as (field, message); empty when valid."""
-    return jsonschema.problems(manifest, MANIFEST)
+    return _MANIFEST_PROBLEMS(manifest)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:

@@ -146,9 +146,12 @@ FIELDS = tuple(EVENT["properties"])
 parse_timestamp = jsonschema.parse_date_time  # an event's time, as the validator reads it
 
 
+_EVENT_PROBLEMS = jsonschema.validator(EVENT)
+
+
 def event_problems(event: Any) -> list[tuple[str, str]]:
     """Every way ``event`` breaks the contract, as (field, message); empty for a valid event."""
-    return jsonschema.problems(event, EVENT)
+    return _EVENT_PROBLEMS(event)
 
 
 def stored_event(event: dict[str, Any], moment: datetime) -> dict[str, Any]:

@@ -4,12 +4,12 @@ Lambda behind API Gateway: ``clients.gateway.lambda_handler.handler`` (Mangum).
 ``create_app`` wires the routers (``routers/`` and the page's in ``web_files``) to one app's
 stores and settings; the routes reach them through ``dependencies``."""
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.types import ASGIApp
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clients.gateway.bodies import field_errors
 from clients.gateway.dependencies import GatewayContext
@@ -46,24 +46,34 @@ def page_policy(artifacts: ArtifactStore) -> str:
     return PAGE_POLICY.format(store=f" {origin}" if origin else "")
 
 
-class IsolationHeaders(BaseHTTPMiddleware):
+class IsolationHeaders:
     """Cross-origin isolation on every response; public model files may be embedded anywhere,
-    and the page gets its CSP."""
+    and the page gets its CSP. Plain ASGI: starlette's BaseHTTPMiddleware ran the app of each
+    request in a task of its own and passed the response through a memory stream."""
 
     def __init__(self, app: ASGIApp, policy: str) -> None:
-        super().__init__(app)
+        self.app = app
         self.policy = policy
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        response.headers.update(ISOLATION_HEADERS)
-        public = request.url.path.startswith("/v1/artifacts/")
-        response.headers["Cross-Origin-Resource-Policy"] = (
-            "cross-origin" if public else "same-origin"
-        )
-        if request.url.path == "/":
-            response.headers["Content-Security-Policy"] = self.policy
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.update(ISOLATION_HEADERS)
+                public = path.startswith("/v1/artifacts/")
+                headers["Cross-Origin-Resource-Policy"] = (
+                    "cross-origin" if public else "same-origin"
+                )
+                if path == "/":
+                    headers["Content-Security-Policy"] = self.policy
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -57,8 +57,10 @@ class GatewayContext:
         return cls(settings, artifacts, telemetry, auth, bodies, uploads, web_models)
 
 
-def gateway_context(request: Request) -> GatewayContext:
-    """The serving app's context (each app has its own stores and rate limits)."""
+async def gateway_context(request: Request) -> GatewayContext:
+    """The serving app's context (each app has its own stores and rate limits). Async, as
+    ``admit`` below: FastAPI runs a plain function's dependency in a worker thread, two trips
+    through the thread pool for every request."""
     return request.app.state.gateway
 
 
@@ -68,8 +70,8 @@ Context = Annotated[GatewayContext, Depends(gateway_context)]
 def requires(scope: str) -> Callable[..., Caller]:
     """A dependency that admits callers allowed ``scope`` (401, 403 or 429 for the others)."""
 
-    def admit(context: Context, authorization: str | None = Header(default=None)) -> Caller:
-        return context.auth.caller(authorization, scope)
+    async def admit(context: Context, authorization: str | None = Header(default=None)) -> Caller:
+        return context.auth.caller(authorization, scope)  # no I/O: the buckets are in memory
 
     return admit
 

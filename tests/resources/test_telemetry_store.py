@@ -1,12 +1,18 @@
 """TelemetryStore contract: SQLite (WAL) and CloudWatch Logs (moto over HTTP), same tests."""
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from resources.errors import InvalidTelemetryEventError
-from resources.telemetry import MAX_EVENT_AGE, CloudWatchTelemetryStore, prepare_events
+from resources.telemetry import (
+    MAX_EVENT_AGE,
+    CloudWatchTelemetryStore,
+    SqliteTelemetryStore,
+    prepare_events,
+)
 
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
@@ -127,3 +133,32 @@ def test_cloudwatch_batches_respect_put_log_events_limits():
         assert sum(len(e["message"].encode()) + 26 for e in batch) <= 1_048_576
         days = {datetime.fromtimestamp(s / 1000, UTC).strftime("%Y-%m-%d") for s in stamps}
         assert days == {day}
+
+
+def test_sqlite_connections_are_kept_per_thread_for_the_same_file(tmp_path):
+    """A thread uses its connection again (opening one is most of a small append); another
+    thread opens its own, and a file removed and made again gets a new one, not the old."""
+    path = tmp_path / "telemetry.sqlite"
+    store = SqliteTelemetryStore(path=str(path))
+    store.append([event()])
+    with store._connect() as first, store._connect() as again:
+        assert first is again
+    elsewhere = []
+
+    def connect_elsewhere() -> None:
+        with store._connect() as connection:
+            elsewhere.append(connection)
+
+    thread = threading.Thread(target=connect_elsewhere)
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not first
+    for leftover in tmp_path.glob("telemetry.sqlite*"):  # a reset: the file and its WAL go
+        leftover.unlink()
+    fresh = SqliteTelemetryStore(path=str(path))
+    written = event()
+    assert fresh.append([written]).stored == 1
+    window = (HOUR - timedelta(minutes=1), HOUR + timedelta(minutes=1))
+    assert [e["event_id"] for e in fresh.read("web", *window)] == [written["event_id"]]
+    with fresh._connect() as current:
+        assert current is not first
