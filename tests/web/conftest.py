@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.gateway.server import Gateway
 from tests.web.support import (
@@ -20,8 +21,18 @@ ARTIFACTS = Path(
 
 
 @pytest.fixture(scope="session")
-def classifier_files(tmp_path_factory) -> ClassifierFiles:
-    return train_classifier_files(tmp_path_factory.mktemp("classifier"))
+def classifier_files(tmp_path_factory, worker_id) -> ClassifierFiles:
+    """Trained once per test run: pytest-xdist's workers share one temporary root, and the
+    first to take the lock trains while the others wait and load what it saved."""
+    root = tmp_path_factory.getbasetemp()
+    shared = root if worker_id == "master" else root.parent
+    directory = shared / "classifier"
+    with FileLock(str(shared / "classifier.lock")):
+        if (directory / "files.json").exists():
+            return ClassifierFiles.load(directory)
+        files = train_classifier_files(directory)
+        files.save()
+        return files
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ the same port (a real outage), and Debian's Chromium driven by Playwright."""
 
 import dataclasses
 import io
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -58,6 +59,20 @@ class ClassifierFiles:
 
     def path(self, precision: str) -> Path:
         return self.directory / f"model.{precision}.onnx"
+
+    def save(self) -> None:
+        """Write the photos and the facts beside the model files, for ``load``."""
+        (self.directory / "photos").mkdir(exist_ok=True)
+        for name, data in self.photos.items():
+            (self.directory / "photos" / name).write_bytes(data)
+        facts = {"labels": self.labels, "image_size": self.image_size, "model": self.model}
+        (self.directory / "files.json").write_text(json.dumps(facts))
+
+    @classmethod
+    def load(cls, directory: Path) -> "ClassifierFiles":
+        facts = json.loads((directory / "files.json").read_text())
+        photos = {path.name: path.read_bytes() for path in sorted((directory / "photos").iterdir())}
+        return cls(directory, tuple(facts["labels"]), facts["image_size"], facts["model"], photos)
 
 
 def export_classifier(
