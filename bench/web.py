@@ -1,6 +1,6 @@
 """Web client benchmark, one headless Chromium run: the page against bare onnxruntime-web.
 
-    .venv/bin/python -m bench.web [--runs 40] [--photo 640x480]
+    .venv/bin/python -m bench.web [--runs 10] [--rounds 6] [--photo 640x480]
 
 For the published model (the newest one `make demo` published under EDGELINE_HOME, else the
 demo's configuration with random weights) and for a 224 px MobileNetV2 (random weights):
@@ -13,6 +13,10 @@ demo's configuration with random weights) and for a 224 px MobileNetV2 (random w
 - bare p50 at 1 and 2 threads (cross-origin isolated) for fp32, fp16 and int8 (the published
   int8 file when there is one, else made as the pipeline makes it, ``convert_to_int8``), the
   variants taking turns in rounds: what the manifest's web preference should follow;
+- phone photos: photo-to-answer p50 for a 12 MP (4032x3024) JPEG, PNG and WebP against the
+  640x480 JPEG's, through the page at the same threads, all taking turns in the same rounds as
+  the bare loop (goal <= 1.5x: a phone's photo costs about what a small one does); beside each,
+  the training pipeline's decode and resize of the same file in Pillow (fit_square), for scale;
 - cold start: first visit to first answer, and the bytes transferred (compressed);
 - warm start offline: a new tab with the gateway stopped and the network off.
 
@@ -20,6 +24,7 @@ Prints one JSON document and writes bench/results/web.json.
 """
 
 import argparse
+import base64
 import io
 import json
 import os
@@ -28,12 +33,14 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from assets.conversion.variants import convert_to_int8
+from assets.vision.dataset import fit_square
 from bench.report import emit_report
 from bench.vision import demo_pixels
 from orchestration.browser import CHROMIUM, CHROMIUM_ARGS
@@ -47,6 +54,11 @@ from tests.web.support import (
 )
 
 GOAL = 1.3
+PHONE_GOAL = 1.5  # a 12 MP photo's photo-to-answer against a 640x480 JPEG's
+PHONE_SIZE = (4032, 3024)  # a phone camera's 12 MP
+PHONE_FORMATS = {"jpeg_12mp": "JPEG", "png_12mp": "PNG", "webp_12mp": "WEBP"}
+SMALL = "jpeg_640x480"  # the benchmark's small photo (--photo)
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 # between runs, on both sides: the page finishes showing and recording one answer (as it does
 # for a person) before the next photo, and the bare loop pauses alike
 PAUSE_MS = 40
@@ -104,10 +116,15 @@ async ([threads, models, size]) => {
 BARE_RUN = """
 async ([threads, name, runs, pauseMs]) => (await window.benchBare[threads]({ type: "run", name, runs, pauseMs })).times
 """
+PUT_PHOTO = """
+([name, b64, type]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  (window.benchPhotos ||= {})[name] = new Blob([bytes], { type });
+}
+"""
 PAGE_RUN = """
-async ([photo, runs, pauseMs]) => {
-  const bytes = Uint8Array.from(atob(photo), (c) => c.charCodeAt(0));
-  const blob = new Blob([bytes], { type: "image/jpeg" });
+async ([name, runs, pauseMs]) => {
+  const blob = window.benchPhotos[name];
   const results = [];
   for (let i = 0; i < runs; i += 1) {
     await new Promise((resolve) => setTimeout(resolve, pauseMs));  // a person's pace, not a burst
@@ -117,14 +134,27 @@ async ([photo, runs, pauseMs]) => {
   return results;
 }
 """
+STAGES = ("decode_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "worker_ms")
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A benchmark photo: its encoded bytes and format."""
+
+    data: bytes
+    format: str
+
+    def describe(self) -> str:
+        return f"{Image.open(io.BytesIO(self.data)).size} {self.format}, {len(self.data)} bytes"
 
 
 def p50(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
-def natural_photo(width: int, height: int, seed: int = 0) -> bytes:
-    """A JPEG with the structure of a photo (smooth gradients, edges, sensor noise)."""
+def natural_photo(width: int, height: int, seed: int = 0, fmt: str = "JPEG") -> bytes:
+    """A photo with the structure of a photo (smooth gradients, edges, sensor noise), encoded as
+    a camera or an app would (JPEG and WebP at quality 90, PNG lossless)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     pixels = np.stack(
@@ -137,10 +167,22 @@ def natural_photo(width: int, height: int, seed: int = 0) -> bytes:
     )
     cx, cy, r = width * 0.6, height * 0.45, min(width, height) * 0.25
     pixels[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = (220, 190, 40)
-    pixels += rng.normal(0, 6, pixels.shape)
+    pixels += 6 * rng.standard_normal(pixels.shape, dtype=np.float32)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, fmt, quality=90)
     return buffer.getvalue()
+
+
+def pipeline_decode_ms(photo: Photo, size: int, runs: int = 5) -> float:
+    """The training pipeline's decode, turn and resize of the same file (Pillow's fit_square):
+    what the same work costs outside the browser."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        with Image.open(io.BytesIO(photo.data)) as image:
+            fit_square(image, size)
+        times.append((time.perf_counter() - started) * 1000)
+    return p50(times)
 
 
 def add_int8(files: ClassifierFiles) -> dict:
@@ -259,25 +301,40 @@ def start_page(context, url: str, query: str = "") -> tuple[object, float]:
     return page, (time.perf_counter() - started) * 1000
 
 
-def first_answer_ms(page, photo_b64: str) -> float:
-    return page.evaluate(PAGE_RUN, [photo_b64, 1, 0])[0]["total"]
+def put_photos(page, photos: dict[str, Photo]) -> None:
+    """Hand the photos to the page as the Blobs a file input gives it."""
+    for name, photo in photos.items():
+        page.evaluate(PUT_PHOTO, [name, base64.b64encode(photo.data).decode(), MIME[photo.format]])
 
 
-def compare(page, photo_b64: str, threads: int, runs: int, rounds: int):
-    """Photo-to-answer through the page and bare session.run of fp32 (a bare worker at
-    ``threads`` must be open), alternating in rounds."""
-    page_times, bare_times, stages = [], [], []
-    page.evaluate(PAGE_RUN, [photo_b64, 3, PAUSE_MS])  # warm
-    for _ in range(rounds):
-        results = page.evaluate(PAGE_RUN, [photo_b64, runs, PAUSE_MS])
-        page_times += [r["total"] for r in results]
-        stages += results
-        bare_times += run_bare(page, threads, "fp32", runs)
-    breakdown = {
-        key: p50([s[key] for s in stages])
-        for key in ("decode_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "worker_ms")
+def first_answer_ms(page) -> float:
+    return page.evaluate(PAGE_RUN, [SMALL, 1, 0])[0]["total"]
+
+
+def compare(page, names: list[str], threads: int, runs: int, rounds: int):
+    """Photo-to-answer of each photo through the page and bare session.run of fp32 (a bare
+    worker at ``threads`` must be open), taking turns in rounds (the order turning each round);
+    ({photo: (p50, stage p50s)}, bare p50)."""
+    totals: dict[str, list[float]] = {name: [] for name in names}
+    stages: dict[str, list[dict]] = {name: [] for name in names}
+    bare_times: list[float] = []
+    for name in names:
+        page.evaluate(PAGE_RUN, [name, 3, PAUSE_MS])  # warm
+    turns = [*names, "bare"]
+    for round_ in range(rounds):
+        shift = round_ % len(turns)
+        for turn in turns[shift:] + turns[:shift]:
+            if turn == "bare":
+                bare_times += run_bare(page, threads, "fp32", runs)
+                continue
+            results = page.evaluate(PAGE_RUN, [turn, runs, PAUSE_MS])
+            totals[turn] += [r["total"] for r in results]
+            stages[turn] += results
+    photos = {
+        name: (p50(totals[name]), {key: p50([s[key] for s in stages[name]]) for key in STAGES})
+        for name in names
     }
-    return p50(page_times), p50(bare_times), breakdown
+    return photos, p50(bare_times)
 
 
 def bare_by_variant(page, thread_counts: list[int], runs: int, rounds: int) -> dict[str, float]:
@@ -292,10 +349,10 @@ def bare_by_variant(page, thread_counts: list[int], runs: int, rounds: int) -> d
     return {key: p50(times[key]) for key in sorted(times)}
 
 
-def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, rounds: int) -> dict:
-    import base64
-
-    photo_b64 = base64.b64encode(photo).decode()
+def measure_model(
+    playwright, files: ClassifierFiles, photos: dict[str, Photo], runs: int, rounds: int
+) -> dict:
+    small = {SMALL: photos[SMALL]}
     int8_choice = add_int8(files)
     root = Path(tempfile.mkdtemp(prefix="edgeline-bench-web-"))
     gateway = Gateway(root, poll_s=3600, model=files.model).start()
@@ -311,8 +368,9 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
         traffic = Traffic(context)
         page, ready_ms = start_page(context, gateway.url)
         cold = {"ready_ms": round(ready_ms, 1)}
+        put_photos(page, small)
         started = time.perf_counter()
-        first = first_answer_ms(page, photo_b64)
+        first = first_answer_ms(page)
         cold["first_answer_ms"] = round(ready_ms + (time.perf_counter() - started) * 1000, 1)
         cold["first_photo_ms"] = round(first, 2)
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
@@ -326,11 +384,13 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
         thread_counts = sorted({1, threads})
         for n in thread_counts:
             open_bare(page, n, models, files.image_size)
-        compared = {threads: compare(page, photo_b64, threads, runs, rounds)}
+        put_photos(page, photos)
+        compared = {threads: compare(page, list(photos), threads, runs, rounds)}
         if threads != 1:
             one_thread, _ = start_page(context, gateway.url, "?threads=1")
             open_bare(one_thread, 1, {"fp32": models["fp32"]}, files.image_size)
-            compared[1] = compare(one_thread, photo_b64, 1, runs, rounds)
+            put_photos(one_thread, small)
+            compared[1] = compare(one_thread, [SMALL], 1, runs, rounds)
             one_thread.close()
         bare = bare_by_variant(page, thread_counts, runs, rounds)
 
@@ -339,21 +399,23 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
         context.set_offline(True)
         before = traffic.bytes
         offline_page, offline_ready = start_page(context, gateway.url)
+        put_photos(offline_page, small)
         started = time.perf_counter()
-        first_answer_ms(offline_page, photo_b64)
+        first_answer_ms(offline_page)
         warm = {
             "first_answer_ms": round(offline_ready + (time.perf_counter() - started) * 1000, 1),
             "bytes_transferred": traffic.bytes - before,
         }
         context.close()
-        photo_p50, bare_p50, breakdown = compared[threads]
+        by_photo, bare_p50 = compared[threads]
+        photo_p50, breakdown = by_photo[SMALL]
         return {
             "model": files.model,
             "image_size": files.image_size,
             "backend": runtime["backend"],
             "threads": threads,
             "cross_origin_isolated": runtime["isolated"],
-            "photo": f"{Image.open(io.BytesIO(photo)).size} JPEG, {len(photo)} bytes",
+            "photo": photos[SMALL].describe(),
             "photo_to_answer_p50_ms": photo_p50,
             "bare_session_run_p50_ms": bare_p50,
             "ratio": round(photo_p50 / bare_p50, 3),
@@ -362,11 +424,25 @@ def measure_model(playwright, files: ClassifierFiles, photo: bytes, runs: int, r
             "page_stages_p50_ms": breakdown,
             "by_threads": {
                 f"threads_{n}": {
-                    "photo_to_answer_p50_ms": a,
-                    "bare_p50_ms": b,
-                    "ratio": round(a / b, 3),
+                    "photo_to_answer_p50_ms": at_n[SMALL][0],
+                    "bare_p50_ms": bare_n,
+                    "ratio": round(at_n[SMALL][0] / bare_n, 3),
                 }
-                for n, (a, b, _) in sorted(compared.items())
+                for n, (at_n, bare_n) in sorted(compared.items())
+            },
+            "phone_photos": {
+                name: {
+                    "photo": photos[name].describe(),
+                    "photo_to_answer_p50_ms": by_photo[name][0],
+                    "vs_640x480_jpeg": round(by_photo[name][0] / photo_p50, 3),
+                    "goal": PHONE_GOAL,
+                    "pass": by_photo[name][0] / photo_p50 <= PHONE_GOAL,
+                    "page_stages_p50_ms": by_photo[name][1],
+                    "pipeline_decode_resize_p50_ms": pipeline_decode_ms(
+                        photos[name], files.image_size
+                    ),
+                }
+                for name in PHONE_FORMATS
             },
             "bare_session_run_p50_ms_by_variant_and_threads": bare,
             "bare_p50_vs_fp32": {
@@ -392,13 +468,16 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=10, help="runs per round")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--photo", default="640x480", help="WIDTHxHEIGHT of the JPEG photo")
+    parser.add_argument("--photo", default="640x480", help="WIDTHxHEIGHT of the small JPEG photo")
     parser.add_argument("--output", default="bench/results/web.json")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     width, height = (int(v) for v in args.photo.split("x"))
-    photo = natural_photo(width, height)
+    photos = {SMALL: Photo(natural_photo(width, height), "JPEG")}
+    photos |= {
+        name: Photo(natural_photo(*PHONE_SIZE, fmt=fmt), fmt) for name, fmt in PHONE_FORMATS.items()
+    }
     chromium = subprocess.run(
         [CHROMIUM, "--version"], capture_output=True, text=True
     ).stdout.strip()
@@ -408,11 +487,11 @@ def main() -> None:
         models = {
             "published": {
                 "source": source,
-                **measure_model(playwright, published, photo, args.runs, args.rounds),
+                **measure_model(playwright, published, photos, args.runs, args.rounds),
             },
             "mobilenet_v2_224": {
                 "source": "torchvision MobileNetV2 (width 1.0), random weights",
-                **measure_model(playwright, large, photo, args.runs, args.rounds),
+                **measure_model(playwright, large, photos, args.runs, args.rounds),
             },
         }
     emit_report(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import onnxruntime as ort
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
 from assets.deployment.publish import update_channel
@@ -18,7 +18,14 @@ from assets.vision.dataset import fit_square
 from clients.gateway.web_tokens import WebTokenSigner
 from tests.gateway.server import SECRET
 from tests.helpers import alter_behind_the_store
-from tests.web.support import IMAGE_SIZE, approve_and_publish, register_classifier
+from tests.web.support import (
+    COLOURS,
+    IMAGE_SIZE,
+    approve_and_publish,
+    photo,
+    register_classifier,
+    with_orientation,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -50,18 +57,19 @@ def classify(page, name: str, data: bytes) -> dict:
     )
 
 
-def page_pixels(page, name: str, data: bytes) -> np.ndarray:
-    """The float32 CHW pixels the page's worker feeds its model for this photo."""
+def page_pixels(page, name: str, data: bytes) -> tuple[np.ndarray, list[int]]:
+    """The float32 CHW pixels the page's worker feeds its model for this photo, and the upright
+    size it decoded the photo at."""
     result = page.evaluate(
         """async ([b64, type]) => {
             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const { pixels, size } = await window.edgeline.preprocess(new Blob([bytes], { type }));
-            return { pixels: Array.from(pixels), size };
+            const { pixels, size, decoded } = await window.edgeline.preprocess(new Blob([bytes], { type }));
+            return { pixels: Array.from(pixels), size, decoded };
         }""",
         [base64.b64encode(data).decode(), MIME[name.rsplit(".", 1)[1]]],
     )
     size = result["size"]
-    return np.array(result["pixels"], np.float32).reshape(3, size, size)
+    return np.array(result["pixels"], np.float32).reshape(3, size, size), result["decoded"]
 
 
 def stored_web_events(gateway) -> list[dict]:
@@ -119,7 +127,7 @@ def test_page_classifies_like_python_onnxruntime(
     pixel_differences, answer_differences = [], []
     for name, data in classifier_files.photos.items():
         result = classify(page, name, data)
-        fed = page_pixels(page, name, data)
+        fed, _ = page_pixels(page, name, data)
         with Image.open(io.BytesIO(data)) as image:
             pipeline = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
         pixel_differences.append(float(np.abs(fed - pipeline).mean()))
@@ -154,6 +162,53 @@ def test_page_classifies_like_python_onnxruntime(
         assert event["device_id"] == browser_id and len(event["top_k"]) == 4
         assert "image_key" not in event  # sharing is off unless the person turns it on
     assert gateway.store.list_keys("incoming/") == []
+    assert page.page_errors == []
+
+
+def test_a_phone_photo_of_12_mp_is_decoded_reduced_and_answers_like_the_pipeline(
+    page, gateway, classifier_files
+):
+    """A phone's 12 MP JPEG (upright, and stored sideways with EXIF orientation) is decoded at
+    the reduced scale the pipeline's Pillow decodes it at (JPEG's DCT scaling, not 4032 x 3024
+    pixels), gives the model the pipeline's pixels within the tolerance the small photos have,
+    and the pipeline's answer."""
+    publish_version(gateway, classifier_files, "v1")
+    page.goto(gateway.url + "/")
+    wait_for_version(page, 1)
+    session = ort.InferenceSession(
+        str(classifier_files.path("fp32")), providers=["CPUExecutionProvider"]
+    )
+    rng = np.random.default_rng(12)
+    upright = photo(COLOURS["green"], rng, 4032, 3024, "JPEG")
+    photos = {"green-12mp.jpg": upright, "green-12mp-portrait.jpg": with_orientation(upright)}
+    differences = {}
+    for name, data in photos.items():
+        result = classify(page, name, data)
+        fed, decoded = page_pixels(page, name, data)
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (2 * IMAGE_SIZE, 2 * IMAGE_SIZE))  # as fit_square decodes it
+            drafted = ImageOps.exif_transpose(image).size
+        with Image.open(io.BytesIO(data)) as image:
+            pipeline = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
+        assert tuple(decoded) == drafted == ((504, 378) if "portrait" not in name else (378, 504))
+        assert float(np.abs(fed - pipeline).mean()) < 4.0, name  # as for the small photos
+        expected = session.run(None, {"pixels": pipeline[None]})[0][0]
+        on_fed = session.run(None, {"pixels": fed[None]})[0][0]
+        browser = np.array(
+            [
+                {e["label"]: e["confidence"] for e in result["top"]}[label]
+                for label in classifier_files.labels
+            ]
+        )
+        assert result["top"][0]["label"] == "green" == classifier_files.labels[expected.argmax()]
+        assert np.abs(browser - on_fed).max() < 1e-3  # the page ran what Python runs
+        differences[name] = (
+            float(np.abs(fed - pipeline).mean()),
+            float(np.abs(browser - expected).max()),
+        )
+    print(
+        f"12 MP: mean pixel difference and largest probability difference, page vs pipeline: {differences}"
+    )
     assert page.page_errors == []
 
 

@@ -88,3 +88,57 @@ def test_unsure_threshold_and_label_list():
     assert result["fallback"] == pytest.approx([0.5, 0.5, 0.5, 0.4, 0.2])
     assert result["short"] == "cat, dog, cross"
     assert result["long"] == "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11 and 3 more"
+
+
+def jpeg(width: int, height: int, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 140, 200)).save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def test_jpeg_size_is_read_from_the_frame_header_past_exif_and_icc(tmp_path):
+    """The page reads a JPEG's stored size before decoding it, whatever segments come first
+    (a phone's EXIF with its thumbnail, an ICC profile, a progressive file); anything else, or a
+    file cut before its frame header, gives null (the page then decodes at full size)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: the stored size is what the decoder scales
+    exif[0x010F] = "x" * 30_000  # a long maker note
+    files = {
+        "plain": (jpeg(4032, 3024), (4032, 3024)),
+        "exif_icc": (jpeg(3024, 4032, exif=exif, icc_profile=b"\0" * 40_000), (3024, 4032)),
+        "progressive": (jpeg(641, 479, progressive=True), (641, 479)),
+    }
+    png = io.BytesIO()
+    Image.new("RGB", (640, 480)).save(png, "PNG")
+    heads = {name: data[: 256 * 1024] for name, (data, _) in files.items()}
+    heads["png"] = png.getvalue()
+    heads["cut"] = files["exif_icc"][0][:60_000]
+    heads["empty"] = b""
+    for name, head in heads.items():
+        (tmp_path / name).write_bytes(head)
+    sizes = run_module(
+        f"const fs = await import('node:fs');\nconst names = {json.dumps(list(heads))};\n"
+        "console.log(JSON.stringify(Object.fromEntries(names.map((name) => "
+        f"[name, image.jpegSize(new Uint8Array(fs.readFileSync({json.dumps(str(tmp_path))} + '/' + name)))]))))"
+    )
+    for name, (_, (width, height)) in files.items():
+        assert sizes[name] == {"width": width, "height": height}, name
+    assert sizes["png"] is None and sizes["cut"] is None and sizes["empty"] is None
+
+
+def test_jpeg_draft_scale_is_pillows():
+    """The page asks its decoder for the size Pillow's draft decodes to in fit_square (the
+    training pipeline), so both resize from the same reduced image."""
+    shapes = [(4032, 3024), (3024, 4032), (1280, 960), (640, 480), (449, 300), (128, 128)]
+    cases = [(w, h, s) for w, h in shapes for s in (32, 64, 96, 224)]
+    computed = run_module(
+        f"console.log(JSON.stringify({json.dumps(cases)}.map(([w, h, s]) => image.jpegDraft(w, h, s))))"
+    )
+    for (width, height, size), draft in zip(cases, computed, strict=True):
+        with Image.open(io.BytesIO(jpeg(width, height))) as opened:
+            opened.draft("RGB", (2 * size, 2 * size))
+            assert (draft["width"], draft["height"]) == opened.size, (width, height, size)
+            assert draft["scale"] == -(-width // opened.size[0])
+    scales = {(w, h, s): d["scale"] for (w, h, s), d in zip(cases, computed, strict=True)}
+    assert scales[(4032, 3024, 224)] == 4 and scales[(4032, 3024, 64)] == 8
+    assert scales[(640, 480, 224)] == 1 and scales[(640, 480, 64)] == 2

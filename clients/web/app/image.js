@@ -25,6 +25,45 @@ export function fitSquare(width, height, size) {
   };
 }
 
+/** A JPEG's stored width and height, from its frame header (SOF), or null when ``bytes`` (the
+ *  file's start) is not a JPEG or ends before its frame header. */
+export function jpegSize(bytes) {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  let at = 2;
+  while (at + 4 <= bytes.length) {
+    if (bytes[at] !== 0xff) return null;
+    const marker = bytes[at + 1];
+    if (marker === 0xff) {
+      at += 1; // a fill byte before the marker
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+      at += 2; // a marker without a segment
+      continue;
+    }
+    // SOF0-15 carry the size; C4 (Huffman tables), C8 and CC (arithmetic coding) do not
+    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      if (at + 9 > bytes.length) return null;
+      const height = (bytes[at + 5] << 8) | bytes[at + 6];
+      const width = (bytes[at + 7] << 8) | bytes[at + 8];
+      return width && height ? { width, height } : null;
+    }
+    if (marker === 0xda || marker === 0xd9) return null; // a scan or the end, and no frame header
+    at += 2 + ((bytes[at + 2] << 8) | bytes[at + 3]);
+  }
+  return null;
+}
+
+/** The reduced scale (1, 2, 4 or 8) at which the training pipeline decodes a JPEG of width x
+ *  height for a size x size input, and the size it decodes to: Pillow's ``draft`` asked for twice
+ *  the input (fit_square), which picks JPEG's DCT scaling, so most of a 12 MP photo is never
+ *  turned into pixels. The page asks its decoder for the same size. */
+export function jpegDraft(width, height, size) {
+  const most = Math.min(Math.floor(width / (2 * size)), Math.floor(height / (2 * size)));
+  const scale = [8, 4, 2, 1].find((s) => most >= s) ?? 1;
+  return { scale, width: Math.ceil(width / scale), height: Math.ceil(height / scale) };
+}
+
 /** RGBA bytes (canvas order, row-major) of a size x size crop -> float32 NCHW RGB 0-255. */
 export function rgbaToNchw(rgba, size) {
   const plane = size * size;
