@@ -37,11 +37,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from assets.conversion.compact import expand
 from assets.conversion.variants import convert_to_int8
 from bench.report import emit_report
 from bench.vision import demo_pixels
 from orchestration.browser import CHROMIUM, CHROMIUM_ARGS
 from orchestration.demo import DemoSettings
+from resources import layout
 from tests.gateway.server import Gateway
 from tests.web.support import (
     ClassifierFiles,
@@ -55,6 +57,7 @@ GOAL = 1.3
 # expanded model's photo-to-answer against the fp32 file's (the same graph: noise only)
 COMPACT_BYTES_GOAL = 0.6
 COMPACT_SPEED_GOAL = 1.05
+COMPACT = "model.fp16_weights.weights"  # the compact weights' file, as the lineage names it
 # between runs, on both sides: the page finishes showing and recording one answer (as it does
 # for a person) before the next photo, and the bare loop pauses alike
 PAUSE_MS = 40
@@ -442,9 +445,11 @@ def measure_compact_weights(
             playwright, root / "profile-fp32", gateway.url, "?encoding=none", photo_b64
         )
         before_context.close()
-        context, compact_page, after = first_visit(
+        context, first_page, after = first_visit(
             playwright, root / "profile-compact", gateway.url, "", photo_b64
         )
+        first_page.close()  # two new tabs alike: neither is the one that installed the shell
+        compact_page, _ = start_page(context, gateway.url, "")
         fp32_page, _ = start_page(context, gateway.url, "?encoding=none")
         tabs = {"expanded": compact_page, "fp32_file": fp32_page}
         times: dict[str, list[float]] = {name: [] for name in tabs}
@@ -458,6 +463,19 @@ def measure_compact_weights(
                 results = tabs[name].evaluate(PAGE_RUN, [photo_b64, runs, PAUSE_MS])
                 times[name] += [r["total"] for r in results]
         threads = compact_page.evaluate("window.edgeline.state.runtime.threads")
+        # the models alone: bare session.run of the expansion and of the fp32 file, one worker
+        # holding both, taking turns in rounds (no page, no tab between them)
+        files.path("expanded").write_bytes(
+            expand(gateway.store.get_bytes(layout.deployed_file(files.model, version, COMPACT)))
+        )
+        compact_page.bring_to_front()
+        serve_bare_worker(context, files)  # serves /bench/model.<name>.onnx from the files
+        bare_models = {name: f"/bench/model.{name}.onnx" for name in ("expanded", "fp32")}
+        open_bare(compact_page, threads, bare_models, files.image_size)
+        bare: dict[str, list[float]] = {"expanded": [], "fp32": []}
+        for round_ in range(rounds):
+            for name in list(bare) if round_ % 2 == 0 else list(reversed(bare)):
+                bare[name] += run_bare(compact_page, threads, name, runs)
         context.close()
         expanded_p50, fp32_p50 = p50(times["expanded"]), p50(times["fp32_file"])
         ratio = after["bytes_transferred"] / before["bytes_transferred"]
@@ -479,6 +497,8 @@ def measure_compact_weights(
             "photo_to_answer_p50_ratio": round(expanded_p50 / fp32_p50, 3),
             "photo_to_answer_goal": COMPACT_SPEED_GOAL,
             "photo_to_answer_pass": expanded_p50 / fp32_p50 <= COMPACT_SPEED_GOAL,
+            "bare_session_run_p50_ms": {name: p50(t) for name, t in bare.items()},
+            "bare_session_run_p50_ratio": round(p50(bare["expanded"]) / p50(bare["fp32"]), 3),
         }
     finally:
         gateway.stop()
