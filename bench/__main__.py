@@ -62,6 +62,7 @@ FIGURES: list[tuple[str, str, tuple, str | None]] = [
     ("web", "warm start offline (ms), 224 px", ("models", "mobilenet_v2_224", "warm_start_offline", "first_answer_ms"), None),
     ("web", "first-visit bytes, compact weights vs fp32 file, 224 px", ("compact_weights", "first_visit_bytes_ratio"), "<= 0.6"),
     ("web", "photo-to-answer, expanded vs fp32 file, 224 px", ("compact_weights", "photo_to_answer_p50_ratio"), "<= 1.05"),
+    ("web", "bare session.run, expanded vs fp32 file, 224 px", ("compact_weights", "bare_session_run_p50_ratio"), None),
     ("fuzz", "bad requests", ("requests",), ">= 10000"),
     ("fuzz", "5xx", ("server_errors_5xx",), "== 0"),
     ("fuzz", "good events lost", ("good_events_lost",), "== 0"),
