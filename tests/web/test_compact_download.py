@@ -3,6 +3,7 @@ their sha256, expands them in its worker to the model the gate judged, and answe
 model does; a damaged file is refused before anything runs."""
 
 import hashlib
+import json
 
 import numpy as np
 import onnxruntime as ort
@@ -128,3 +129,25 @@ def test_damaged_compact_weights_are_refused_and_nothing_runs(page, gateway, cla
         "async () => (await (await caches.open('edgeline-models-v1')).keys()).length"
     )
     assert cached == 0  # the damaged bytes were never stored
+
+
+def test_compact_weights_that_do_not_expand_to_the_gated_model_are_refused(
+    page, gateway, classifier_files
+):
+    """The download matches its sha256, but its expansion is not the model the manifest says the
+    gate judged: the worker refuses it before creating a session, and nothing is kept."""
+    version = publish_compact(gateway, classifier_files, "v1")
+    key = f"deploy/{MODEL_NAME}/{version}/manifest.json"
+    manifest = json.loads(gateway.store.get_bytes(key))
+    manifest["variants"][0]["compact"][0]["expanded_sha256"] = "0" * 64
+    alter_behind_the_store(gateway.store, key, json.dumps(manifest).encode())
+
+    page.goto(gateway.url + "/")
+    page.wait_for_selector("body[data-status='error']")
+    notice = page.inner_text("#notice")
+    assert f"{COMPACT} expands to sha256" in notice and "not the manifest's 000000000000" in notice
+    assert page.get_attribute("body", "data-model-version") == ""
+    cached = page.evaluate(
+        "async () => (await (await caches.open('edgeline-models-v1')).keys()).length"
+    )
+    assert cached == 0

@@ -125,6 +125,7 @@ async function activate(manifest, etag, { announce = true } = {}) {
   const what = download.encoding ? `${variant.precision}, ${download.encoding} weights` : variant.precision;
   const size = inputSize(variant);
   let bytes = await cachedModel(download.sha256);
+  const fresh = !bytes;
   if (bytes) {
     setStatus(`Loading v${manifest.version} from cache…`, "loading");
     showProgress(`Loading v${manifest.version} (${what}) from this device's cache`, 1);
@@ -142,15 +143,17 @@ async function activate(manifest, etag, { announce = true } = {}) {
       if (error instanceof IntegrityError) state.refusedSha.add(download.sha256);
       throw error;
     }
-    await storeModel(download.sha256, bytes);
   }
   const worker = await state.worker;
   const compact = download.encoding ? { file: download.file, expandedSha256: download.expanded_sha256 } : null;
-  const loaded = await worker.call(
-    "load",
-    { bytes, compact, size, labels: manifest.labels },
-    [bytes], // handed over, not copied: the cache keeps its own copy
-  );
+  // the worker gets a copy of a download, which is kept only once the worker has accepted it
+  // (compact weights that do not expand to the manifest's model are refused there)
+  const handed = fresh ? bytes.slice(0) : bytes;
+  const loaded = await worker.call("load", { bytes: handed, compact, size, labels: manifest.labels }, [handed]);
+  if (fresh) {
+    // a full or unavailable cache costs a download next time, not this model
+    await storeModel(download.sha256, bytes).catch((error) => console.warn("the model was not cached:", error));
+  }
   const previous = state.current;
   state.current = { manifest, variant, download, etag, backend: loaded.backend, load: loaded };
   state.paused = null;
