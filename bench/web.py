@@ -1,6 +1,6 @@
 """Web client benchmark, one headless Chromium run: the page against bare onnxruntime-web.
 
-    .venv/bin/python -m bench.web [--runs 10] [--rounds 6] [--photo 640x480]
+    .venv/bin/python -m bench.web [--runs 10] [--rounds 6] [--photo 640x480] [--compact-only]
 
 For the published model (the newest one `make demo` published under EDGELINE_HOME, else the
 demo's configuration with random weights) and for a 224 px MobileNetV2 (random weights):
@@ -18,7 +18,11 @@ demo's configuration with random weights) and for a 224 px MobileNetV2 (random w
   the bare loop (goal <= 1.5x: a phone's photo costs about what a small one does); beside each,
   the training pipeline's decode and resize of the same file in Pillow (fit_square), for scale;
 - cold start: first visit to first answer, and the bytes transferred (compressed);
-- warm start offline: a new tab with the gateway stopped and the network off.
+- warm start offline: a new tab with the gateway stopped and the network off;
+- compact weights, on the 224 px model: a first visit's bytes when the page downloads fp32's
+  compact weights (fp16, deflated; expanded to fp32 in the worker) against one that downloads
+  the fp32 file (goal <= 0.6x), and photo-to-answer p50 of the expanded model against the fp32
+  file's, two tabs alternating in rounds (goal <= 1.05x: the same graph).
 
 Prints one JSON document and writes bench/results/web.json.
 """
@@ -39,12 +43,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from assets.conversion.compact import expand
 from assets.conversion.variants import convert_to_int8
 from assets.vision.dataset import fit_square
 from bench.report import emit_report
 from bench.vision import demo_pixels
 from orchestration.browser import CHROMIUM, CHROMIUM_ARGS
 from orchestration.demo import DemoSettings
+from resources import layout
 from tests.gateway.server import Gateway
 from tests.web.support import (
     ClassifierFiles,
@@ -59,6 +65,11 @@ PHONE_SIZE = (4032, 3024)  # a phone camera's 12 MP
 PHONE_FORMATS = {"jpeg_12mp": "JPEG", "png_12mp": "PNG", "webp_12mp": "WEBP"}
 SMALL = "jpeg_640x480"  # the benchmark's small photo (--photo)
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# compact weights (issue 24): a first visit with them against one with the fp32 file, and the
+# expanded model's photo-to-answer against the fp32 file's (the same graph: noise only)
+COMPACT_BYTES_GOAL = 0.6
+COMPACT_SPEED_GOAL = 1.05
+COMPACT = "model.fp16_weights.weights"  # the compact weights' file, as the lineage names it
 # between runs, on both sides: the page finishes showing and recording one answer (as it does
 # for a person) before the next photo, and the bare loop pauses alike
 PAUSE_MS = 40
@@ -462,6 +473,114 @@ def measure_model(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def first_visit(playwright, profile: Path, url: str, query: str, photo_b64: str) -> tuple:
+    """A first visit in a fresh browser profile, to the first answer and the installed shell:
+    (the browser context, its page, what it cost)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS
+    )
+    traffic = Traffic(context)
+    page, ready_ms = start_page(context, url, query)
+    started = time.perf_counter()
+    first_answer_ms(page, photo_b64)
+    first = ready_ms + (time.perf_counter() - started) * 1000
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_timeout(1500)  # the shell's installation finishes (revalidated, not re-sent)
+    current = page.evaluate("window.edgeline.state.current")
+    return (
+        context,
+        page,
+        {
+            "bytes_transferred": traffic.bytes,
+            "requests": traffic.requests,
+            "model_download_bytes": current["download"]["bytes"],
+            "downloaded": current["download"]["file"],
+            "first_answer_ms": round(first, 1),
+            "expand_ms": round(current["load"]["expand_ms"], 1),
+            "session_create_ms": round(current["load"]["create_ms"], 1),
+        },
+    )
+
+
+def measure_compact_weights(
+    playwright, files: ClassifierFiles, photo: bytes, runs: int, rounds: int
+) -> dict:
+    """fp32's compact weights (what publishing now recommends to wasm) against the fp32 file
+    (``?encoding=none``: what the page downloaded before): first-visit bytes, each in a fresh
+    browser profile; then photo-to-answer p50 of the expanded model against the fp32 file's,
+    a tab each in one browser, alternating in rounds (each round's first tab taking turns)."""
+    import base64
+
+    photo_b64 = base64.b64encode(photo).decode()
+    root = Path(tempfile.mkdtemp(prefix="edgeline-bench-compact-"))
+    gateway = Gateway(root, poll_s=3600, model=files.model).start()
+    try:
+        version = register_classifier(gateway.store, gateway.registry, files, "bench", compact=True)
+        approve_and_publish(gateway.store, gateway.registry, version, files.model)
+        before_context, _, before = first_visit(
+            playwright, root / "profile-fp32", gateway.url, "?encoding=none", photo_b64
+        )
+        before_context.close()
+        context, first_page, after = first_visit(
+            playwright, root / "profile-compact", gateway.url, "", photo_b64
+        )
+        first_page.close()  # two new tabs alike: neither is the one that installed the shell
+        compact_page, _ = start_page(context, gateway.url, "")
+        fp32_page, _ = start_page(context, gateway.url, "?encoding=none")
+        tabs = {"expanded": compact_page, "fp32_file": fp32_page}
+        times: dict[str, list[float]] = {name: [] for name in tabs}
+        for page in tabs.values():
+            page.bring_to_front()
+            page.evaluate(PAGE_RUN, [photo_b64, 3, PAUSE_MS])  # warm
+        for round_ in range(rounds):
+            order = list(tabs) if round_ % 2 == 0 else list(reversed(tabs))
+            for name in order:
+                tabs[name].bring_to_front()  # a background tab's renderer runs at low priority
+                results = tabs[name].evaluate(PAGE_RUN, [photo_b64, runs, PAUSE_MS])
+                times[name] += [r["total"] for r in results]
+        threads = compact_page.evaluate("window.edgeline.state.runtime.threads")
+        # the models alone: bare session.run of the expansion and of the fp32 file, one worker
+        # holding both, taking turns in rounds (no page, no tab between them)
+        files.path("expanded").write_bytes(
+            expand(gateway.store.get_bytes(layout.deployed_file(files.model, version, COMPACT)))
+        )
+        compact_page.bring_to_front()
+        serve_bare_worker(context, files)  # serves /bench/model.<name>.onnx from the files
+        bare_models = {name: f"/bench/model.{name}.onnx" for name in ("expanded", "fp32")}
+        open_bare(compact_page, threads, bare_models, files.image_size)
+        bare: dict[str, list[float]] = {"expanded": [], "fp32": []}
+        for round_ in range(rounds):
+            for name in list(bare) if round_ % 2 == 0 else list(reversed(bare)):
+                bare[name] += run_bare(compact_page, threads, name, runs)
+        context.close()
+        expanded_p50, fp32_p50 = p50(times["expanded"]), p50(times["fp32_file"])
+        ratio = after["bytes_transferred"] / before["bytes_transferred"]
+        return {
+            "model": files.model,
+            "image_size": files.image_size,
+            "threads": threads,
+            "fp32_bytes": files.path("fp32").stat().st_size,
+            "compact_bytes": after["model_download_bytes"],
+            "compact_vs_fp32_file": round(
+                after["model_download_bytes"] / files.path("fp32").stat().st_size, 3
+            ),
+            "first_visit_fp32_file": before,
+            "first_visit_compact": after,
+            "first_visit_bytes_ratio": round(ratio, 3),
+            "first_visit_bytes_goal": COMPACT_BYTES_GOAL,
+            "first_visit_bytes_pass": ratio <= COMPACT_BYTES_GOAL,
+            "photo_to_answer_p50_ms": {"expanded": expanded_p50, "fp32_file": fp32_p50},
+            "photo_to_answer_p50_ratio": round(expanded_p50 / fp32_p50, 3),
+            "photo_to_answer_goal": COMPACT_SPEED_GOAL,
+            "photo_to_answer_pass": expanded_p50 / fp32_p50 <= COMPACT_SPEED_GOAL,
+            "bare_session_run_p50_ms": {name: p50(t) for name, t in bare.items()},
+            "bare_session_run_p50_ratio": round(p50(bare["expanded"]) / p50(bare["fp32"]), 3),
+        }
+    finally:
+        gateway.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -470,6 +589,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--photo", default="640x480", help="WIDTHxHEIGHT of the small JPEG photo")
     parser.add_argument("--output", default="bench/results/web.json")
+    parser.add_argument(
+        "--compact-only",
+        action="store_true",
+        help="only the compact weights' first visit and speed, on the 224 px model",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -482,8 +606,22 @@ def main() -> None:
         [CHROMIUM, "--version"], capture_output=True, text=True
     ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
-        published, source = published_or_demo_model(Path(tmp) / "published")
         large = mobilenet_224(Path(tmp) / "mobilenet224")
+        small = photos[SMALL].data
+        compact = measure_compact_weights(playwright, large, small, args.runs, args.rounds)
+        if args.compact_only:
+            emit_report(
+                {
+                    "benchmark": "web",
+                    "browser": chromium,
+                    "cores": os.cpu_count(),
+                    "runs": args.runs * args.rounds,
+                    "compact_weights": compact,
+                },
+                args.output,
+            )
+            return
+        published, source = published_or_demo_model(Path(tmp) / "published")
         models = {
             "published": {
                 "source": source,
@@ -501,6 +639,7 @@ def main() -> None:
             "cores": os.cpu_count(),
             "runs": args.runs * args.rounds,
             "models": models,
+            "compact_weights": compact,
         },
         args.output,
     )

@@ -28,8 +28,37 @@ VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
 PRECISIONS = ("fp32", "fp16", "int8")
 TASKS = ("image-classification", "anomaly-detection")
 BACKENDS = ("web-wasm", "web-webgpu", "pi", "cpu")  # the keys of ``recommended``
+# compact weights (edgeline.weights/1): a variant's model with its weights stored smaller for
+# the wire, which a client expands back into that model before running it
+ENCODINGS = ("fp16",)
 
 _PRECISION = {"type": "string", "enum": list(PRECISIONS)}
+_ENCODING = {"type": "string", "enum": list(ENCODINGS)}
+_FILE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"}
+_KEY = {"type": "string", "pattern": "^deploy/[^/]+/[0-9]+/[^/]+$"}
+_URL = {"type": "string", "minLength": 1, "description": "Added by the gateway."}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_COMPACT = {
+    "type": "object",
+    "description": "The variant's model as compact weights: download this file (check its "
+    "sha256 and bytes), expand it, and check the expansion's sha256 before running it.",
+    "additionalProperties": False,
+    "required": ["encoding", "file", "key", "sha256", "bytes", "expanded_sha256", "gate_passed"],
+    "properties": {
+        "encoding": _ENCODING,
+        "file": _FILE,
+        "key": _KEY,
+        "url": _URL,
+        "sha256": _SHA256,
+        "bytes": {"type": "integer", "minimum": 1},
+        "expanded_sha256": {
+            **_SHA256,
+            "description": "The model the file expands to, which the gate judged: fp32's "
+            "graph, its weights rounded as the encoding stores them.",
+        },
+        "gate_passed": {"type": "boolean"},
+    },
+}
 _VARIANT = {
     "type": "object",
     "additionalProperties": False,
@@ -46,10 +75,10 @@ _VARIANT = {
     ],
     "properties": {
         "precision": _PRECISION,
-        "file": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"},
-        "key": {"type": "string", "pattern": "^deploy/[^/]+/[0-9]+/[^/]+$"},
-        "url": {"type": "string", "minLength": 1, "description": "Added by the gateway."},
-        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "file": _FILE,
+        "key": _KEY,
+        "url": _URL,
+        "sha256": _SHA256,
         "bytes": {"type": "integer", "minimum": 1},
         "input": {
             "type": "object",
@@ -72,6 +101,7 @@ _VARIANT = {
             "additionalProperties": {"type": "number", "minimum": 0},
         },
         "gate_passed": {"type": "boolean"},
+        "compact": {"type": "array", "minItems": 1, "items": _COMPACT},
     },
 }
 
@@ -105,6 +135,14 @@ MANIFEST: dict[str, Any] = {
             "description": "The variant each backend should download.",
             "additionalProperties": False,
             "properties": {backend: _PRECISION for backend in BACKENDS},
+        },
+        "recommended_encoding": {
+            "type": "object",
+            "description": "For a backend named here, download the recommended variant's "
+            "compact weights of this encoding instead of its file (optional: a client that "
+            "does not read it downloads the file, which stays published).",
+            "additionalProperties": False,
+            "properties": {backend: _ENCODING for backend in BACKENDS},
         },
         "preprocessing": {"type": "string"},
         "min_client_version": {"type": "string", "pattern": VERSION_PATTERN},

@@ -193,7 +193,12 @@ def run_weights(model: str, run_id: str) -> str:
 
 def run_onnx(model: str, run_id: str, precision: str) -> str:
     """A run's ONNX file of one precision (fp32, fp16, int8)."""
-    return f"{model_run(model, run_id)}model.{precision}.onnx"
+    return run_model_file(model, run_id, f"model.{precision}.onnx")
+
+
+def run_model_file(model: str, run_id: str, name: str) -> str:
+    """A run's model file named ``name`` (an ONNX file, or compact weights)."""
+    return f"{model_run(model, run_id)}{name}"
 
 
 def run_plot(model: str, run_id: str, title: str) -> str:

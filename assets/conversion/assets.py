@@ -25,7 +25,7 @@ from assets.conversion.variants import Variant, build_variant
 from assets.conversion.verdicts import PARITY_CHECK, gate_check, record_verdict
 from assets.metadata import rounded
 from resources import layout
-from resources.artifacts import ArtifactStore
+from resources.artifacts import ArtifactStore, sha256_file
 from resources.store_resources import ArtifactStoreResource
 
 if TYPE_CHECKING:
@@ -183,6 +183,10 @@ def build_export_asset(
     return export_asset
 
 
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{key}": value for key, value in values.items()}
+
+
 def build_variant_asset(
     variant: Variant,
     *,
@@ -237,7 +241,7 @@ def build_variant_asset(
             model_file = store_model_file(
                 artifacts,
                 built.path,
-                key=layout.run_onnx(model, context.run.run_id, variant.name),  # its own run
+                key=layout.run_model_file(model, context.run.run_id, variant.file_name),  # its run
                 precision=variant.name,
                 input_spec=reference.input_spec,
                 outputs=reference.outputs,
@@ -248,6 +252,16 @@ def build_variant_asset(
                     "failures": list(built.gate.failures),
                     **({"conversion": built.conversion} if built.conversion else {}),
                 },
+                expands_to=(
+                    {
+                        "precision": reference.precision,
+                        "encoding": variant.encoding.name,
+                        "sha256": sha256_file(built.expanded),
+                        "bytes": built.expanded.stat().st_size,
+                    }
+                    if variant.encoding is not None and built.expanded is not None
+                    else None
+                ),
             )
         verdict = record_verdict(
             artifacts,
@@ -256,7 +270,8 @@ def build_variant_asset(
             model_file,
             built.gate.passed,
             context.run.run_id,
-            built.gate.metrics,
+            # compact weights: the gate ran the model they expand to, named by its sha256
+            {**built.gate.metrics, **_prefixed("expanded", model_file.expands_to)},
             built.gate.failures,
             reference=reference,
         )
@@ -293,6 +308,7 @@ def build_variant_asset(
                 "judged_on": len(judged_on.inputs),
                 "judged_sha256": verdict.sha256,
                 "fp32_sha256": reference.sha256,
+                **_prefixed("expanded", model_file.expands_to),
             },
         )
 

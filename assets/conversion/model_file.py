@@ -41,6 +41,8 @@ class ModelFile:
     outputs: tuple[str, ...]
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
+    # compact weights: {"precision", "encoding", "sha256", "bytes"} of the model they expand to
+    expands_to: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -58,6 +60,7 @@ def store_model_file(
     outputs: tuple[str, ...],
     latency: dict[str, dict[str, float]] | None = None,
     gate: dict[str, Any] | None = None,
+    expands_to: dict[str, Any] | None = None,
 ) -> ModelFile:
     """Upload ``path`` under ``key`` and describe it."""
     store.put_file(key, path, content_type="application/octet-stream")
@@ -70,6 +73,7 @@ def store_model_file(
         outputs=outputs,
         latency=latency or {},
         gate=gate or {},
+        expands_to=expands_to or {},
     )
 
 

@@ -52,6 +52,16 @@ Converter = Callable[[Path, Path, Any], None]
 
 
 @dataclass(frozen=True)
+class WireEncoding:
+    """A variant stored as an encoding of the fp32 model for the wire (compact weights): the
+    name the manifest gives it, and how to write the model it expands to, which the variant's
+    gate judges and its latency times."""
+
+    name: str
+    expand: Callable[[Path, Path], None]
+
+
+@dataclass(frozen=True)
 class Variant:
     """A precision variant. A required one that fails its gate stops the version's registration;
     an optional one is left out of it (and so never published), with the reason on the card."""
@@ -61,6 +71,13 @@ class Variant:
     gate: Gate
     description: str = ""
     required: bool = True
+    encoding: WireEncoding | None = None
+
+    @property
+    def file_name(self) -> str:
+        """Its file's name: ``model.<name>.onnx``, or ``.weights`` for an encoding that
+        onnxruntime cannot open as it is."""
+        return f"model.{self.name}.{'onnx' if self.encoding is None else 'weights'}"
 
 
 def convert_to_fp16(
@@ -380,6 +397,7 @@ class VariantBuild:
     gate: GateResult
     latency: dict[str, dict[str, float]]
     conversion: dict = field(default_factory=dict)
+    expanded: Path | None = None  # what an encoded variant's file expands to
 
 
 def build_variant(
@@ -394,10 +412,14 @@ def build_variant(
     by ``targets`` where known), time it."""
     from assets.conversion.measure import latency_profile, open_session, run_batches
 
-    target = workdir / f"model.{variant.name}.onnx"
+    target = workdir / variant.file_name
     variant.converter(reference, target, calibration)
+    runnable = target
+    if variant.encoding is not None:
+        runnable = workdir / f"model.{variant.name}.expanded.onnx"
+        variant.encoding.expand(target, runnable)
     expected = run_batches(open_session(reference), eval_inputs)
-    produced = run_batches(open_session(target), eval_inputs)
+    produced = run_batches(open_session(runnable), eval_inputs)
     gate = variant.gate(
         expected, produced, reference.stat().st_size, target.stat().st_size, targets=targets
     )
@@ -408,10 +430,11 @@ def build_variant(
 
     chosen = {
         p.key.removeprefix("edgeline."): json.loads(p.value)
-        for p in onnx.load(str(target), load_external_data=False).metadata_props
+        for p in onnx.load(str(runnable), load_external_data=False).metadata_props
         if p.key.startswith("edgeline.")
     }
-    return VariantBuild(target, gate, latency_profile(target, eval_inputs), chosen)
+    latency = latency_profile(runnable, eval_inputs)
+    return VariantBuild(target, gate, latency, chosen, runnable if runnable != target else None)
 
 
 def anomaly_agreement(

@@ -34,6 +34,11 @@ POINTER_SCHEMA = "edgeline.channel/1"
 # a software adapter).
 BACKENDS = {"image-classification": ("web-wasm", "web-webgpu"), "anomaly-detection": ("pi",)}
 WEB_PREFERENCE = {"web-wasm": ("fp32", "fp16"), "web-webgpu": ("fp16", "fp32")}
+# Backends that download a variant's compact weights (assets/conversion/compact.py) where it
+# has some that passed their gate, and expand them before running: the page's wasm runs the
+# expanded fp32 model at fp32's speed (bench/web.py) from about a third of its bytes. WebGPU
+# gets the fp16 file, already half; the Pi keeps the plain file.
+COMPACT_BACKENDS = ("web-wasm",)
 
 
 class PublishError(EdgelineError, RuntimeError):
@@ -51,8 +56,11 @@ class PublishResult:
 
 
 def recommended_variant(variants: list[dict[str, Any]], backend: str = "cpu") -> str:
-    """The variant ``backend`` should download, among those that passed their gate."""
-    passed = [v for v in variants if v.get("gate", {}).get("passed", False)]
+    """The variant ``backend`` should download, among those that passed their gate (compact
+    weights are a way to download a variant, not one: ``recommended_encoding``)."""
+    passed = [
+        v for v in variants if v.get("gate", {}).get("passed", False) and not v.get("expands_to")
+    ]
     if not passed:
         raise PublishError("no variant passed its gate: nothing to recommend")
     if backend in WEB_PREFERENCE:
@@ -74,6 +82,7 @@ def build_manifest(
     weights, commits) stays in the registry's card.
     """
     task = card["task"]
+    plain = [v for v in card["variants"] if not v.get("expands_to")]
     variants = [
         {
             "precision": v["precision"],
@@ -86,8 +95,22 @@ def build_manifest(
             "latency_ms": {threads: t["p50_ms"] for threads, t in v["latency"].items()},
             "gate_passed": bool(v.get("gate", {}).get("passed", False)),
         }
-        for v in card["variants"]
+        for v in plain
     ]
+    for compact in (v for v in card["variants"] if v.get("expands_to")):
+        expands_to = compact["expands_to"]
+        entry = next(e for e in variants if e["precision"] == expands_to["precision"])
+        entry.setdefault("compact", []).append(
+            {
+                "encoding": expands_to["encoding"],
+                "file": PurePosixPath(compact["key"]).name,
+                "key": layout.deployed_file(model, version, PurePosixPath(compact["key"]).name),
+                "sha256": compact["sha256"],
+                "bytes": compact["bytes"],
+                "expanded_sha256": expands_to["sha256"],
+                "gate_passed": bool(compact.get("gate", {}).get("passed", False)),
+            }
+        )
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "model": model,
@@ -102,6 +125,15 @@ def build_manifest(
         "preprocessing": card["variants"][0]["input_spec"].get("description", ""),
         "min_client_version": MIN_CLIENT_VERSION,
     }
+    encodings = {}
+    for backend in COMPACT_BACKENDS:
+        precision = manifest["recommended"].get(backend)
+        entry = next((e for e in variants if e["precision"] == precision), {})
+        passed = [c for c in entry.get("compact", []) if c["gate_passed"]]
+        if passed:
+            encodings[backend] = passed[0]["encoding"]
+    if encodings:
+        manifest["recommended_encoding"] = encodings
     if "labels" in task:
         manifest["labels"] = task["labels"]
     baseline = card.get("baseline") or {}
@@ -141,7 +173,12 @@ def publish_model_version(
     if not store.exists(manifest_key):
         card = registry.get_model_card(model, version)
         manifest = build_manifest(model, version, card, described.created_at)
-        for source, entry in zip(card["variants"], manifest["variants"], strict=True):
+        published = {
+            entry["sha256"]: entry["key"]
+            for variant in manifest["variants"]
+            for entry in (variant, *variant.get("compact", []))
+        }
+        for source in card["variants"]:
             if not store.exists(source["key"]):
                 raise PublishError(f"{model} v{version}: variant file {source['key']} is missing")
             data = store.get_bytes(source["key"])
@@ -150,8 +187,9 @@ def publish_model_version(
                     f"{model} v{version}: {source['key']} does not match the registered sha256 "
                     f"{source['sha256'][:12]}...; refusing to publish an altered file"
                 )
-            store.put_bytes(entry["key"], data, content_type="application/octet-stream")
-            copied.append(entry["key"])
+            key = published[source["sha256"]]
+            store.put_bytes(key, data, content_type="application/octet-stream")
+            copied.append(key)
         if "labels" in manifest:
             store.put_json(layout.labels(model, version), manifest["labels"])
             copied.append(layout.labels(model, version))

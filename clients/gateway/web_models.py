@@ -32,11 +32,15 @@ def published_web_model(
         return None
     wasm = manifest.get("recommended", {}).get("web-wasm", "fp32")
     variant = next((v for v in manifest["variants"] if v["precision"] == wasm), None)
+    encoding = manifest.get("recommended_encoding", {}).get("web-wasm")
+    compact = next(
+        (c for c in (variant or {}).get("compact", []) if c["encoding"] == encoding), None
+    )
     return {
         "model": model,
         "version": manifest["version"],
         "labels": manifest.get("labels", []),
-        "bytes": variant["bytes"] if variant else None,
+        "bytes": (compact or variant or {}).get("bytes"),  # what a page downloads
         "page": f"/m/{model}",
     }
 

@@ -53,13 +53,15 @@ def published_manifests(tmp_path_factory) -> list[dict[str, Any]]:
         ("pump-autoencoder", None, None),
         ("plants", image_task, {"unsure_below": UNSURE_BELOW}),
     ):
-        version = register_tiny_version(store, registry, model, task, baseline)
+        compact = task is not None  # an image model's page downloads compact weights
+        version = register_tiny_version(store, registry, model, task, baseline, compact)
         registry.approve(model, version, reason="contract test", by="qa")
         result = publish_model_version(store, registry, model, version)
         manifest = store.get_json(result.manifest_key)
         served = copy.deepcopy(manifest)
         for variant in served["variants"]:
-            variant["url"] = f"http://127.0.0.1:8000/v1/artifacts/{variant['key']}"
+            for entry in (variant, *variant.get("compact", [])):
+                entry["url"] = f"http://127.0.0.1:8000/v1/artifacts/{entry['key']}"
         manifests += [manifest, served]
     return manifests
 
@@ -193,6 +195,32 @@ def test_an_image_manifest_carries_its_unsure_threshold_and_both_validators_boun
         assert found[1] == [("unsure_below", "must be < 1, not 1.5")]
         assert found[2] == [("unsure_below", "must be > 0, not 0")]
     assert "unsure_below must be < 1" in client_refusal({**image, "unsure_below": 1.5}, "1.1.0")
+
+
+def test_an_image_manifest_names_compact_weights_for_wasm_and_older_manifests_still_validate(
+    published_manifests,
+):
+    """Publishing puts fp32's compact weights under fp32 and recommends their encoding to wasm
+    only; a manifest without them (published before) validates; the page's validator and
+    Python's name the same field when an encoding is not one the contract knows."""
+    sensor, image = published_manifests[0], published_manifests[3]
+    assert "recommended_encoding" not in sensor
+    assert all("compact" not in v for v in sensor["variants"])
+    assert image["recommended"] == {"web-wasm": "fp32", "web-webgpu": "fp16"}
+    assert image["recommended_encoding"] == {"web-wasm": "fp16"}
+    fp32 = image["variants"][0]
+    assert [v["precision"] for v in image["variants"]] == ["fp32", "fp16"]
+    (compact,) = fp32["compact"]
+    assert compact["encoding"] == "fp16" and compact["url"].endswith(compact["key"])
+    assert compact["key"] == f"deploy/plants/{image['version']}/model.fp16_weights.weights"
+    older = copy.deepcopy(image)
+    del older["recommended_encoding"], older["variants"][0]["compact"]
+    unknown = copy.deepcopy(image)
+    unknown["variants"][0]["compact"][0]["encoding"] = "int4"
+    documents = [("manifest", older), ("manifest", unknown)]
+    for found in (python_problems(documents), page_problems(documents)):
+        assert found[0] == []
+        assert [field for field, _ in found[1]] == ["variants.0.compact.0.encoding"]
 
 
 def test_timestamps_parse_as_clients_write_them():

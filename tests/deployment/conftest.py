@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from assets.conversion.compact import encode, expand
 from tests.gateway.conftest import gateway  # noqa: F401  (served over HTTP)
 from tests.pi.test_agent import sent_headers  # noqa: F401  (what real agents request)
 
@@ -29,9 +30,11 @@ def register_tiny_version(
     model: str = "turbine-autoencoder",
     task: dict | None = None,
     baseline: dict | None = None,
+    compact: bool = False,
 ) -> int:
     """Store two variants of a tiny model and register them as a new pending version (an
-    anomaly detector unless ``task`` says otherwise; an empty baseline unless given)."""
+    anomaly detector unless ``task`` says otherwise; an empty baseline unless given); with
+    ``compact``, fp32's compact weights as a third (assets/conversion/compact.py)."""
     run = uuid.uuid4().hex[:8]
     variants = []
     for precision, latency in (("fp32", 0.05), ("fp16", 0.04)):
@@ -53,6 +56,26 @@ def register_tiny_version(
                 "outputs": ["error"],
                 "latency": {"threads_1": {"p50_ms": latency, "p95_ms": latency * 2}},
                 "gate": {"passed": True},
+            }
+        )
+    if compact:
+        fp32 = store.get_bytes(variants[0]["key"])
+        data = encode(fp32)
+        key = f"models/{model}/{run}/model.fp16_weights.weights"
+        store.put_bytes(key, data)
+        variants.append(
+            {
+                **variants[0],
+                "precision": "fp16_weights",
+                "key": key,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+                "expands_to": {
+                    "precision": "fp32",
+                    "encoding": "fp16",
+                    "sha256": hashlib.sha256(expand(data)).hexdigest(),
+                    "bytes": len(fp32),
+                },
             }
         )
     card = {

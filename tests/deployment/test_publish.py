@@ -7,6 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from assets.conversion.compact import expand
 from assets.deployment.publish import (
     PublishError,
     publish_model_version,
@@ -49,6 +50,32 @@ def test_publish_writes_verified_files_manifest_then_pointer(artifact_store, mod
         pointer["manifest_sha256"]
         == hashlib.sha256(artifact_store.get_bytes(result.manifest_key)).hexdigest()
     )
+
+
+def test_compact_weights_are_published_beside_the_fp32_file_they_expand_to(
+    artifact_store, model_registry
+):
+    """Older pages keep downloading the fp32 file, which stays published; the compact weights
+    are copied, checked, under their own key, and expand to the model the manifest names."""
+    model = unique_name("plants")
+    task = {"kind": "image-classification", "labels": ["fern", "rose"]}
+    version = register_tiny_version(artifact_store, model_registry, model, task, compact=True)
+    model_registry.approve(model, version, "ok", "qa")
+    result = publish_model_version(artifact_store, model_registry, model, version)
+    manifest = artifact_store.get_json(result.manifest_key)
+    card = model_registry.get_model_card(model, version)
+    fp32, compact = card["variants"][0], card["variants"][2]
+    entry = manifest["variants"][0]
+    assert entry["sha256"] == fp32["sha256"]
+    assert artifact_store.get_bytes(entry["key"]) == artifact_store.get_bytes(fp32["key"])
+    (published,) = entry["compact"]
+    data = artifact_store.get_bytes(published["key"])
+    assert hashlib.sha256(data).hexdigest() == published["sha256"] == compact["sha256"]
+    assert len(data) == published["bytes"]
+    assert hashlib.sha256(expand(data)).hexdigest() == published["expanded_sha256"]
+    assert manifest["recommended"]["web-wasm"] == "fp32"  # a way to download fp32, not a variant
+    assert manifest["recommended_encoding"] == {"web-wasm": "fp16"}
+    assert result.copied.count(published["key"]) == 1
 
 
 def _variant(precision: str, p50_ms: float, passed: bool = True) -> dict:

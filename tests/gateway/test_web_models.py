@@ -6,27 +6,31 @@ from clients.gateway.web_models import WebModels
 from resources import LocalArtifactStore, layout
 
 
-def publish(store, model: str, version: int, task: str, labels=("a", "b")) -> None:
-    """What a published version leaves for clients: its manifest and the channel pointer."""
+def publish(
+    store, model: str, version: int, task: str, labels=("a", "b"), compact_bytes: int = 0
+) -> None:
+    """What a published version leaves for clients: its manifest and the channel pointer (with
+    ``compact_bytes``, fp32's compact weights, recommended to wasm)."""
     manifest_key = layout.manifest(model, version)
     variants = [{"precision": "fp32", "bytes": 1000 * version}, {"precision": "fp16", "bytes": 500}]
-    store.put_json(
-        manifest_key,
-        {
-            "model": model,
-            "version": version,
-            "task": task,
-            "labels": list(labels),
-            "variants": variants,
-            "recommended": {"web-wasm": "fp32", "web-webgpu": "fp16"},
-        },
-    )
+    manifest = {
+        "model": model,
+        "version": version,
+        "task": task,
+        "labels": list(labels),
+        "variants": variants,
+        "recommended": {"web-wasm": "fp32", "web-webgpu": "fp16"},
+    }
+    if compact_bytes:
+        variants[0]["compact"] = [{"encoding": "fp16", "bytes": compact_bytes}]
+        manifest["recommended_encoding"] = {"web-wasm": "fp16"}
+    store.put_json(manifest_key, manifest)
     store.put_json(layout.channel(model), {"version": version, "manifest_key": manifest_key})
 
 
 def test_served_models_are_the_published_image_models(tmp_path):
     store = LocalArtifactStore(root=str(tmp_path))
-    publish(store, "plants", 3, "image-classification", ("fern", "rose"))
+    publish(store, "plants", 3, "image-classification", ("fern", "rose"), compact_bytes=1100)
     publish(store, "defects", 1, "image-classification")
     publish(store, "turbine-autoencoder", 2, "anomaly-detection")
     store.put_json(layout.channel("revoked-model"), {"version": None})
@@ -43,7 +47,7 @@ def test_served_models_are_the_published_image_models(tmp_path):
             "model": "plants",
             "version": 3,
             "labels": ["fern", "rose"],
-            "bytes": 3000,
+            "bytes": 1100,  # what its page downloads: the compact weights
             "page": "/m/plants",
         },
     ]

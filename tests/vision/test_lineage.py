@@ -1,5 +1,6 @@
 """End to end: a small vision lineage materialised in-process, then its files checked by hand."""
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
+from assets.conversion.compact import expand
 from assets.conversion.variants import Variant, convert_to_fp16
 from assets.deployment.publish import publish_model_version
 from assets.partitions import image_models
@@ -59,29 +61,41 @@ def test_lineage_registers_a_pending_version(lineage):
     result, store, registry, _, _ = lineage
     assert result.success
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"pytorch_parity": True, "fp16_gate": True, "int8_gate": True}
+    assert checks == {
+        "pytorch_parity": True,
+        "fp16_gate": True,
+        "int8_gate": True,
+        "fp16_weights_gate": True,
+    }
     versions = registry.list_versions("image-classifier")
     assert [(v.version, v.status) for v in versions] == [(1, PENDING)]
     card = registry.get_model_card("image-classifier", 1)
-    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16", "int8"]
+    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16", "int8", "fp16_weights"]
     assert card["task"]["labels"] == ["blue", "green", "red"]
     assert card["lineage"]["run_id"] == result.run_id
     assert card["lineage"]["data_version"] == result.output_for_node("image_dataset").data_version
     assert sum(card["baseline"]["confidence_histogram"]["counts"]) == card["baseline"]["samples"]
     for variant in card["variants"]:
         assert store.size(variant["key"]) == variant["bytes"]
+        data = store.get_bytes(variant["key"])
+        if variant["expands_to"]:  # compact weights: the model a client expands them to
+            data = expand(data)
+            assert hashlib.sha256(data).hexdigest() == variant["expands_to"]["sha256"]
         # the lowest IR version the opsets need: onnxruntime 1.19 (a Pi on Python 3.9) reads <= 10
-        assert onnx.load_from_string(store.get_bytes(variant["key"])).ir_version <= 10
+        assert onnx.load_from_string(data).ir_version <= 10
         assert {"threads_1", "threads_2"} <= set(variant["latency"])
         assert variant["latency"]["threads_1"]["p50_ms"] > 0
-    fp32, fp16, int8 = card["variants"]
+    fp32, fp16, int8, compact = card["variants"]
     assert fp16["bytes"] <= 0.51 * fp32["bytes"]
+    assert compact["bytes"] <= 0.55 * fp32["bytes"]  # fp16 weights, deflated
+    assert compact["expands_to"]["bytes"] == fp32["bytes"]  # the fp32 graph, byte for byte
+    assert compact["gate"]["passed"] and compact["gate"]["max_abs_diff"] < 1e-2
     assert card["metrics"]["test_accuracy"] >= 0.9  # colours are easy
     assert card["metrics"]["augmentation"] == "none"  # the preset is on the card
     assert int8["gate"]["top1_agreement"] >= 0.99
     assert int8["gate"]["conversion"]["int8"]["calibration"] in ("MinMax", "Entropy", "Percentile")
     # what each registered variant costs, class by class, on the test split
-    assert set(card["variant_metrics"]) == {"fp32", "fp16", "int8"}
+    assert set(card["variant_metrics"]) == {"fp32", "fp16", "int8", "fp16_weights"}
     for report in card["variant_metrics"].values():
         assert set(report["per_class"]) == {"blue", "green", "red"}
         assert sum(map(sum, report["confusion_matrix"])) == sum(
@@ -225,12 +239,15 @@ def test_a_damaged_optional_int8_is_left_out_and_the_version_registered(lineage)
     versions = registry.list_versions("image-classifier")
     assert len(versions) == before + 1
     card = registry.get_model_card("image-classifier", versions[-1].version)
-    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16"]
+    # the compact weights of the first run: judged against the same fp32 file
+    assert [v["precision"] for v in card["variants"]] == ["fp32", "fp16", "fp16_weights"]
     assert "top-1 agreement" in card["variants_left_out"]["int8"]
     registry.approve("image-classifier", versions[-1].version, "ok", "qa")
     published = publish_model_version(store, registry, "image-classifier", versions[-1].version)
     manifest = store.get_json(published.manifest_key)
     assert [v["precision"] for v in manifest["variants"]] == ["fp32", "fp16"]
+    assert manifest["recommended_encoding"] == {"web-wasm": "fp16"}
+    assert manifest["variants"][0]["compact"][0]["sha256"] == card["variants"][2]["sha256"]
     assert manifest["unsure_below"] == card["baseline"]["unsure_below"]  # for the page
 
 

@@ -3,6 +3,7 @@ it registered and published as the lineage does (and one collapsed onto a class)
 the same port (a real outage), and Debian's Chromium driven by Playwright."""
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -18,6 +19,7 @@ from onnx import numpy_helper
 from PIL import Image
 
 from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
+from assets.conversion.compact import encode_fp16_weights, expand
 from assets.conversion.model_file import ModelFile, store_model_file
 from assets.deployment.publish import publish_model_version
 from assets.deployment.registration import build_model_card, register_model_version
@@ -214,33 +216,46 @@ def register_classifier(
     note: str,
     latency_ms: dict[str, float] | None = None,
     baseline: dict | None = None,
+    compact: bool = False,
 ) -> int:
     """Store the files (retagged with ``note``) and register a pending version, as the lineage
-    does (with an empty validation baseline unless given)."""
+    does (with an empty validation baseline unless given); with ``compact``, fp32's compact
+    weights too (assets/conversion/compact.py), which the page's wasm then downloads."""
     latency_ms = latency_ms or {"fp32": 0.5, "fp16": 0.9}
     model, size = files.model, files.image_size
     run = f"run-{note}"
     variants: list[ModelFile] = []
+
+    def stored(path: Path, precision: str, **extra) -> ModelFile:
+        latency = latency_ms.get(precision, latency_ms["fp32"])
+        return store_model_file(
+            store,
+            path,
+            key=f"models/{model}/{run}/{path.name}",
+            precision=precision,
+            input_spec=input_spec(size).as_dict(),
+            outputs=OUTPUT_NAMES,
+            latency={"threads_1": {"p50_ms": latency, "p95_ms": latency}},
+            gate={"passed": True},
+            **extra,
+        )
+
     with tempfile.TemporaryDirectory() as tmp:
         for precision in ("fp32", "fp16"):
             path = retag(files.path(precision), Path(tmp) / f"model.{precision}.onnx", note)
-            variants.append(
-                store_model_file(
-                    store,
-                    path,
-                    key=f"models/{model}/{run}/model.{precision}.onnx",
-                    precision=precision,
-                    input_spec=input_spec(size).as_dict(),
-                    outputs=OUTPUT_NAMES,
-                    latency={
-                        "threads_1": {
-                            "p50_ms": latency_ms[precision],
-                            "p95_ms": latency_ms[precision],
-                        }
-                    },
-                    gate={"passed": True},
-                )
-            )
+            variants.append(stored(path, precision))
+        if compact:
+            fp32 = Path(tmp) / "model.fp32.onnx"
+            weights = Path(tmp) / "model.fp16_weights.weights"
+            encode_fp16_weights(fp32, weights)
+            expanded = expand(weights.read_bytes())
+            expands_to = {
+                "precision": "fp32",
+                "encoding": "fp16",
+                "sha256": hashlib.sha256(expanded).hexdigest(),
+                "bytes": len(expanded),
+            }
+            variants.append(stored(weights, "fp16_weights", expands_to=expands_to))
     task = {"kind": "image-classification", "labels": list(files.labels), "image_size": size}
     card = build_model_card(
         model, "test classifier", task, variants, {}, baseline or {}, {"run_id": run}

@@ -116,6 +116,8 @@ def channel_manifest(
     manifest.pop("lineage", None)  # manifests published before it stayed in the registry
     for variant in manifest["variants"]:
         variant["url"] = download_url(request, artifacts, variant["key"])
+        for compact in variant.get("compact", []):
+            compact["url"] = download_url(request, artifacts, compact["key"])
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
     return manifest

@@ -2,7 +2,8 @@
 // approved model; stay on that model as approvals and revocations move the channel; keep
 // working offline; report each prediction.
 //
-// Query options for power users and benchmarks: ?threads=N, ?backend=wasm, ?variant=fp16.
+// Query options for power users and benchmarks: ?threads=N, ?backend=wasm, ?variant=fp16,
+// ?encoding=none (download the variant's file, not its compact weights).
 
 import { clientRefusal, loadContract, problems } from "./contract.js";
 import { GatewaySession, GatewayUnreachable } from "./gateway.js";
@@ -10,6 +11,7 @@ import { inputSize, labelList, unsureBelow } from "./image.js";
 import {
   IntegrityError,
   cachedModel,
+  chooseDownload,
   chooseVariant,
   downloadModel,
   pruneModels,
@@ -58,7 +60,7 @@ const state = {
   session: new GatewaySession(),
   worker: null, // a promise of the InferenceWorker, settled once its runtime has loaded
   runtime: null, // { backend, threads, webgpu, isolated, cores }
-  current: null, // { manifest, variant, etag, backend }
+  current: null, // { manifest, variant, download (the variant or its compact weights), etag, backend, load }
   paused: null, // why the page does not classify, when it does not
   refusedSha: new Set(), // files that failed their check in this visit: not downloaded again
   checking: null,
@@ -97,7 +99,7 @@ function showModel() {
   $("model-name").textContent = current?.manifest.model ?? config().model;
   $("model-version").textContent = current ? `v${current.manifest.version}` : "–";
   $("model-variant").textContent = current?.variant.precision ?? "–";
-  $("model-size").textContent = current ? formatBytes(current.variant.bytes) : "–";
+  $("model-size").textContent = current ? formatBytes(current.download.bytes) : "–";
   $("backend").textContent = current?.backend ?? runtime?.backend ?? "–";
   $("threads").textContent = runtime ? String(runtime.threads) : "–";
   const labels = current?.manifest.labels;
@@ -105,6 +107,7 @@ function showModel() {
   $("model-classes").textContent = labels ? `This model knows: ${labelList(labels)}.` : "";
   document.body.dataset.modelVersion = current ? String(current.manifest.version) : "";
   document.body.dataset.variant = current?.variant.precision ?? "";
+  document.body.dataset.encoding = current?.download.encoding ?? "";
   document.body.dataset.backend = current?.backend ?? "";
 }
 
@@ -117,43 +120,51 @@ function ready(detail = "") {
 
 async function activate(manifest, etag, { announce = true, previousSha = null } = {}) {
   const variant = chooseVariant(manifest, state.runtime.backend, options.get("variant"));
+  // the variant's file, or its compact weights, which the worker expands back into that model
+  const download = chooseDownload(manifest, variant, state.runtime.backend, options.get("encoding"));
+  const what = download.encoding ? `${variant.precision}, ${download.encoding} weights` : variant.precision;
   const size = inputSize(variant);
-  let bytes = await cachedModel(variant.sha256);
+  let bytes = await cachedModel(download.sha256);
+  const fresh = !bytes;
   if (bytes) {
     setStatus(`Loading v${manifest.version} from cache…`, "loading");
-    showProgress(`Loading v${manifest.version} (${variant.precision}) from this device's cache`, 1);
+    showProgress(`Loading v${manifest.version} (${what}) from this device's cache`, 1);
   } else {
-    if (state.refusedSha.has(variant.sha256)) {
-      throw new IntegrityError(`v${manifest.version} (${variant.file}) was refused earlier in this visit`);
+    if (state.refusedSha.has(download.sha256)) {
+      throw new IntegrityError(`v${manifest.version} (${download.file}) was refused earlier in this visit`);
     }
     setStatus(`Downloading v${manifest.version}…`, "loading");
     const label = (received, total) =>
-      `Downloading v${manifest.version} (${variant.precision}): ${formatBytes(received)} of ${formatBytes(total)}`;
-    showProgress(label(0, variant.bytes), 0);
+      `Downloading v${manifest.version} (${what}): ${formatBytes(received)} of ${formatBytes(total)}`;
+    showProgress(label(0, download.bytes), 0);
     try {
-      bytes = await downloadModel(variant, (received, total) => showProgress(label(received, total), received / total));
+      bytes = await downloadModel(download, (received, total) => showProgress(label(received, total), received / total));
     } catch (error) {
-      if (error instanceof IntegrityError) state.refusedSha.add(variant.sha256);
+      if (error instanceof IntegrityError) state.refusedSha.add(download.sha256);
       throw error;
     }
-    await storeModel(variant.sha256, bytes);
   }
   const worker = await state.worker;
-  const loaded = await worker.call(
-    "load",
-    { bytes, size, labels: manifest.labels },
-    [bytes], // handed over, not copied: the cache keeps its own copy
-  );
-  const previous = state.current;
-  // the file of the version this page ran before, kept across restarts too: a revocation or an
-  // aborted rollout sends a page back to it, and that then needs no download
-  if (previous) {
-    previousSha = previous.variant.sha256 !== variant.sha256 ? previous.variant.sha256 : previous.previousSha;
+  const compact = download.encoding ? { file: download.file, expandedSha256: download.expanded_sha256 } : null;
+  // the worker gets a copy of a download, which is kept only once the worker has accepted it
+  // (compact weights that do not expand to the manifest's model are refused there)
+  const handed = fresh ? bytes.slice(0) : bytes;
+  const loaded = await worker.call("load", { bytes: handed, compact, size, labels: manifest.labels }, [handed]);
+  if (fresh) {
+    // a full or unavailable cache costs a download next time, not this model
+    await storeModel(download.sha256, bytes).catch((error) => console.warn("the model was not cached:", error));
   }
-  state.current = { manifest, variant, etag, backend: loaded.backend, previousSha };
+  const previous = state.current;
+  // the file this page ran before (what it downloaded: compact weights or the file), kept
+  // across restarts too: a revocation or an aborted rollout sends a page back to it, and that
+  // then needs no download
+  if (previous) {
+    previousSha = previous.download.sha256 !== download.sha256 ? previous.download.sha256 : previous.previousSha;
+  }
+  state.current = { manifest, variant, download, etag, backend: loaded.backend, load: loaded, previousSha };
   state.paused = null;
   saveCurrent();
-  await pruneModels([variant.sha256, previousSha].filter(Boolean));
+  await pruneModels([download.sha256, previousSha].filter(Boolean));
   showProgress("", null);
   showModel();
   const switched = announce && previous && previous.manifest.version !== manifest.version;

@@ -2,6 +2,8 @@
 // use, kept in Cache Storage under their sha256 (so a file is never fetched twice, and going
 // back to a previous version needs no download), and pruned to what the page may still need.
 
+import { ENCODINGS } from "./weights.js";
+
 const MODEL_CACHE = "edgeline-models-v1";
 const STATE_PREFIX = "edgeline.model."; // + the model's name: each model's page keeps its own
 const LEGACY_STATE_KEY = "edgeline.model"; // a page from before it served several models
@@ -39,7 +41,7 @@ function savedFiles() {
     if (!key.startsWith(STATE_PREFIX)) continue;
     const saved = JSON.parse(localStorage.getItem(key) || "null");
     const variant = saved?.manifest.variants.find((v) => v.precision === saved.variant);
-    if (variant) shas.push(variant.sha256);
+    if (variant) shas.push(variant.sha256, ...(variant.compact || []).map((c) => c.sha256));
     if (saved?.previous_sha256) shas.push(saved.previous_sha256);
   }
   return shas;
@@ -98,6 +100,14 @@ export function chooseVariant(manifest, backend, forced = null) {
     manifest.variants.find((v) => v.precision === "fp32") ||
     manifest.variants[0]
   );
+}
+
+/** What to download for ``variant`` on ``backend``: its compact weights (to expand in the worker)
+ *  where the manifest recommends an encoding this page expands, else its file. ``forced``
+ *  ("none", or an encoding) overrides the manifest. */
+export function chooseDownload(manifest, variant, backend, forced = null) {
+  const wanted = forced || manifest.recommended_encoding?.[`web-${backend}`];
+  return (variant.compact || []).find((c) => c.encoding === wanted && ENCODINGS.includes(c.encoding)) || variant;
 }
 
 /** What ``model``'s page ran last: its manifest, ETag, variant (so that it starts offline) and the

@@ -4,7 +4,9 @@
 // turns a photo into the top 5 labels.
 
 import { fitSquare, jpegDraft, jpegSize, rgbaToNchw, topK } from "./image.js";
+import { sha256Hex } from "./models.js";
 import { configureRuntime, sessionOptions } from "./session.js";
+import { expandWeights } from "./weights.js";
 
 let ort = null;
 let runtime = null; // { backend, threads }
@@ -22,8 +24,24 @@ async function createSession(bytes, backend) {
   return ort.InferenceSession.create(new Uint8Array(bytes), sessionOptions(backend));
 }
 
-async function load({ bytes, size, labels }) {
+/** The model to run: ``bytes`` as they are, or the fp32 model that compact weights expand to,
+ *  checked against the sha256 the manifest names (the model the platform's gate judged). */
+async function modelBytes(bytes, compact) {
+  if (!compact) return bytes;
+  const expanded = await expandWeights(bytes);
+  const sha = await sha256Hex(expanded);
+  if (sha !== compact.expandedSha256) {
+    throw new Error(
+      `${compact.file} expands to sha256 ${sha.slice(0, 12)}…, not the manifest's ${compact.expandedSha256.slice(0, 12)}…: refused`,
+    );
+  }
+  return expanded;
+}
+
+async function load({ bytes: downloaded, compact, size, labels }) {
   const started = performance.now();
+  const bytes = await modelBytes(downloaded, compact);
+  const expanded = performance.now();
   let backend = runtime.backend;
   let fallback = null;
   let session;
@@ -43,7 +61,14 @@ async function load({ bytes, size, labels }) {
   const previous = active;
   active = model;
   if (previous) await previous.session.release();
-  return { backend, threads: runtime.threads, fallback, create_ms: created - started, warmup_ms: performance.now() - created };
+  return {
+    backend,
+    threads: runtime.threads,
+    fallback,
+    expand_ms: compact ? expanded - started : 0,
+    create_ms: created - expanded,
+    warmup_ms: performance.now() - created,
+  };
 }
 
 async function unload() {
