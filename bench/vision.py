@@ -34,9 +34,11 @@ from assets.vision.demo_data import SHAPES, generate_demo_images, render_shape_i
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import TrainingSettings, augment_batch, train_classifier
 from bench.report import emit_report
+from resources import layout
 from resources.artifacts import LocalArtifactStore
 
 AUGMENTS = ("none", "photo")
+BENCH_MODEL = "bench-shapes"  # the demo images' model in the benchmark's own store
 
 
 def demo_pixels(count: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -217,9 +219,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = LocalArtifactStore(root=tmp)
         per_class = max(1, args.train_images // len(SHAPES))
-        for key, data in generate_demo_images(per_class=per_class):
-            store.put_bytes(f"raw/images/{key}", data)
-        training = training_ratios(store, "raw/images/", args.train_size, args.rounds)
+        for relative, data in generate_demo_images(per_class=per_class):
+            label, name = relative.split("/")
+            store.put_bytes(layout.model_image(BENCH_MODEL, label, name), data)
+        images = layout.model_images(BENCH_MODEL)
+        training = training_ratios(store, images, args.train_size, args.rounds)
     report: dict[str, object] = {
         "benchmark": "vision",
         "training": training,

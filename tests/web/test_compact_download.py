@@ -70,7 +70,7 @@ def test_the_page_downloads_compact_weights_and_answers_like_the_fp32_model(
     to_expanded, to_fp32 = [], []
     for name, data in classifier_files.photos.items():
         result = classify(page, name, data)
-        fed = page_pixels(page, name, data)[None]
+        fed = page_pixels(page, name, data)[0][None]
         browser = np.array(
             [
                 {e["label"]: e["confidence"] for e in result["top"]}[label]
