@@ -109,7 +109,7 @@ class EdgeAgent:
         self.manifests_refused = 0  # manifests this agent would not use (each counted once)
         self.source: str | None = None  # what the readings come from, for resuming
         self.resume_after: float | None = None  # the position of the last reading scored
-        self.unreadable: set[str] = set()  # why readings were not scored, logged once each
+        self.unreadable: set[str] = set()  # why readings went unscored, logged once each
         self.refusal: str | None = None  # what the gateway last refused (a token...), in words
         self.stopped: str | None = None  # why the agent stopped, once it has
         state = cache.current()
@@ -245,11 +245,15 @@ class EdgeAgent:
                     raise KeyError(f"readings hold {len(values)} values, the model {len(signals)}")
         except (KeyError, TypeError, ValueError) as error:
             cause = str(error.args[0] if isinstance(error, KeyError) else error)
-            if cause not in self.unreadable:
-                self.unreadable.add(cause)
-                log.warning("not scored: %s", cause)
+            self._warn_once(f"not scored: {cause}")
             return cause
         return np.asarray(values, dtype=np.float32)
+
+    def _warn_once(self, message: str) -> None:
+        """Log why readings go unscored once per cause: a sensor gone for a day is one line."""
+        if message not in self.unreadable:
+            self.unreadable.add(message)
+            log.warning("%s", message)
 
     def resume(self, source: str) -> float | None:
         """Read from ``source`` from now on, after the last reading of it that was scored."""
@@ -295,9 +299,7 @@ class EdgeAgent:
             latency_ms = (time.perf_counter() - started) * 1000
             self.counts["failed"] += 1
             cause = f"the model failed to run: {load_error(failure, limit=160)}"
-            if cause not in self.unreadable:
-                self.unreadable.add(cause)
-                log.warning("%s", cause)
+            self._warn_once(cause)
             return self._queue(position, "error", cause, latency_ms)
         latency_ms = (time.perf_counter() - started) * 1000
         if not math.isfinite(error):
