@@ -54,7 +54,7 @@ postgresql:
 
 # two pytest-xdist workers, one per core (tests/conftest.py gives each one OpenMP thread)
 test: install lint chromium postgresql  ## the whole suite, slow end-to-end tests included
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 # the unit tests, in well under a minute: no `slow` end-to-end test (training, daemon, browser,
 # PostgreSQL, demo, `edgeline dev`) and no `aws` one (moto's server; marked in tests/conftest.py).

@@ -7,6 +7,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 ENVIRONMENTS = ["local", "aws"]
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+@contextmanager
+def moto_server() -> Iterator[str]:
     """moto's standalone server in its own process (as a real endpoint is, and so on the other
-    core) on 127.0.0.1 and a free port; boto3 reaches it through AWS_ENDPOINT_URL."""
+    core) on 127.0.0.1 and a free port, until the block ends; yields its endpoint."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -47,27 +48,47 @@ def moto_endpoint() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not answers(endpoint + "/moto-api/"):
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"moto's server did not start on port {port}")
-        time.sleep(0.1)
-    saved = {k: os.environ.get(k) for k in _AWS_ENV}
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-    )
-    yield endpoint
-    server.terminate()
-    server.wait(timeout=30)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    try:
+        deadline = time.monotonic() + 60
+        while not answers(endpoint + "/moto-api/"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto's server did not start on port {port}")
+            time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server per worker; boto3 reaches it through AWS_ENDPOINT_URL. Its account is
+    shared by the worker's tests: each uses buckets and log groups of its own."""
+    with moto_server() as endpoint:
+        saved = {k: os.environ.get(k) for k in _AWS_ENV}
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_REGION="us-east-1",
+        )
+        yield endpoint
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def fresh_aws_account(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server of its own for one test whose subject reads the whole account: SageMaker's
+    model package groups are named after the models, so versions that the worker's other tests
+    registered would be in the shared one. Credentials and region stay ``moto_endpoint``'s."""
+    with moto_server() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        yield endpoint
 
 
 def answers(url: str) -> bool:
@@ -125,12 +146,17 @@ def environment(request: pytest.FixtureRequest) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark `aws` every test that talks to moto's server: the aws half of the ``environment``
     parametrisation (artifact_store, model_registry, telemetry_store, gateway) and every test
-    that asks for ``moto_endpoint`` itself. `make test-fast` leaves them out."""
+    that asks for ``moto_endpoint`` itself. `make test-fast` leaves them out.
+
+    Then order the `slow` tests first (each group in its own order): pytest-xdist hands tests
+    out in this order, and a minute-long test handed out last keeps one worker busy while the
+    other waits; the quick ones at the end fill both workers until the suite ends."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         aws_param = callspec is not None and callspec.params.get("environment") == "aws"
         if aws_param or "moto_endpoint" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.aws)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture

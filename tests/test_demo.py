@@ -65,7 +65,9 @@ def test_quick_demo_closes_the_loop_locally(tmp_path):
     assert sum(report["events"] for report in reports) == len(pi)
 
 
-def test_quick_demo_on_the_aws_side(tmp_path, moto_endpoint):
+def test_quick_demo_on_the_aws_side(tmp_path, fresh_aws_account):
+    # an account of its own: the demo's registry sensor publishes every approved version of its
+    # models that the account's registry holds, and other tests register the same model names
     bucket = "edgeline-demo-test"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)  # as README says, CORS for the page's downloads included
