@@ -94,7 +94,10 @@ def aws_io_resources() -> dict[str, Any]:
     resources = {name: as_resource(store) for name, store in aws_stores().items()}
     return {
         **resources,
-        "registry": SageMakerModelRegistry(artifacts=resources["artifacts"]),
+        "registry": SageMakerModelRegistry(
+            artifacts=resources["artifacts"],
+            group_prefix=os.environ.get("EDGELINE_SAGEMAKER_GROUP_PREFIX", ""),
+        ),
         "device_jobs": IotDeviceJobs(
             thing_group_arn=os.environ.get("EDGELINE_IOT_THING_GROUP_ARN", "")
         ),

@@ -24,6 +24,11 @@ class UnknownModelError(EdgelineError, LookupError):
     """No model group with that name is registered."""
 
 
+class ForeignModelError(EdgelineError, PermissionError):
+    """A model group of that name exists but another deployment (or team) owns it: this
+    deployment neither registers into it nor reads its versions."""
+
+
 class UnknownModelVersionError(EdgelineError, LookupError):
     """The model exists but has no such version."""
 

@@ -25,6 +25,7 @@ from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.aws import error_code
 from resources.errors import (
+    ForeignModelError,
     InvalidDecisionError,
     InvalidModelNameError,
     InvalidStatusTransitionError,
@@ -296,6 +297,14 @@ class SageMakerModelRegistry(ModelRegistry):
     artifacts: ResourceDependency[ArtifactStore] = Field(
         description="Where model cards are stored."
     )
+    group_prefix: str = Field(
+        default="",
+        description=(
+            "Put before each model's name to name its model package group, so that two "
+            "deployments in one account (staging and production) can each have an "
+            "'image-classifier' (EDGELINE_SAGEMAKER_GROUP_PREFIX, e.g. 'staging-')."
+        ),
+    )
     aws: AwsConfig = Field(default_factory=AwsConfig)
     _group_arns: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -304,19 +313,49 @@ class SageMakerModelRegistry(ModelRegistry):
         return self.aws.cached_client("sagemaker")
 
     def _group_arn(self, model: str) -> str:
-        """The model package group's ARN; ``UnknownModelError`` if there is no such group.
-        Found ARNs are kept: a group's ARN never changes, and every call asks for it."""
-        validate_model_name(model)
+        """The model package group's ARN, once the group is known to be this deployment's:
+        ``UnknownModelError`` if there is no such group, ``ForeignModelError`` if its owner tag
+        names another artifact store (its versions' cards are not here, and approving or
+        publishing them is not this deployment's call). Checked ARNs are kept: a group's ARN
+        and owner never change, and every call asks for them."""
         if model in self._group_arns:
             return self._group_arns[model]
         try:
-            group = self.sagemaker.describe_model_package_group(ModelPackageGroupName=model)
+            group = self.sagemaker.describe_model_package_group(
+                ModelPackageGroupName=self._group_name(model)
+            )
         except self.sagemaker.exceptions.ClientError as error:
             if error_code(error) in ("ValidationException", "ResourceNotFound"):
                 raise UnknownModelError(f"no model named {model!r} is registered") from None
             raise
-        self._group_arns[model] = group["ModelPackageGroupArn"]
-        return self._group_arns[model]
+        arn = group["ModelPackageGroupArn"]
+        tags = self.sagemaker.list_tags(ResourceArn=arn)["Tags"]
+        owner = next((t["Value"] for t in tags if t["Key"] == OWNER_TAG), None)
+        if owner != self._owner:
+            whose = (
+                f"the deployment whose cards are in {owner}" if owner else "no Edgeline deployment"
+            )
+            raise ForeignModelError(
+                f"the SageMaker model package group {self._group_name(model)!r} belongs to "
+                f"{whose}, not to this "
+                f"one ({self._owner}): its versions are not this deployment's to register, "
+                f"approve or publish; give the model another name here, or tag the group "
+                f"{OWNER_TAG}={self._owner} if it is this deployment's"
+            )
+        self._group_arns[model] = arn
+        return arn
+
+    def _group_name(self, model: str) -> str:
+        """``model``'s model package group: the prefix, then the name, within SageMaker's rule."""
+        validate_model_name(model)
+        name = self.group_prefix + model
+        if not _MODEL_NAME.match(name):
+            raise InvalidModelNameError(
+                f"model package group name {name!r} (group prefix {self.group_prefix!r}, then "
+                f"model {model!r}) is invalid: SageMaker takes 1-63 letters, digits and hyphens, "
+                "starting and ending with a letter or digit"
+            )
+        return name
 
     @staticmethod
     def _to_version(model: str, package: dict[str, Any]) -> ModelVersion:
@@ -342,10 +381,17 @@ class SageMakerModelRegistry(ModelRegistry):
         )
 
     def ensure_model(self, model: str, description: str = "") -> None:
-        validate_model_name(model)
+        """Create the model's group, tagged with this deployment's artifact store; one that
+        exists must be this deployment's (``ForeignModelError`` otherwise): a name shared with
+        another deployment or team would mix their versions with ours."""
+        try:
+            self._group_arn(model)
+            return
+        except UnknownModelError:
+            pass
         try:
             self.sagemaker.create_model_package_group(
-                ModelPackageGroupName=model,
+                ModelPackageGroupName=self._group_name(model),
                 ModelPackageGroupDescription=description[:1024],
                 Tags=[
                     {"Key": "edgeline:model", "Value": model},
@@ -355,6 +401,7 @@ class SageMakerModelRegistry(ModelRegistry):
         except self.sagemaker.exceptions.ClientError as error:
             if "already exists" not in str(error).lower():
                 raise
+            self._group_arn(model)  # made by a concurrent registration: whose is it?
 
     @property
     def _owner(self) -> str:
@@ -371,8 +418,11 @@ class SageMakerModelRegistry(ModelRegistry):
         for page in self.sagemaker.get_paginator("list_model_package_groups").paginate():
             for group in page["ModelPackageGroupSummaryList"]:
                 tags = self.sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]
-                if {"Key": OWNER_TAG, "Value": self._owner} in tags:
-                    names.append(group["ModelPackageGroupName"])
+                name = group["ModelPackageGroupName"]
+                if {"Key": OWNER_TAG, "Value": self._owner} in tags and name.startswith(
+                    self.group_prefix
+                ):
+                    names.append(name.removeprefix(self.group_prefix))
         return sorted(names)
 
     def register_version(self, model: str, model_card: dict[str, Any]) -> ModelVersion:
@@ -382,7 +432,7 @@ class SageMakerModelRegistry(ModelRegistry):
         card_key = layout.model_card(model, hashlib.sha256(body).hexdigest())
         self.artifacts.put_bytes(card_key, body, content_type="application/json")
         created = self.sagemaker.create_model_package(
-            ModelPackageGroupName=model,
+            ModelPackageGroupName=self._group_name(model),
             ModelPackageDescription=str(model_card.get("description", ""))[:1024],
             ModelApprovalStatus=PENDING,
             CustomerMetadataProperties={CARD_KEY_PROPERTY: card_key},
@@ -391,7 +441,7 @@ class SageMakerModelRegistry(ModelRegistry):
 
     def list_versions(self, model: str, status: str | None = None) -> list[ModelVersion]:
         self._group_arn(model)
-        filters: dict[str, Any] = {"ModelPackageGroupName": model}
+        filters: dict[str, Any] = {"ModelPackageGroupName": self._group_name(model)}
         if status is not None:
             filters["ModelApprovalStatus"] = status
         versions = []

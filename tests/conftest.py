@@ -170,7 +170,10 @@ def artifact_store(environment: str, tmp_path, request):
 def model_registry(environment: str, tmp_path, artifact_store):
     if environment == "local":
         return SqliteModelRegistry(path=str(tmp_path / "registry.sqlite"))
-    return SageMakerModelRegistry(artifacts=artifact_store)
+    # groups of its own, as its bucket is: other tests in the account use the same model names
+    return SageMakerModelRegistry(
+        artifacts=artifact_store, group_prefix=f"t{uuid.uuid4().hex[:8]}-"
+    )
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def stores(spec: dict[str, Any], pausing: bool) -> dict[str, Any]:
     else:
         kind = PausingS3Store if pausing else S3ArtifactStore
         store = kind(bucket=spec["bucket"], prefix=spec["prefix"], **pause)
-        registry = SageMakerModelRegistry(artifacts=store)
+        registry = SageMakerModelRegistry(artifacts=store, group_prefix=spec["group_prefix"])
     return {"artifacts": store, "registry": registry, "device_jobs": PollingDeviceJobs()}
 
 

@@ -57,7 +57,7 @@ def test_the_same_version_published_twice_at_once(artifact_store, model_registry
         assert artifact_store.get_bytes(f"deploy/{model}/{version}/manifest.json") == first
 
 
-def _spec(environment, artifact_store, tmp_path, model, version) -> dict:
+def _spec(environment, artifact_store, model_registry, tmp_path, model, version) -> dict:
     spec = {
         "env": environment,
         "model": model,
@@ -69,7 +69,11 @@ def _spec(environment, artifact_store, tmp_path, model, version) -> dict:
     if environment == "local":
         spec.update(root=artifact_store.root, registry=str(tmp_path / "registry.sqlite"))
     else:
-        spec.update(bucket=artifact_store.bucket, prefix=artifact_store.prefix)
+        spec.update(
+            bucket=artifact_store.bucket,
+            prefix=artifact_store.prefix,
+            group_prefix=model_registry.group_prefix,
+        )
     return spec
 
 
@@ -80,7 +84,7 @@ def test_a_publish_run_killed_half_way(environment, artifact_store, model_regist
     publish_model_version(artifact_store, model_registry, model, v1)
     v2 = register_tiny_version(artifact_store, model_registry, model)
     model_registry.approve(model, v2, "ok", "qa")
-    spec = _spec(environment, artifact_store, tmp_path, model, v2)
+    spec = _spec(environment, artifact_store, model_registry, tmp_path, model, v2)
     run = subprocess.Popen(
         [sys.executable, "-m", "tests.deployment.publish_run", json.dumps(spec)],
         cwd=REPO,

@@ -152,3 +152,68 @@ def test_sagemaker_lists_only_this_deployments_models(moto_endpoint, s3_bucket):
     assert mine in ours.list_models()
     assert other not in ours.list_models() and foreign not in ours.list_models()
     assert other in theirs.list_models()
+
+
+def test_sagemaker_keeps_out_of_a_group_another_deployment_owns(moto_endpoint, s3_bucket):
+    """Two deployments (or a team's own group) with one model name: registering under that name
+    here once put this deployment's versions into the other's group, and its approved versions
+    into this one's publishing (the card was missing; the run failed). Now every call refuses."""
+    import boto3
+
+    from resources import S3ArtifactStore, SageMakerModelRegistry
+    from resources.errors import ForeignModelError
+
+    ours = SageMakerModelRegistry(artifacts=S3ArtifactStore(bucket=s3_bucket, prefix="ours"))
+    theirs = SageMakerModelRegistry(artifacts=S3ArtifactStore(bucket=s3_bucket, prefix="theirs"))
+    shared, by_hand = unique_name("turbine"), unique_name("hand-made")
+    theirs.ensure_model(shared)
+    approved = theirs.register_version(shared, CARD).version
+    theirs.approve(shared, approved, "theirs to ship", "qa")
+    boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=by_hand)
+
+    with pytest.raises(ForeignModelError, match=rf"{shared!r} belongs to .*{s3_bucket}/theirs"):
+        ours.ensure_model(shared)
+    with pytest.raises(ForeignModelError, match="belongs to no Edgeline deployment"):
+        ours.ensure_model(by_hand)
+    for call in (
+        lambda: ours.register_version(shared, CARD),
+        lambda: ours.list_versions(shared),
+        lambda: ours.get_model_card(shared, approved),
+        lambda: ours.set_status(shared, approved, REJECTED, "not ours", "qa"),
+    ):
+        with pytest.raises(
+            ForeignModelError, match=f"tag the group edgeline:artifacts={s3_bucket}/ours"
+        ):
+            call()
+    assert shared not in ours.list_models()
+    versions = theirs.list_versions(shared)  # the owner's group as it was
+    assert [(v.version, v.status) for v in versions] == [(approved, APPROVED)]
+    assert theirs.get_model_card(shared, approved) == CARD
+
+
+def test_sagemaker_group_prefixes_let_two_deployments_share_a_model_name(moto_endpoint, s3_bucket):
+    from resources import S3ArtifactStore, SageMakerModelRegistry
+
+    prefix = unique_name("p")[-8:]
+    staging = SageMakerModelRegistry(
+        artifacts=S3ArtifactStore(bucket=s3_bucket, prefix="staging"),
+        group_prefix=f"{prefix}-staging-",
+    )
+    production = SageMakerModelRegistry(
+        artifacts=S3ArtifactStore(bucket=s3_bucket, prefix="production"),
+        group_prefix=f"{prefix}-production-",
+    )
+    for registry in (staging, production):
+        registry.ensure_model("image-classifier")
+    staging.register_version("image-classifier", CARD)
+    trial = staging.register_version("image-classifier", {**CARD, "description": "trial"})
+    staging.approve("image-classifier", trial.version, "staging trial", "qa")
+    shipped = production.register_version("image-classifier", CARD)
+    assert (trial.version, shipped.version) == (2, 1)  # numbered per deployment
+    assert [v.status for v in production.list_versions("image-classifier")] == [PENDING]
+    assert "image-classifier" in staging.list_models()
+    assert "image-classifier" in production.list_models()
+    with pytest.raises(InvalidModelNameError, match="group prefix"):
+        SageMakerModelRegistry(artifacts=staging.artifacts, group_prefix="x" * 60).ensure_model(
+            "image-classifier"
+        )
