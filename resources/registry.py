@@ -316,8 +316,9 @@ class SageMakerModelRegistry(ModelRegistry):
         """The model package group's ARN, once the group is known to be this deployment's:
         ``UnknownModelError`` if there is no such group, ``ForeignModelError`` if its owner tag
         names another artifact store (its versions' cards are not here, and approving or
-        publishing them is not this deployment's call). Checked ARNs are kept: a group's ARN
-        and owner never change, and every call asks for them."""
+        publishing them is not this deployment's call). A checked ARN is kept for the
+        resource's life (every call asks for it); a group retagged since is checked again by
+        the next process."""
         if model in self._group_arns:
             return self._group_arns[model]
         try:

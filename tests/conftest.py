@@ -148,9 +148,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     parametrisation (artifact_store, model_registry, telemetry_store, gateway) and every test
     that asks for ``moto_endpoint`` itself. `make test-fast` leaves them out.
 
-    Then order the `slow` tests first (each group in its own order): pytest-xdist hands tests
-    out in this order, and a minute-long test handed out last keeps one worker busy while the
-    other waits; the quick ones at the end fill both workers until the suite ends."""
+    Then order the `slow` tests first (each group in its own order): `--dist worksteal` gives
+    each worker a run of this list and lets an idle worker take half of another's queue, so the
+    minute-long tests start early; one handed out last would keep one worker busy while the
+    other waits, and the quick ones at the end fill both workers until the suite ends."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         aws_param = callspec is not None and callspec.params.get("environment") == "aws"

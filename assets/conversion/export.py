@@ -22,14 +22,18 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
     halve with the weights (enough to break the fp16 size gate). Graph inputs, outputs and
     initializers keep their names. onnxruntime infers the shapes again when it loads the model."""
     kept = {v.name for v in [*model.graph.input, *model.graph.output, *model.graph.initializer]}
+    # a subgraph (If, Loop) may read the outer graph's values by name: none is renamed then
+    renaming = not any(a.g.node or a.graphs for n in model.graph.node for a in n.attribute)
     short: dict[str, str] = {}
     for position, node in enumerate(model.graph.node):
         del node.metadata_props[:]
         node.doc_string = ""
+        if not renaming:
+            continue
         node.name = f"{node.op_type}_{position}"
         for name in node.output:
             if name and name not in kept:
-                short[name] = f"t{len(short)}"
+                short[name] = f"edgeline_{len(short)}"  # no input or weight is named so
     for node in model.graph.node:
         node.input[:] = [short.get(name, name) for name in node.input]
         node.output[:] = [short.get(name, name) for name in node.output]

@@ -161,7 +161,10 @@ def publish_model_version(
 ) -> PublishResult:
     """Copy and verify every variant, write manifest and device job, then move the channel.
 
-    Publishing a version that is already published writes nothing but may move the channel.
+    Publishing a version that is already published writes nothing but may move the channel,
+    once its manifest is shown to hold this registered version's files: a registry whose
+    numbering started again on the same store (a new group prefix, a group deleted and made
+    again) must not send clients another model's files under a reused version number.
     """
     described = registry.describe_version(model, version)
     if described.status != APPROVED:
@@ -170,7 +173,10 @@ def publish_model_version(
         )
     manifest_key = layout.manifest(model, version)
     copied: list[str] = []
-    if not store.exists(manifest_key):
+    existing = store.find_json(manifest_key)
+    if existing is not None:
+        _check_published_files(existing, registry.get_model_card(model, version), model, version)
+    else:
         card = registry.get_model_card(model, version)
         manifest = build_manifest(model, version, card, described.created_at)
         published = {
@@ -202,6 +208,25 @@ def publish_model_version(
         copied.append(manifest_key)
     before, after = update_channel(store, registry, model, channel)
     return PublishResult(model, version, manifest_key, tuple(copied), before, after)
+
+
+def _check_published_files(
+    manifest: dict[str, Any], card: dict[str, Any], model: str, version: int
+) -> None:
+    published = {
+        entry["sha256"]
+        for variant in manifest.get("variants", [])
+        for entry in (variant, *variant.get("compact", []))
+    }
+    registered = {variant["sha256"] for variant in card["variants"]}
+    if published != registered:
+        raise PublishError(
+            f"{model} v{version}: {layout.manifest(model, version)} already holds other files "
+            "than this registered version's: the registry numbers versions again from one on "
+            "this store (a changed EDGELINE_SAGEMAKER_GROUP_PREFIX, or a model group deleted and "
+            "made again); refusing to serve another model's files under v"
+            f"{version}"
+        )
 
 
 def iot_job_document(manifest: dict[str, Any], manifest_key: str) -> dict[str, Any]:

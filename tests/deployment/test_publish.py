@@ -112,6 +112,28 @@ def test_republishing_is_a_no_op(artifact_store, model_registry, model):
     } == before
 
 
+def test_a_version_number_the_registry_reuses_for_other_files_is_refused(
+    artifact_store, model_registry, model, tmp_path
+):
+    """A registry that numbers from one again on the same store (a new group prefix, a group
+    made again) once got its v1 "published" by the old v1's manifest: clients were sent the
+    old model's files under the new v1."""
+    from resources import SqliteModelRegistry
+
+    version = register_tiny_version(artifact_store, model_registry, model)
+    model_registry.approve(model, version, "ok", "qa")
+    publish_model_version(artifact_store, model_registry, model, version)
+    before = {k: artifact_store.get_bytes(k) for k in artifact_store.list_keys(f"deploy/{model}/")}
+    renumbered = SqliteModelRegistry(path=str(tmp_path / "renumbered.sqlite"))
+    reused = register_tiny_version(artifact_store, renumbered, model)
+    renumbered.approve(model, reused, "a new model", "qa")
+    assert reused == version
+    with pytest.raises(PublishError, match=rf"{model} v{version}: .* already holds other files"):
+        publish_model_version(artifact_store, renumbered, model, reused)
+    after = {k: artifact_store.get_bytes(k) for k in artifact_store.list_keys(f"deploy/{model}/")}
+    assert after == before  # the old files and the channel as they were
+
+
 def test_channel_follows_newest_approved_and_rolls_back(artifact_store, model_registry, model):
     v1 = register_tiny_version(artifact_store, model_registry, model)
     v2 = register_tiny_version(artifact_store, model_registry, model)
