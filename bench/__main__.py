@@ -19,6 +19,7 @@ from typing import Any
 
 RESULTS = Path("bench/results")
 BENCHMARKS = (
+    "demo",
     "vision",
     "unsure",
     "turbine",
@@ -33,6 +34,7 @@ BENCHMARKS = (
 COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
 # (benchmark, figure, path into its JSON, goal or None for a figure without one)
 FIGURES: list[tuple[str, str, tuple, str | None]] = [
+    ("demo", "`edgeline demo` after installation (min), this machine's cores", ("wall_min",), "<= 2.5"),
     ("vision", "training images/s (decode + steps) vs a bare loop, no augmentation", ("ratios", "training_images_per_s_vs_bare_loop_augment_none"), ">= 0.85"),
     ("vision", "the same, photo augmentation (default) in both", ("ratios", "training_images_per_s_vs_bare_loop_augment_photo"), ">= 0.95"),
     ("vision", "the same, photo, the lineage's whole call (+ recalibration, validation)", ("ratios", "training_images_per_s_vs_bare_loop_augment_photo_whole_call"), None),

@@ -77,7 +77,10 @@ class AnomalyDetector(nn.Module):
         self.register_buffer("threshold", torch.tensor(float("inf")))
 
     def error(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scaled = self.features(windows)
+        return self.scaled_error(self.features(windows))
+
+    def scaled_error(self, scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction and its error for windows already turned into scaled features."""
         reconstructed = self.autoencoder(scaled)
         return reconstructed, ((reconstructed - scaled) ** 2).mean(dim=1)
 
