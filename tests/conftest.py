@@ -148,27 +148,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     parametrisation (artifact_store, model_registry, telemetry_store, gateway) and every test
     that asks for ``moto_endpoint`` itself. `make test-fast` leaves them out.
 
-    Then order the tests for pytest-xdist: longest first (the `slow` ones by the ``seconds``
-    their marker says they take on 2 cores, 20 where it says nothing; then the quick ones),
-    dealt in turn into one run per worker. `--dist worksteal` hands each worker one contiguous
-    run of this list and lets an idle worker take the last half of another's queue: so each
-    worker starts with its share of the minute-long tests, and what is taken is the quick tail.
-    In file order, the local demo and `edgeline dev` came last and ended the suite 2-3 minutes
-    after the rest; longest first alone would leave every long test to the first worker."""
+    Then order the `slow` tests first (each group in its own order): `--dist worksteal` gives
+    each worker a run of this list and lets an idle worker take half of another's queue, so the
+    minute-long tests start early; one handed out last would keep one worker busy while the
+    other waits, and the quick ones at the end fill both workers until the suite ends."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         aws_param = callspec is not None and callspec.params.get("environment") == "aws"
         if aws_param or "moto_endpoint" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.aws)
-    items.sort(key=lambda item: -expected_seconds(item))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    items[:] = [item for first in range(workers) for item in items[first::workers]]
-
-
-def expected_seconds(item: pytest.Item) -> float:
-    """How long a test takes, as its `slow` marker says; 0 for a quick one."""
-    marker = item.get_closest_marker("slow")
-    return 0.0 if marker is None else float(marker.kwargs.get("seconds", 20))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture

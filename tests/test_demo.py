@@ -42,7 +42,6 @@ def reported_days(out: str, kind: str) -> list[str]:
     return days
 
 
-@pytest.mark.slow(seconds=95)
 def test_quick_demo_closes_the_loop_locally(tmp_path):
     began = datetime.now(UTC)
     out = run_demo(tmp_path, EDGELINE_ENV="local")
@@ -66,7 +65,6 @@ def test_quick_demo_closes_the_loop_locally(tmp_path):
     assert sum(report["events"] for report in reports) == len(pi)
 
 
-@pytest.mark.slow(seconds=140)
 def test_quick_demo_on_the_aws_side(tmp_path, fresh_aws_account):
     # an account of its own: the demo's registry sensor publishes every approved version of its
     # models that the account's registry holds, and other tests register the same model names

@@ -39,7 +39,6 @@ def processes_under(home: Path) -> list[int]:
     return found
 
 
-@pytest.mark.slow(seconds=100)
 def test_dev_starts_everything_and_ctrl_c_stops_it_all(tmp_path, browser):
     home = tmp_path / "home"
     resources = local_io_resources(home)

@@ -138,7 +138,6 @@ def dagster_ui_screenshots(browser, home: Path) -> list[Path]:
         dev.wait(timeout=90)
 
 
-@pytest.mark.slow(seconds=135)
 def test_four_models_in_one_home(home, tmp_path, capsys, browser):
     registry = local_resources(home)["registry"]
     took: dict[str, float] = {}

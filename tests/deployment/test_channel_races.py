@@ -60,7 +60,6 @@ def approved_version(store, registry, model: str) -> int:
     return version
 
 
-@pytest.mark.slow(seconds=65)
 def test_a_publish_racing_a_revoke_never_leaves_the_revoked_version(
     artifact_store, model_registry, tries
 ):
@@ -91,7 +90,6 @@ def test_a_publish_racing_a_revoke_never_leaves_the_revoked_version(
     assert stale == []
 
 
-@pytest.mark.slow(seconds=100)
 def test_two_versions_published_at_once_leave_the_newer(artifact_store, model_registry, tries):
     stale, moves, took = [], 0, 0.0
     for _ in range(tries):

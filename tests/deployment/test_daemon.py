@@ -12,7 +12,6 @@ MODEL = "turbine-autoencoder"
 MOVE_S = 120  # start-up (code location load, first tick) took as long
 
 
-@pytest.mark.slow(seconds=65)
 def test_daemon_publishes_approvals_and_rolls_back_rejections(tmp_path):
     resources = local_resources(tmp_path)
     store, registry = resources["artifacts"], resources["registry"]

@@ -146,7 +146,6 @@ def test_an_image_v2_collapsed_onto_one_class_is_aborted(gateway, model_registry
     assert any("class" in n for n in breached), breached
 
 
-@pytest.mark.slow(seconds=60)
 def test_a_good_v2_is_promoted_step_by_step_to_stable(gateway, model_registry):
     out = roll_out(gateway, model_registry, SENSOR, "pi", SENSOR_V1, rounds=30)
     assert out.rollout.state == "promoted", out.rollout.history[-1]
