@@ -22,11 +22,10 @@ from bench.report import emit_report
 
 def step_seconds(dagster_home: Path) -> dict[str, dict[str, float]]:
     """Seconds per step of each run in the instance, by job."""
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
     from dagster import DagsterInstance
 
     steps: dict[str, dict[str, float]] = {}
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
         for run in instance.get_runs():
             for stats in instance.get_run_step_stats(run.run_id):
                 if stats.start_time is not None and stats.end_time is not None:

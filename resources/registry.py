@@ -418,11 +418,11 @@ class SageMakerModelRegistry(ModelRegistry):
         names = []
         for page in self.sagemaker.get_paginator("list_model_package_groups").paginate():
             for group in page["ModelPackageGroupSummaryList"]:
-                tags = self.sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]
                 name = group["ModelPackageGroupName"]
-                if {"Key": OWNER_TAG, "Value": self._owner} in tags and name.startswith(
-                    self.group_prefix
-                ):
+                if not name.startswith(self.group_prefix):  # another deployment's: no tag call
+                    continue
+                tags = self.sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]
+                if {"Key": OWNER_TAG, "Value": self._owner} in tags:
                     names.append(name.removeprefix(self.group_prefix))
         return sorted(names)
 

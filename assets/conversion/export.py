@@ -74,8 +74,7 @@ def export_onnx(
             dynamic_axes={name: batch_axis for name in [input_spec.name, *output_names]},
             dynamo=False,
         )
-    onnx.save_model(optimizer.optimize(onnx.load(str(path))), str(path))
-    model = readable_by_older_runtimes(onnx.load(str(path)))
+    model = readable_by_older_runtimes(optimizer.optimize(onnx.load(str(path))))
     strip_debug_info(model)
     onnx.checker.check_model(model, full_check=True)
     entries = {"input_spec": json.dumps(input_spec.as_dict()), **(metadata or {})}

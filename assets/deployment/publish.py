@@ -173,17 +173,13 @@ def publish_model_version(
         )
     manifest_key = layout.manifest(model, version)
     copied: list[str] = []
+    card = registry.get_model_card(model, version)
     existing = store.find_json(manifest_key)
     if existing is not None:
-        _check_published_files(existing, registry.get_model_card(model, version), model, version)
+        _check_published_files(existing, card, model, version)
     else:
-        card = registry.get_model_card(model, version)
         manifest = build_manifest(model, version, card, described.created_at)
-        published = {
-            entry["sha256"]: entry["key"]
-            for variant in manifest["variants"]
-            for entry in (variant, *variant.get("compact", []))
-        }
+        published = _manifest_files(manifest)
         for source in card["variants"]:
             if not store.exists(source["key"]):
                 raise PublishError(f"{model} v{version}: variant file {source['key']} is missing")
@@ -210,16 +206,20 @@ def publish_model_version(
     return PublishResult(model, version, manifest_key, tuple(copied), before, after)
 
 
-def _check_published_files(
-    manifest: dict[str, Any], card: dict[str, Any], model: str, version: int
-) -> None:
-    published = {
-        entry["sha256"]
+def _manifest_files(manifest: dict[str, Any]) -> dict[str, str]:
+    """Every file a manifest names, variants and their compact encodings: sha256 -> key."""
+    return {
+        entry["sha256"]: entry["key"]
         for variant in manifest.get("variants", [])
         for entry in (variant, *variant.get("compact", []))
     }
+
+
+def _check_published_files(
+    manifest: dict[str, Any], card: dict[str, Any], model: str, version: int
+) -> None:
     registered = {variant["sha256"] for variant in card["variants"]}
-    if published != registered:
+    if set(_manifest_files(manifest)) != registered:
         raise PublishError(
             f"{model} v{version}: {layout.manifest(model, version)} already holds other files "
             "than this registered version's: the registry numbers versions again from one on "
