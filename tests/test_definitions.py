@@ -114,7 +114,7 @@ def test_an_installed_package_keeps_data_in_the_home_and_loads_by_module(monkeyp
         (
             "aws",
             {
-                "artifacts": {"bucket", "prefix", "url_expiry_s", "aws"},
+                "artifacts": {"bucket", "prefix", "url_expiry_s", "concurrent_requests", "aws"},
                 "telemetry": {"log_group_prefix", "aws"},
             },
         ),

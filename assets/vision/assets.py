@@ -147,14 +147,15 @@ def raw_images(
     keys = artifacts.list_keys(prefix)
     if not keys and spec.demo_images and config.generate_demo_if_empty:
         context.log.info("%s has no images: writing the synthetic demo set", spec.name)
-        for relative, data in generate_demo_images(
-            config.demo_images_per_class,
-            config.demo_image_size,
-            config.demo_seed,
-            class_backgrounds=config.demo_class_backgrounds,
-        ):
-            label, name = relative.split("/")
-            artifacts.put_bytes(layout.model_image(spec.name, label, name), data)
+        artifacts.put_many(
+            (layout.model_image(spec.name, *relative.split("/")), data)
+            for relative, data in generate_demo_images(
+                config.demo_images_per_class,
+                config.demo_image_size,
+                config.demo_seed,
+                class_backgrounds=config.demo_class_backgrounds,
+            )
+        )
         keys = artifacts.list_keys(prefix)
     if not keys:
         raise ValueError(
@@ -182,8 +183,8 @@ def sample_grid(artifacts: ArtifactStore, captioned: list[tuple[str, str]]) -> d
     """``{"samples": a grid of the (key, caption) images}``, or nothing when none is readable
     (unreadable files, bombs included, are skipped: the dataset reports them)."""
     thumbs, captions = [], []
-    for key, caption in captioned:
-        data = artifacts.get_bytes(key)
+    keys = [key for key, _ in captioned]
+    for (_, caption), data in zip(captioned, artifacts.get_many(keys), strict=True):
         try:
             inspect_image(data)
         except ValueError:

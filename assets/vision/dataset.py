@@ -119,6 +119,7 @@ def build_image_dataset(
     records: list[ImageRecord] = []
     skipped: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
+    images: list[tuple[str, str]] = []  # (key, label)
     for key in store.list_keys(prefix):
         found = layout.parse_labelled_image(prefix, key)
         if not found:
@@ -128,7 +129,8 @@ def build_image_dataset(
         if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((key, f"not an image file type ({', '.join(sorted(IMAGE_SUFFIXES))})"))
             continue
-        data = store.get_bytes(key)
+        images.append((key, label))
+    for (key, label), data in zip(images, store.get_many(key for key, _ in images), strict=True):
         sha = hashlib.sha256(data).hexdigest()
         if sha in seen:
             skipped.append((key, f"duplicate of {seen[sha]}"))
@@ -174,9 +176,10 @@ def load_pixels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode records into uint8 NCHW pixels of ``size`` and int64 label indices."""
     index = {label: i for i, label in enumerate(labels)}
+    records = list(records)
     pixels, targets = [], []
-    for record in records:
-        with Image.open(io.BytesIO(store.get_bytes(record.key))) as image:
+    for record, data in zip(records, store.get_many(r.key for r in records), strict=True):
+        with Image.open(io.BytesIO(data)) as image:
             pixels.append(np.asarray(fit_square(image, size), dtype=np.uint8).transpose(2, 0, 1))
         targets.append(index[record.label])
     if not pixels:
@@ -197,6 +200,7 @@ def ingest_image_folder(
         raise NotADirectoryError(f"{folder} is not a folder of <label>/<image> sub-folders")
     copied: dict[str, int] = {}
     left_out: list[tuple[str, str]] = []
+    chosen: list[tuple[str, Path]] = []  # (key, file)
     for path in sorted(folder.rglob("*")):
         if not path.is_file():
             continue
@@ -208,6 +212,8 @@ def ingest_image_folder(
             left_out.append((str(relative), "not a jpg, png or webp file"))
             continue
         label, name = (safe_name(part) for part in relative.parts)
-        store.put_file(layout.labelled_image(prefix, label, name), path)
+        chosen.append((layout.labelled_image(prefix, label, name), path))
         copied[label] = copied.get(label, 0) + 1
+    for _ in store.map_concurrently(lambda target: store.put_file(*target), chosen):
+        pass
     return copied, left_out

@@ -2,10 +2,12 @@
 
 import json
 import threading
+import time
 import urllib.request
 
 import pytest
 
+from resources.artifacts import ordered_map
 from resources.errors import ArtifactNotFoundError, InvalidKeyError
 
 
@@ -235,3 +237,47 @@ def test_compare_and_swap_lets_exactly_one_of_many_writers_win(artifact_store):
         thread.join()
     assert len(won) == 1
     assert artifact_store.get_bytes(key) == str(won[0]).encode()
+
+
+def test_many_objects_are_read_and_written_in_order(artifact_store):
+    items = [
+        (f"raw/images/m/c{i % 3}/{i:03d}.png", f"image {i}".encode() * (i + 1)) for i in range(40)
+    ]
+    assert artifact_store.put_many(iter(items)) == 40  # a generator, as the demo set is
+    keys = [key for key, _ in items]
+    assert list(artifact_store.get_many(reversed(keys))) == [data for _, data in reversed(items)]
+
+
+def test_a_missing_object_among_many_names_its_key(artifact_store):
+    artifact_store.put_many([("raw/a/x/1.png", b"1"), ("raw/a/x/3.png", b"3")])
+    with pytest.raises(ArtifactNotFoundError, match=r"raw/a/x/2\.png"):
+        list(artifact_store.get_many(["raw/a/x/1.png", "raw/a/x/2.png", "raw/a/x/3.png"]))
+
+
+def test_ordered_map_keeps_order_and_holds_few_results_ahead():
+    started = []
+    lock = threading.Lock()
+
+    def slow_for_even(item: int) -> int:
+        with lock:
+            started.append(item)
+        time.sleep(0.02 if item % 2 == 0 else 0)
+        return item * 10
+
+    results = ordered_map(slow_for_even, range(100), workers=4)
+    assert [next(results) for _ in range(3)] == [0, 10, 20]
+    time.sleep(0.1)  # nothing runs far ahead of what was read
+    assert len(started) <= 3 + 2 * 4
+    assert list(results) == [i * 10 for i in range(3, 100)]
+
+
+def test_ordered_map_raises_the_first_error_where_its_result_is():
+    def fail_on_five(item: int) -> int:
+        if item == 5:
+            raise ValueError("five")
+        return item
+
+    results = ordered_map(fail_on_five, range(10), workers=3)
+    assert [next(results) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="five"):
+        next(results)
