@@ -19,7 +19,8 @@ IN_CHECKOUT = (PACKAGE_ROOT / "pyproject.toml").is_file()
 WORKSPACE = PACKAGE_ROOT / "workspace.yaml"
 INSTANCE_CONFIG = (
     "telemetry:\n  enabled: false\n"
-    "run_queue:\n  max_concurrent_runs: 2\n"
+    # the queue is read each second, not each 5: an approval waits for it before it publishes
+    "run_queue:\n  max_concurrent_runs: 2\n  dequeue_interval_seconds: 1\n"
     "sensors:\n  use_threads: true\n  num_workers: 2\n"
 )
 
