@@ -168,6 +168,7 @@ def test_hostile_inputs_get_clear_4xx_and_store_nothing(gateway):
         (pi_event(model_version=10**30), "model_version"),
         (pi_event(latency_ms=float("nan")), "latency_ms"),
         (pi_event(reconstruction_error=1e300), "reconstruction_error"),
+        (pi_event(latency_ms=10**400), "latency_ms"),  # an int no float holds: once a 500
     ):
         body = json.dumps({"events": [event]}).encode()  # NaN travels as a JSON literal
         answer = httpx.post(
