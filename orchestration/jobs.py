@@ -89,30 +89,34 @@ def record_readings(
     return results
 
 
+# Light jobs run their steps in the run's own process: the default executor's process per step
+# imports the code location again (torch included), which added 7 s between an approval and
+# the clients. Training keeps a process per step.
 review_shared_images = define_asset_job(
     "review_shared_images",
     selection=AssetSelection.assets(shared_image_queue),
     description="See the images web pages and devices shared, and accept or reject them "
     "(config: accept, reject, label, new_class, reason, by); only accepted ones ever train.",
+    executor_def=in_process_executor,
 )
 publish_job = define_asset_job(
     "publish_model_version",
     selection=[published_model],
     description="Publish one approved model version (partition `<model>@<version>`).",
-    # its two light steps in the run's own process: a process per step (the default) added
-    # 7 s between an approval and the clients, each step importing the code location again
     executor_def=in_process_executor,
 )
 telemetry_rollup_job = define_asset_job(
     "telemetry_rollup",
     selection=AssetSelection.assets(*events_assets.values()),
     description="Roll one hour of web and pi telemetry up from the TelemetryStore.",
+    executor_def=in_process_executor,
 )
 quality_report_jobs = {
     kind: define_asset_job(
         f"quality_reports_{kind}",
         selection=AssetSelection.assets(asset),
         description=f"Write one {kind} model's quality report of a day (a model|day partition).",
+        executor_def=in_process_executor,
     )
     for kind, asset in report_assets.items()
 }

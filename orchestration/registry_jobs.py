@@ -2,7 +2,7 @@
 
 from enum import Enum
 
-from dagster import Config, OpExecutionContext, job, op
+from dagster import Config, OpExecutionContext, in_process_executor, job, op
 from pydantic import Field
 
 from assets.catalog import SINGLE_IMAGE_MODEL
@@ -97,7 +97,12 @@ def record_registry_decision(
     record_live_versions(context.instance, registry, artifacts)
 
 
-@job(description="Approve or reject a model version, launched from the UI with config.")
+# each job below is one quick op, run in the run's own process: a process for the op (the
+# default executor's) re-imported the code location and added seconds before a decision held
+@job(
+    description="Approve or reject a model version, launched from the UI with config.",
+    executor_def=in_process_executor,
+)
 def registry_decision():
     record_registry_decision()
 
@@ -130,7 +135,8 @@ def roll_back_channel(
 
 
 @job(
-    description="Move a model's stable channel off a revoked version (if it names it) and mark it revoked."
+    description="Move a model's stable channel off a revoked version (if it names it) and mark it revoked.",
+    executor_def=in_process_executor,
 )
 def channel_rollback():
     roll_back_channel()
@@ -174,6 +180,9 @@ def decide_rollout(
     record_live_versions(context.instance, registry, artifacts)
 
 
-@job(description="Promote, pause, resume or abort a model's staged rollout from the UI.")
+@job(
+    description="Promote, pause, resume or abort a model's staged rollout from the UI.",
+    executor_def=in_process_executor,
+)
 def rollout_decision():
     decide_rollout()
