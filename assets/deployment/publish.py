@@ -20,7 +20,7 @@ from assets.deployment.rollout import held_candidate
 from edgeline_contract.manifest import MANIFEST_SCHEMA, MIN_CLIENT_VERSION, manifest_problems
 from resources import layout
 from resources.artifacts import ArtifactStore, json_bytes
-from resources.errors import ConcurrentWriteError, EdgelineError
+from resources.errors import ArtifactNotFoundError, ConcurrentWriteError, EdgelineError
 from resources.registry import APPROVED, ModelRegistry
 
 POINTER_SCHEMA = "edgeline.channel/1"
@@ -181,9 +181,12 @@ def publish_model_version(
         manifest = build_manifest(model, version, card, described.created_at)
         published = _manifest_files(manifest)
         for source in card["variants"]:
-            if not store.exists(source["key"]):
-                raise PublishError(f"{model} v{version}: variant file {source['key']} is missing")
-            data = store.get_bytes(source["key"])
+            try:
+                data = store.get_bytes(source["key"])
+            except ArtifactNotFoundError:
+                raise PublishError(
+                    f"{model} v{version}: variant file {source['key']} is missing"
+                ) from None
             if _sha256(data) != source["sha256"] or len(data) != source["bytes"]:
                 raise PublishError(
                     f"{model} v{version}: {source['key']} does not match the registered sha256 "

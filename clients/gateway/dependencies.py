@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 
 from clients.gateway.auth import Authenticator, Caller, parse_device_tokens
 from clients.gateway.bodies import BodyBudget
+from clients.gateway.manifests import PublishedManifests
 from clients.gateway.settings import GatewaySettings
 from clients.gateway.web_models import WebModels
 from clients.gateway.web_tokens import WebTokenSigner
@@ -31,6 +32,7 @@ class GatewayContext:
     auth: Authenticator  # its rate-limit buckets live as long as the app
     bodies: BodyBudget  # telemetry bodies being received
     uploads: BodyBudget  # images being received
+    manifests: PublishedManifests  # read once per published version
     web_models: WebModels  # the image models pages may open
 
     @classmethod
@@ -53,8 +55,9 @@ class GatewayContext:
         uploads = BodyBudget(
             settings.uploads_in_flight, settings.uploads_per_token, settings.upload_timeout_s
         )
-        web_models = WebModels(settings, artifacts)
-        return cls(settings, artifacts, telemetry, auth, bodies, uploads, web_models)
+        manifests = PublishedManifests(artifacts)
+        web_models = WebModels(settings, artifacts, manifests)
+        return cls(settings, artifacts, telemetry, auth, bodies, uploads, manifests, web_models)
 
 
 async def gateway_context(request: Request) -> GatewayContext:

@@ -3,21 +3,24 @@ on the page's channel (and the default). A page opens one at /m/<model>; / lists
 there is more than one. The answer is kept a few seconds: manifests are read to know a
 model's task, and every web call asks."""
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from clients.gateway.manifests import ManifestMismatchError, PublishedManifests
 from clients.gateway.settings import GatewaySettings
 from resources import layout
 from resources.artifacts import ArtifactStore
 from resources.errors import ArtifactNotFoundError
 
 IMAGE_TASK = "image-classification"
+log = logging.getLogger("edgeline.gateway")
 
 
 def published_web_model(
-    artifacts: ArtifactStore, model: str, channel: str
+    artifacts: ArtifactStore, manifests: PublishedManifests, model: str, channel: str
 ) -> dict[str, Any] | None:
     """What a page needs to choose ``model`` (version, classes, download size), if an image
     model's version is published on ``channel``."""
@@ -25,8 +28,11 @@ def published_web_model(
         pointer = artifacts.get_json(layout.channel(model, channel))
         if not pointer.get("version"):
             return None
-        manifest = artifacts.get_json(pointer["manifest_key"])
+        manifest = manifests.read(pointer["manifest_key"], pointer.get("manifest_sha256"))
     except ArtifactNotFoundError:
+        return None
+    except ManifestMismatchError as refused:
+        log.error("not listing %s for web pages: %s", model, refused)
         return None
     if manifest.get("task") != IMAGE_TASK:
         return None
@@ -51,6 +57,7 @@ class WebModels:
 
     settings: GatewaySettings
     artifacts: ArtifactStore
+    manifests: PublishedManifests
     ttl_s: float = 5.0
     _read_at: float = -1e9
     _models: list[dict[str, Any]] = field(default_factory=list)
@@ -71,7 +78,9 @@ class WebModels:
         with self._lock:
             if time.monotonic() - self._read_at > self.ttl_s:
                 found = (
-                    published_web_model(self.artifacts, name, self.settings.web_channel)
+                    published_web_model(
+                        self.artifacts, self.manifests, name, self.settings.web_channel
+                    )
                     for name in sorted(self.candidates())
                 )
                 self._models = [m for m in found if m is not None]

@@ -1,6 +1,7 @@
 """Which models a web page may open: published image models (or the configured ones), never a
 device model; the default always (it may not be published yet)."""
 
+from clients.gateway.manifests import PublishedManifests
 from clients.gateway.settings import GatewaySettings
 from clients.gateway.web_models import WebModels
 from resources import LocalArtifactStore, layout
@@ -34,7 +35,9 @@ def test_served_models_are_the_published_image_models(tmp_path):
     publish(store, "defects", 1, "image-classification")
     publish(store, "turbine-autoencoder", 2, "anomaly-detection")
     store.put_json(layout.channel("revoked-model"), {"version": None})
-    served = WebModels(GatewaySettings(web_secret="s" * 32), store, ttl_s=0)
+    served = WebModels(
+        GatewaySettings(web_secret="s" * 32), store, PublishedManifests(store), ttl_s=0
+    )
     assert served.listed() == [
         {
             "model": "defects",
@@ -53,6 +56,11 @@ def test_served_models_are_the_published_image_models(tmp_path):
     ]
     assert served.serves("plants") and served.serves("image-classifier")  # the default
     assert not served.serves("turbine-autoencoder") and not served.serves("revoked-model")
-    only = WebModels(GatewaySettings(web_secret="s" * 32, web_models=("plants",)), store, ttl_s=0)
+    only = WebModels(
+        GatewaySettings(web_secret="s" * 32, web_models=("plants",)),
+        store,
+        PublishedManifests(store),
+        ttl_s=0,
+    )
     assert [m["model"] for m in only.listed()] == ["plants"]
     assert not only.serves("defects")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from clients.gateway.auth import Caller
 from clients.gateway.dependencies import Context, ManifestReader
+from clients.gateway.manifests import ManifestMismatchError
 from edgeline_contract.rollout import rollout_problems, serves_candidate
 from edgeline_contract.telemetry import DEVICE_ID_PATTERN
 from resources import layout
@@ -112,7 +113,11 @@ def channel_manifest(
     etag = f'"{sha256}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    manifest = artifacts.get_json(manifest_key)
+    try:
+        manifest = context.manifests.read(manifest_key, sha256)
+    except ManifestMismatchError as refused:
+        log.error("not serving %s's %s channel: %s", model, channel, refused)
+        raise HTTPException(502, f"not serving {model}: {refused}") from None
     manifest.pop("lineage", None)  # manifests published before it stayed in the registry
     for variant in manifest["variants"]:
         variant["url"] = download_url(request, artifacts, variant["key"])
