@@ -1,8 +1,13 @@
 """Plain helpers the tests import (fixtures stay in the conftest files)."""
 
+import hashlib
 import uuid
+from collections.abc import Callable
 
 import boto3
+
+from resources import layout
+from resources.artifacts import json_bytes
 
 
 def unique_name(stem: str) -> str:
@@ -28,3 +33,17 @@ def alter_behind_the_store(store, key: str, data: bytes | None) -> None:
         s3.delete_object(Bucket=store.bucket, Key=store._object_key(key))
     else:
         s3.put_object(Bucket=store.bucket, Key=store._object_key(key), Body=data)
+
+
+def alter_published_manifest(
+    store, model: str, alter: Callable[[bytes], bytes], channel: str = "stable"
+) -> None:
+    """Rewrite the manifest ``channel`` names, behind the store, and the sha256 its pointer
+    records with it: what a platform publishing that manifest would leave (the gateway serves a
+    manifest only when it hashes to the sha256 its pointer records)."""
+    pointer_key = layout.channel(model, channel)
+    pointer = store.get_json(pointer_key)
+    data = alter(store.get_bytes(pointer["manifest_key"]))
+    alter_behind_the_store(store, pointer["manifest_key"], data)
+    pointer["manifest_sha256"] = hashlib.sha256(data).hexdigest()
+    alter_behind_the_store(store, pointer_key, json_bytes(pointer))

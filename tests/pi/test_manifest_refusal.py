@@ -2,7 +2,6 @@
 read), served by a real gateway: the agent keeps its model, goes on scoring with it, says why
 once and shows it in its status; a manifest it can use afterwards is taken as usual."""
 
-import hashlib
 import json
 import logging
 
@@ -10,23 +9,16 @@ from clients.pi import __version__
 from clients.pi.agent import EdgeAgent
 from clients.pi.gateway_client import GatewayClient
 from clients.pi.storage import ModelCache
-from resources import SqliteModelRegistry, layout
+from resources import SqliteModelRegistry
 from resources.artifacts import json_bytes
 from tests.gateway.conftest import TOKEN
-from tests.helpers import alter_behind_the_store
+from tests.helpers import alter_published_manifest
 from tests.pi.test_agent import MODEL, WINDOW, normal_readings, register_and_publish
 
 
 def edit_published_manifest(store, **changes) -> None:
-    """Change the manifest the stable channel names, behind the store, and keep the channel's
-    sha256 (the gateway's ETag) consistent with it, as a newer platform publishing would."""
-    channel = layout.channel(MODEL)
-    pointer = store.get_json(channel)
-    manifest = {**store.get_json(pointer["manifest_key"]), **changes}
-    data = json_bytes(manifest)
-    alter_behind_the_store(store, pointer["manifest_key"], data)
-    pointer["manifest_sha256"] = hashlib.sha256(data).hexdigest()
-    alter_behind_the_store(store, channel, json_bytes(pointer))
+    """Change the manifest the stable channel names, as a newer platform publishing would."""
+    alter_published_manifest(store, MODEL, lambda data: json_bytes({**json.loads(data), **changes}))
 
 
 def refusals(caplog) -> list[str]:

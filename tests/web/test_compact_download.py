@@ -11,7 +11,7 @@ import pytest
 
 from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
 from assets.conversion.compact import expand
-from tests.helpers import alter_behind_the_store
+from tests.helpers import alter_behind_the_store, alter_published_manifest
 from tests.web.support import approve_and_publish, register_classifier
 from tests.web.test_page import classify, page_pixels, wait_for_version
 
@@ -136,11 +136,14 @@ def test_compact_weights_that_do_not_expand_to_the_gated_model_are_refused(
 ):
     """The download matches its sha256, but its expansion is not the model the manifest says the
     gate judged: the worker refuses it before creating a session, and nothing is kept."""
-    version = publish_compact(gateway, classifier_files, "v1")
-    key = f"deploy/{MODEL_NAME}/{version}/manifest.json"
-    manifest = json.loads(gateway.store.get_bytes(key))
-    manifest["variants"][0]["compact"][0]["expanded_sha256"] = "0" * 64
-    alter_behind_the_store(gateway.store, key, json.dumps(manifest).encode())
+    publish_compact(gateway, classifier_files, "v1")
+
+    def wrong_expansion(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        manifest["variants"][0]["compact"][0]["expanded_sha256"] = "0" * 64
+        return json.dumps(manifest).encode()
+
+    alter_published_manifest(gateway.store, MODEL_NAME, wrong_expansion)
 
     page.goto(gateway.url + "/")
     page.wait_for_selector("body[data-status='error']")

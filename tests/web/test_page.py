@@ -17,7 +17,7 @@ from assets.deployment.publish import update_channel
 from assets.vision.dataset import fit_square
 from clients.gateway.web_tokens import WebTokenSigner
 from tests.gateway.server import SECRET
-from tests.helpers import alter_behind_the_store
+from tests.helpers import alter_behind_the_store, alter_published_manifest
 from tests.web.support import (
     COLOURS,
     IMAGE_SIZE,
@@ -384,17 +384,27 @@ def test_coming_back_to_the_tab_checks_the_channel_and_marks_the_old_answer(
     assert "stale" not in page.get_attribute("#result-card", "class")
 
 
-def v2_altered_while_v1_runs(page, gateway, files, name: str, alter) -> str:
-    """The page runs v1; v2 is published and its file ``name`` altered behind the store (the
-    store itself refuses to rewrite it); the page checks its channel. Returns its notice."""
+def v2_altered_while_v1_runs(page, gateway, files, alter_v2) -> str:
+    """The page runs v1; v2 is published and ``alter_v2(store)`` changes its files behind the
+    store (the store itself refuses to rewrite them); the page checks its channel. Returns its
+    notice."""
     publish_version(gateway, files, "v1")
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
     publish_version(gateway, files, "v2")
-    key = f"deploy/{MODEL_NAME}/2/{name}"
-    alter_behind_the_store(gateway.store, key, alter(gateway.store.get_bytes(key)))
+    alter_v2(gateway.store)
     page.evaluate("window.edgeline.checkChannel()")
     return page.inner_text("#notice")
+
+
+def altered_v2_file(name: str, alter):
+    """Replace v2's published file ``name`` with ``alter`` of its bytes, behind the store."""
+
+    def alter_v2(store) -> None:
+        key = f"deploy/{MODEL_NAME}/2/{name}"
+        alter_behind_the_store(store, key, alter(store.get_bytes(key)))
+
+    return alter_v2
 
 
 @pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
@@ -405,7 +415,7 @@ def test_tampered_model_is_refused_and_the_current_one_kept(page, gateway, class
         return bytes(tampered)
 
     notice = v2_altered_while_v1_runs(
-        page, gateway, classifier_files, "model.fp32.onnx", flip_a_byte
+        page, gateway, classifier_files, altered_v2_file("model.fp32.onnx", flip_a_byte)
     )
     assert "v2 was not used" in notice and "sha256" in notice and "still using v1" in notice.lower()
     assert page.get_attribute("body", "data-model-version") == "1"
@@ -430,13 +440,34 @@ def test_a_manifest_for_a_newer_page_is_refused_and_the_current_one_kept(
     def as_a_newer_platform(data: bytes) -> bytes:
         return json.dumps({**json.loads(data), field: value}).encode()
 
-    notice = v2_altered_while_v1_runs(
-        page, gateway, classifier_files, "manifest.json", as_a_newer_platform
+    notice = v2_altered_while_v1_runs(  # its pointer names the new manifest's sha256
+        page,
+        gateway,
+        classifier_files,
+        lambda store: alter_published_manifest(store, MODEL_NAME, as_a_newer_platform),
     )
     assert "v2 was not used" in notice and why in notice and "still using v1" in notice.lower()
     assert page.get_attribute("body", "data-model-version") == "1"
     result = classify(page, "amber-wide.jpg", classifier_files.photos["amber-wide.jpg"])
     assert result["event"]["model_version"] == 1
+
+
+@pytest.mark.parametrize("poll_s", [3600.0])  # the test checks the channel itself
+def test_a_manifest_changed_behind_its_pointer_is_refused_and_the_current_one_kept(
+    page, gateway, classifier_files
+):
+    def without_a_variant(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        return json.dumps({**manifest, "variants": manifest["variants"][1:]}).encode()
+
+    notice = v2_altered_while_v1_runs(
+        page, gateway, classifier_files, altered_v2_file("manifest.json", without_a_variant)
+    )
+    # the gateway refuses to serve it (502, naming why) and the page keeps what it runs
+    assert "HTTP 502" in notice and "changed after publication" in notice, notice
+    assert page.get_attribute("body", "data-model-version") == "1"
+    result = classify(page, "amber-wide.jpg", classifier_files.photos["amber-wide.jpg"])
+    assert result["top"][0]["label"] == "amber" and result["event"]["model_version"] == 1
 
 
 def test_offline_after_first_visit(page, gateway, classifier_files):
