@@ -328,6 +328,24 @@ def test_on_a_phone_the_answer_scrolls_into_view_and_touch_gets_no_drop_hint(
         context.close()
 
 
+def least_sure_photo(files) -> tuple[str, str]:
+    """The photo (and its class) that Python onnxruntime answers right with the least
+    confidence, through the pipeline's preprocessing. Which one that is depends on the CPU the
+    classifier was trained on: red-small.webp was 0.987 on one and above 0.999999 on another."""
+    session = ort.InferenceSession(str(files.path("fp32")), providers=["CPUExecutionProvider"])
+    answered_right = []
+    for name, data in files.photos.items():
+        with Image.open(io.BytesIO(data)) as image:
+            pixels = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
+        probabilities = session.run(None, {"pixels": pixels[None]})[0][0]
+        label = name.split("-")[0]
+        if files.labels[int(probabilities.argmax())] == label:
+            answered_right.append((float(probabilities.max()), name, label))
+    confidence, name, label = min(answered_right)
+    assert confidence < 0.99, f"every photo is answered at {confidence:.4f} or more"
+    return name, label
+
+
 def test_the_page_names_its_classes_and_says_when_it_is_not_sure(
     page, gateway, classifier_files, artifacts_dir
 ):
@@ -339,12 +357,12 @@ def test_the_page_names_its_classes_and_says_when_it_is_not_sure(
     page.goto(gateway.url + "/")
     wait_for_version(page, 1)
     assert page.inner_text("#model-classes") == "This model knows: amber, blue, green, red."
-    name = "red-small.webp"  # the least sure of the photos (0.987 here): far from 0.999999
+    name, label = least_sure_photo(classifier_files)  # 0.93-0.96 here: far from 0.999999
     first = classify(page, name, classifier_files.photos[name])["top"][0]
-    assert first["label"] == "red" and 0.5 < first["confidence"] < 0.999999
+    assert first["label"] == label and 0.5 < first["confidence"] < 0.999999
     assert page.is_hidden("#result-unsure")
     assert "unsure" not in page.get_attribute("#result-card", "class")
-    assert page.locator("#predictions li .label").first.inner_text() == "red"
+    assert page.locator("#predictions li .label").first.inner_text() == label
 
     version = register_classifier(
         gateway.store, gateway.registry, classifier_files, "v2", baseline={"unsure_below": 0.999999}
