@@ -47,3 +47,9 @@ def alter_published_manifest(
     alter_behind_the_store(store, pointer["manifest_key"], data)
     pointer["manifest_sha256"] = hashlib.sha256(data).hexdigest()
     alter_behind_the_store(store, pointer_key, json_bytes(pointer))
+
+
+def dismiss_dagster_dialogs(page) -> None:
+    """Click Dagster UI's welcome dialog away whenever it shows, before any action: it comes a
+    moment after a page loads, and its backdrop takes every click while it is open."""
+    page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())

@@ -15,6 +15,7 @@ from orchestration.dev import answers_ok
 from resources.environment import local_io_resources
 from tests.deployment.conftest import latest_check, latest_observation
 from tests.gateway.conftest import free_port
+from tests.helpers import dismiss_dagster_dialogs
 from tests.pi.test_agent import MODEL, register_and_publish
 from tests.web.conftest import ARTIFACTS
 
@@ -169,6 +170,7 @@ def ui_screenshots(browser, base: str, revoked: str) -> None:
     out = ARTIFACTS / "dev"
     out.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    dismiss_dagster_dialogs(page)  # it came after a check for it once, and took the click
     try:
         for name, asset, view, partition in (
             ("published-revoked", "published_model", "partitions", revoked),
@@ -177,9 +179,6 @@ def ui_screenshots(browser, base: str, revoked: str) -> None:
         ):
             page.goto(f"{base}/assets/{asset}?view={view}")
             page.get_by_text(partition, exact=True).first.wait_for(timeout=90_000)
-            welcome = page.get_by_role("button", name="Skip")
-            if welcome.count():
-                welcome.first.click()
             page.get_by_text(partition, exact=True).first.click()
             page.wait_for_timeout(2000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)

@@ -12,8 +12,9 @@ from tests.gateway.conftest import gateway  # noqa: F401  (served over HTTP)
 from tests.pi.test_agent import sent_headers  # noqa: F401  (what real agents request)
 
 
-def tiny_onnx(scale: float) -> bytes:
-    """y = x * scale: a real model onnxruntime runs, a few hundred bytes."""
+def tiny_onnx(scale: float, tag: str = "") -> bytes:
+    """y = x * scale: a real model onnxruntime runs, a few hundred bytes; ``tag`` (in its
+    doc string) makes two files of the same scale differ."""
     graph = helper.make_graph(
         [helper.make_node("Mul", ["window", "scale"], ["error"])],
         "tiny",
@@ -21,7 +22,9 @@ def tiny_onnx(scale: float) -> bytes:
         [helper.make_tensor_value_info("error", TensorProto.FLOAT, [None, 4])],
         [numpy_helper.from_array(np.array([scale], np.float32), "scale")],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], doc_string=tag
+    ).SerializeToString()
 
 
 def register_tiny_version(
@@ -38,7 +41,9 @@ def register_tiny_version(
     run = uuid.uuid4().hex[:8]
     variants = []
     for precision, latency in (("fp32", 0.05), ("fp16", 0.04)):
-        data = tiny_onnx(1.0 + len(variants) + int(run, 16) % 97)
+        # the run in the file: two registrations never share a sha256 (the scales of 97 did,
+        # one time in 97, and a test of versions with other files then saw the same files)
+        data = tiny_onnx(1.0 + len(variants) + int(run, 16) % 97, tag=f"{model} {run}")
         key = f"models/{model}/{run}/model.{precision}.onnx"
         store.put_bytes(key, data)
         variants.append(
