@@ -10,12 +10,10 @@ poll are counted, and the ratio of polls/s is the manifest cache's effect.
 
 import argparse
 import collections
-import os
 import statistics
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -28,24 +26,10 @@ from clients.gateway.app import GatewaySettings, create_app
 from clients.gateway.serving import server_config
 from orchestration.demo import free_port
 from resources import S3ArtifactStore, SqliteModelRegistry, SqliteTelemetryStore
-from tests.conftest import moto_server
+from tests.conftest import aws_environment, moto_server
 from tests.pi.test_agent import MODEL, register_and_publish
 
 TOKEN = "bench-token"
-
-
-@contextmanager
-def moto_s3():
-    """moto's server in its own process, as the tests run it; boto3 reaches it by environment."""
-    with moto_server() as endpoint:
-        os.environ.update(
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_REGION="us-east-1",
-        )
-        yield
 
 
 def counted_requests() -> collections.Counter:
@@ -67,7 +51,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--output", default="bench/results/channel_polls.json")
     args = parser.parse_args()
-    with moto_s3(), tempfile.TemporaryDirectory() as tmp:
+    with (
+        moto_server() as endpoint,
+        aws_environment(endpoint, credential="bench"),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         boto3.client("s3").create_bucket(Bucket="edgeline-bench-polls")
         store = S3ArtifactStore(bucket="edgeline-bench-polls", prefix="edgeline")
         registry = SqliteModelRegistry(path=f"{tmp}/registry.sqlite")
@@ -85,8 +73,8 @@ def main() -> None:
         calls = counted_requests()
 
         def polls_per_s(kept: bool) -> tuple[float, float]:
-            manifests.capacity = 256 if kept else 0
-            manifests._kept.clear()
+            manifests.resize(0)  # each round starts with nothing kept
+            manifests.resize(256 if kept else 0)
             calls.clear()
             started = time.perf_counter()
             for _ in range(args.polls):

@@ -43,7 +43,7 @@ def moto_server() -> Iterator[str]:
     core) on 127.0.0.1 and a free port, until the block ends; yields its endpoint."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-c", _MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -60,25 +60,58 @@ def moto_server() -> Iterator[str]:
         server.wait(timeout=30)
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """One moto server per worker; boto3 reaches it through AWS_ENDPOINT_URL. Its account is
-    shared by the worker's tests: each uses buckets and log groups of its own."""
-    with moto_server() as endpoint:
-        saved = {k: os.environ.get(k) for k in _AWS_ENV}
-        os.environ.update(
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_REGION="us-east-1",
-        )
-        yield endpoint
+# moto's server, as `python -m moto.server` runs it, but for one lookup: moto 5.2 lists and
+# stats its own package folder (about 200 `stat` calls) on every request to learn its service
+# names, a third of its CPU per request here. They cannot change while it runs, so the list is
+# read once; requests and answers are moto's own.
+_MOTO_SERVER = """
+import functools, sys
+import moto.backends
+moto.backends.list_of_moto_modules = functools.cache(
+    lambda listed=moto.backends.list_of_moto_modules: frozenset(listed())
+)
+from moto.server import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+_AWS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
+
+
+@contextmanager
+def aws_environment(endpoint: str, credential: str = "testing") -> Iterator[None]:
+    """boto3 in this process (and the processes it starts) reaches ``endpoint`` with a fake
+    credential in us-east-1 until the block ends; the variables are then as they were."""
+    saved = {key: os.environ.get(key) for key in _AWS_ENV}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID=credential,
+        AWS_SECRET_ACCESS_KEY=credential,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+    )
+    try:
+        yield
+    finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server per worker; boto3 reaches it through AWS_ENDPOINT_URL. Its account is
+    shared by the worker's tests: each uses buckets and log groups of its own."""
+    with moto_server() as endpoint, aws_environment(endpoint):
+        yield endpoint
 
 
 @pytest.fixture
@@ -97,15 +130,6 @@ def answers(url: str) -> bool:
             return True
     except OSError:
         return False
-
-
-_AWS_ENV = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-)
 
 
 @pytest.fixture

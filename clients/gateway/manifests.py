@@ -32,6 +32,16 @@ class PublishedManifests:
     _kept: "OrderedDict[tuple[str, str], bytes]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def resize(self, capacity: int) -> None:
+        """Keep at most ``capacity`` manifests from now on (0: read every poll's afresh)."""
+        with self._lock:
+            self.capacity = capacity
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+
     def read(self, key: str, sha256: str | None) -> dict[str, Any]:
         """A fresh copy of the manifest at ``key`` that hashes to ``sha256``; one named without
         a sha256 (pointers written before it was recorded) is read each time, unchecked.
@@ -52,6 +62,5 @@ class PublishedManifests:
                 )
             with self._lock:
                 self._kept[(key, sha256)] = data
-                while len(self._kept) > self.capacity:
-                    self._kept.popitem(last=False)
+                self._trim()
         return json.loads(data)
