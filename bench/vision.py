@@ -29,7 +29,7 @@ from torch import nn
 from assets.conversion.export import TensorSpec, export_onnx
 from assets.conversion.measure import open_session
 from assets.conversion.variants import convert_to_fp16, convert_to_int8
-from assets.vision.dataset import build_image_dataset, fit_square, load_pixels
+from assets.vision.dataset import DecodedImages, build_image_dataset, fit_square, load_pixels
 from assets.vision.demo_data import SHAPES, generate_demo_images, render_shape_image
 from assets.vision.model import build_mobilenet_v2
 from assets.vision.training import TrainingSettings, augment_batch, train_classifier
@@ -105,7 +105,8 @@ def training_ratios(
     def edgeline_epoch(augment: str) -> dict[str, float]:
         model = build_mobilenet_v2(len(labels), width_mult=0.5)
         started = time.perf_counter()
-        pixels, targets = load_pixels(store, records, labels, size)
+        # decoded each round, as the bare loop does: nothing kept from the round before
+        pixels, targets = load_pixels(store, records, labels, size, DecodedImages(max_bytes=0))
         decoded = time.perf_counter() - started
         result = train_classifier(
             model,

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from assets.vision.dataset import (
+    DecodedImages,
     assign_split,
     build_image_dataset,
     fit_square,
@@ -138,6 +139,55 @@ def test_load_pixels_shapes(colour_store):
     pixels, targets = load_pixels(colour_store, dataset.split("train"), dataset.labels, 24)
     assert pixels.dtype == np.uint8 and pixels.shape[1:] == (3, 24, 24)
     assert set(targets.tolist()) == {0, 1, 2}
+
+
+class CountedReads:
+    """The keys ``load_pixels`` reads from a store."""
+
+    def __init__(self, store) -> None:
+        self.store, self.keys = store, []
+
+    def get_many(self, keys):
+        keys = list(keys)
+        self.keys += keys
+        return self.store.get_many(keys)
+
+
+def test_an_image_is_read_and_decoded_once_per_size(colour_store):
+    dataset = build_image_dataset(colour_store, PREFIX)
+    train = dataset.split("train")
+    store, decoded = CountedReads(colour_store), DecodedImages(max_bytes=2**20)
+    first, targets = load_pixels(store, train, dataset.labels, 24, decoded)
+    again, same_targets = load_pixels(store, train, dataset.labels, 24, decoded)
+    assert np.array_equal(first, again) and np.array_equal(targets, same_targets)
+    assert store.keys == [r.key for r in train]  # the second call read nothing
+    again[:] = 0  # a caller's array: what is kept stays as decoded
+    assert np.array_equal(load_pixels(store, train, dataset.labels, 24, decoded)[0], first)
+    load_pixels(store, train[:2], dataset.labels, 20, decoded)  # another size: read again
+    assert store.keys[len(train) :] == [r.key for r in train[:2]]
+
+
+def test_an_image_changed_behind_its_record_is_decoded_as_read_and_not_kept(colour_store):
+    dataset = build_image_dataset(colour_store, PREFIX)
+    changed, *others = dataset.split("train")[:3]
+    colour_store.put_bytes(changed.key, _png(colour=(1, 2, 3)))
+    store, decoded = CountedReads(colour_store), DecodedImages(max_bytes=2**20)
+    pixels, _ = load_pixels(store, [changed, *others], dataset.labels, 8, decoded)
+    assert pixels[0].reshape(3, -1).mean(axis=1).round().tolist() == [1, 2, 3]
+    load_pixels(store, [changed, *others], dataset.labels, 8, decoded)
+    assert store.keys[3:] == [changed.key]  # its sha256 is not the record's: read each time
+
+
+def test_decoded_images_beyond_their_bound_are_let_go_oldest_first(colour_store):
+    dataset = build_image_dataset(colour_store, PREFIX)
+    a, b, c = dataset.split("train")[:3]
+    store = CountedReads(colour_store)
+    decoded = DecodedImages(max_bytes=2 * 3 * 8 * 8)  # two images of 8 px
+    load_pixels(store, [a, b], dataset.labels, 8, decoded)
+    load_pixels(store, [a], dataset.labels, 8, decoded)  # a is now the newer of the two
+    load_pixels(store, [c], dataset.labels, 8, decoded)  # b goes
+    load_pixels(store, [a, b, c], dataset.labels, 8, decoded)
+    assert store.keys == [a.key, b.key, c.key, b.key]
 
 
 def test_demo_images_are_deterministic_and_varied():
