@@ -103,7 +103,7 @@ def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
     """Train MobileNetV2 (width 0.35, 32 px) on colour photos for a few seconds and export it."""
     import torch
 
-    from assets.vision.dataset import fit_square
+    from assets.vision.dataset import decode_pixels
     from assets.vision.model import build_mobilenet_v2
     from assets.vision.training import TrainingSettings, train_classifier
 
@@ -115,8 +115,7 @@ def train_classifier_files(directory: Path, seed: int = 0) -> ClassifierFiles:
             data = photo(
                 COLOURS[label], rng, int(rng.integers(36, 64)), int(rng.integers(36, 64)), "PNG"
             )
-            with Image.open(io.BytesIO(data)) as image:
-                pixels.append(np.asarray(fit_square(image, IMAGE_SIZE)).transpose(2, 0, 1))
+            pixels.append(decode_pixels(data, IMAGE_SIZE))
             targets.append(index)
     pixels_array, targets_array = np.stack(pixels), np.array(targets, np.int64)
     torch.manual_seed(seed)
@@ -196,13 +195,11 @@ def validation_baseline(files: ClassifierFiles) -> dict:
     """The baseline the image lineage registers (``_baseline``), from the fp32 file's answers
     on the pipeline's pixels of ``files.photos`` (each named after its class)."""
     from assets.vision.assets import _baseline
-    from assets.vision.dataset import fit_square
+    from assets.vision.dataset import decode_pixels
 
-    pixels = []
-    for data in files.photos.values():
-        with Image.open(io.BytesIO(data)) as image:
-            square = fit_square(image, files.image_size)
-        pixels.append(np.asarray(square, np.float32).transpose(2, 0, 1))
+    pixels = [
+        decode_pixels(data, files.image_size).astype(np.float32) for data in files.photos.values()
+    ]
     session = ort.InferenceSession(str(files.path("fp32")), providers=["CPUExecutionProvider"])
     (probabilities,) = session.run(None, {session.get_inputs()[0].name: np.stack(pixels)})
     targets = np.array([files.labels.index(name.split("-")[0]) for name in files.photos])

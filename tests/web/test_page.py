@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from assets.catalog import SINGLE_IMAGE_MODEL as MODEL_NAME
 from assets.deployment.publish import update_channel
-from assets.vision.dataset import fit_square
+from assets.vision.dataset import decode_pixels
 from clients.gateway.web_tokens import WebTokenSigner
 from tests.gateway.server import SECRET
 from tests.helpers import alter_behind_the_store, alter_published_manifest
@@ -128,8 +128,7 @@ def test_page_classifies_like_python_onnxruntime(
     for name, data in classifier_files.photos.items():
         result = classify(page, name, data)
         fed, _ = page_pixels(page, name, data)
-        with Image.open(io.BytesIO(data)) as image:
-            pipeline = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
+        pipeline = decode_pixels(data, IMAGE_SIZE).astype(np.float32)
         pixel_differences.append(float(np.abs(fed - pipeline).mean()))
         reference = session.run(None, {"pixels": fed[None]})[0][0]
         browser = {entry["label"]: entry["confidence"] for entry in result["top"]}
@@ -188,8 +187,7 @@ def test_a_phone_photo_of_12_mp_is_decoded_reduced_and_answers_like_the_pipeline
         with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (2 * IMAGE_SIZE, 2 * IMAGE_SIZE))  # as fit_square decodes it
             drafted = ImageOps.exif_transpose(image).size
-        with Image.open(io.BytesIO(data)) as image:
-            pipeline = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
+        pipeline = decode_pixels(data, IMAGE_SIZE).astype(np.float32)
         assert tuple(decoded) == drafted == ((504, 378) if "portrait" not in name else (378, 504))
         assert float(np.abs(fed - pipeline).mean()) < 4.0, name  # as for the small photos
         expected = session.run(None, {"pixels": pipeline[None]})[0][0]
@@ -335,8 +333,7 @@ def least_sure_photo(files) -> tuple[str, str]:
     session = ort.InferenceSession(str(files.path("fp32")), providers=["CPUExecutionProvider"])
     answered_right = []
     for name, data in files.photos.items():
-        with Image.open(io.BytesIO(data)) as image:
-            pixels = np.asarray(fit_square(image, IMAGE_SIZE), np.float32).transpose(2, 0, 1)
+        pixels = decode_pixels(data, IMAGE_SIZE).astype(np.float32)
         probabilities = session.run(None, {"pixels": pixels[None]})[0][0]
         label = name.split("-")[0]
         if files.labels[int(probabilities.argmax())] == label:
