@@ -32,6 +32,11 @@ DATE_TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
     r"(Z|([+-])([0-9]{2}):([0-9]{2}))\Z"
 )
+# the same with a real offset and no groups: 0.48 us a match where DATE_TIME's groups take 0.77
+PLAIN_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z"
+)
 
 
 UNKNOWN_FIELD = "is not a field of this document"  # clients ignore these in a manifest
@@ -47,19 +52,20 @@ def parse_date_time(text: str) -> datetime:
 
 @lru_cache(maxsize=64)  # an event's time is read by its validation, then again to store it
 def _parse_text(text: str) -> datetime:
+    # RFC 3339 with a real offset: Python 3.11+ reads it as moment_from_fields does, 40x
+    # faster (3.9 and 3.10 read less of it; a newer Python may read hour 24); anything else the
+    # long way, which says what is wrong
+    if PLAIN_DATE_TIME.match(text) and text[11:13] != "24":
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass  # moment_from_fields says why, or reads what an older Python could not
     match = DATE_TIME.match(text)
     if not match:
         raise ValueError(f"{text[:80]!r} is not RFC 3339 with a time zone")
     zone, offset_hours, offset_minutes = match.group(8, 10, 11)
     if zone != "Z" and (int(offset_hours) > 23 or int(offset_minutes) > 59):
         raise ValueError(f"{text!r} has no such time-zone offset")
-    # the text is RFC 3339 and its offset real: Python 3.11+ reads it as moment_from_fields
-    # does, 40x faster (3.9 and 3.10 read less of it; a newer Python may read hour 24)
-    if text[11:13] != "24":
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            pass  # moment_from_fields says why, or reads what an older Python could not
     return moment_from_fields(match)
 
 
@@ -90,6 +96,25 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         pattern = pattern[:-1] + "\\Z"
     return re.compile(pattern)
+
+
+class _Matches:
+    """Whether a string matches a pattern, remembering the short ones that did: telemetry
+    repeats its device ids and model names, and a set lookup costs a tenth of a search (0.7 us
+    for the model name pattern). Clears itself at ``bound`` strings; safe between threads."""
+
+    def __init__(self, pattern: re.Pattern[str], bound: int = 1024, longest: int = 256) -> None:
+        self.search, self.bound, self.longest = pattern.search, bound, longest
+        self.seen: set[str] = set()
+
+    def __call__(self, text: str) -> bool:
+        if self.search(text) is None:
+            return False
+        if len(text) <= self.longest:
+            if len(self.seen) >= self.bound:
+                self.seen.clear()
+            self.seen.add(text)
+        return True
 
 
 Test = Callable[[Any], bool]  # True when the value keeps a rule
@@ -272,12 +297,14 @@ class _Reader:
             lines.append(f"    if not document.keys() >= {needed}: return False")
         if extra is False:
             lines.append(f"    if not document.keys() <= {known}: return False")
+        required = set(schema.get("required", ()))
         for field, part in properties.items():
-            lines += [
-                f"    if {field!r} in document:",
-                f"        x = document[{field!r}]",
-                f"        if not ({self.expression(part)}): return False",
-            ]
+            test = f"if not ({self.expression(part)}): return False"
+            if field in required:  # present: the first line said so
+                lines += [f"    x = document[{field!r}]", f"    {test}"]
+            else:
+                lines += [f"    if {field!r} in document:", f"        x = document[{field!r}]"]
+                lines.append(f"        {test}")
         if isinstance(extra, dict):
             lines += [
                 "    for field, x in document.items():",
@@ -325,11 +352,12 @@ class _Reader:
             rules.append(("_is_date_time(x)", _date_time_problem))
         if "pattern" in schema:
             pattern = schema["pattern"]
-            search = self.constant(_compiled(pattern).search)
+            matches = _Matches(_compiled(pattern))
+            seen, match = self.constant(matches.seen), self.constant(matches)
             hint = f" ({schema['description']})" if "description" in schema else ""
             rules.append(
                 (
-                    f"{search}(x) is not None",
+                    f"x in {seen} or {match}(x)",
                     lambda value: f"{value[:80]!r} does not match {pattern}{hint}",
                 )
             )

@@ -1,6 +1,8 @@
 """The contract's validator: its fast reading of timestamps gives what the fields give, and a
 schema is read once into checks that refuse what they do not know."""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from edgeline_contract.jsonschema import (
     DATE_TIME,
     SchemaError,
     _compile,
+    _Matches,
     moment_from_fields,
     parse_date_time,
     validator,
@@ -129,3 +132,18 @@ def test_an_integer_too_long_for_a_float_is_a_number_not_a_crash():
     assert check(float("inf")) == [
         ("document", "must be number, not inf (not a finite number: NaN and Infinity are not JSON)")
     ]
+
+
+def test_a_pattern_remembers_short_matches_within_its_bound_and_never_a_miss():
+    matches = _Matches(re.compile(r"^d-[0-9]+\Z"), bound=8, longest=12)
+    assert [matches(f"d-{n}") for n in range(20)] == [True] * 20
+    assert 0 < len(matches.seen) <= 8
+    assert matches("d-7\n") is False and matches("x") is False and matches("x") is False
+    assert "x" not in matches.seen and "d-7\n" not in matches.seen
+    assert matches("d-" + "1" * 20) and ("d-" + "1" * 20) not in matches.seen
+    # through a validator: a remembered string is still accepted, a miss still named
+    check = validator({"type": "string", "pattern": "^[a-z]+$"})
+    assert [check("turbine") for _ in range(3)] == [[], [], []]
+    assert (
+        check("Turbine") == check("Turbine") == [("document", "'Turbine' does not match ^[a-z]+$")]
+    )
