@@ -36,6 +36,56 @@ def test_append_then_read_window(telemetry_store):
     assert got[0]["latency_ms"] == 12.5
 
 
+def test_any_window_reads_exactly_its_events_across_hours(telemetry_store):
+    """Windows that start and end anywhere (a millisecond off an hour, inside one, across
+    several) read the events in [start, end), as a filter over them all would."""
+    ms = timedelta(milliseconds=1)
+    times = [HOUR - ms, HOUR, HOUR + ms, HOUR + timedelta(minutes=30)]
+    times += [HOUR + timedelta(hours=1) - ms, HOUR + timedelta(hours=1), HOUR + timedelta(hours=2)]
+    events = [event(at=at) for at in times]
+    telemetry_store.append(events)
+    windows = [
+        (HOUR, HOUR + timedelta(hours=1)),
+        (HOUR + ms, HOUR + timedelta(hours=1) - ms),
+        (HOUR - ms, HOUR + timedelta(hours=1) + ms),
+        (HOUR + timedelta(minutes=10), HOUR + timedelta(hours=3)),
+        (HOUR + timedelta(minutes=30), HOUR + timedelta(minutes=30)),
+        (HOUR - timedelta(hours=2), HOUR),
+    ]
+    for start, end in windows:
+        expected = [e["event_id"] for e, at in zip(events, times, strict=True) if start <= at < end]
+        assert [e["event_id"] for e in telemetry_store.read("web", start, end)] == expected
+
+
+def test_a_sqlite_store_reads_by_its_hour_index_and_a_store_made_before_it_gets_it(tmp_path):
+    """The hour's read is a search of the index, not a scan; a file with the index on time
+    that stores made before keeps its events and gets the index on the hour instead."""
+    import sqlite3
+
+    path = tmp_path / "telemetry.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE events (event_id TEXT PRIMARY KEY, client_kind TEXT NOT NULL,"
+        " ts_ms INTEGER NOT NULL, body TEXT NOT NULL);"
+        "CREATE INDEX events_by_time ON events (client_kind, ts_ms);"
+    )
+    written = event()
+    ((_, event_id, kind, ts_ms, body),), _ = prepare_events([written])
+    with old:
+        old.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (event_id, kind, ts_ms, body))
+    old.close()
+    store = SqliteTelemetryStore(path=str(path))
+    got = store.read("web", HOUR, HOUR + timedelta(hours=1))
+    assert [e["event_id"] for e in got] == [written["event_id"]]
+    with store._connect() as connection:
+        indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN " + SqliteTelemetryStore.READ_WINDOW, ("web", 0, 1)
+        ).fetchall()
+    assert "events_by_hour" in indexes and "events_by_time" not in indexes
+    assert "USING INDEX events_by_hour" in " ".join(str(row[-1]) for row in plan)
+
+
 def test_read_keeps_client_kinds_apart(telemetry_store):
     web, pi = event("web"), event("pi", reconstruction_error=0.02)
     telemetry_store.append([web, pi])
