@@ -147,8 +147,10 @@ TYPE_TESTS = {
     "string": "isinstance(x, str)",
     "boolean": "isinstance(x, bool)",
     "null": "x is None",
-    "number": "_is_number(x)",
-    "integer": "_is_integer(x)",
+    # a plain float or int answered inline (0.5 us an event of the 6 its checks take), any
+    # other value by the function
+    "number": "(x.__class__ is float and x - x == 0.0 or _is_number(x))",
+    "integer": "(x.__class__ is int or _is_integer(x))",
 }
 KIND_TESTS = {
     "string": "isinstance(x, str)",
