@@ -41,6 +41,7 @@ from resources.layout import deployed_file, is_write_once
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 DEFAULT_URL_EXPIRY_S = 15 * 60
 Item = TypeVar("Item")
@@ -149,6 +150,13 @@ class ArtifactStore(BaseModel, ABC):
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(self.get_bytes(key)))
+
+    def get_table(self, key: str) -> "pa.Table":
+        """A Parquet table as Arrow, for readers that reshape it before pandas does."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pq.read_table(pa.BufferReader(self.get_bytes(key)))
 
 
 PARQUET = "application/vnd.apache.parquet"

@@ -167,9 +167,7 @@ def build_report_asset(client_kind: str, events_asset: AssetsDefinition) -> Asse
         day, partition = key.keys_by_dimension["day"], key.keys_by_dimension[dimension]
         model = partition if client_kind == "web" else read_profile(artifacts, partition).model
         hours = artifacts.list_keys(layout.telemetry_day(client_kind, day))
-        parts = [artifacts.get_frame(k) for k in hours]
-        filled = [p for p in parts if not p.empty]
-        every = events_frame(pd.concat(filled, ignore_index=True) if filled else pd.DataFrame())
+        every = events_frame([artifacts.get_table(k) for k in hours])
         frame = every[every["model"] == model] if len(every) else every
         baseline, version, why_not = _baseline(registry, frame, model)
         waiting = (

@@ -6,13 +6,15 @@ sampling noise alone made."""
 
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from assets.vision.metrics import unsure_floor
 from edgeline_contract.telemetry import readable_event
@@ -47,9 +49,11 @@ def readable_events(
     return kept, skipped
 
 
-def events_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Events as a table with the columns every report needs (top-1 label and confidence flattened)."""
-    if frame.empty:
+def events_frame(tables: Sequence[pa.Table]) -> pd.DataFrame:
+    """The events of the hours' tables (as the events asset writes them) as one frame with the
+    columns every report needs, the top-1 label and confidence flattened."""
+    parts = [first_prediction(table).to_pandas() for table in tables if table.num_rows]
+    if not parts:
         return pd.DataFrame(
             columns=[
                 "event_id",
@@ -61,21 +65,31 @@ def events_frame(frame: pd.DataFrame) -> pd.DataFrame:
                 "latency_ms",
             ]
         )
-    frame = frame.copy()
+    frame = pd.concat(parts, ignore_index=True)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     outcome = frame["outcome"] if "outcome" in frame else pd.Series(index=frame.index, dtype=object)
     frame["outcome"] = outcome.fillna("scored")  # left out by clients before the field
-    if "top_k" in frame:  # a list, an array of dicts after a Parquet round trip, or missing
-        first = [
-            top[0] if isinstance(top, list | np.ndarray) and len(top) else None
-            for top in frame["top_k"]
-        ]
-        frame["label"] = [entry["label"] if entry is not None else None for entry in first]
-        frame["confidence"] = [
-            float(entry["confidence"]) if entry is not None else np.nan for entry in first
-        ]
-        frame = frame.drop(columns=["top_k"])
     return frame
+
+
+def first_prediction(table: pa.Table) -> pa.Table:
+    """``top_k``'s first entry as the columns ``label`` and ``confidence`` (null without one),
+    in place of ``top_k``. In Arrow: through pandas' Python lists it took 5x as long (0.49 s
+    against 0.10 s for 200,000 events)."""
+    if "top_k" not in table.column_names:
+        return table
+    top_k = table["top_k"].combine_chunks()
+    label, confidence = pa.nulls(len(top_k), pa.string()), pa.nulls(len(top_k), pa.float64())
+    if pa.types.is_list(top_k.type) or pa.types.is_large_list(top_k.type):  # null: none sent
+        first = pc.list_slice(top_k, 0, 1)
+        rows = pc.list_parent_indices(first).to_numpy()
+        where = np.full(len(top_k), -1)
+        where[rows] = np.arange(len(rows))
+        entries = pc.list_flatten(first).take(pa.array(where, mask=where < 0))
+        label = pc.struct_field(entries, "label").cast(pa.string())
+        confidence = pc.struct_field(entries, "confidence").cast(pa.float64())
+    table = table.drop_columns(["top_k"])
+    return table.append_column("label", label).append_column("confidence", confidence)
 
 
 def population_stability_index(

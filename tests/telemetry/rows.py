@@ -7,9 +7,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from assets.sensors.evaluation import error_baseline
 from assets.telemetry.reports import CONFIDENCE_EDGES, build_report, events_frame
+from resources.artifacts import frame_bytes
 
 DAY = "2026-11-20"
 START = datetime(2026, 11, 20, tzinfo=UTC)
@@ -105,12 +108,17 @@ def pi_baseline() -> dict[str, Any]:
     return error_baseline(errors, ANOMALY_THRESHOLD)
 
 
+def stored_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as the events asset writes an hour (Parquet) and the report reads it back."""
+    return pq.read_table(pa.BufferReader(frame_bytes(pd.DataFrame(rows))))
+
+
 def report_of(
     kind: str, rows: list[dict[str, Any]], baseline: dict[str, Any] | None
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The report the asset writes for these rows: judged against ``baseline`` (v2's for the
     web model, v1's for the Pi's); with no rows, as before any client reported (no version)."""
-    frame = events_frame(pd.DataFrame(rows))
+    frame = events_frame([stored_table(rows)])
     model, version = (WEB_MODEL, 2) if kind == "web" else (PI_MODEL, 1)
     waiting = 0 if kind == "web" else None
     if not rows:
