@@ -141,10 +141,10 @@ def _row(index: int, event: Any, now: datetime) -> Row:
     return index, event_id, kind, _to_ms(moment), body
 
 
-def sort_out(rows: list[Row], stored: Mapping[str, str], result: AppendResult) -> list[Row]:
-    """The rows to write: not stored before (``stored``: event id -> its stored json) nor
-    earlier in the batch; the others counted in ``result`` as duplicates or conflicts."""
-    seen = dict(stored)
+def sort_out(rows: list[Row], result: AppendResult) -> list[Row]:
+    """The rows to write: the first of each event id in the batch; the batch's repeats counted
+    in ``result`` as duplicates or conflicts (the store counts those stored before)."""
+    seen: dict[str, str] = {}
     new = []
     for row in rows:
         _, event_id, _, _, body = row
@@ -270,6 +270,18 @@ class _OpenDatabases(threading.local):
 _OPEN_DATABASES = _OpenDatabases()
 
 
+def _stored_bodies(connection: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
+    """The stored JSON of each of these event ids that is stored."""
+    stored: dict[str, str] = {}
+    for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+        chunk = ids[start : start + 500]
+        query = (
+            f"SELECT event_id, body FROM events WHERE event_id IN ({','.join('?' * len(chunk))})"
+        )
+        stored.update(connection.execute(query, chunk).fetchall())
+    return stored
+
+
 class SqliteTelemetryStore(TelemetryStore):
     """Local telemetry: SQLite in WAL mode, primary key on the event id, index on the hour.
 
@@ -308,27 +320,19 @@ class SqliteTelemetryStore(TelemetryStore):
     ) -> AppendResult:
         rows, refused = prepare_events(events, now)
         result = AppendResult(refused=refused)
+        new = sort_out(rows, result)  # the batch's own repeats
         with self._connect() as connection, connection:
-            ids = sorted({row[1] for row in rows})
-            stored = {}
-            for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
-                chunk = ids[start : start + 500]
-                stored.update(
-                    connection.execute(
-                        "SELECT event_id, body FROM events WHERE event_id IN "
-                        f"({','.join('?' * len(chunk))})",
-                        chunk,
-                    ).fetchall()
-                )
-            new = sort_out(rows, stored, result)
             before = connection.total_changes
             connection.executemany(
                 "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
                 [row[1:] for row in new],
             )
-            written = connection.total_changes - before
-        result.stored = written
-        result.duplicates += len(new) - written  # stored by a concurrent request meanwhile
+            result.stored = connection.total_changes - before
+            if result.stored < len(new):  # ids stored before: asked only then (8 % of the CPU)
+                stored = _stored_bodies(connection, [row[1] for row in new])
+                same = sum(stored[row[1]] == row[4] for row in new)  # ours, or stored before
+                result.duplicates += same - result.stored
+                result.conflicts += len(new) - same
         return result
 
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -397,7 +401,7 @@ class CloudWatchTelemetryStore(TelemetryStore):
         first stored wins there too)."""
         rows, refused = prepare_events(events, now)
         result = AppendResult(refused=refused)
-        new = sort_out(rows, {}, result)
+        new = sort_out(rows, result)
         for kind, day, batch in self.batches(new):
             group = self.log_group(kind)
             self._ensure_stream(group, day)

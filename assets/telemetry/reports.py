@@ -80,7 +80,9 @@ def first_prediction(table: pa.Table) -> pa.Table:
         return table
     top_k = table["top_k"].combine_chunks()
     label, confidence = pa.nulls(len(top_k), pa.string()), pa.nulls(len(top_k), pa.float64())
-    if pa.types.is_list(top_k.type) or pa.types.is_large_list(top_k.type):  # null: none sent
+    # otherwise no event of the table sent an entry (top_k null or empty throughout)
+    listed = pa.types.is_list(top_k.type) or pa.types.is_large_list(top_k.type)
+    if listed and pa.types.is_struct(top_k.type.value_type):
         first = pc.list_slice(top_k, 0, 1)
         rows = pc.list_parent_indices(first).to_numpy()
         where = np.full(len(top_k), -1)

@@ -212,3 +212,35 @@ def test_sqlite_connections_are_kept_per_thread_for_the_same_file(tmp_path):
     assert [e["event_id"] for e in fresh.read("web", *window)] == [written["event_id"]]
     with fresh._connect() as current:
         assert current is not first
+
+
+def test_batches_racing_on_the_same_ids_count_each_send_once(tmp_path):
+    """Five threads (each its own connection, as the gateway's) send the same 2,000 events at
+    once, one of them other content for a quarter of the ids: each id is stored once, and
+    every other send is a duplicate of what was stored or a conflict with it, exactly (the
+    store asked for the ids before writing, outside the write's lock, and counted a conflict
+    that a concurrent batch stored meanwhile as a duplicate: 2 runs of 3)."""
+    store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    events = [event() for _ in range(2000)]
+    changed = [{**e, "latency_ms": 99.0} if i % 4 == 0 else e for i, e in enumerate(events)]
+    sends = [events] * 4 + [changed]
+    start = threading.Barrier(len(sends))
+    results = [None] * len(sends)
+
+    def send(position: int) -> None:
+        start.wait()
+        results[position] = store.append(sends[position])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(sends))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = {
+        e["event_id"]: e["latency_ms"] for e in store.read("web", HOUR, HOUR + timedelta(hours=1))
+    }
+    assert sorted(kept) == sorted(e["event_id"] for e in events)
+    assert sum(r.stored for r in results) == 2000
+    other = sum(e["latency_ms"] != kept[e["event_id"]] for batch in sends for e in batch)
+    assert sum(r.conflicts for r in results) == other
+    assert sum(r.duplicates for r in results) == 5 * 2000 - 2000 - other

@@ -1,8 +1,9 @@
 """A Pi fleet that runs two devices' models: one model's baseline judges only its own events."""
 
 import numpy as np
+import pyarrow as pa
 
-from assets.telemetry.reports import build_report, events_frame
+from assets.telemetry.reports import build_report, events_frame, first_prediction
 from tests.telemetry.rows import stored_table
 
 BASELINE = {
@@ -73,3 +74,7 @@ def test_each_event_reads_as_its_first_prediction_whatever_its_hour_holds():
     assert frame["confidence"].isna().tolist() == [False, True, False, True, True]
     assert list(frame["outcome"]) == ["scored", "error", "scored", "unscored", "scored"]
     assert "top_k" not in frame and str(frame["timestamp"].dt.tz) == "UTC"
+    empty = pa.table({"event_id": ["f"], "top_k": pa.array([[]], pa.list_(pa.null()))})
+    assert first_prediction(empty).to_pylist() == [
+        {"event_id": "f", "label": None, "confidence": None}
+    ]
