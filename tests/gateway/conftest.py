@@ -5,6 +5,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import uvicorn
 
@@ -15,6 +16,14 @@ from resources import LocalArtifactStore
 
 TOKEN = "device-token-1"
 WEB_SECRET = "gateway-test-secret-" + "s" * 32
+
+
+@pytest.fixture
+def http():
+    """One client for a test's requests: each ``httpx.post`` makes its own (30 ms here), and a test
+    may send hundreds."""
+    with httpx.Client() as client:
+        yield client
 
 
 @pytest.fixture

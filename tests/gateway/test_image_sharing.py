@@ -19,9 +19,6 @@ from resources.environment import local_resources
 from tests.gateway.server import Gateway
 from tests.vision.conftest import declare_image_model, write_colour_images
 
-# one client for the module's hundreds of requests: each httpx.post makes a client (30 ms here)
-HTTP = httpx.Client()
-
 
 def photo(seed: int) -> bytes:
     pixels = np.random.default_rng(seed).integers(0, 255, (40, 40, 3), dtype=np.uint8)
@@ -30,14 +27,14 @@ def photo(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def fresh_token(url: str) -> dict:
-    response = HTTP.post(f"{url}/v1/web/tokens")
+def fresh_token(http: httpx.Client, url: str) -> dict:
+    response = http.post(f"{url}/v1/web/tokens")
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def share_as_device(url: str, data: bytes, device_id: str) -> httpx.Response:
-    return HTTP.post(
+def share_as_device(http: httpx.Client, url: str, data: bytes, device_id: str) -> httpx.Response:
+    return http.post(
         f"{url}/v1/images",
         content=data,
         params={"device_id": device_id},
@@ -45,8 +42,10 @@ def share_as_device(url: str, data: bytes, device_id: str) -> httpx.Response:
     )
 
 
-def share(url: str, token: str, data: bytes, label: str | None = None) -> httpx.Response:
-    return HTTP.post(
+def share(
+    http: httpx.Client, url: str, token: str, data: bytes, label: str | None = None
+) -> httpx.Response:
+    return http.post(
         f"{url}/v1/images",
         content=data,
         params={"label": label} if label else {},
@@ -72,15 +71,17 @@ UPLOADS = 200  # from 200 fresh tokens: no number of uploads starts a class
 
 
 @pytest.mark.slow
-def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(running, tmp_path):
+def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(
+    running, http, tmp_path
+):
     """Hundreds of labelled uploads from fresh tokens: no new class and no image in the training set;
     accepting 10 adds exactly those 10."""
     gateway = running(web_rates={"tokens": Rate(per_minute=60_000, burst=1_000)})
     resources = {**local_resources(tmp_path / "home"), "artifacts": gateway.store}
     write_colour_images(gateway.store, per_class=20)
     for seed in range(UPLOADS):
-        token = fresh_token(gateway.url)["token"]
-        response = share(gateway.url, token, photo(seed), label="hacked-class")
+        token = fresh_token(http, gateway.url)["token"]
+        response = share(http, gateway.url, token, photo(seed), label="hacked-class")
         assert response.status_code == 201, response.text
     pending = pending_images(gateway.store)
     assert len(pending) == UPLOADS and {p.suggested_label for p in pending} == {"hacked-class"}
@@ -114,7 +115,7 @@ def test_uploads_with_a_new_label_train_nothing_until_a_person_accepts_them(runn
     assert len(pending_images(gateway.store)) == UPLOADS - 10
 
 
-def test_uploads_are_bounded_per_browser_and_per_day(running):
+def test_uploads_are_bounded_per_browser_and_per_day(running, http):
     """Counted when they start, by compare-and-swap: ten at once get three slots, a review
     gives none back, and fresh browser ids do not get past the day's total."""
     generous = Rate(per_minute=6_000, burst=100)  # the daily allowance is what this is about
@@ -124,44 +125,51 @@ def test_uploads_are_bounded_per_browser_and_per_day(running):
         web_rates={"tokens": generous, "images:write": generous},
         uploads_per_token=10,  # all ten send at once: none refused for sending together
     )
-    token = fresh_token(gateway.url)["token"]
+    token = fresh_token(http, gateway.url)["token"]
     with ThreadPoolExecutor(10) as pool:
-        codes = list(pool.map(lambda i: share(gateway.url, token, photo(i)).status_code, range(10)))
+        codes = list(
+            pool.map(lambda i: share(http, gateway.url, token, photo(i)).status_code, range(10))
+        )
     assert sorted(codes) == [201] * 3 + [429] * 7
-    refused = share(gateway.url, token, photo(9))
+    refused = share(http, gateway.url, token, photo(9))
     assert "uploaded 3 images today: at most 3 a day" in refused.json()["detail"]
     assert 0 < int(refused.headers["retry-after"]) <= 86400
     queued = [p.key for p in pending_images(gateway.store)]
     reject_images(gateway.store, queued, "qa", "spam")  # reviewed: the day's count stays
-    assert share(gateway.url, token, photo(10)).status_code == 429
-    others = [fresh_token(gateway.url)["token"] for _ in range(2)]
-    assert [share(gateway.url, t, photo(20 + i)).status_code for i, t in enumerate(others)] == [
+    assert share(http, gateway.url, token, photo(10)).status_code == 429
+    others = [fresh_token(http, gateway.url)["token"] for _ in range(2)]
+    assert [
+        share(http, gateway.url, t, photo(20 + i)).status_code for i, t in enumerate(others)
+    ] == [
         201,
         201,
     ]
-    assert share(gateway.url, fresh_token(gateway.url)["token"], photo(30)).status_code == 429
+    assert (
+        share(http, gateway.url, fresh_token(http, gateway.url)["token"], photo(30)).status_code
+        == 429
+    )
     assert len(pending_images(gateway.store)) == 2
     # a device may not pose as a web page
-    device = share_as_device(gateway.url, photo(40), "web-pretender")
+    device = share_as_device(http, gateway.url, photo(40), "web-pretender")
     assert device.status_code == 403
 
 
-def test_sharing_can_be_turned_off_and_the_page_is_told(running):
+def test_sharing_can_be_turned_off_and_the_page_is_told(running, http):
     gateway = running(web_sharing=False)
-    issued = fresh_token(gateway.url)
+    issued = fresh_token(http, gateway.url)
     assert issued["config"]["sharing"] is False
     assert "images:write" not in issued["scopes"]
-    assert share(gateway.url, issued["token"], photo(0)).status_code == 403
+    assert share(http, gateway.url, issued["token"], photo(0)).status_code == 403
     assert gateway.store.list_keys("incoming/") == []
 
 
-def test_forwarded_addresses_are_believed_only_from_configured_proxies(running):
+def test_forwarded_addresses_are_believed_only_from_configured_proxies(running, http):
     """uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any local caller could pose
     as 40 clients and get 40 tokens past a limit of 10 a client."""
 
     def tokens_granted(url: str) -> int:
         return sum(
-            HTTP.post(
+            http.post(
                 f"{url}/v1/web/tokens", headers={"X-Forwarded-For": f"203.0.113.{i}"}
             ).status_code
             == 200

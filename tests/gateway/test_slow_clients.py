@@ -88,8 +88,8 @@ def test_a_head_that_never_ends_is_closed(gateway):
     assert httpx.get(f"{gateway.url}/v1/health").status_code == 200  # and the rest is served
 
 
-def test_a_body_that_trickles_gets_408_and_holds_nothing(gateway):
-    token = fresh_token(gateway.url)["token"]
+def test_a_body_that_trickles_gets_408_and_holds_nothing(gateway, http):
+    token = fresh_token(http, gateway.url)["token"]
     sock = connect(gateway.url)
     sock.sendall(
         f"POST /v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
@@ -119,12 +119,12 @@ def patient_gateway(tmp_path):
     running.stop()
 
 
-def test_a_token_sends_two_images_at_once_at_most(patient_gateway):
+def test_a_token_sends_two_images_at_once_at_most(patient_gateway, http):
     """Two uploads held open, then a third: refused before a byte of it is read. The gateway's
     own count says when the two hold their slots (a sleep guessed it: too short on a loaded
     machine, and a 1 s deadline could free a slot before the third came)."""
     gateway = patient_gateway
-    token = fresh_token(gateway.url)["token"]
+    token = fresh_token(http, gateway.url)["token"]
     held = []
     try:
         for _ in range(2):  # two uploads in progress
@@ -150,8 +150,8 @@ def test_a_token_sends_two_images_at_once_at_most(patient_gateway):
             sock.close()
 
 
-def test_a_shared_image_declaring_49_megapixels_is_refused_undecoded(gateway):
-    token = fresh_token(gateway.url)["token"]
+def test_a_shared_image_declaring_49_megapixels_is_refused_undecoded(gateway, http):
+    token = fresh_token(http, gateway.url)["token"]
     bomb = declared_size_png(7000, 7000)  # a few hundred bytes
     answer = httpx.post(
         f"{gateway.url}/v1/images", content=bomb, headers={"Authorization": f"Bearer {token}"}
