@@ -22,7 +22,11 @@ from resources.environment import PACKAGE_ROOT, code_location_args, dagster_home
 
 
 class Processes:
-    """Child processes, each in its own process group, stopped together."""
+    """Child processes, each in its own process group, stopped together.
+
+    A leader that exits is left unreaped until everything is stopped: while it is a zombie its
+    pid, and so its group's id, cannot be given to another process, and a signal to the group
+    reaches only what this started."""
 
     def __init__(self, environment: dict[str, str]) -> None:
         self.environment = environment
@@ -43,10 +47,9 @@ class Processes:
 
     def failed(self) -> str | None:
         for name, process, log in self.running:
-            if process.poll() is not None:
-                return f"{name} exited with status {process.returncode}" + (
-                    f" (its log: {log})" if log else ""
-                )
+            status = _exit_status(process)
+            if status is not None:
+                return f"{name} exited with status {status}" + (f" (its log: {log})" if log else "")
         return None
 
     def stop_all(self, timeout_s: float = 30, leftover_s: float = 5) -> None:
@@ -59,25 +62,57 @@ class Processes:
             _signal_group(group, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for _, process, _ in self.running:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        left = [group for group in groups if _signal_group(group, signal.SIGTERM)]
+            while _exit_status(process) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _exit_status(process) is None:
+                _signal_group(process.pid, signal.SIGKILL)
+        left = [group for group in groups if _live_members(group)]
+        for group in left:
+            _signal_group(group, signal.SIGTERM)
         deadline = time.monotonic() + leftover_s
         while left and time.monotonic() < deadline:
             time.sleep(0.2)
-            left = [group for group in left if _signal_group(group, 0)]
+            left = [group for group in left if _live_members(group)]
         for group in left:
             _signal_group(group, signal.SIGKILL)
+        for _, process, _ in self.running:
+            process.wait()  # reaped last: the groups' ids were ours until now
+
+
+def _exit_status(process: subprocess.Popen) -> int | None:
+    """The process's exit status (minus the signal that ended it), None while it runs; it is
+    not reaped (``Popen.poll`` would reap it)."""
+    if process.returncode is not None:
+        return process.returncode
+    ended = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if ended is None:
+        return None
+    return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+
+
+def _live_members(group: int) -> bool:
+    """Whether process group ``group`` has a member that is not a zombie (its leader, exited
+    and unreaped, still is one). Without /proc, any member counts."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return _signal_group(group, 0)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def _signal_group(group: int, number: int) -> bool:
     """Send ``number`` to process group ``group`` (0 only asks); False when the group is gone."""
     try:
         os.killpg(group, number)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
     return True
 

@@ -56,3 +56,22 @@ def test_a_process_started_while_its_leader_stops_is_stopped_too(tmp_path):
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pid), f"process {pid}, started as its leader stopped, outlived stop_all"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads processes from /proc")
+def test_a_leader_that_exits_keeps_its_group_id_until_everything_is_stopped(tmp_path):
+    """Reaped, its pid (the group's id) could go to another process, and a signal meant for the
+    group would reach that one's group."""
+    processes = Processes(dict(os.environ))
+    leader = processes.start("leader", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    deadline = time.monotonic() + 30
+    while processes.failed() is None:
+        assert time.monotonic() < deadline, "the leader did not exit"
+        time.sleep(0.05)
+
+    assert processes.failed() == "leader exited with status 3"
+    state = Path(f"/proc/{leader.pid}/stat").read_text().split(") ")[-1][0]
+    assert state == "Z"  # exited, not reaped: the pid is still taken
+
+    processes.stop_all(timeout_s=5, leftover_s=1)
+    assert leader.returncode == 3  # reaped by stop_all, last
