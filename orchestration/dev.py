@@ -90,6 +90,16 @@ def _exit_status(process: subprocess.Popen) -> int | None:
     return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
 
 
+def process_status(pid: int) -> tuple[str, int] | None:
+    """A process's state letter (``Z``: a zombie) and process group, read from /proc; None when
+    there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
 def _live_members(group: int) -> bool:
     """Whether process group ``group`` has a member that is not a zombie (its leader, exited
     and unreaped, still is one). Without /proc, any member counts."""
@@ -97,13 +107,8 @@ def _live_members(group: int) -> bool:
     if not proc.is_dir():
         return _signal_group(group, 0)
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
+        status = process_status(int(entry.name)) if entry.name.isdigit() else None
+        if status is not None and status[1] == group and status[0] != "Z":
             return True
     return False
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.dev import answers_ok
+from orchestration.dev import answers_ok, process_status
 from resources.environment import local_io_resources
 from tests.deployment.conftest import latest_check, latest_observation
 from tests.gateway.conftest import free_port
@@ -32,10 +32,10 @@ def processes_under(home: Path) -> list[int]:
             continue
         try:
             environment = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().split(") ")[-1][0]
         except OSError:
             continue
-        if marker in environment and state != "Z":
+        status = process_status(int(entry.name))
+        if marker in environment and status is not None and status[0] != "Z":
             found.append(int(entry.name))
     return found
 

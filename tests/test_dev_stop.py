@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.dev import Processes
+from orchestration.dev import Processes, process_status
 
 # a leader that, on SIGTERM, starts a child in its group that ignores SIGTERM, then exits
 LEADER = """
@@ -28,11 +28,8 @@ time.sleep(300)
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
-    except OSError:
-        return False
-    return state != "Z"
+    status = process_status(pid)
+    return status is not None and status[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads processes from /proc")
@@ -70,8 +67,7 @@ def test_a_leader_that_exits_keeps_its_group_id_until_everything_is_stopped(tmp_
         time.sleep(0.05)
 
     assert processes.failed() == "leader exited with status 3"
-    state = Path(f"/proc/{leader.pid}/stat").read_text().split(") ")[-1][0]
-    assert state == "Z"  # exited, not reaped: the pid is still taken
+    assert process_status(leader.pid)[0] == "Z"  # exited, not reaped: the pid is still taken
 
     processes.stop_all(timeout_s=5, leftover_s=1)
     assert leader.returncode == 3  # reaped by stop_all, last

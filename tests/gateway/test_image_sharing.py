@@ -140,10 +140,7 @@ def test_uploads_are_bounded_per_browser_and_per_day(running, http):
     others = [fresh_token(http, gateway.url)["token"] for _ in range(2)]
     assert [
         share(http, gateway.url, t, photo(20 + i)).status_code for i, t in enumerate(others)
-    ] == [
-        201,
-        201,
-    ]
+    ] == [201, 201]
     assert (
         share(http, gateway.url, fresh_token(http, gateway.url)["token"], photo(30)).status_code
         == 429
