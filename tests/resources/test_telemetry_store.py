@@ -1,6 +1,9 @@
 """TelemetryStore contract: SQLite (WAL) and CloudWatch Logs (moto over HTTP), same tests."""
 
+import signal
+import sqlite3
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +14,7 @@ from resources.telemetry import (
     MAX_EVENT_AGE,
     CloudWatchTelemetryStore,
     SqliteTelemetryStore,
+    _append_queue,
     prepare_events,
 )
 
@@ -244,3 +248,122 @@ def test_batches_racing_on_the_same_ids_count_each_send_once(tmp_path):
     other = sum(e["latency_ms"] != kept[e["event_id"]] for batch in sends for e in batch)
     assert sum(r.conflicts for r in results) == other
     assert sum(r.duplicates for r in results) == 5 * 2000 - 2000 - other
+
+
+def wait_for_queue(path: str, size: int) -> None:
+    """Until ``size`` batches stand in this process's append queue for ``path``."""
+    deadline = time.monotonic() + 30
+    while len(_append_queue(path).waiting) < size:
+        assert time.monotonic() < deadline, "the batches did not queue up"
+        time.sleep(0.005)
+
+
+def locked_for_writing(path: str) -> sqlite3.Connection:
+    """Another connection that holds the file's write lock until it rolls back: appends queue."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def queued_in_order(store: SqliteTelemetryStore, batches: list[list[dict]]) -> list[object]:
+    """Each batch appended by a thread of its own, queued in this order while the file's write
+    lock is held, then the lock let go: the first is written alone, the rest together. Each
+    batch's result, or the database's error."""
+    results: list[object] = [None] * len(batches)
+
+    def send(position: int) -> None:
+        try:
+            results[position] = store.append(batches[position])
+        except sqlite3.DatabaseError as error:
+            results[position] = error
+
+    holder = locked_for_writing(store.path)
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(batches))]
+    for queued, thread in enumerate(threads, start=1):
+        thread.start()
+        wait_for_queue(store.path, queued)
+    holder.rollback()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    return results
+
+
+def test_batches_queued_behind_a_write_are_written_together_and_fail_together(tmp_path):
+    """While one append writes, the batches that threads append meanwhile wait, and the first of
+    them writes them all in one transaction, each counted for itself (an id in two of them:
+    stored by the first, a duplicate for the second). A batch the database refuses fails its
+    group: every batch of it gets the error and none is stored; the next append works."""
+    store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    store.append([event()])  # the schema, made before the lock is taken
+    with store._connect() as connection:
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.body LIKE '%refused%'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+    shared = event()
+    first, second, third = [event(), shared], [shared, event()], [event(), event()]
+    counts = [
+        (r.stored, r.duplicates, r.conflicts)
+        for r in queued_in_order(store, [first, second, third])
+    ]
+    assert counts == [(2, 0, 0), (1, 1, 0), (2, 0, 0)]
+    alone, with_refused, refused = [event()], [event()], [event(note="refused")]
+    results = queued_in_order(store, [alone, with_refused, refused])
+    assert results[0].stored == 1
+    for failed in results[1:]:  # one group: all or none
+        assert isinstance(failed, sqlite3.IntegrityError), failed
+        assert "refused by a trigger" in str(failed)
+    ids = {e["event_id"] for e in store.read("web", HOUR, HOUR + timedelta(hours=1))}
+    assert ids >= {e["event_id"] for e in first + second + third + alone}
+    assert with_refused[0]["event_id"] not in ids and refused[0]["event_id"] not in ids
+    assert store.append(with_refused).stored == 1
+    assert not _append_queue(store.path).waiting
+
+
+def test_an_append_interrupted_while_it_waits_leaves_the_queue_to_the_others(tmp_path):
+    """A thread interrupted while its batch waits (a signal in the main thread) takes its batch
+    out of the queue: it is not stored, and the batch queued behind it is written, not left
+    waiting for a leader that is gone."""
+    path = str(tmp_path / "telemetry.sqlite")
+    store = SqliteTelemetryStore(path=path)
+    store.append([event()])
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(*_) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    holder = locked_for_writing(path)
+    leader, behind, interrupted = [event()], [event()], [event()]
+    sent: dict[str, object] = {}
+    threads = [threading.Thread(target=lambda: sent.update(leader=store.append(leader)))]
+    threads[0].start()
+    wait_for_queue(path, 1)
+    main = threading.get_ident()
+
+    def queue_behind_then_interrupt() -> None:
+        wait_for_queue(path, 2)  # the main thread's batch waits behind the leader's
+        threads.append(threading.Thread(target=lambda: sent.update(behind=store.append(behind))))
+        threads[-1].start()
+        wait_for_queue(path, 3)
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    helper = threading.Thread(target=queue_behind_then_interrupt)
+    helper.start()
+    try:
+        with pytest.raises(Interrupted):
+            store.append(interrupted)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        holder.rollback()
+    helper.join(timeout=30)
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "a batch was left waiting"
+    assert sent["leader"].stored == 1 and sent["behind"].stored == 1
+    ids = {e["event_id"] for e in store.read("web", HOUR, HOUR + timedelta(hours=1))}
+    assert interrupted[0]["event_id"] not in ids
+    assert {leader[0]["event_id"], behind[0]["event_id"]} <= ids
