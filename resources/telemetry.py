@@ -12,11 +12,13 @@ The stores import no Dagster (the gateway installs without it); the Dagster reso
 """
 
 import contextlib
+import copy
 import gc
 import json
 import os
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,7 +49,8 @@ _BATCH_MAX_EVENTS = 10_000
 _BATCH_MAX_BYTES = 1_048_576
 _EVENT_OVERHEAD_BYTES = 26
 _HOUR_MS = 3_600_000
-_ROWS_PER_INSERT = 200  # 800 bound values: under SQLite's oldest limit (999)
+_BOUND_VALUES = 800  # bound values a statement: under SQLite's oldest limit (999)
+_BUSY_TIMEOUT_S = 30.0  # how long a write waits for the file's write lock
 
 
 def _to_ms(moment: datetime) -> int:
@@ -259,7 +262,7 @@ class _OpenDatabases(threading.local):
             if kept is not None:
                 kept[1].close()
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=30)
+            connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S)
             connection.execute("PRAGMA synchronous=NORMAL")
             identity = _file_identity(path)
         self.open[path] = (identity, connection)
@@ -274,8 +277,8 @@ _OPEN_DATABASES = _OpenDatabases()
 def _stored_bodies(connection: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
     """The stored JSON of each of these event ids that is stored."""
     stored: dict[str, str] = {}
-    for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
-        chunk = ids[start : start + 500]
+    for start in range(0, len(ids), _BOUND_VALUES):
+        chunk = ids[start : start + _BOUND_VALUES]
         query = (
             f"SELECT event_id, body FROM events WHERE event_id IN ({','.join('?' * len(chunk))})"
         )
@@ -287,8 +290,9 @@ def _insert_new(connection: sqlite3.Connection, rows: list[Row], result: AppendR
     """Insert a batch's rows (each id once), counting in ``result`` what was stored, and what was
     stored before: the same content (a duplicate) or other content (a conflict)."""
     before = connection.total_changes
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
+    per_insert = _BOUND_VALUES // 4
+    for start in range(0, len(rows), per_insert):
+        chunk = rows[start : start + per_insert]
         connection.execute(
             "INSERT OR IGNORE INTO events VALUES " + ",".join(["(?, ?, ?, ?)"] * len(chunk)),
             [value for row in chunk for value in row[1:]],
@@ -303,7 +307,7 @@ def _insert_new(connection: sqlite3.Connection, rows: list[Row], result: AppendR
 
 @dataclass
 class _PendingAppend:
-    """A batch waiting in an ``_AppendQueue``: its rows, its result, and how its write ended."""
+    """A batch in an ``_AppendQueue``: its rows, its result, and how its write ended."""
 
     rows: list[Row]
     result: AppendResult
@@ -314,12 +318,14 @@ class _PendingAppend:
 
 class _AppendQueue:
     """The appends to one database file from this process's threads, written by one thread at a
-    time: the first batch in the queue leads, and writes every batch queued behind it (up to
-    ``MAX_EVENTS``) in one transaction, while the others wait to be told their results.
+    time: the batch at the front leads, and its thread writes every batch queued behind it (up
+    to ``MAX_EVENTS``) in one transaction, while the others wait to be told their results.
 
     Without it each thread took SQLite's write lock for itself: those that found it taken slept
-    in SQLite's busy handler (1, 2, 5, ... 100 ms), and the gateway's p99 went to 400 ms at
-    eight connections; each batch also paid for a commit of its own."""
+    in SQLite's busy handler (1, 2, 5, ... 100 ms), and the gateway's p99 went to 340-450 ms at
+    eight connections; each batch also paid for a commit of its own. A leader waits for
+    SQLite's lock only for what is left of its ``timeout_s`` since it was appended: batches
+    queued behind a locked file give up one timeout after they came, not one each in turn."""
 
     MAX_EVENTS = 2_000
 
@@ -328,42 +334,44 @@ class _AppendQueue:
         self.waiting: deque[_PendingAppend] = deque()
 
     def write(
-        self, pending: _PendingAppend, write_together: Callable[[list[_PendingAppend]], None]
+        self,
+        pending: _PendingAppend,
+        write_together: Callable[[list[_PendingAppend], float], None],
+        timeout_s: float,
     ) -> None:
-        """Return once ``pending`` is written (by this thread or by the one that led its group);
-        raise what that write raised."""
-        with self.changed:
-            self.waiting.append(pending)
-            try:
-                while not pending.taken:
-                    if self.waiting[0] is pending:
-                        group = self._take()
-                        break
-                    self.changed.wait()
-                else:
-                    while not pending.done:
-                        self.changed.wait()
-            except BaseException:  # interrupted while waiting: out of the queue, unless taken
-                if not pending.taken:
-                    self.waiting.remove(pending)
-                    self.changed.notify_all()  # it may have stood first
-                raise
-            if pending.done:
-                if pending.error is not None:
-                    raise pending.error
-                return
-        error = None
+        """Return once ``pending`` is written, by this thread or by the one that led its group
+        (``write_together(group, seconds left of timeout_s)``); raise what that write raised."""
+        deadline = time.monotonic() + timeout_s
+        group: list[_PendingAppend] = []
         try:
-            write_together(group)
-        except BaseException as raised:  # every batch of the group was rolled back with it
-            error = raised
-        with self.changed:
-            for written in group:
-                self.waiting.popleft()
-                written.done, written.error = True, error
-            self.changed.notify_all()
-        if error is not None:
-            raise error
+            with self.changed:
+                self.waiting.append(pending)
+                self._wait_for_turn(pending)
+                if pending.done:  # in a group that another thread led
+                    if pending.error is not None:  # each thread raises a copy of its own
+                        raise copy.copy(pending.error) from pending.error
+                    return
+                group = self._take()
+            write_together(group, deadline - time.monotonic())
+        except BaseException as raised:
+            if not group:  # it led no group: out of the queue, unless a leader has it
+                with self.changed:
+                    if not pending.taken:
+                        self.waiting.remove(pending)
+                        self.changed.notify_all()  # it may have stood first
+                raise
+            self._finish(group, raised)  # every batch of the group was rolled back with it
+            raise
+        self._finish(group, None)
+
+    def _wait_for_turn(self, pending: _PendingAppend) -> None:
+        """Until ``pending`` is first in the queue or written (called with the lock held). No
+        deadline here: each leader waits for SQLite no longer than its own time left, and it
+        was queued before any batch behind it."""
+        while not (pending.taken or self.waiting[0] is pending):
+            self.changed.wait()
+        while pending.taken and not pending.done:  # in a group that another thread writes
+            self.changed.wait()
 
     def _take(self) -> list[_PendingAppend]:
         """The batches at the front, up to ``MAX_EVENTS`` (the first whatever its size)."""
@@ -371,10 +379,19 @@ class _AppendQueue:
         for queued in self.waiting:
             if group and events + len(queued.rows) > self.MAX_EVENTS:
                 break
-            queued.taken = True
             group.append(queued)
             events += len(queued.rows)
+        for queued in group:
+            queued.taken = True
         return group
+
+    def _finish(self, group: list[_PendingAppend], error: BaseException | None) -> None:
+        """Out of the queue, each told how the group's write ended."""
+        with self.changed:
+            for written in group:
+                self.waiting.popleft()
+                written.done, written.error = True, error
+            self.changed.notify_all()
 
 
 _APPEND_QUEUES: dict[str, _AppendQueue] = {}
@@ -439,15 +456,20 @@ class SqliteTelemetryStore(TelemetryStore):
         rows, refused = prepare_events(events, now)
         result = AppendResult(refused=refused)
         new = sort_out(rows, result)  # the batch's own repeats
-        _append_queue(self.path).write(_PendingAppend(new, result), self._write_together)
+        _append_queue(self.path).write(
+            _PendingAppend(new, result), self._write_together, _BUSY_TIMEOUT_S
+        )
         return result
 
-    def _write_together(self, group: Sequence["_PendingAppend"]) -> None:
+    def _write_together(self, group: Sequence[_PendingAppend], timeout_s: float) -> None:
         """One transaction for the batches of ``group``, in order: a later batch sees an earlier
-        one's events as stored before it, as it would had they been committed one by one."""
-        with self._connect() as connection, connection:
-            for pending in group:
-                _insert_new(connection, pending.rows, pending.result)
+        one's events as stored before it, as it would had they been committed one by one. It
+        waits for SQLite's write lock no longer than the first batch has left."""
+        with self._connect() as connection:
+            connection.execute(f"PRAGMA busy_timeout = {max(1, int(timeout_s * 1000))}")
+            with connection:
+                for pending in group:
+                    _insert_new(connection, pending.rows, pending.result)
 
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         validate_client_kind(client_kind)

@@ -15,6 +15,7 @@ from resources.telemetry import (
     CloudWatchTelemetryStore,
     SqliteTelemetryStore,
     _append_queue,
+    _AppendQueue,
     prepare_events,
 )
 
@@ -265,10 +266,9 @@ def locked_for_writing(path: str) -> sqlite3.Connection:
     return holder
 
 
-def queued_in_order(store: SqliteTelemetryStore, batches: list[list[dict]]) -> list[object]:
-    """Each batch appended by a thread of its own, queued in this order while the file's write
-    lock is held, then the lock let go: the first is written alone, the rest together. Each
-    batch's result, or the database's error."""
+def appending(store: SqliteTelemetryStore, batches: list[list[dict]]) -> tuple[list, list]:
+    """A thread of its own appending each batch, started in this order, each queued before the
+    next starts: the threads, and where each batch's result (or the database's error) lands."""
     results: list[object] = [None] * len(batches)
 
     def send(position: int) -> None:
@@ -277,54 +277,114 @@ def queued_in_order(store: SqliteTelemetryStore, batches: list[list[dict]]) -> l
         except sqlite3.DatabaseError as error:
             results[position] = error
 
-    holder = locked_for_writing(store.path)
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(batches))]
+    threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(len(batches))]
     for queued, thread in enumerate(threads, start=1):
         thread.start()
         wait_for_queue(store.path, queued)
+    return threads, results
+
+
+def queued_in_order(store: SqliteTelemetryStore, batches: list[list[dict]]) -> list[object]:
+    """The batches queued in this order while the file's write lock is held, then the lock let
+    go: the first is written alone, those behind it together (up to ``MAX_EVENTS`` a group).
+    Each batch's result, or the database's error."""
+    holder = locked_for_writing(store.path)
+    threads, results = appending(store, batches)
     holder.rollback()
     for thread in threads:
         thread.join(timeout=60)
-        assert not thread.is_alive()
+        assert not thread.is_alive(), "a batch was left waiting"
+    assert not _append_queue(store.path).waiting
     return results
 
 
-def test_batches_queued_behind_a_write_are_written_together_and_fail_together(tmp_path):
-    """While one append writes, the batches that threads append meanwhile wait, and the first of
-    them writes them all in one transaction, each counted for itself (an id in two of them:
-    stored by the first, a duplicate for the second). A batch the database refuses fails its
-    group: every batch of it gets the error and none is stored; the next append works."""
+@pytest.fixture
+def refusing_store(tmp_path) -> SqliteTelemetryStore:
+    """A SQLite store whose database refuses an event with "refused" in it (a trigger): a write
+    that fails inside SQLite, as a full disk would."""
     store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
-    store.append([event()])  # the schema, made before the lock is taken
+    store.append([event()])  # the schema, made before any lock is taken
     with store._connect() as connection:
         connection.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.body LIKE '%refused%'"
             " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
         )
+    return store
+
+
+def stored_ids(store: SqliteTelemetryStore) -> set[str]:
+    return {e["event_id"] for e in store.read("web", HOUR, HOUR + timedelta(hours=1))}
+
+
+def test_batches_queued_behind_a_write_are_written_together_and_fail_together(refusing_store):
+    """While one append writes, the batches that threads append meanwhile wait, and the first of
+    them writes them all in one transaction, each counted for itself (an id in two batches of
+    one group: stored by the first, a duplicate for the second; other content for it in a third:
+    a conflict). A batch the database refuses fails its group: every batch of it gets the error
+    and none is stored; the next append works."""
+    store = refusing_store
     shared = event()
-    first, second, third = [event(), shared], [shared, event()], [event(), event()]
-    counts = [
-        (r.stored, r.duplicates, r.conflicts)
-        for r in queued_in_order(store, [first, second, third])
-    ]
-    assert counts == [(2, 0, 0), (1, 1, 0), (2, 0, 0)]
+    changed = {**shared, "latency_ms": 99.0}
+    batches = [[event()], [event(), shared], [shared, event()], [changed, event()]]
+    counts = [(r.stored, r.duplicates, r.conflicts) for r in queued_in_order(store, batches)]
+    assert counts == [(1, 0, 0), (2, 0, 0), (1, 1, 0), (1, 0, 1)]
     alone, with_refused, refused = [event()], [event()], [event(note="refused")]
     results = queued_in_order(store, [alone, with_refused, refused])
     assert results[0].stored == 1
     for failed in results[1:]:  # one group: all or none
         assert isinstance(failed, sqlite3.IntegrityError), failed
         assert "refused by a trigger" in str(failed)
-    ids = {e["event_id"] for e in store.read("web", HOUR, HOUR + timedelta(hours=1))}
-    assert ids >= {e["event_id"] for e in first + second + third + alone}
+    assert results[1] is not results[2]  # each thread raised an error of its own
+    ids = stored_ids(store)
+    assert ids >= {e["event_id"] for batch in [*batches, alone] for e in batch}
     assert with_refused[0]["event_id"] not in ids and refused[0]["event_id"] not in ids
     assert store.append(with_refused).stored == 1
+
+
+def test_a_group_holds_at_most_max_events(refusing_store):
+    """Batches queued behind a write are grouped up to ``MAX_EVENTS`` events (a batch larger than
+    that alone): a refused batch fails only the group it falls in."""
+    store, cap = refusing_store, _AppendQueue.MAX_EVENTS
+    big, over, small = [event() for _ in range(cap - 100)], [event() for _ in range(200)], [event()]
+    huge = [event() for _ in range(cap + 1)]
+    batches = [[event()], big, over, small, [event(note="refused")], huge, [event()]]
+    results = queued_in_order(store, batches)
+    assert [r.stored for r in results[:2]] == [1, cap - 100]  # the second group: big alone
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results[2:5])  # over, small, refused
+    assert [r.stored for r in results[5:]] == [cap + 1, 1]  # huge alone, then the last
+    ids = stored_ids(store)
+    assert not ids & {e["event_id"] for batch in batches[2:5] for e in batch}
+
+
+def test_an_append_waits_for_a_locked_file_one_timeout_in_all(tmp_path, monkeypatch):
+    """Batches queued behind a write that cannot get the file (another process holds its write
+    lock) each give up after the busy timeout from when they were appended, not after the
+    timeouts of every batch before them in turn (4 batches: 1, 2, 3, 4 timeouts before)."""
+    monkeypatch.setattr("resources.telemetry._BUSY_TIMEOUT_S", 1.5)
+    store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    store.append([event()])
+    holder = locked_for_writing(store.path)
+    started = time.monotonic()
+    try:
+        threads, results = appending(store, [[event()] for _ in range(4)])
+        for thread in threads:
+            thread.join(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        holder.rollback()
+    for failed in results:
+        assert isinstance(failed, sqlite3.OperationalError), failed
+        assert "locked" in str(failed)
+    assert took < 2 * 1.5, f"the four batches took {took:.1f} s to give up"
     assert not _append_queue(store.path).waiting
+    assert store.append([event()]).stored == 1
 
 
 def test_an_append_interrupted_while_it_waits_leaves_the_queue_to_the_others(tmp_path):
-    """A thread interrupted while its batch waits (a signal in the main thread) takes its batch
-    out of the queue: it is not stored, and the batch queued behind it is written, not left
-    waiting for a leader that is gone."""
+    """A thread interrupted while its batch waits its turn (a signal in the main thread) takes
+    its batch out of the queue: it is not stored, and the batch queued behind it is written, not
+    left waiting for a leader that is gone. (A batch already taken into a group is written with
+    it: the interrupted thread only stops waiting for its result.)"""
     path = str(tmp_path / "telemetry.sqlite")
     store = SqliteTelemetryStore(path=path)
     store.append([event()])
@@ -339,19 +399,23 @@ def test_an_append_interrupted_while_it_waits_leaves_the_queue_to_the_others(tmp
     holder = locked_for_writing(path)
     leader, behind, interrupted = [event()], [event()], [event()]
     sent: dict[str, object] = {}
-    threads = [threading.Thread(target=lambda: sent.update(leader=store.append(leader)))]
+    threads = [
+        threading.Thread(target=lambda: sent.update(leader=store.append(leader)), daemon=True)
+    ]
     threads[0].start()
     wait_for_queue(path, 1)
     main = threading.get_ident()
 
     def queue_behind_then_interrupt() -> None:
         wait_for_queue(path, 2)  # the main thread's batch waits behind the leader's
-        threads.append(threading.Thread(target=lambda: sent.update(behind=store.append(behind))))
+        threads.append(
+            threading.Thread(target=lambda: sent.update(behind=store.append(behind)), daemon=True)
+        )
         threads[-1].start()
         wait_for_queue(path, 3)
         signal.pthread_kill(main, signal.SIGUSR1)
 
-    helper = threading.Thread(target=queue_behind_then_interrupt)
+    helper = threading.Thread(target=queue_behind_then_interrupt, daemon=True)
     helper.start()
     try:
         with pytest.raises(Interrupted):
