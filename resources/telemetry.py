@@ -464,12 +464,16 @@ class SqliteTelemetryStore(TelemetryStore):
     def _write_together(self, group: Sequence[_PendingAppend], timeout_s: float) -> None:
         """One transaction for the batches of ``group``, in order: a later batch sees an earlier
         one's events as stored before it, as it would had they been committed one by one. It
-        waits for SQLite's write lock no longer than the first batch has left."""
+        waits for SQLite's write lock no longer than the first batch has left; the connection
+        has its usual timeout again afterwards."""
         with self._connect() as connection:
             connection.execute(f"PRAGMA busy_timeout = {max(1, int(timeout_s * 1000))}")
-            with connection:
-                for pending in group:
-                    _insert_new(connection, pending.rows, pending.result)
+            try:
+                with connection:
+                    for pending in group:
+                        _insert_new(connection, pending.rows, pending.result)
+            finally:  # the thread's connection serves its reads and writes after this one
+                connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
 
     def read(self, client_kind: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         validate_client_kind(client_kind)

@@ -378,6 +378,9 @@ def test_an_append_waits_for_a_locked_file_one_timeout_in_all(tmp_path, monkeypa
     assert took < 2 * 1.5, f"the four batches took {took:.1f} s to give up"
     assert not _append_queue(store.path).waiting
     assert store.append([event()]).stored == 1
+    store._write_together([], 0.001)  # a leader with a millisecond left: only for its write
+    with store._connect() as connection:
+        assert connection.execute("PRAGMA busy_timeout").fetchone() == (1500,)
 
 
 def test_an_append_interrupted_while_it_waits_leaves_the_queue_to_the_others(tmp_path):
