@@ -400,8 +400,12 @@ _APPEND_QUEUES_GUARD = threading.Lock()
 
 def _append_queue(path: str) -> _AppendQueue:
     """This process's queue for the database at ``path``."""
+    key = os.path.abspath(path)
     with _APPEND_QUEUES_GUARD:
-        return _APPEND_QUEUES.setdefault(os.path.abspath(path), _AppendQueue())
+        queue = _APPEND_QUEUES.get(key)
+        if queue is None:  # made once per file, not for every append
+            queue = _APPEND_QUEUES[key] = _AppendQueue()
+        return queue
 
 
 def _forget_append_queues() -> None:
