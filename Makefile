@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WEB := clients/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install demo dev test test-fast lint format bench chromium postgresql gateway-lambda pi-wheel clean
+.PHONY: install demo dev test durations test-fast lint format bench chromium postgresql gateway-lambda pi-wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,9 +54,18 @@ postgresql:
 
 # three pytest-xdist workers on two cores (tests/conftest.py gives each one OpenMP thread):
 # with two, a fifth of the machine idled while tests waited on processes, servers and the
-# browser (79 % busy, 488 s of pytest; three: 95 %, 455 s, in one session on 2026-12-04)
+# browser (79 % busy, 488 s of pytest; three: 95 %, 455 s, in one session on 2026-12-04).
+# A worker takes the next test when it has two left, longest first by tests/durations.json, and
+# a module fixture's tests together (tests/scheduling.py): 439 s against 443 and 452 s handed
+# out in file order (--dist worksteal), in one session on 2026-12-04.
+PYTEST_WORKERS = -n 3 --dist loadgroup --no-loadscope-reorder
+
 test: install lint chromium postgresql  ## the whole suite, slow end-to-end tests included
-	$(BIN)/python -m pytest -n 3 --dist worksteal --durations=15
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) --durations=15
+
+# the record that orders `make test`: run again when tests are added or their times change
+durations: install chromium postgresql  ## the whole suite, writing tests/durations.json
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) --record-durations tests/durations.json
 
 # the unit tests, in well under a minute: no `slow` end-to-end test (training, daemon, browser,
 # PostgreSQL, demo, `edgeline dev`) and no `aws` one (moto's server; marked in tests/conftest.py).

@@ -1,8 +1,10 @@
 """Shared fixtures: moto's standalone server over real HTTP, and each resource in both environments."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -25,11 +27,11 @@ from resources import (
 )
 from resources.aws import CLIENT_HOOK
 from resources.environment import local_resources
-from tests import aws_calls
+from tests import aws_calls, scheduling
 from tests.iam import read_calls, violations
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `make test` runs two workers on two cores: a PyTorch (and the demo it starts) that spins
+    # `make test` runs three workers on two cores: a PyTorch (and the demo it starts) that spins
     # two OpenMP threads in each oversubscribes them; measured here, a training test took 190 s
     # that way and 25 s with one thread. Set before anything imports torch.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -167,21 +169,55 @@ def environment(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-durations",
+        metavar="PATH",
+        help="write each test's seconds (those of 1 s or more) to PATH: `make durations`",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    path = config.getoption("record_durations")
+    if path:  # the controlling process sees every report
+        config.pluginmanager.register(scheduling.DurationRecorder(Path(path)))
+    if config.getoption("dist", "no") == "loadgroup":  # the workers inherit the environment
+        groups = Path(tempfile.mkdtemp(prefix="edgeline-test-groups-")) / "groups.json"
+        os.environ[scheduling.GROUPS_FILE] = str(groups)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and scheduling.GROUPS_FILE in os.environ:
+        shutil.rmtree(Path(os.environ.pop(scheduling.GROUPS_FILE)).parent, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> Any:
+    """`--dist loadgroup` by tests/scheduling.py's groups."""
+    if config.getoption("dist") == "loadgroup":
+        return scheduling.GroupedScheduling(config, log, Path(os.environ[scheduling.GROUPS_FILE]))
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark `aws` every test that talks to moto's server: the aws half of the ``environment``
     parametrisation (artifact_store, model_registry, telemetry_store, gateway) and every test
     that asks for ``moto_endpoint`` itself. `make test-fast` leaves them out.
 
-    Then order the `slow` tests first (each group in its own order): `--dist worksteal` gives
-    each worker a run of this list and lets an idle worker take half of another's queue, so the
-    minute-long tests start early; one handed out last would keep one worker busy while the
-    other waits, and the quick ones at the end fill both workers until the suite ends."""
+    Then group the tests of each module-scoped fixture and order them longest first
+    (tests/scheduling.py)."""
+    groups = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         aws_param = callspec is not None and callspec.params.get("environment") == "aws"
         if aws_param or "moto_endpoint" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.aws)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+        groups.append(scheduling.module_fixture_group(item))
+    if hasattr(config, "workerinput") and scheduling.GROUPS_FILE in os.environ:
+        scheduling.write_groups(items, groups, Path(os.environ[scheduling.GROUPS_FILE]))
+    scheduling.order_longest_first(items, groups, scheduling.read_durations())
 
 
 @pytest.fixture
