@@ -121,12 +121,14 @@ EVENT_TEMPLATE = json.dumps(
 
 @dataclass
 class IngestTally:
-    """What the clients saw: request latencies, answers, events the gateway stored."""
+    """What the clients saw: request latencies, answers, events the gateway stored, and each
+    client process's requests in each round (all of them must have sent)."""
 
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     events_stored: int = 0
     seconds: float = 0.0
+    requests_by_client: list[list[int]] = field(default_factory=list)
 
 
 def send_for(
@@ -139,29 +141,37 @@ def send_for(
     tally: IngestTally,
 ) -> None:
     """``clients`` processes (``bench.gateway_client``), ``connections`` each, POST batches for
-    ``seconds``, each request from the next sender; they start together a second after launch."""
+    ``seconds``, each request from the next sender; they start together a second after launch.
+    Every process is handed its senders before any is waited for: handed them one after another,
+    the second got them only after the first had ended, its window already over, and sent
+    nothing (until 2026-12-04 this measured one client process, not ``clients``)."""
     start_at = time.time() + 1.0
-    senders = "".join(f"{token}:{device}\n" for token, device in setup.senders)
     command = [sys.executable, "-m", "bench.gateway_client", url, "--start-at", str(start_at)]
     command += ["--seconds", str(seconds), "--batch", str(batch)]
     command += ["--connections", str(connections), "--event", EVENT_TEMPLATE]
-    processes = [
-        subprocess.Popen(
-            [*command, "--offset", str(i * len(setup.senders) // clients)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(clients)
-    ]
-    for process in processes:
-        output, _ = process.communicate(senders, timeout=seconds + 60)
-        if process.returncode:
-            raise RuntimeError(f"a benchmark client failed (exit {process.returncode})")
-        seen = json.loads(output)
-        tally.latencies_ms += seen["latencies_ms"]
-        tally.statuses.update(seen["statuses"])
-        tally.events_stored += seen["events_stored"]
+    with tempfile.TemporaryDirectory() as tmp:  # every process reads its own copy at once
+        senders = Path(tmp) / "senders"
+        senders.write_text("".join(f"{token}:{device}\n" for token, device in setup.senders))
+        processes = []
+        for i in range(clients):
+            offset = ["--offset", str(i * len(setup.senders) // clients)]
+            with senders.open() as stdin:
+                processes.append(
+                    subprocess.Popen(
+                        [*command, *offset], stdin=stdin, stdout=subprocess.PIPE, text=True
+                    )
+                )
+        sent = []
+        for process in processes:
+            output, _ = process.communicate(timeout=seconds + 60)
+            if process.returncode:
+                raise RuntimeError(f"a benchmark client failed (exit {process.returncode})")
+            seen = json.loads(output)
+            tally.latencies_ms += seen["latencies_ms"]
+            tally.statuses.update(seen["statuses"])
+            tally.events_stored += seen["events_stored"]
+            sent.append(len(seen["latencies_ms"]))
+    tally.requests_by_client.append(sent)
     tally.seconds += seconds
 
 
@@ -198,6 +208,7 @@ def ingest(
             "device_tokens": len(setups[name].senders),
             "rate_limits": setups[name].rate_limits,
             "requests": len(tally.latencies_ms),
+            "requests_by_client_and_round": tally.requests_by_client,
             "status_counts": {str(k): v for k, v in sorted(tally.statuses.items())},
             "events_stored": tally.events_stored,
             "events_per_s": round(tally.events_stored / tally.seconds),
