@@ -61,7 +61,8 @@ class GroupedScheduling(LoadScopeScheduling):
 
     def _split_scope(self, nodeid: str) -> str:
         if self.groups is None:  # first asked once every worker has collected
-            self.groups = json.loads(self.groups_path.read_text())
+            written = self.groups_path.exists()  # not when no worker collected a test
+            self.groups = json.loads(self.groups_path.read_text()) if written else {}
         return self.groups.get(nodeid, nodeid)
 
 

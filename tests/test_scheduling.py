@@ -50,6 +50,8 @@ def test_the_scheduler_splits_by_the_groups_the_workers_wrote(tmp_path):
     scheduler = scheduling.GroupedScheduling(config, log=None, groups=path)
     assert scheduler._split_scope("m.py::two") == "m.py"
     assert scheduler._split_scope("n.py::alone") == "n.py::alone"
+    nothing_written = scheduling.GroupedScheduling(config, log=None, groups=tmp_path / "none")
+    assert nothing_written._split_scope("m.py::one") == "m.py::one"
 
 
 def test_only_tests_with_a_module_fixture_are_grouped():
