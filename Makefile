@@ -56,8 +56,8 @@ postgresql:
 # with two, a fifth of the machine idled while tests waited on processes, servers and the
 # browser (79 % busy, 488 s of pytest; three: 95 %, 455 s, in one session on 2026-12-04).
 # A worker takes the next test when it has two left, longest first by tests/durations.json, and
-# a module fixture's tests together (tests/scheduling.py): 439 s against 443 and 452 s handed
-# out in file order (--dist worksteal), in one session on 2026-12-04.
+# a module fixture's tests together (tests/scheduling.py): 439 s twice, against 443, 452 and
+# 465 s handed out in file order (--dist worksteal), in one session on 2026-12-04.
 PYTEST_WORKERS = -n 3 --dist loadgroup --no-loadscope-reorder
 
 test: install lint chromium postgresql  ## the whole suite, slow end-to-end tests included

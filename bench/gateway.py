@@ -171,6 +171,8 @@ def send_for(
             tally.statuses.update(seen["statuses"])
             tally.events_stored += seen["events_stored"]
             sent.append(len(seen["latencies_ms"]))
+    if not all(sent):  # a figure from fewer clients than asked for is not this benchmark's
+        raise RuntimeError(f"a benchmark client sent nothing (requests by client: {sent})")
     tally.requests_by_client.append(sent)
     tally.seconds += seconds
 
