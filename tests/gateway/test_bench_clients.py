@@ -13,7 +13,7 @@ def test_every_client_process_sends_in_the_same_window(tmp_path):
     setup = production_setup(devices=20)
     tally = IngestTally()
     with gateway_process(tmp_path, setup.environment) as url:
-        send_for(url, setup, seconds=2.0, batch=10, clients=2, connections=1, tally=tally)
+        send_for(url, setup, seconds=3.0, batch=10, clients=2, connections=1, tally=tally)
     (sent,) = tally.requests_by_client
     assert len(sent) == 2 and min(sent) > 0, sent
     assert sum(sent) == len(tally.latencies_ms) == sum(tally.statuses.values())
