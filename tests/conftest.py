@@ -193,7 +193,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(Path(os.environ.pop(scheduling.GROUPS_FILE)).parent, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # a run without pytest-xdist has no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> Any:
     """`--dist loadgroup` by tests/scheduling.py's groups."""
     if config.getoption("dist") == "loadgroup":
