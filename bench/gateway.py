@@ -152,25 +152,31 @@ def send_for(
     with tempfile.TemporaryDirectory() as tmp:  # every process reads its own copy at once
         senders = Path(tmp) / "senders"
         senders.write_text("".join(f"{token}:{device}\n" for token, device in setup.senders))
-        processes = []
-        for i in range(clients):
-            offset = ["--offset", str(i * len(setup.senders) // clients)]
-            with senders.open() as stdin:
-                processes.append(
-                    subprocess.Popen(
-                        [*command, *offset], stdin=stdin, stdout=subprocess.PIPE, text=True
-                    )
-                )
+        processes: list[subprocess.Popen] = []
         sent = []
-        for process in processes:
-            output, _ = process.communicate(timeout=seconds + 60)
-            if process.returncode:
-                raise RuntimeError(f"a benchmark client failed (exit {process.returncode})")
-            seen = json.loads(output)
-            tally.latencies_ms += seen["latencies_ms"]
-            tally.statuses.update(seen["statuses"])
-            tally.events_stored += seen["events_stored"]
-            sent.append(len(seen["latencies_ms"]))
+        try:
+            for i in range(clients):
+                offset = ["--offset", str(i * len(setup.senders) // clients)]
+                with senders.open() as stdin:
+                    processes.append(
+                        subprocess.Popen(
+                            [*command, *offset], stdin=stdin, stdout=subprocess.PIPE, text=True
+                        )
+                    )
+            for process in processes:
+                output, _ = process.communicate(timeout=seconds + 60)
+                if process.returncode:
+                    raise RuntimeError(f"a benchmark client failed (exit {process.returncode})")
+                seen = json.loads(output)
+                tally.latencies_ms += seen["latencies_ms"]
+                tally.statuses.update(seen["statuses"])
+                tally.events_stored += seen["events_stored"]
+                sent.append(len(seen["latencies_ms"]))
+        finally:  # one failed: the others stop loading the gateway
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
     if not all(sent):  # a figure from fewer clients than asked for is not this benchmark's
         raise RuntimeError(f"a benchmark client sent nothing (requests by client: {sent})")
     tally.requests_by_client.append(sent)

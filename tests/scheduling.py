@@ -52,7 +52,13 @@ def write_groups(items: Sequence[pytest.Item], groups: Sequence[str | None], pat
 
 class GroupedScheduling(LoadScopeScheduling):
     """xdist's scheduling by scope, a scope being a test's group (or the test alone): a worker
-    with two tests left takes the next unit, in collection order."""
+    with fewer than two tests left takes the next units, in collection order.
+
+    Three of LoadScopeScheduling's ways are mended here (pytest-xdist 3.8). It kept a worker's
+    finished units, and when a worker crashed it queued them all again, at the end: a worker
+    handed a finished unit got no test, never ran the one it held (a worker runs its last test
+    only once it has the next), and the run waited for ever. It ran the test that crashed a
+    worker again. And it gave a worker one unit at a time: one test, which it would not run."""
 
     def __init__(self, config: pytest.Config, log, groups: Path) -> None:
         super().__init__(config, log)
@@ -60,10 +66,47 @@ class GroupedScheduling(LoadScopeScheduling):
         self.groups: dict[str, str] | None = None
 
     def _split_scope(self, nodeid: str) -> str:
-        if self.groups is None:  # first asked once every worker has collected
-            written = self.groups_path.exists()  # not when no worker collected a test
-            self.groups = json.loads(self.groups_path.read_text()) if written else {}
+        if self.groups is None:  # first asked once every worker has collected (and written)
+            if not self.groups_path.exists():
+                raise RuntimeError(f"no worker wrote the tests' groups to {self.groups_path}")
+            self.groups = json.loads(self.groups_path.read_text())
         return self.groups.get(nodeid, nodeid)
+
+    def _reschedule(self, node) -> None:
+        if node.shutting_down:
+            return
+        if not self.workqueue:
+            node.shutdown()
+            return
+        while self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+            self._assign_work_unit(node)
+
+    def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:
+        nodeid = self.registered_collections[node][item_index]
+        assigned = self.assigned_work[node]
+        scope = self._split_scope(nodeid)
+        assigned[scope][nodeid] = True
+        if all(assigned[scope].values()):  # done: never to be handed out again
+            del assigned[scope]
+        self._reschedule(node)
+
+    def remove_node(self, node) -> str | None:
+        """A worker that ended (None) or crashed: the test it was running is reported as the
+        crash and not run again; the rest of its units go first to the others."""
+        workload = self.assigned_work.pop(node)
+        unfinished = [(s, u) for s, u in workload.items() if not all(u.values())]
+        if not unfinished:
+            return None
+        first_unit = unfinished[0][1]
+        crashed = next(nodeid for nodeid, done in first_unit.items() if not done)
+        first_unit[crashed] = True
+        for scope, unit in reversed(unfinished):
+            if not all(unit.values()):
+                self.workqueue[scope] = unit
+                self.workqueue.move_to_end(scope, last=False)
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashed
 
 
 def read_durations(path: Path = DURATIONS) -> dict[str, float]:
@@ -93,19 +136,30 @@ def order_longest_first(
 
 class DurationRecorder:
     """A pytest plugin for the controlling process: each test's setup, call and teardown summed,
-    and those of at least ``RECORDED_FROM_S`` written to ``path`` at the end (atomically)."""
+    merged into the record at ``path`` (atomically) when the run ended by itself (passed or
+    failed): the tests it ran replace their figures, the others keep theirs. A test of at least
+    ``RECORDED_FROM_S``, or marked `slow`, is kept; a quicker one leaves the record."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seconds: dict[str, float] = {}
+        self.slow: set[str] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+        if "slow" in report.keywords:
+            self.slow.add(report.nodeid)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        kept = {t: round(s, 1) for t, s in sorted(self.seconds.items()) if s >= RECORDED_FROM_S}
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return  # interrupted, or nothing ran: the record stays as it was
+        record = read_durations(self.path)
+        for test, seconds in self.seconds.items():
+            record.pop(test, None)
+            if seconds >= RECORDED_FROM_S or test in self.slow:
+                record[test] = round(seconds, 1)
         descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".json")
         with os.fdopen(descriptor, "w") as out:
-            json.dump(kept, out, indent=0)
+            json.dump(dict(sorted(record.items())), out, indent=0)
             out.write("\n")
         os.replace(temporary, self.path)
