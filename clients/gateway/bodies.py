@@ -8,7 +8,6 @@ token (503 and 429 before a byte is read), and images go to a temporary file, no
 """
 
 import asyncio
-import json
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
+
+from resources.telemetry import load_json
 
 
 @dataclass
@@ -104,7 +105,7 @@ async def read_json_body(request: Request, limit: int, timeout_s: float = 10.0) 
     too deeply to parse."""
     data = await read_body(request, limit, timeout_s=timeout_s)
     try:
-        return json.loads(data)
+        return load_json(data)
     except RecursionError:
         raise HTTPException(400, "body nests too deeply to be an events batch") from None
     except ValueError:

@@ -1,5 +1,6 @@
 """TelemetryStore contract: SQLite (WAL) and CloudWatch Logs (moto over HTTP), same tests."""
 
+import json
 import signal
 import sqlite3
 import threading
@@ -8,18 +9,40 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resources.errors import InvalidTelemetryEventError
 from resources.telemetry import (
+    _ENCODER,
     MAX_EVENT_AGE,
     CloudWatchTelemetryStore,
     SqliteTelemetryStore,
     _append_queue,
     _AppendQueue,
+    load_json,
     prepare_events,
+    same_json,
+    stored_json,
 )
 
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+
+
+# documents as JSON holds them, with what orjson and json write differently or refuse: NaN,
+# Infinity, integers past 64 bits, exponents, non-ASCII and control characters, nulls
+_JSON_OBJECTS = st.dictionaries(
+    st.text(max_size=8),
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**70), max_value=2**70)
+        | st.floats()
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=12,
+    ),
+)
 
 
 def event(kind: str = "web", at: datetime = HOUR, **extra) -> dict:
@@ -91,6 +114,55 @@ def test_a_sqlite_store_reads_by_its_hour_index_and_a_store_made_before_it_gets_
     assert "USING INDEX events_by_hour" in " ".join(str(row[-1]) for row in plan)
 
 
+@settings(max_examples=300, deadline=None)
+@given(document=_JSON_OBJECTS)
+def test_stored_json_is_json_s_document_or_json_s_refusal(document):
+    """The fast encoding holds the document that ``json`` writes (sorted keys, no spaces) and
+    refuses what ``json`` refuses: NaN and Infinity at any depth, whatever else is beside them."""
+    try:
+        expected = _ENCODER.encode(document)
+    except ValueError:
+        with pytest.raises(ValueError):
+            stored_json(document)
+        return
+    written = stored_json(document)
+    assert _ENCODER.encode(json.loads(written)) == expected
+    assert same_json(expected, written)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_JSON_OBJECTS, as_bytes=st.booleans())
+def test_load_json_reads_what_json_reads(document, as_bytes):
+    """Integers past 64 bits stay integers (orjson would read them as floats), and NaN,
+    Infinity and lone surrogates are read as ``json`` reads them."""
+    text = json.dumps(document)
+    data = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    assert json.dumps(load_json(data)) == json.dumps(json.loads(data))
+
+
+def test_a_retry_of_an_event_that_json_spelled_is_a_duplicate_and_other_content_a_conflict(
+    tmp_path,
+):
+    """A store holds bodies that ``json`` wrote (before orjson wrote them): the same event sent
+    again is a duplicate however each spelled it, and an event id with other content stays a
+    conflict (``true`` is not ``1``)."""
+    store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    old = event(note="café ☕", score=1e-05, flag=True)
+    ((_, event_id, kind, ts_ms, _),), _ = prepare_events([old])
+    with store._connect() as connection, connection:
+        connection.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            (event_id, kind, ts_ms, _ENCODER.encode(old)),
+        )
+    assert "\\u00e9" in _ENCODER.encode(old) and "é" in stored_json(old)
+    again = store.append([dict(old)])
+    assert (again.stored, again.duplicates, again.conflicts) == (0, 1, 0)
+    changed = store.append([{**old, "flag": 1}, {**old, "note": "cafe"}])
+    assert (changed.stored, changed.duplicates, changed.conflicts) == (0, 0, 2)
+    (read,) = store.read("web", HOUR, HOUR + timedelta(minutes=1))
+    assert read["note"] == "café ☕" and read["flag"] is True
+
+
 def test_read_keeps_client_kinds_apart(telemetry_store):
     web, pi = event("web"), event("pi", reconstruction_error=0.02)
     telemetry_store.append([web, pi])
@@ -142,6 +214,10 @@ def test_large_batch_across_days_round_trips(telemetry_store):
         ({"timestamp": "2026-01-01T00:00:00"}, "time zone"),
         ({"timestamp": (datetime.now(UTC) - timedelta(days=30)).isoformat()}, "14 days"),
         ({"blob": "x" * 300_000}, "larger than"),
+        ({"latency_ms": float("nan")}, "not storable"),
+        ({"latency_ms": float("inf"), "note": None}, "not storable"),
+        ({"tags": {"a", "b"}}, "not storable"),
+        ({"sent": datetime.now(UTC)}, "not storable"),
     ],
 )
 def test_a_bad_event_is_refused_by_itself_and_the_good_ones_stored(telemetry_store, broken, field):
