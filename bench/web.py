@@ -473,7 +473,7 @@ def measure_model(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def first_visit(playwright, profile: Path, url: str, query: str, photo_b64: str) -> tuple:
+def first_visit(playwright, profile: Path, url: str, query: str, photo: Photo) -> tuple:
     """A first visit in a fresh browser profile, to the first answer and the installed shell:
     (the browser context, its page, what it cost)."""
     context = playwright.chromium.launch_persistent_context(
@@ -481,8 +481,9 @@ def first_visit(playwright, profile: Path, url: str, query: str, photo_b64: str)
     )
     traffic = Traffic(context)
     page, ready_ms = start_page(context, url, query)
+    put_photos(page, {SMALL: photo})
     started = time.perf_counter()
-    first_answer_ms(page, photo_b64)
+    first_answer_ms(page)
     first = ready_ms + (time.perf_counter() - started) * 1000
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.wait_for_timeout(1500)  # the shell's installation finishes (revalidated, not re-sent)
@@ -503,26 +504,23 @@ def first_visit(playwright, profile: Path, url: str, query: str, photo_b64: str)
 
 
 def measure_compact_weights(
-    playwright, files: ClassifierFiles, photo: bytes, runs: int, rounds: int
+    playwright, files: ClassifierFiles, photo: Photo, runs: int, rounds: int
 ) -> dict:
     """fp32's compact weights (what publishing now recommends to wasm) against the fp32 file
     (``?encoding=none``: what the page downloaded before): first-visit bytes, each in a fresh
     browser profile; then photo-to-answer p50 of the expanded model against the fp32 file's,
     a tab each in one browser, alternating in rounds (each round's first tab taking turns)."""
-    import base64
-
-    photo_b64 = base64.b64encode(photo).decode()
     root = Path(tempfile.mkdtemp(prefix="edgeline-bench-compact-"))
     gateway = Gateway(root, poll_s=3600, model=files.model).start()
     try:
         version = register_classifier(gateway.store, gateway.registry, files, "bench", compact=True)
         approve_and_publish(gateway.store, gateway.registry, version, files.model)
         before_context, _, before = first_visit(
-            playwright, root / "profile-fp32", gateway.url, "?encoding=none", photo_b64
+            playwright, root / "profile-fp32", gateway.url, "?encoding=none", photo
         )
         before_context.close()
         context, first_page, after = first_visit(
-            playwright, root / "profile-compact", gateway.url, "", photo_b64
+            playwright, root / "profile-compact", gateway.url, "", photo
         )
         first_page.close()  # two new tabs alike: neither is the one that installed the shell
         compact_page, _ = start_page(context, gateway.url, "")
@@ -531,12 +529,13 @@ def measure_compact_weights(
         times: dict[str, list[float]] = {name: [] for name in tabs}
         for page in tabs.values():
             page.bring_to_front()
-            page.evaluate(PAGE_RUN, [photo_b64, 3, PAUSE_MS])  # warm
+            put_photos(page, {SMALL: photo})
+            page.evaluate(PAGE_RUN, [SMALL, 3, PAUSE_MS])  # warm
         for round_ in range(rounds):
             order = list(tabs) if round_ % 2 == 0 else list(reversed(tabs))
             for name in order:
                 tabs[name].bring_to_front()  # a background tab's renderer runs at low priority
-                results = tabs[name].evaluate(PAGE_RUN, [photo_b64, runs, PAUSE_MS])
+                results = tabs[name].evaluate(PAGE_RUN, [SMALL, runs, PAUSE_MS])
                 times[name] += [r["total"] for r in results]
         threads = compact_page.evaluate("window.edgeline.state.runtime.threads")
         # the models alone: bare session.run of the expansion and of the fp32 file, one worker
@@ -607,8 +606,7 @@ def main() -> None:
     ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         large = mobilenet_224(Path(tmp) / "mobilenet224")
-        small = photos[SMALL].data
-        compact = measure_compact_weights(playwright, large, small, args.runs, args.rounds)
+        compact = measure_compact_weights(playwright, large, photos[SMALL], args.runs, args.rounds)
         if args.compact_only:
             emit_report(
                 {
