@@ -85,14 +85,18 @@ const JPEG_HEADER_BYTES = 256 * 1024;
 
 /** The photo decoded upright as the training pipeline decodes it: a JPEG at least twice the
  *  model's size at 1/2, 1/4 or 1/8 scale (the decoder skips most of a 12 MP photo's work, as
- *  Pillow's draft does), anything else at full size. { image (closed by the caller), width, height }. */
+ *  Pillow's draft does), anything else at full size. A JPEG no larger than the header's read is
+ *  decoded from the bytes that read brought: the file crosses from the browser once, not twice.
+ *  { image (closed by the caller), width, height }. */
 async function decodePhoto(blob, size) {
   if ("ImageDecoder" in self) {
-    const stored = jpegSize(new Uint8Array(await blob.slice(0, JPEG_HEADER_BYTES).arrayBuffer()));
+    const start = new Uint8Array(await blob.slice(0, JPEG_HEADER_BYTES).arrayBuffer());
+    const whole = start.length === blob.size;
+    const stored = jpegSize(start);
     const draft = stored && jpegDraft(stored.width, stored.height, size);
-    if (draft && draft.scale > 1) {
+    if (draft && (draft.scale > 1 || whole)) {
       const decoder = new ImageDecoder({
-        data: blob.stream(),
+        data: whole ? start : blob.stream(),
         type: "image/jpeg",
         desiredWidth: draft.width, // Chromium decodes at the largest DCT scale within this: the draft's
         desiredHeight: draft.height,
