@@ -1,5 +1,6 @@
 """TelemetryStore contract: SQLite (WAL) and CloudWatch Logs (moto over HTTP), same tests."""
 
+import enum
 import json
 import signal
 import sqlite3
@@ -8,8 +9,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from resources.errors import InvalidTelemetryEventError
@@ -29,6 +31,10 @@ from resources.telemetry import (
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
 
+class Level(enum.Enum):
+    HIGH = 2
+
+
 # documents as JSON holds them, with what orjson and json write differently or refuse: NaN,
 # Infinity, integers past 64 bits, exponents, non-ASCII and control characters, nulls
 _JSON_OBJECTS = st.dictionaries(
@@ -38,7 +44,7 @@ _JSON_OBJECTS = st.dictionaries(
         | st.booleans()
         | st.integers(min_value=-(2**70), max_value=2**70)
         | st.floats()
-        | st.text(),
+        | st.text(st.characters(exclude_categories=())),
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
         max_leaves=12,
     ),
@@ -131,13 +137,22 @@ def test_stored_json_is_json_s_document_or_json_s_refusal(document):
 
 
 @settings(max_examples=300, deadline=None)
-@given(document=_JSON_OBJECTS, as_bytes=st.booleans())
-def test_load_json_reads_what_json_reads(document, as_bytes):
+@given(document=_JSON_OBJECTS, as_bytes=st.booleans(), ascii_only=st.booleans())
+@example(document={"s": "\ud800", "n": 2**64}, as_bytes=False, ascii_only=False)
+def test_load_json_reads_what_json_reads(document, as_bytes, ascii_only):
     """Integers past 64 bits stay integers (orjson would read them as floats), and NaN,
-    Infinity and lone surrogates are read as ``json`` reads them."""
-    text = json.dumps(document)
+    Infinity and lone surrogates (escaped, or raw in a str) are read as ``json`` reads them;
+    what ``json`` refuses is refused alike."""
+    text = json.dumps(document, ensure_ascii=ascii_only)
     data = text.encode("utf-8", "surrogatepass") if as_bytes else text
-    assert json.dumps(load_json(data)) == json.dumps(json.loads(data))
+
+    def outcome(load):
+        try:
+            return json.dumps(load(data))
+        except ValueError as error:
+            return type(error)
+
+    assert outcome(load_json) == outcome(json.loads)
 
 
 def test_a_retry_of_an_event_that_json_spelled_is_a_duplicate_and_other_content_a_conflict(
@@ -161,6 +176,31 @@ def test_a_retry_of_an_event_that_json_spelled_is_a_duplicate_and_other_content_
     assert (changed.stored, changed.duplicates, changed.conflicts) == (0, 0, 2)
     (read,) = store.read("web", HOUR, HOUR + timedelta(minutes=1))
     assert read["note"] == "café ☕" and read["flag"] is True
+
+
+def test_the_same_event_spelled_two_ways_in_one_batch_is_a_duplicate(tmp_path):
+    """A character outside the BMP as one code point and as its two surrogates: the same
+    document (``json`` writes both alike), whichever encoder wrote each body."""
+    store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    first = event(note="\U0001f600")
+    result = store.append([first, {**first, "note": "\ud83d\ude00"}])
+    assert (result.stored, result.duplicates, result.conflicts) == (1, 1, 0)
+
+
+def test_an_event_nested_past_what_json_writes_is_refused_by_itself(tmp_path):
+    """Refused as not storable, the batch's other events stored; and two bodies nested past
+    what ``json`` writes compare as different, without an error that would fail the group."""
+    store = SqliteTelemetryStore(path=str(tmp_path / "telemetry.sqlite"))
+    nested: list = []
+    for _ in range(5_000):
+        nested = [nested]
+    result = store.append([good := event(), event(extra=nested)])
+    assert result.stored == 1 and "not storable" in result.refused[0][2]
+    assert [e["event_id"] for e in store.read("web", HOUR, HOUR + timedelta(minutes=1))] == [
+        good["event_id"]
+    ]
+    deep = "[" * 1_010 + "]" * 1_010  # orjson reads it; json cannot write it back
+    assert not same_json(f'{{"a":{deep}}}', f'{{"a":{deep},"b":1}}')
 
 
 def test_read_keeps_client_kinds_apart(telemetry_store):
@@ -218,6 +258,9 @@ def test_large_batch_across_days_round_trips(telemetry_store):
         ({"latency_ms": float("inf"), "note": None}, "not storable"),
         ({"tags": {"a", "b"}}, "not storable"),
         ({"sent": datetime.now(UTC)}, "not storable"),
+        ({"sent": uuid.uuid4()}, "not storable"),
+        ({"level": Level.HIGH}, "not storable"),
+        ({"raw": orjson.Fragment(b"NaN")}, "not storable"),
     ],
 )
 def test_a_bad_event_is_refused_by_itself_and_the_good_ones_stored(telemetry_store, broken, field):
