@@ -48,10 +48,8 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=Fal
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
 _PLAIN_JSON_MAX_VALUES = 100_000  # past this (or a circular document) json writes it, or refuses
 
-# load_json's test for an integer orjson cannot hold: each digit read as "0", the rest as " "
-_DIGITS_AS_ZEROS = bytes(
-    b"0"[0] if chr(code).isdigit() and code < 128 else 32 for code in range(256)
-)
+# load_json's test for an integer orjson cannot hold: each digit read as "0"
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 
 # CloudWatch Logs PutLogEvents limits
