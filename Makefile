@@ -58,7 +58,8 @@ postgresql:
 # A worker takes the next test when it has two left, longest first by tests/durations.json, and
 # a module fixture's tests together (tests/scheduling.py): 439 s twice, against 443, 452 and
 # 465 s handed out in file order (--dist worksteal), in one session on 2026-12-04.
-PYTEST_WORKERS = -n 3 --dist loadgroup --no-loadscope-reorder
+PYTEST_DIST = --dist loadgroup --no-loadscope-reorder
+PYTEST_WORKERS = -n 3 $(PYTEST_DIST)
 
 test: install lint chromium postgresql  ## the whole suite, slow end-to-end tests included
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) --durations=15
@@ -71,7 +72,7 @@ durations: install chromium postgresql  ## the whole suite, writing tests/durati
 # PostgreSQL, demo, `edgeline dev`) and no `aws` one (moto's server; marked in tests/conftest.py).
 # Needs only the venv: made if there is none, never refreshed here (`make install` does that).
 test-fast: | $(BIN)/python  ## unit tests only (2 workers: 48 s against 84 s in one process, here)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder -m "not slow and not aws"
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_DIST) -m "not slow and not aws"
 
 $(BIN)/python:
 	$(MAKE) $(STAMP)
